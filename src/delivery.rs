@@ -1,0 +1,127 @@
+//! `Delivery`: one received message, and `Envelope`, the stored form behind it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::{BoxError, Error, Result};
+use crate::message_id::MessageId;
+
+/// What a handler returns: `Ok` acknowledges the delivery, `Err` has it retried.
+pub type HandlerResult = std::result::Result<(), BoxError>;
+
+/// Headers shared between the copies of one message. Most messages have none,
+/// and all of those share one empty map instead of allocating their own.
+pub(crate) type Headers = Arc<BTreeMap<String, String>>;
+
+pub(crate) fn no_headers() -> Headers {
+    static EMPTY: OnceLock<Headers> = OnceLock::new();
+    EMPTY.get_or_init(Default::default).clone()
+}
+
+/// A message as a driver stores it, independent of who receives it.
+#[derive(Debug, Clone)]
+pub(crate) struct Envelope {
+    pub(crate) id: MessageId,
+    pub(crate) payload: Bytes,
+    pub(crate) headers: Headers,
+    /// 1 on first delivery; raised by each retry.
+    pub(crate) attempt: u32,
+}
+
+impl Envelope {
+    pub(crate) fn new(payload: Bytes, headers: Headers) -> Self {
+        Envelope {
+            id: MessageId::generate(),
+            payload,
+            headers,
+            attempt: 1,
+        }
+    }
+}
+
+/// Identifies one delivery to the driver that must settle it.
+///
+/// The memory driver numbers deliveries per queue; broker drivers map the
+/// token to their own handle (an AMQP delivery tag, a stream entry id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct AckToken(pub(crate) u64);
+
+/// One received message: payload bytes plus metadata.
+///
+/// A `Delivery` is also an actix [`Message`](actix::Message) whose result is
+/// the [`HandlerResult`], so an actor can be a listener through
+/// [`Bus::subscribe`](crate::Bus::subscribe).
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "HandlerResult")]
+pub struct Delivery {
+    envelope: Envelope,
+    queue: Arc<str>,
+}
+
+impl Delivery {
+    pub(crate) fn new(envelope: Envelope, queue: Arc<str>) -> Self {
+        Delivery { envelope, queue }
+    }
+
+    pub(crate) fn into_envelope(self) -> Envelope {
+        self.envelope
+    }
+
+    /// The message's id, the same on every attempt.
+    pub fn id(&self) -> &MessageId {
+        &self.envelope.id
+    }
+
+    /// The queue the message was taken from.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The payload bytes, exactly as pushed.
+    pub fn payload(&self) -> &Bytes {
+        &self.envelope.payload
+    }
+
+    /// The payload as UTF-8 text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] when the payload is not valid UTF-8.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// bus.push("greetings", "hello").await?;
+    /// let delivery = bus.receive("greetings", std::time::Duration::from_secs(1)).await?;
+    /// assert_eq!(delivery.as_str()?, "hello");
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn as_str(&self) -> Result<&str> {
+        std::str::from_utf8(&self.envelope.payload).map_err(Error::codec)
+    }
+
+    /// The payload decoded from JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] when the payload is not JSON of type `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.envelope.payload).map_err(Error::codec)
+    }
+
+    /// Which attempt this is: 1 on first delivery, then one more per retry.
+    pub fn attempt(&self) -> u32 {
+        self.envelope.attempt
+    }
+
+    /// Headers pushed with the message, plus the bus's own `x-` headers
+    /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters).
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        &self.envelope.headers
+    }
+}
