@@ -1,0 +1,478 @@
+//! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::{Actor, Addr, Recipient};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::config::{Config, DriverKind};
+use crate::delivery::{no_headers, Delivery, Envelope, HandlerResult};
+use crate::error::{Error, Result};
+use crate::listener::Listener;
+use crate::listener_actor::{HandlerFn, ListenerActor};
+use crate::message_id::MessageId;
+use crate::options::{ListenerOptions, PushOptions};
+use crate::queue_actor::{Crash, Enqueue, GetStats, Purge, QueueActor, QueueSettings, Receive, StopListeners, Subscribe};
+use crate::registry::{Lookup, Registry, Shutdown};
+use crate::retry::RetryPolicy;
+use crate::runtime::Runtime;
+use crate::stats::QueueStats;
+use crate::validate;
+
+/// A connection to one backend and all the queues on it.
+///
+/// Cheap to clone: clones share the connection. When the last clone is
+/// dropped the bus's actors stop; call [`shutdown`](Self::shutdown) first to
+/// let handlers finish.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    config: Config,
+    registry: Addr<Registry>,
+    /// Queue actors already looked up, so a push skips the registry.
+    queues: RwLock<HashMap<Arc<str>, Addr<QueueActor>>>,
+    /// Set by `shutdown`: every later call is `Error::Closed`.
+    closed: AtomicBool,
+    next_listener: AtomicU64,
+    /// Declared last: dropping it stops the actors above.
+    runtime: Runtime,
+}
+
+impl Bus {
+    /// A bus on the in-process memory driver with default settings.
+    ///
+    /// Needs no services. Everything it holds ends with the process (§3.4).
+    ///
+    /// # Panics
+    ///
+    /// Only if the operating system refuses to start the bus's threads.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// bus.push("my-queue", "hello world").await?;
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn memory() -> Bus {
+        Bus::start(Config::default()).expect("cannot start the actorbus runtime")
+    }
+
+    /// Builds a bus from `config`, connecting to its driver's backend.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an invalid setting or a driver this build cannot
+    /// use; [`Error::Backend`] when the backend cannot be reached.
+    #[tracing::instrument(level = "debug", skip_all, fields(driver = ?config.queue.driver))]
+    pub async fn connect(config: Config) -> Result<Bus> {
+        check_config(&config)?;
+        match config.queue.driver {
+            DriverKind::Memory => Bus::start(config),
+            DriverKind::Amqp => Err(driver_unavailable("amqp", cfg!(feature = "amqp"))),
+            DriverKind::Redis => Err(driver_unavailable("redis", cfg!(feature = "redis"))),
+        }
+    }
+
+    /// Reads `application.conf` at `path` (see [`Config::from_file`]) and connects.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_file`] and [`Bus::connect`].
+    pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Bus> {
+        Bus::connect(Config::from_file(path)?).await
+    }
+
+    fn start(config: Config) -> Result<Bus> {
+        let runtime = Runtime::start()?;
+        let settings = Arc::new(QueueSettings {
+            capacity: config.queue.memory.capacity,
+            push_timeout: config.queue.push_timeout,
+            retry: RetryPolicy::new(config.queue.retry.clone()),
+        });
+        let arbiters = runtime.arbiters().clone();
+        let registry =
+            Registry::start_in_arbiter(runtime.arbiters().next(), move |_| Registry::new(arbiters, settings));
+        Ok(Bus {
+            inner: Arc::new(BusInner {
+                config,
+                registry,
+                queues: RwLock::default(),
+                closed: AtomicBool::new(false),
+                next_listener: AtomicU64::new(1),
+                runtime,
+            }),
+        })
+    }
+
+    /// The configuration this bus was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// The actor of `queue`; started when `create` is set, else `None` for a
+    /// queue never used.
+    async fn queue(&self, queue: &str, create: bool) -> Result<Option<Addr<QueueActor>>> {
+        if let Some(addr) = self.inner.queues.read().ok().and_then(|q| q.get(queue).cloned()) {
+            return Ok(Some(addr));
+        }
+        let name: Arc<str> = queue.into();
+        let found = self
+            .inner
+            .registry
+            .send(Lookup { name: name.clone(), create })
+            .await
+            .map_err(|_| Error::Closed)?;
+        if let (Some(addr), Ok(mut cache)) = (&found, self.inner.queues.write()) {
+            cache.insert(name, addr.clone());
+        }
+        Ok(found)
+    }
+
+    async fn queue_or_start(&self, queue: &str) -> Result<Addr<QueueActor>> {
+        self.queue(queue, true).await?.ok_or(Error::Closed)
+    }
+
+    /// Pushes `payload` onto `queue`.
+    ///
+    /// Returns once the message is stored where a listener will find it
+    /// (§3.1); a message pushed before any listener waits for one. When the
+    /// queue is full the push waits for room, up to `queue.push_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`] and [`Error::PayloadTooLarge`] before any
+    /// I/O; [`Error::Timeout`] when no room came in time; [`Error::Closed`]
+    /// after [`shutdown`](Self::shutdown).
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let id = bus.push("my-queue", "hello world").await?;
+    /// let delivery = bus.receive("my-queue", std::time::Duration::from_secs(1)).await?;
+    /// assert_eq!(delivery.id(), &id);
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<MessageId> {
+        self.push_with(queue, payload, PushOptions::default()).await
+    }
+
+    /// Pushes `value` encoded as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] when `value` cannot be encoded; otherwise as [`push`](Self::push).
+    pub async fn push_json<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<MessageId> {
+        let payload = serde_json::to_vec(value).map_err(Error::codec)?;
+        self.push(queue, payload).await
+    }
+
+    /// Pushes onto the bus's default queue (`queue.default`).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub async fn push_default(&self, payload: impl Into<Bytes>) -> Result<MessageId> {
+        self.push(&self.inner.config.queue.default, payload).await
+    }
+
+    /// Pushes with a delay and/or headers.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// use std::time::Duration;
+    /// use actorbus::PushOptions;
+    ///
+    /// let bus = actorbus::Bus::memory();
+    /// let opts = PushOptions::default().with_delay(Duration::from_millis(50));
+    /// bus.push_with("reminders", "wake up", opts).await?;
+    /// assert_eq!(bus.stats("reminders").await?.delayed, 1);
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub async fn push_with(&self, queue: &str, payload: impl Into<Bytes>, opts: PushOptions) -> Result<MessageId> {
+        let payload = payload.into();
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
+        let headers = if opts.headers.is_empty() { no_headers() } else { Arc::new(opts.headers) };
+        let envelope = Envelope::new(payload, headers);
+        let id = envelope.id.clone();
+        let addr = self.queue_or_start(queue).await?;
+        let (reply, stored) = oneshot::channel();
+        addr.do_send(Enqueue {
+            envelope,
+            delay: opts.delay,
+            reply: Some(reply),
+        });
+        stored.await.map_err(|_| Error::Closed)??;
+        Ok(id)
+    }
+
+    /// Attaches `handler` to `queue` with default [`ListenerOptions`].
+    ///
+    /// `Ok` from the handler acknowledges the delivery; `Err` or a panic has
+    /// it retried with backoff and, after `queue.retry.max_attempts`, moved
+    /// to `<queue>.dead` (§3.3).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let tx = std::sync::Mutex::new(Some(tx));
+    /// bus.add_listener("my-queue", move |delivery| {
+    ///     if let Some(tx) = tx.lock().unwrap().take() {
+    ///         let _ = tx.send(delivery.as_str().map(str::to_owned));
+    ///     }
+    ///     async { Ok(()) }
+    /// })
+    /// .await?;
+    /// bus.push("my-queue", "hello world").await?;
+    /// assert_eq!(rx.await.unwrap()?, "hello world");
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn add_listener<F, Fut>(&self, queue: &str, handler: F) -> Result<Listener>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.add_listener_with(queue, ListenerOptions::default(), handler).await
+    }
+
+    /// Attaches `handler` to `queue` with `opts` (concurrency, prefetch).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_listener`](Self::add_listener).
+    pub async fn add_listener_with<F, Fut>(&self, queue: &str, opts: ListenerOptions, handler: F) -> Result<Listener>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler: HandlerFn = Arc::new(move |delivery| handler(delivery).boxed());
+        self.attach(queue, opts, handler).await
+    }
+
+    /// Attaches an actix actor as a listener: each [`Delivery`] is sent to
+    /// `recipient`, and the actor's [`HandlerResult`] settles it.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_listener`](Self::add_listener).
+    pub async fn subscribe(&self, queue: &str, recipient: Recipient<Delivery>) -> Result<Listener> {
+        let handler: HandlerFn = Arc::new(move |delivery| {
+            let sent = recipient.send(delivery);
+            async move {
+                match sent.await {
+                    Ok(result) => result,
+                    Err(mailbox) => Err(format!("listener actor unreachable: {mailbox}").into()),
+                }
+            }
+            .boxed()
+        });
+        self.attach(queue, ListenerOptions::default(), handler).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    async fn attach(&self, queue: &str, opts: ListenerOptions, handler: HandlerFn) -> Result<Listener> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        let addr = self.queue_or_start(queue).await?;
+        let id = self.inner.next_listener.fetch_add(1, Ordering::Relaxed);
+        let (concurrency, window) = (opts.effective_concurrency(), opts.window());
+        let queue_addr = addr.clone();
+        let listener = ListenerActor::start_in_arbiter(self.inner.runtime.arbiters().next(), move |_| {
+            ListenerActor::new(id, queue_addr, handler, concurrency, window)
+        });
+        addr.send(Subscribe {
+            id,
+            addr: listener.clone(),
+            window,
+        })
+        .await
+        .map_err(|_| Error::Closed)?;
+        Ok(Listener::new(id, queue.into(), listener))
+    }
+
+    /// Stops every listener of `queue` by sending the queue's actor its stop
+    /// message (§3.7). The messages stay; only [`purge`](Self::purge) drops them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub async fn remove(&self, queue: &str) -> Result<()> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        if let Some(addr) = self.queue(queue, false).await? {
+            addr.send(StopListeners).await.map_err(|_| Error::Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next message of `queue`, waiting up to `timeout` (§3.11).
+    ///
+    /// The message is acknowledged as it is handed over: from then on the
+    /// caller owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when no message came in time;
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// use std::time::Duration;
+    /// let bus = actorbus::Bus::memory();
+    /// let waited = bus.receive("empty", Duration::from_millis(10)).await;
+    /// assert!(matches!(waited, Err(actorbus::Error::Timeout)));
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        let addr = self.queue_or_start(queue).await?;
+        let (reply, received) = oneshot::channel();
+        addr.do_send(Receive { timeout, reply });
+        received.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Counts the messages of `queue` and of `<queue>.dead`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    pub async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        let mut stats = self.local_stats(queue).await?;
+        let dead = self.local_stats(&validate::dead_letter_name(queue)).await?;
+        stats.dead = dead.ready + dead.delayed + dead.in_flight;
+        Ok(stats)
+    }
+
+    async fn local_stats(&self, queue: &str) -> Result<QueueStats> {
+        match self.queue(queue, false).await? {
+            Some(addr) => addr.send(GetStats).await.map_err(|_| Error::Closed),
+            None => Ok(QueueStats::default()),
+        }
+    }
+
+    /// Drops the ready messages of `queue` and says how many. Messages in
+    /// flight or delayed stay.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    pub async fn purge(&self, queue: &str) -> Result<u64> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        match self.queue(queue, false).await? {
+            Some(addr) => addr.send(Purge).await.map_err(|_| Error::Closed),
+            None => Ok(0),
+        }
+    }
+
+    /// Stops taking work, lets handlers in flight finish (up to
+    /// `queue.shutdown_timeout`), then stops the bus's actors (§3.8).
+    ///
+    /// Later calls on any clone fail with [`Error::Closed`]; a second
+    /// `shutdown` is `Ok`. On the memory driver whatever is still queued
+    /// ends here.
+    ///
+    /// # Errors
+    ///
+    /// None on the memory driver; broker drivers report a failed close.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn shutdown(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let timeout = self.inner.config.queue.shutdown_timeout;
+        let drained = self.inner.registry.send(Shutdown { timeout }).await.unwrap_or(false);
+        if !drained {
+            tracing::warn!(?timeout, "shutdown timeout passed with handlers still running");
+        }
+        self.inner.runtime.stop();
+        Ok(())
+    }
+
+    /// Fault injection for supervision tests: makes `queue`'s actor panic.
+    /// Not part of the API.
+    #[doc(hidden)]
+    pub async fn __crash_queue_actor(&self, queue: &str) -> Result<()> {
+        let addr = self.queue_or_start(queue).await?;
+        addr.send(Crash).await.map_err(|_| Error::Closed)
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("driver", &self.inner.config.queue.driver)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks what a parsed file would have refused but code can still set.
+fn check_config(config: &Config) -> Result<()> {
+    let queue = &config.queue;
+    validate::queue_name(&queue.default).map_err(|e| Error::config("queue.default", e.to_string()))?;
+    if queue.memory.capacity == 0 {
+        return Err(Error::config("queue.memory.capacity", "must be at least 1"));
+    }
+    if queue.retry.max_attempts == 0 {
+        return Err(Error::config("queue.retry.max_attempts", "must be at least 1"));
+    }
+    if queue.max_payload == 0 {
+        return Err(Error::config("queue.max_payload", "must be at least 1 byte"));
+    }
+    Ok(())
+}
+
+fn driver_unavailable(driver: &str, compiled: bool) -> Error {
+    let message = if compiled {
+        format!("driver {driver:?} is not available yet in this version of actorbus")
+    } else {
+        format!("driver {driver:?} is not compiled in; enable the `{driver}` cargo feature")
+    };
+    Error::config("queue.driver", message)
+}

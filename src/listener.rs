@@ -1,0 +1,76 @@
+//! `Listener`: the handle to one attached handler, used to remove it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix::Addr;
+
+use crate::error::Result;
+use crate::listener_actor::{ListenerActor, StopListener};
+use crate::memory_store::ListenerId;
+
+/// A handler attached to a queue by [`Bus::add_listener`](crate::Bus::add_listener)
+/// or [`Bus::subscribe`](crate::Bus::subscribe).
+///
+/// Dropping the handle leaves the listener running; call
+/// [`remove`](Self::remove) to stop it, or [`Bus::remove`](crate::Bus::remove)
+/// to stop every listener of its queue.
+pub struct Listener {
+    id: ListenerId,
+    queue: Arc<str>,
+    addr: Addr<ListenerActor>,
+}
+
+impl Listener {
+    pub(crate) fn new(id: ListenerId, queue: Arc<str>, addr: Addr<ListenerActor>) -> Self {
+        Listener { id, queue, addr }
+    }
+
+    /// The queue this listener takes from.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// Whether the listener's actor is still running.
+    pub fn is_running(&self) -> bool {
+        self.addr.connected()
+    }
+
+    /// Stops this listener only, by sending its actor a stop message (§3.7).
+    ///
+    /// Returns once the actor has stopped: the delivery in hand was finished,
+    /// what it had prefetched went back to the queue unacknowledged, and the
+    /// handler will not be called again. Removing a listener twice is fine.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for broker drivers, whose
+    /// consumer cancel can fail.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let listener = bus.add_listener("jobs", |_delivery| async { Ok(()) }).await?;
+    /// listener.remove().await?;
+    /// assert!(!listener.is_running());
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.queue, listener = self.id))]
+    pub async fn remove(&self) -> Result<()> {
+        // A mailbox error means the actor is already gone, which is what was asked.
+        let _ = self.addr.send(StopListener).await;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("id", &self.id)
+            .field("queue", &self.queue)
+            .field("running", &self.is_running())
+            .finish()
+    }
+}

@@ -1,0 +1,594 @@
+//! `QueueActor`: one queue ("channel") — its messages, its listeners, its retries and dead letters.
+//!
+//! # Protocol
+//!
+//! ```text
+//!  Bus ──Enqueue/Receive/Purge/GetStats──▶ QueueActor ──Deliver(batch)──▶ ListenerActor ──▶ handler
+//!   │                                       ▲    │                            │
+//!   │                                       │    └─DeadLetter─▶ Registry ─Enqueue─▶ QueueActor(<q>.dead)
+//!   │                                       └──────Settle(Ack|Fail|Release)───┘
+//!   └──Subscribe / StopListeners──▶ QueueActor      ListenerActor ──Unsubscribe, then Detached──▶ QueueActor
+//! ```
+//!
+//! Ownership of a message: the queue actor owns it from `Enqueue` (the push
+//! is acknowledged only once it is stored here, §3.1) until a listener's
+//! `Settle` says `Ack`. While a listener holds it, the message is *leased*:
+//! still in the store, tagged with an [`AckToken`] and the listener's id. A
+//! `Fail` turns into a delayed retry or a dead letter ([`RetryPolicy`]); a
+//! `Release` puts it back, unattempted, at the front. When a listener actor
+//! stops it sends `Detached`, and every lease it still held — deliveries
+//! that were in its mailbox, never started — goes back too. So a message is
+//! gone only after an `Ack`, and a stopped listener never sees another.
+//!
+//! On the memory driver the store is [`MemoryStore`], inside this actor. A
+//! broker driver keeps the same listener side (`Deliver`/`Settle`) and turns
+//! the settles into broker acks through its driver actor.
+//!
+//! The actor is `Supervised`: a panic in its own code is caught, the actor
+//! restarts with its state (actix keeps the value across a restart), and the
+//! restart is counted in [`QueueStats::restarts`].
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+
+use crate::delivery::{AckToken, Delivery, Envelope};
+use crate::error::{Error, Result};
+use crate::listener_actor::{Deliver, ListenerActor, StopListener};
+use crate::memory_store::{ListenerId, MemoryStore};
+use crate::registry::{DeadLetter, Registry};
+use crate::retry::{RetryPolicy, Verdict};
+use crate::stats::QueueStats;
+use crate::validate;
+
+/// The longest single timer; later deadlines re-arm when it fires, so huge
+/// delays never overflow a timer.
+const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Settings every queue of a bus shares.
+#[derive(Debug)]
+pub(crate) struct QueueSettings {
+    /// Messages one queue holds before pushes wait.
+    pub(crate) capacity: usize,
+    /// How long a push may wait for room.
+    pub(crate) push_timeout: Duration,
+    /// Retry and dead-letter decisions.
+    pub(crate) retry: RetryPolicy,
+}
+
+/// One queue's actor.
+pub(crate) struct QueueActor {
+    /// The queue's name, shared by every delivery made from it.
+    name: Arc<str>,
+    /// Bus-wide settings.
+    settings: Arc<QueueSettings>,
+    /// Where dead letters go to find (or create) `<name>.dead`.
+    registry: Addr<Registry>,
+    /// The messages.
+    store: MemoryStore,
+    /// Attached listeners, in round-robin order.
+    listeners: Vec<Subscriber>,
+    /// Which listener is offered the next message first.
+    cursor: usize,
+    /// `receive` calls waiting for a message, oldest first.
+    receivers: VecDeque<Waiter>,
+    /// Pushes waiting for room (backpressure), oldest first.
+    parked: VecDeque<ParkedPush>,
+    /// The armed timer and its deadline; one timer serves delays, push
+    /// timeouts and receive timeouts.
+    timer: Option<(Instant, SpawnHandle)>,
+    /// A `Dispatch` is already queued; coalesces a burst of pushes into
+    /// one batch per listener.
+    dispatch_queued: bool,
+    /// Supervisor restarts, shared with whoever wants to count them.
+    restarts: Arc<AtomicU64>,
+}
+
+/// A listener as its queue sees it.
+struct Subscriber {
+    id: ListenerId,
+    addr: Addr<ListenerActor>,
+    /// How many leases it may hold at once.
+    window: usize,
+    /// How many it holds now.
+    leased: usize,
+}
+
+/// A `receive` waiting for a message.
+struct Waiter {
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Delivery>>,
+}
+
+/// A push waiting for room.
+struct ParkedPush {
+    deadline: Instant,
+    envelope: Envelope,
+    delay: Option<Duration>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// Stores a message. With a `reply` it is a user's push: it respects capacity
+/// and answers once stored. Without, it is the bus's own move (a dead
+/// letter), which is never refused, so that nothing is dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Enqueue {
+    pub(crate) envelope: Envelope,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) reply: Option<oneshot::Sender<Result<()>>>,
+}
+
+/// Attaches a started listener actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Subscribe {
+    pub(crate) id: ListenerId,
+    pub(crate) addr: Addr<ListenerActor>,
+    pub(crate) window: usize,
+}
+
+/// What a listener did with a delivery.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Handled: gone for good.
+    Ack,
+    /// The handler failed (or panicked) with this error.
+    Fail(String),
+    /// Never started: hand it back untouched.
+    Release,
+}
+
+/// A batch of verdicts from one listener.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Settle {
+    pub(crate) listener: ListenerId,
+    pub(crate) outcomes: Vec<(AckToken, Outcome)>,
+}
+
+/// A listener is stopping: send it nothing more.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Unsubscribe {
+    pub(crate) listener: ListenerId,
+}
+
+/// A listener actor has stopped: whatever it still leases was never handled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Detached {
+    pub(crate) listener: ListenerId,
+}
+
+/// Takes one message, acknowledged on hand-over, or `Error::Timeout`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Receive {
+    pub(crate) timeout: Duration,
+    pub(crate) reply: oneshot::Sender<Result<Delivery>>,
+}
+
+/// The queue's stop message (`bus.remove`): stops every listener, keeps the messages.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopListeners;
+
+/// Reads the queue's counts (`dead` is filled in by the bus).
+#[derive(Message)]
+#[rtype(result = "QueueStats")]
+pub(crate) struct GetStats;
+
+/// Drops the ready messages; answers how many.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub(crate) struct Purge;
+
+/// Fault injection for the supervision tests: panics inside the actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Crash;
+
+/// Internal: hands ready messages to receivers and listeners.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Dispatch;
+
+impl QueueActor {
+    pub(crate) fn new(
+        name: Arc<str>,
+        settings: Arc<QueueSettings>,
+        registry: Addr<Registry>,
+    ) -> Self {
+        QueueActor {
+            name,
+            settings,
+            registry,
+            store: MemoryStore::default(),
+            listeners: Vec::new(),
+            cursor: 0,
+            receivers: VecDeque::new(),
+            parked: VecDeque::new(),
+            timer: None,
+            dispatch_queued: false,
+            restarts: Arc::default(),
+        }
+    }
+
+    /// Runs a handler body; a panic stops the actor so its supervisor restarts it.
+    fn guarded<R: Default>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        body: impl FnOnce(&mut Self, &mut Context<Self>) -> R,
+    ) -> R {
+        match catch_unwind(AssertUnwindSafe(|| body(self, ctx))) {
+            Ok(result) => result,
+            Err(panic) => {
+                tracing::error!(queue = %self.name, panic = %panic_text(&*panic), "queue actor panicked; restarting");
+                ctx.stop();
+                R::default()
+            }
+        }
+    }
+
+    fn store(&mut self, envelope: Envelope, delay: Option<Duration>, ctx: &mut Context<Self>) {
+        match delay.filter(|d| !d.is_zero()) {
+            Some(delay) => {
+                let due = deadline(Instant::now(), delay);
+                self.store.push_delayed(envelope, due);
+                self.rearm(ctx);
+            }
+            None => {
+                self.store.push(envelope);
+                self.queue_dispatch(ctx);
+            }
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.store.len() < self.settings.capacity
+    }
+
+    /// Lets waiting pushes in, oldest first, while there is room.
+    fn admit_parked(&mut self, ctx: &mut Context<Self>) {
+        while self.has_room() {
+            let Some(push) = self.parked.pop_front() else { break };
+            // A caller that gave up did not get an `Ok`: storing its message
+            // now would be a push nobody knows happened.
+            if push.reply.is_closed() {
+                continue;
+            }
+            self.store(push.envelope, push.delay, ctx);
+            let _ = push.reply.send(Ok(()));
+        }
+    }
+
+    fn queue_dispatch(&mut self, ctx: &mut Context<Self>) {
+        if !self.dispatch_queued {
+            self.dispatch_queued = true;
+            ctx.notify(Dispatch);
+        }
+    }
+
+    fn dispatch(&mut self) {
+        while !self.receivers.is_empty() && self.store.ready_len() > 0 {
+            let (Some(waiter), Some(envelope)) = (self.receivers.pop_front(), self.store.pop())
+            else {
+                break;
+            };
+            if let Err(Ok(unsent)) = waiter.reply.send(Ok(Delivery::new(envelope, self.name.clone()))) {
+                self.store.unpop(unsent.into_envelope());
+            }
+        }
+        if self.listeners.is_empty() || self.store.ready_len() == 0 {
+            return;
+        }
+        // One message per listener per round keeps competing consumers even.
+        let mut batches: Vec<Vec<(AckToken, Delivery)>> = vec![Vec::new(); self.listeners.len()];
+        let mut progress = true;
+        while progress && self.store.ready_len() > 0 {
+            progress = false;
+            for step in 0..self.listeners.len() {
+                let i = (self.cursor + step) % self.listeners.len();
+                let listener = &mut self.listeners[i];
+                if listener.leased >= listener.window {
+                    continue;
+                }
+                let Some((token, envelope)) = self.store.lease(listener.id) else { break };
+                listener.leased += 1;
+                batches[i].push((token, Delivery::new(envelope, self.name.clone())));
+                progress = true;
+            }
+            self.cursor = (self.cursor + 1) % self.listeners.len();
+        }
+        for (listener, batch) in self.listeners.iter().zip(batches) {
+            if !batch.is_empty() {
+                listener.addr.do_send(Deliver(batch));
+            }
+        }
+    }
+
+    fn release_lease(&mut self, owner: ListenerId) {
+        if let Some(listener) = self.listeners.iter_mut().find(|l| l.id == owner) {
+            listener.leased = listener.leased.saturating_sub(1);
+        }
+    }
+
+    fn fail(&mut self, mut envelope: Envelope, error: &str, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        match self.settings.retry.on_failure(envelope.attempt, error, SystemTime::now()) {
+            Verdict::Retry { attempt, after } => {
+                envelope.attempt = attempt;
+                self.store.push_delayed(envelope, deadline(now, after));
+                self.rearm(ctx);
+            }
+            Verdict::DeadLetter { headers } => {
+                Arc::make_mut(&mut envelope.headers).extend(headers);
+                tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
+                self.registry.do_send(DeadLetter {
+                    queue: validate::dead_letter_name(&self.name),
+                    envelope,
+                });
+            }
+        }
+    }
+
+    /// Arms the one timer for the earliest deadline of delays, parked pushes
+    /// and receives.
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let next = [
+            self.store.next_due(),
+            self.parked.front().map(|p| p.deadline),
+            self.receivers.iter().map(|w| w.deadline).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { return };
+        if let Some((armed, handle)) = self.timer {
+            if armed <= next {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let wait = next.saturating_duration_since(Instant::now()).min(MAX_TIMER);
+        let handle = ctx.run_later(wait, |act, ctx| {
+            act.timer = None;
+            act.guarded(ctx, Self::on_timer);
+        });
+        self.timer = Some((next, handle));
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.store.promote_due(now);
+        while self.parked.front().is_some_and(|p| p.deadline <= now) {
+            if let Some(push) = self.parked.pop_front() {
+                let _ = push.reply.send(Err(Error::Timeout));
+            }
+        }
+        let (expired, waiting): (VecDeque<Waiter>, VecDeque<Waiter>) =
+            std::mem::take(&mut self.receivers)
+                .into_iter()
+                .partition(|w| w.deadline <= now);
+        self.receivers = waiting;
+        for waiter in expired {
+            let _ = waiter.reply.send(Err(Error::Timeout));
+        }
+        self.dispatch();
+        self.rearm(ctx);
+    }
+}
+
+/// `now + wait`, saturating instead of overflowing on absurd waits.
+fn deadline(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
+}
+
+/// The text of a panic payload, for logs and `x-error`.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+impl Actor for QueueActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Also runs after a restart: the old context's timer is gone, and
+        // messages may have become ready meanwhile.
+        self.rearm(ctx);
+        self.queue_dispatch(ctx);
+    }
+}
+
+impl Supervised for QueueActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        self.timer = None;
+        self.dispatch_queued = false;
+    }
+}
+
+impl Handler<Enqueue> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| match msg.reply {
+            None => act.store(msg.envelope, msg.delay, ctx),
+            Some(reply) if act.parked.is_empty() && act.has_room() => {
+                act.store(msg.envelope, msg.delay, ctx);
+                let _ = reply.send(Ok(()));
+            }
+            Some(reply) => {
+                act.parked.push_back(ParkedPush {
+                    deadline: deadline(Instant::now(), act.settings.push_timeout),
+                    envelope: msg.envelope,
+                    delay: msg.delay,
+                    reply,
+                });
+                act.rearm(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<Subscribe> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| {
+            act.listeners.push(Subscriber {
+                id: msg.id,
+                addr: msg.addr,
+                window: msg.window.max(1),
+                leased: 0,
+            });
+            act.queue_dispatch(ctx);
+        });
+    }
+}
+
+impl Handler<Settle> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| {
+            let mut released = Vec::new();
+            for (token, outcome) in msg.outcomes {
+                if let Outcome::Release = outcome {
+                    released.push(token);
+                    continue;
+                }
+                let Some((envelope, owner)) = act.store.settle(token) else { continue };
+                act.release_lease(owner);
+                if let Outcome::Fail(error) = outcome {
+                    act.fail(envelope, &error, ctx);
+                }
+            }
+            if !released.is_empty() {
+                let count = act.store.release(released);
+                for _ in 0..count {
+                    act.release_lease(msg.listener);
+                }
+            }
+            act.admit_parked(ctx);
+            act.queue_dispatch(ctx);
+        });
+    }
+}
+
+impl Handler<Unsubscribe> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, _| act.listeners.retain(|l| l.id != msg.listener));
+    }
+}
+
+impl Handler<Detached> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| {
+            act.listeners.retain(|l| l.id != msg.listener);
+            let orphans = act.store.leased_to(msg.listener);
+            if !orphans.is_empty() {
+                tracing::debug!(queue = %act.name, count = orphans.len(), "reclaiming deliveries of a stopped listener");
+                act.store.release(orphans);
+                act.queue_dispatch(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<Receive> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Receive, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| {
+            act.receivers.push_back(Waiter {
+                deadline: deadline(Instant::now(), msg.timeout),
+                reply: msg.reply,
+            });
+            act.dispatch();
+            act.admit_parked(ctx);
+            if !act.receivers.is_empty() {
+                act.rearm(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<StopListeners> for QueueActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: StopListeners, _ctx: &mut Context<Self>) -> Self::Result {
+        // Dispatch stops at once; each listener finishes what it holds and
+        // its `Detached` returns the rest before its stop is answered.
+        let stops: Vec<_> = self
+            .listeners
+            .drain(..)
+            .map(|l| l.addr.send(StopListener))
+            .collect();
+        Box::pin(async move {
+            join_all(stops).await;
+        })
+    }
+}
+
+impl Handler<GetStats> for QueueActor {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(QueueStats {
+            ready: self.store.ready_len() as u64,
+            in_flight: self.store.in_flight_len() as u64,
+            delayed: self.store.delayed_len() as u64,
+            dead: 0,
+            listeners: self.listeners.len() as u64,
+            restarts: self.restarts.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl Handler<Purge> for QueueActor {
+    type Result = u64;
+
+    fn handle(&mut self, _: Purge, ctx: &mut Context<Self>) -> u64 {
+        self.guarded(ctx, |act, ctx| {
+            let dropped = act.store.purge();
+            act.admit_parked(ctx);
+            dropped
+        })
+    }
+}
+
+impl Handler<Crash> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |_, _| -> () { panic!("injected fault") });
+    }
+}
+
+impl Handler<Dispatch> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Dispatch, ctx: &mut Context<Self>) {
+        self.dispatch_queued = false;
+        self.guarded(ctx, |act, _| act.dispatch());
+    }
+}

@@ -1,0 +1,84 @@
+//! Input checks of §3.9, done before any I/O so bad input never reaches a driver.
+
+use crate::error::{Error, Result};
+
+/// Longest queue name, in bytes.
+pub(crate) const MAX_QUEUE_NAME: usize = 200;
+
+/// Checks a queue name given by a user.
+///
+/// Dead-letter names (`<queue>.dead`) are made by the bus and are not checked
+/// again, so that a 200-byte queue still has a dead-letter queue.
+pub(crate) fn queue_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "must not be empty"
+    } else if name.len() > MAX_QUEUE_NAME {
+        "must be at most 200 bytes"
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else if name.starts_with("amq.") {
+        // RabbitMQ reserves the prefix; refusing it everywhere keeps queues
+        // portable between drivers.
+        "must not start with \"amq.\""
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidQueueName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// Checks a payload's size against `queue.max_payload`.
+pub(crate) fn payload(size: usize, max: usize) -> Result<()> {
+    if size > max {
+        return Err(Error::PayloadTooLarge { size, max });
+    }
+    Ok(())
+}
+
+/// The name of a queue's dead-letter queue.
+pub(crate) fn dead_letter_name(queue: &str) -> String {
+    format!("{queue}.dead")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(name: &str) -> &'static str {
+        match queue_name(name) {
+            Err(Error::InvalidQueueName { reason, .. }) => reason,
+            other => panic!("expected InvalidQueueName for {name:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_ordinary_names() {
+        for name in ["a", "orders", "orders.dead", "émoji-✓", &"x".repeat(200)] {
+            assert!(queue_name(name).is_ok(), "{name:?} should be valid");
+        }
+    }
+
+    #[test]
+    fn rejects_each_rule() {
+        assert_eq!(reason(""), "must not be empty");
+        assert_eq!(reason(&"x".repeat(201)), "must be at most 200 bytes");
+        // 100 two-byte chars is 200 bytes: fine; one more byte is not.
+        assert!(queue_name(&"é".repeat(100)).is_ok());
+        assert_eq!(reason(&format!("{}x", "é".repeat(100))), "must be at most 200 bytes");
+        assert_eq!(reason("a\nb"), "must not contain control characters");
+        assert_eq!(reason("tab\t"), "must not contain control characters");
+        assert_eq!(reason("\u{7f}"), "must not contain control characters");
+        assert_eq!(reason("amq.gen-1"), "must not start with \"amq.\"");
+    }
+
+    #[test]
+    fn payload_limit_is_inclusive() {
+        assert!(payload(10, 10).is_ok());
+        assert!(matches!(
+            payload(11, 10),
+            Err(Error::PayloadTooLarge { size: 11, max: 10 })
+        ));
+    }
+}
