@@ -2,29 +2,25 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use actix::{Actor, Addr, Recipient};
+use actix::{Actor, Addr};
 use bytes::Bytes;
-use futures_util::FutureExt;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DriverKind};
-use crate::delivery::{no_headers, Delivery, Envelope, HandlerResult};
+use crate::delivery::{no_headers, Envelope};
 use crate::error::{Error, Result};
-use crate::listener::Listener;
-use crate::listener_actor::{HandlerFn, ListenerActor};
+use crate::memory_store::ListenerId;
 use crate::message_id::MessageId;
-use crate::options::{ListenerOptions, PushOptions};
-use crate::queue_actor::{Crash, Enqueue, GetStats, Purge, QueueActor, QueueSettings, Receive, StopListeners, Subscribe};
+use crate::options::PushOptions;
+use crate::queue_actor::{Crash, Enqueue, GetStats, Purge, QueueActor, QueueSettings};
 use crate::registry::{Lookup, Registry, Shutdown};
 use crate::retry::RetryPolicy;
-use crate::runtime::Runtime;
+use crate::runtime::{Arbiters, Runtime};
 use crate::stats::QueueStats;
 use crate::validate;
 
@@ -104,8 +100,9 @@ impl Bus {
             retry: RetryPolicy::new(config.queue.retry.clone()),
         });
         let arbiters = runtime.arbiters().clone();
-        let registry =
-            Registry::start_in_arbiter(runtime.arbiters().next(), move |_| Registry::new(arbiters, settings));
+        let registry = Registry::start_in_arbiter(runtime.arbiters().next(), move |_| {
+            Registry::new(arbiters, settings)
+        });
         Ok(Bus {
             inner: Arc::new(BusInner {
                 config,
@@ -118,12 +115,20 @@ impl Bus {
         })
     }
 
+    pub(crate) fn arbiters(&self) -> &Arbiters {
+        self.inner.runtime.arbiters()
+    }
+
+    pub(crate) fn next_listener_id(&self) -> ListenerId {
+        self.inner.next_listener.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The configuration this bus was built from.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -132,15 +137,28 @@ impl Bus {
 
     /// The actor of `queue`; started when `create` is set, else `None` for a
     /// queue never used.
-    async fn queue(&self, queue: &str, create: bool) -> Result<Option<Addr<QueueActor>>> {
-        if let Some(addr) = self.inner.queues.read().ok().and_then(|q| q.get(queue).cloned()) {
+    pub(crate) async fn queue(
+        &self,
+        queue: &str,
+        create: bool,
+    ) -> Result<Option<Addr<QueueActor>>> {
+        if let Some(addr) = self
+            .inner
+            .queues
+            .read()
+            .ok()
+            .and_then(|q| q.get(queue).cloned())
+        {
             return Ok(Some(addr));
         }
         let name: Arc<str> = queue.into();
         let found = self
             .inner
             .registry
-            .send(Lookup { name: name.clone(), create })
+            .send(Lookup {
+                name: name.clone(),
+                create,
+            })
             .await
             .map_err(|_| Error::Closed)?;
         if let (Some(addr), Ok(mut cache)) = (&found, self.inner.queues.write()) {
@@ -149,7 +167,7 @@ impl Bus {
         Ok(found)
     }
 
-    async fn queue_or_start(&self, queue: &str) -> Result<Addr<QueueActor>> {
+    pub(crate) async fn queue_or_start(&self, queue: &str) -> Result<Addr<QueueActor>> {
         self.queue(queue, true).await?.ok_or(Error::Closed)
     }
 
@@ -184,7 +202,11 @@ impl Bus {
     /// # Errors
     ///
     /// [`Error::Codec`] when `value` cannot be encoded; otherwise as [`push`](Self::push).
-    pub async fn push_json<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<MessageId> {
+    pub async fn push_json<T: Serialize + ?Sized>(
+        &self,
+        queue: &str,
+        value: &T,
+    ) -> Result<MessageId> {
         let payload = serde_json::to_vec(value).map_err(Error::codec)?;
         self.push(queue, payload).await
     }
@@ -218,12 +240,21 @@ impl Bus {
     /// # }).unwrap();
     /// ```
     #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
-    pub async fn push_with(&self, queue: &str, payload: impl Into<Bytes>, opts: PushOptions) -> Result<MessageId> {
+    pub async fn push_with(
+        &self,
+        queue: &str,
+        payload: impl Into<Bytes>,
+        opts: PushOptions,
+    ) -> Result<MessageId> {
         let payload = payload.into();
         self.check_open()?;
         validate::queue_name(queue)?;
         validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
-        let headers = if opts.headers.is_empty() { no_headers() } else { Arc::new(opts.headers) };
+        let headers = if opts.headers.is_empty() {
+            no_headers()
+        } else {
+            Arc::new(opts.headers)
+        };
         let envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();
         let addr = self.queue_or_start(queue).await?;
@@ -235,143 +266,6 @@ impl Bus {
         });
         stored.await.map_err(|_| Error::Closed)??;
         Ok(id)
-    }
-
-    /// Attaches `handler` to `queue` with default [`ListenerOptions`].
-    ///
-    /// `Ok` from the handler acknowledges the delivery; `Err` or a panic has
-    /// it retried with backoff and, after `queue.retry.max_attempts`, moved
-    /// to `<queue>.dead` (§3.3).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
-    ///
-    /// ```
-    /// # actix::System::new().block_on(async {
-    /// let bus = actorbus::Bus::memory();
-    /// let (tx, rx) = tokio::sync::oneshot::channel();
-    /// let tx = std::sync::Mutex::new(Some(tx));
-    /// bus.add_listener("my-queue", move |delivery| {
-    ///     if let Some(tx) = tx.lock().unwrap().take() {
-    ///         let _ = tx.send(delivery.as_str().map(str::to_owned));
-    ///     }
-    ///     async { Ok(()) }
-    /// })
-    /// .await?;
-    /// bus.push("my-queue", "hello world").await?;
-    /// assert_eq!(rx.await.unwrap()?, "hello world");
-    /// # bus.shutdown().await?;
-    /// # Ok::<_, actorbus::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn add_listener<F, Fut>(&self, queue: &str, handler: F) -> Result<Listener>
-    where
-        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        self.add_listener_with(queue, ListenerOptions::default(), handler).await
-    }
-
-    /// Attaches `handler` to `queue` with `opts` (concurrency, prefetch).
-    ///
-    /// # Errors
-    ///
-    /// As [`add_listener`](Self::add_listener).
-    pub async fn add_listener_with<F, Fut>(&self, queue: &str, opts: ListenerOptions, handler: F) -> Result<Listener>
-    where
-        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        let handler: HandlerFn = Arc::new(move |delivery| handler(delivery).boxed());
-        self.attach(queue, opts, handler).await
-    }
-
-    /// Attaches an actix actor as a listener: each [`Delivery`] is sent to
-    /// `recipient`, and the actor's [`HandlerResult`] settles it.
-    ///
-    /// # Errors
-    ///
-    /// As [`add_listener`](Self::add_listener).
-    pub async fn subscribe(&self, queue: &str, recipient: Recipient<Delivery>) -> Result<Listener> {
-        let handler: HandlerFn = Arc::new(move |delivery| {
-            let sent = recipient.send(delivery);
-            async move {
-                match sent.await {
-                    Ok(result) => result,
-                    Err(mailbox) => Err(format!("listener actor unreachable: {mailbox}").into()),
-                }
-            }
-            .boxed()
-        });
-        self.attach(queue, ListenerOptions::default(), handler).await
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
-    async fn attach(&self, queue: &str, opts: ListenerOptions, handler: HandlerFn) -> Result<Listener> {
-        self.check_open()?;
-        validate::queue_name(queue)?;
-        let addr = self.queue_or_start(queue).await?;
-        let id = self.inner.next_listener.fetch_add(1, Ordering::Relaxed);
-        let (concurrency, window) = (opts.effective_concurrency(), opts.window());
-        let queue_addr = addr.clone();
-        let listener = ListenerActor::start_in_arbiter(self.inner.runtime.arbiters().next(), move |_| {
-            ListenerActor::new(id, queue_addr, handler, concurrency, window)
-        });
-        addr.send(Subscribe {
-            id,
-            addr: listener.clone(),
-            window,
-        })
-        .await
-        .map_err(|_| Error::Closed)?;
-        Ok(Listener::new(id, queue.into(), listener))
-    }
-
-    /// Stops every listener of `queue` by sending the queue's actor its stop
-    /// message (§3.7). The messages stay; only [`purge`](Self::purge) drops them.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
-    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
-    pub async fn remove(&self, queue: &str) -> Result<()> {
-        self.check_open()?;
-        validate::queue_name(queue)?;
-        if let Some(addr) = self.queue(queue, false).await? {
-            addr.send(StopListeners).await.map_err(|_| Error::Closed)?;
-        }
-        Ok(())
-    }
-
-    /// Takes the next message of `queue`, waiting up to `timeout` (§3.11).
-    ///
-    /// The message is acknowledged as it is handed over: from then on the
-    /// caller owns it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Timeout`] when no message came in time;
-    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
-    ///
-    /// ```
-    /// # actix::System::new().block_on(async {
-    /// use std::time::Duration;
-    /// let bus = actorbus::Bus::memory();
-    /// let waited = bus.receive("empty", Duration::from_millis(10)).await;
-    /// assert!(matches!(waited, Err(actorbus::Error::Timeout)));
-    /// # bus.shutdown().await?;
-    /// # Ok::<_, actorbus::Error>(())
-    /// # }).unwrap();
-    /// ```
-    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
-    pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
-        self.check_open()?;
-        validate::queue_name(queue)?;
-        let addr = self.queue_or_start(queue).await?;
-        let (reply, received) = oneshot::channel();
-        addr.do_send(Receive { timeout, reply });
-        received.await.map_err(|_| Error::Closed)?
     }
 
     /// Counts the messages of `queue` and of `<queue>.dead`.
@@ -426,9 +320,17 @@ impl Bus {
             return Ok(());
         }
         let timeout = self.inner.config.queue.shutdown_timeout;
-        let drained = self.inner.registry.send(Shutdown { timeout }).await.unwrap_or(false);
+        let drained = self
+            .inner
+            .registry
+            .send(Shutdown { timeout })
+            .await
+            .unwrap_or(false);
         if !drained {
-            tracing::warn!(?timeout, "shutdown timeout passed with handlers still running");
+            tracing::warn!(
+                ?timeout,
+                "shutdown timeout passed with handlers still running"
+            );
         }
         self.inner.runtime.stop();
         Ok(())
@@ -455,15 +357,22 @@ impl fmt::Debug for Bus {
 /// Checks what a parsed file would have refused but code can still set.
 fn check_config(config: &Config) -> Result<()> {
     let queue = &config.queue;
-    validate::queue_name(&queue.default).map_err(|e| Error::config("queue.default", e.to_string()))?;
+    validate::queue_name(&queue.default)
+        .map_err(|e| Error::config("queue.default", e.to_string()))?;
     if queue.memory.capacity == 0 {
         return Err(Error::config("queue.memory.capacity", "must be at least 1"));
     }
     if queue.retry.max_attempts == 0 {
-        return Err(Error::config("queue.retry.max_attempts", "must be at least 1"));
+        return Err(Error::config(
+            "queue.retry.max_attempts",
+            "must be at least 1",
+        ));
     }
     if queue.max_payload == 0 {
-        return Err(Error::config("queue.max_payload", "must be at least 1 byte"));
+        return Err(Error::config(
+            "queue.max_payload",
+            "must be at least 1 byte",
+        ));
     }
     Ok(())
 }

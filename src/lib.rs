@@ -1,6 +1,118 @@
-//! actorbus: an actor-based message bus (WIP skeleton; crate docs come with the core).
+//! actorbus: an actor-based message bus for actix and tokio applications.
+//!
+//! One API — [`Bus::push`], [`Bus::add_listener`], [`Bus::remove`] — over a
+//! driver chosen in `application.conf` with `queue.driver = memory | amqp |
+//! redis`. Like its ancestor, the queue module of hunt-framework, a bus is a
+//! *connection* to one backend, and a connection holds any number of named
+//! *queues*. Unlike it, every driver gives the same promises: at-least-once
+//! delivery, retries with exponential backoff, dead letters, delayed
+//! messages, backpressure, and competing consumers.
+//!
+//! # Quickstart
+//!
+//! ```
+//! use std::time::Duration;
+//! use actorbus::Bus;
+//!
+//! # actix::System::new().block_on(async {
+//! let bus = Bus::memory();
+//! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+//! bus.add_listener("my-queue", move |delivery| {
+//!     let _ = tx.send(delivery.as_str().map(str::to_owned));
+//!     async { Ok(()) }
+//! })
+//! .await?;
+//!
+//! bus.push("my-queue", "hello world").await?;
+//! assert_eq!(rx.recv().await.unwrap()?, "hello world");
+//! bus.shutdown().await?;
+//! # Ok::<_, actorbus::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Layout
+//!
+//! | module | concept |
+//! |---|---|
+//! | `bus` | [`Bus`]: building a bus, producing, stats, purge, shutdown |
+//! | `bus_consume` | consuming: [`Bus::add_listener`], [`Bus::subscribe`], [`Bus::receive`], [`Bus::remove`] |
+//! | `listener` | [`Listener`]: the handle that removes one listener |
+//! | `delivery` | [`Delivery`], the received message, and the stored envelope behind it |
+//! | `message_id` | [`MessageId`], kept across retries and dead-lettering |
+//! | `options` | [`PushOptions`], [`ListenerOptions`] |
+//! | `stats` | [`QueueStats`] |
+//! | `config`, `amqp_config`, `redis_config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
+//! | `error` | [`Error`], the one error type, and [`Result`] |
+//! | `registry` | the actor mapping queue names to queue actors |
+//! | `queue_actor` | the supervised actor of one queue |
+//! | `listener_actor` | the actor of one listener, running its handler |
+//! | `memory_store` | the memory driver's messages of one queue: ready, delayed, in flight |
+//! | `subscribers` | which listener gets the next message (windows, round robin) |
+//! | `waiters` | pushes waiting for room, receives waiting for a message |
+//! | `retry` | retry-or-dead-letter decisions and the why-headers |
+//! | `runtime` | the actix system and arbiters a bus runs on |
+//! | `validate` | queue-name and payload checks, before any I/O |
+//! | `panic_guard` | panics turned into failed deliveries and actor restarts |
+//!
+//! # Features
+//!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | `amqp` | on | `queue.driver = amqp`, [`AmqpConfig`] (the driver itself lands in a later release; selecting it is [`Error::Config`] for now) |
+//! | `redis` | on | `queue.driver = redis`, [`RedisConfig`] (likewise) |
+//!
+//! The memory driver is always there.
+//!
+//! # How it works
+//!
+//! Every bus runs actors on actix arbiters, one per core: the caller's actix
+//! system when there is one (`#[actix::main]`, actix-web), or a system of the
+//! bus's own otherwise, so the same code works from `#[tokio::main]` or a
+//! plain thread.
+//!
+//! ```text
+//!  Bus ──Enqueue / Receive / Purge / GetStats──▶ QueueActor ──Deliver(batch)──▶ ListenerActor ──▶ handler
+//!   │                                            ▲    │                             │
+//!   │                                            │    └─DeadLetter─▶ Registry ─Enqueue─▶ QueueActor (<q>.dead)
+//!   │                                            └────Settle(Ack | Fail | Release)──┘
+//!   └──Subscribe / StopListeners──▶ QueueActor         ListenerActor ──Unsubscribe, then Detached──▶ QueueActor
+//! ```
+//!
+//! - The **registry** actor maps names to queue actors and starts them,
+//!   spread over the arbiters; the bus caches what it learns there.
+//! - A **queue actor** (one per queue, `Supervised`) owns every message from
+//!   the moment a push is stored — a push returns `Ok` only then — until a
+//!   listener settles it with `Ack`. While a listener holds a message it is
+//!   *leased*: still owned by the queue, tagged with an acknowledgement
+//!   token and the listener's id. `Fail` becomes a delayed retry or a dead
+//!   letter; `Release` puts the message back, unattempted, at the front.
+//! - A **listener actor** (one per listener) holds at most its window of
+//!   leases, runs at most `concurrency` handlers, and sends verdicts back
+//!   in batches. Its stop message makes it hand back what it has not
+//!   started, finish what is in hand, and stop; its final `Detached` makes
+//!   the queue reclaim any lease still on its way to it. So a message is gone
+//!   only after an `Ack`, and a removed listener's handler is never called
+//!   again.
+//! - The **memory driver** keeps the store inside the queue actor. Broker
+//!   drivers keep the listener side as it is and put a driver actor between
+//!   queue actors and the broker: it publishes with confirms, consumes with
+//!   prefetch, and turns settles into broker acknowledgements, with the
+//!   token mapped to a delivery tag or a stream entry id.
+//!
+//! # Semantics
+//!
+//! The promises are those of the contract: a push is stored before it
+//! returns; a delivery is acknowledged only after its handler returned `Ok`;
+//! `Err` or a panic is retried after `queue.retry.backoff` (doubling, capped
+//! by `queue.retry.max_backoff`) up to `queue.retry.max_attempts`, then the
+//! message moves to `<queue>.dead` with `x-error`, `x-attempts` and
+//! `x-failed-at` headers; the listeners of a queue compete, each message
+//! reaching one; order is FIFO for one listener with concurrency 1 and no
+//! retries. The memory driver keeps everything in the process: what it holds
+//! ends with the process.
 
 mod bus;
+mod bus_consume;
 mod config;
 mod delivery;
 mod error;
@@ -9,12 +121,15 @@ mod listener_actor;
 mod memory_store;
 mod message_id;
 mod options;
+mod panic_guard;
 mod queue_actor;
 mod registry;
 mod retry;
 mod runtime;
 mod stats;
+mod subscribers;
 mod validate;
+mod waiters;
 
 #[cfg(feature = "amqp")]
 mod amqp_config;

@@ -8,7 +8,7 @@
 //! called again (§3.7).
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -18,11 +18,13 @@ use tokio::sync::oneshot;
 
 use crate::delivery::{AckToken, Delivery, HandlerResult};
 use crate::memory_store::ListenerId;
-use crate::queue_actor::{panic_text, Detached, Outcome, QueueActor, Settle, Unsubscribe};
+use crate::panic_guard::{self, panic_text};
+use crate::queue_actor::{Detached, Outcome, QueueActor, Settle, Unsubscribe};
 
 /// A handler as the listener stores it: any closure or actor recipient,
 /// behind one type.
-pub(crate) type HandlerFn = Arc<dyn Fn(Delivery) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+pub(crate) type HandlerFn =
+    Arc<dyn Fn(Delivery) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
 
 /// One listener's actor.
 pub(crate) struct ListenerActor {
@@ -84,23 +86,27 @@ impl ListenerActor {
     /// Starts handlers while there is room and work.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.running < self.concurrency && !self.stopping {
-            let Some((token, delivery)) = self.backlog.pop_front() else { break };
+            let Some((token, delivery)) = self.backlog.pop_front() else {
+                break;
+            };
             self.running += 1;
             // The handler's synchronous part can panic too.
-            match catch_unwind(AssertUnwindSafe(|| (self.handler)(delivery))) {
+            match panic_guard::catch(|| (self.handler)(delivery)) {
                 Ok(future) => {
                     let guarded = AssertUnwindSafe(future).catch_unwind();
                     ctx.spawn(guarded.into_actor(self).map(move |result, act, ctx| {
                         let outcome = match result {
                             Ok(Ok(())) => Outcome::Ack,
                             Ok(Err(error)) => Outcome::Fail(error.to_string()),
-                            Err(panic) => Outcome::Fail(format!("handler panicked: {}", panic_text(&*panic))),
+                            Err(panic) => {
+                                Outcome::Fail(format!("handler panicked: {}", panic_text(&*panic)))
+                            }
                         };
                         act.finished(token, outcome, ctx);
                     }));
                 }
                 Err(panic) => {
-                    let outcome = Outcome::Fail(format!("handler panicked: {}", panic_text(&*panic)));
+                    let outcome = Outcome::Fail(format!("handler panicked: {panic}"));
                     self.finished(token, outcome, ctx);
                 }
             }
@@ -130,8 +136,11 @@ impl ListenerActor {
     }
 
     fn release_backlog(&mut self) {
-        self.unsent
-            .extend(self.backlog.drain(..).map(|(token, _)| (token, Outcome::Release)));
+        self.unsent.extend(
+            self.backlog
+                .drain(..)
+                .map(|(token, _)| (token, Outcome::Release)),
+        );
         self.flush();
     }
 }

@@ -117,8 +117,7 @@ impl MemoryStore {
         let envelope = self.ready.pop_front()?;
         self.next_token += 1;
         let token = AckToken(self.next_token);
-        self.in_flight
-            .insert(token, (envelope.clone(), listener));
+        self.in_flight.insert(token, (envelope.clone(), listener));
         Some((token, envelope))
     }
 
@@ -186,7 +185,10 @@ mod tests {
         let (ta, _) = store.lease(1).unwrap();
         let (tb, _) = store.lease(1).unwrap();
         let (tc, _) = store.lease(2).unwrap();
-        assert_eq!((store.ready_len(), store.in_flight_len(), store.len()), (1, 3, 4));
+        assert_eq!(
+            (store.ready_len(), store.in_flight_len(), store.len()),
+            (1, 3, 4)
+        );
 
         assert!(store.settle(tb).is_some());
         assert!(store.settle(tb).is_none(), "a token settles once");
@@ -222,6 +224,13 @@ mod tests {
         store.push_delayed(env("later"), Instant::now() + Duration::from_secs(60));
         let _ = store.lease(7).unwrap();
         assert_eq!(store.purge(), 1);
-        assert_eq!((store.ready_len(), store.delayed_len(), store.in_flight_len()), (0, 1, 1));
+        assert_eq!(
+            (
+                store.ready_len(),
+                store.delayed_len(),
+                store.in_flight_len()
+            ),
+            (0, 1, 1)
+        );
     }
 }

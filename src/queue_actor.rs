@@ -1,35 +1,12 @@
 //! `QueueActor`: one queue ("channel") — its messages, its listeners, its retries and dead letters.
 //!
-//! # Protocol
-//!
-//! ```text
-//!  Bus ──Enqueue/Receive/Purge/GetStats──▶ QueueActor ──Deliver(batch)──▶ ListenerActor ──▶ handler
-//!   │                                       ▲    │                            │
-//!   │                                       │    └─DeadLetter─▶ Registry ─Enqueue─▶ QueueActor(<q>.dead)
-//!   │                                       └──────Settle(Ack|Fail|Release)───┘
-//!   └──Subscribe / StopListeners──▶ QueueActor      ListenerActor ──Unsubscribe, then Detached──▶ QueueActor
-//! ```
-//!
-//! Ownership of a message: the queue actor owns it from `Enqueue` (the push
-//! is acknowledged only once it is stored here, §3.1) until a listener's
-//! `Settle` says `Ack`. While a listener holds it, the message is *leased*:
-//! still in the store, tagged with an [`AckToken`] and the listener's id. A
-//! `Fail` turns into a delayed retry or a dead letter ([`RetryPolicy`]); a
-//! `Release` puts it back, unattempted, at the front. When a listener actor
-//! stops it sends `Detached`, and every lease it still held — deliveries
-//! that were in its mailbox, never started — goes back too. So a message is
-//! gone only after an `Ack`, and a stopped listener never sees another.
-//!
-//! On the memory driver the store is [`MemoryStore`], inside this actor. A
-//! broker driver keeps the same listener side (`Deliver`/`Settle`) and turns
-//! the settles into broker acks through its driver actor.
+//! Its place in the message protocol is drawn in the crate docs ("How it
+//! works"); the memory driver's store, [`MemoryStore`], lives inside it.
 //!
 //! The actor is `Supervised`: a panic in its own code is caught, the actor
 //! restarts with its state (actix keeps the value across a restart), and the
 //! restart is counted in [`QueueStats::restarts`].
 
-use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -39,13 +16,16 @@ use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
 use crate::delivery::{AckToken, Delivery, Envelope};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::listener_actor::{Deliver, ListenerActor, StopListener};
 use crate::memory_store::{ListenerId, MemoryStore};
+use crate::panic_guard;
 use crate::registry::{DeadLetter, Registry};
 use crate::retry::{RetryPolicy, Verdict};
 use crate::stats::QueueStats;
+use crate::subscribers::Subscribers;
 use crate::validate;
+use crate::waiters::{deadline, ParkedPush, Receiver, Waiters};
 
 /// The longest single timer; later deadlines re-arm when it fires, so huge
 /// delays never overflow a timer.
@@ -72,14 +52,10 @@ pub(crate) struct QueueActor {
     registry: Addr<Registry>,
     /// The messages.
     store: MemoryStore,
-    /// Attached listeners, in round-robin order.
-    listeners: Vec<Subscriber>,
-    /// Which listener is offered the next message first.
-    cursor: usize,
-    /// `receive` calls waiting for a message, oldest first.
-    receivers: VecDeque<Waiter>,
-    /// Pushes waiting for room (backpressure), oldest first.
-    parked: VecDeque<ParkedPush>,
+    /// Attached listeners and their leases.
+    listeners: Subscribers<Addr<ListenerActor>>,
+    /// `receive`s waiting for a message and pushes waiting for room.
+    waiters: Waiters,
     /// The armed timer and its deadline; one timer serves delays, push
     /// timeouts and receive timeouts.
     timer: Option<(Instant, SpawnHandle)>,
@@ -88,30 +64,6 @@ pub(crate) struct QueueActor {
     dispatch_queued: bool,
     /// Supervisor restarts, shared with whoever wants to count them.
     restarts: Arc<AtomicU64>,
-}
-
-/// A listener as its queue sees it.
-struct Subscriber {
-    id: ListenerId,
-    addr: Addr<ListenerActor>,
-    /// How many leases it may hold at once.
-    window: usize,
-    /// How many it holds now.
-    leased: usize,
-}
-
-/// A `receive` waiting for a message.
-struct Waiter {
-    deadline: Instant,
-    reply: oneshot::Sender<Result<Delivery>>,
-}
-
-/// A push waiting for room.
-struct ParkedPush {
-    deadline: Instant,
-    envelope: Envelope,
-    delay: Option<Duration>,
-    reply: oneshot::Sender<Result<()>>,
 }
 
 /// Stores a message. With a `reply` it is a user's push: it respects capacity
@@ -211,10 +163,8 @@ impl QueueActor {
             settings,
             registry,
             store: MemoryStore::default(),
-            listeners: Vec::new(),
-            cursor: 0,
-            receivers: VecDeque::new(),
-            parked: VecDeque::new(),
+            listeners: Subscribers::default(),
+            waiters: Waiters::default(),
             timer: None,
             dispatch_queued: false,
             restarts: Arc::default(),
@@ -227,10 +177,10 @@ impl QueueActor {
         ctx: &mut Context<Self>,
         body: impl FnOnce(&mut Self, &mut Context<Self>) -> R,
     ) -> R {
-        match catch_unwind(AssertUnwindSafe(|| body(self, ctx))) {
+        match panic_guard::catch(|| body(self, ctx)) {
             Ok(result) => result,
             Err(panic) => {
-                tracing::error!(queue = %self.name, panic = %panic_text(&*panic), "queue actor panicked; restarting");
+                tracing::error!(queue = %self.name, %panic, "queue actor panicked; restarting");
                 ctx.stop();
                 R::default()
             }
@@ -258,7 +208,9 @@ impl QueueActor {
     /// Lets waiting pushes in, oldest first, while there is room.
     fn admit_parked(&mut self, ctx: &mut Context<Self>) {
         while self.has_room() {
-            let Some(push) = self.parked.pop_front() else { break };
+            let Some(push) = self.waiters.pushes.pop_front() else {
+                break;
+            };
             // A caller that gave up did not get an `Ok`: storing its message
             // now would be a push nobody knows happened.
             if push.reply.is_closed() {
@@ -277,52 +229,36 @@ impl QueueActor {
     }
 
     fn dispatch(&mut self) {
-        while !self.receivers.is_empty() && self.store.ready_len() > 0 {
-            let (Some(waiter), Some(envelope)) = (self.receivers.pop_front(), self.store.pop())
+        while !self.waiters.receivers.is_empty() && self.store.ready_len() > 0 {
+            let (Some(waiter), Some(envelope)) =
+                (self.waiters.receivers.pop_front(), self.store.pop())
             else {
                 break;
             };
-            if let Err(Ok(unsent)) = waiter.reply.send(Ok(Delivery::new(envelope, self.name.clone()))) {
+            if let Err(Ok(unsent)) = waiter
+                .reply
+                .send(Ok(Delivery::new(envelope, self.name.clone())))
+            {
                 self.store.unpop(unsent.into_envelope());
             }
         }
-        if self.listeners.is_empty() || self.store.ready_len() == 0 {
-            return;
-        }
-        // One message per listener per round keeps competing consumers even.
-        let mut batches: Vec<Vec<(AckToken, Delivery)>> = vec![Vec::new(); self.listeners.len()];
-        let mut progress = true;
-        while progress && self.store.ready_len() > 0 {
-            progress = false;
-            for step in 0..self.listeners.len() {
-                let i = (self.cursor + step) % self.listeners.len();
-                let listener = &mut self.listeners[i];
-                if listener.leased >= listener.window {
-                    continue;
-                }
-                let Some((token, envelope)) = self.store.lease(listener.id) else { break };
-                listener.leased += 1;
-                batches[i].push((token, Delivery::new(envelope, self.name.clone())));
-                progress = true;
-            }
-            self.cursor = (self.cursor + 1) % self.listeners.len();
-        }
-        for (listener, batch) in self.listeners.iter().zip(batches) {
-            if !batch.is_empty() {
-                listener.addr.do_send(Deliver(batch));
-            }
-        }
-    }
-
-    fn release_lease(&mut self, owner: ListenerId) {
-        if let Some(listener) = self.listeners.iter_mut().find(|l| l.id == owner) {
-            listener.leased = listener.leased.saturating_sub(1);
+        let (store, name) = (&mut self.store, &self.name);
+        let batches = self.listeners.assign(|listener| {
+            let (token, envelope) = store.lease(listener)?;
+            Some((token, Delivery::new(envelope, name.clone())))
+        });
+        for (addr, batch) in batches {
+            addr.do_send(Deliver(batch));
         }
     }
 
     fn fail(&mut self, mut envelope: Envelope, error: &str, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        match self.settings.retry.on_failure(envelope.attempt, error, SystemTime::now()) {
+        match self
+            .settings
+            .retry
+            .on_failure(envelope.attempt, error, SystemTime::now())
+        {
             Verdict::Retry { attempt, after } => {
                 envelope.attempt = attempt;
                 self.store.push_delayed(envelope, deadline(now, after));
@@ -342,14 +278,10 @@ impl QueueActor {
     /// Arms the one timer for the earliest deadline of delays, parked pushes
     /// and receives.
     fn rearm(&mut self, ctx: &mut Context<Self>) {
-        let next = [
-            self.store.next_due(),
-            self.parked.front().map(|p| p.deadline),
-            self.receivers.iter().map(|w| w.deadline).min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = [self.store.next_due(), self.waiters.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(next) = next else { return };
         if let Some((armed, handle)) = self.timer {
             if armed <= next {
@@ -357,7 +289,9 @@ impl QueueActor {
             }
             ctx.cancel_future(handle);
         }
-        let wait = next.saturating_duration_since(Instant::now()).min(MAX_TIMER);
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(MAX_TIMER);
         let handle = ctx.run_later(wait, |act, ctx| {
             act.timer = None;
             act.guarded(ctx, Self::on_timer);
@@ -368,38 +302,9 @@ impl QueueActor {
     fn on_timer(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         self.store.promote_due(now);
-        while self.parked.front().is_some_and(|p| p.deadline <= now) {
-            if let Some(push) = self.parked.pop_front() {
-                let _ = push.reply.send(Err(Error::Timeout));
-            }
-        }
-        let (expired, waiting): (VecDeque<Waiter>, VecDeque<Waiter>) =
-            std::mem::take(&mut self.receivers)
-                .into_iter()
-                .partition(|w| w.deadline <= now);
-        self.receivers = waiting;
-        for waiter in expired {
-            let _ = waiter.reply.send(Err(Error::Timeout));
-        }
+        self.waiters.expire(now);
         self.dispatch();
         self.rearm(ctx);
-    }
-}
-
-/// `now + wait`, saturating instead of overflowing on absurd waits.
-fn deadline(now: Instant, wait: Duration) -> Instant {
-    now.checked_add(wait)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
-}
-
-/// The text of a panic payload, for logs and `x-error`.
-pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }
 
@@ -428,12 +333,12 @@ impl Handler<Enqueue> for QueueActor {
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| match msg.reply {
             None => act.store(msg.envelope, msg.delay, ctx),
-            Some(reply) if act.parked.is_empty() && act.has_room() => {
+            Some(reply) if act.waiters.pushes.is_empty() && act.has_room() => {
                 act.store(msg.envelope, msg.delay, ctx);
                 let _ = reply.send(Ok(()));
             }
             Some(reply) => {
-                act.parked.push_back(ParkedPush {
+                act.waiters.pushes.push_back(ParkedPush {
                     deadline: deadline(Instant::now(), act.settings.push_timeout),
                     envelope: msg.envelope,
                     delay: msg.delay,
@@ -450,12 +355,7 @@ impl Handler<Subscribe> for QueueActor {
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
-            act.listeners.push(Subscriber {
-                id: msg.id,
-                addr: msg.addr,
-                window: msg.window.max(1),
-                leased: 0,
-            });
+            act.listeners.attach(msg.id, msg.addr, msg.window);
             act.queue_dispatch(ctx);
         });
     }
@@ -472,17 +372,17 @@ impl Handler<Settle> for QueueActor {
                     released.push(token);
                     continue;
                 }
-                let Some((envelope, owner)) = act.store.settle(token) else { continue };
-                act.release_lease(owner);
+                let Some((envelope, owner)) = act.store.settle(token) else {
+                    continue;
+                };
+                act.listeners.returned(owner, 1);
                 if let Outcome::Fail(error) = outcome {
                     act.fail(envelope, &error, ctx);
                 }
             }
             if !released.is_empty() {
                 let count = act.store.release(released);
-                for _ in 0..count {
-                    act.release_lease(msg.listener);
-                }
+                act.listeners.returned(msg.listener, count);
             }
             act.admit_parked(ctx);
             act.queue_dispatch(ctx);
@@ -494,7 +394,7 @@ impl Handler<Unsubscribe> for QueueActor {
     type Result = ();
 
     fn handle(&mut self, msg: Unsubscribe, ctx: &mut Context<Self>) {
-        self.guarded(ctx, |act, _| act.listeners.retain(|l| l.id != msg.listener));
+        self.guarded(ctx, |act, _| act.listeners.detach(msg.listener));
     }
 }
 
@@ -503,7 +403,7 @@ impl Handler<Detached> for QueueActor {
 
     fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
-            act.listeners.retain(|l| l.id != msg.listener);
+            act.listeners.detach(msg.listener);
             let orphans = act.store.leased_to(msg.listener);
             if !orphans.is_empty() {
                 tracing::debug!(queue = %act.name, count = orphans.len(), "reclaiming deliveries of a stopped listener");
@@ -519,13 +419,13 @@ impl Handler<Receive> for QueueActor {
 
     fn handle(&mut self, msg: Receive, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
-            act.receivers.push_back(Waiter {
+            act.waiters.receivers.push_back(Receiver {
                 deadline: deadline(Instant::now(), msg.timeout),
                 reply: msg.reply,
             });
             act.dispatch();
             act.admit_parked(ctx);
-            if !act.receivers.is_empty() {
+            if !act.waiters.receivers.is_empty() {
                 act.rearm(ctx);
             }
         });
@@ -540,8 +440,9 @@ impl Handler<StopListeners> for QueueActor {
         // its `Detached` returns the rest before its stop is answered.
         let stops: Vec<_> = self
             .listeners
-            .drain(..)
-            .map(|l| l.addr.send(StopListener))
+            .drain()
+            .into_iter()
+            .map(|addr| addr.send(StopListener))
             .collect();
         Box::pin(async move {
             join_all(stops).await;

@@ -106,7 +106,11 @@ impl Handler<Shutdown> for Registry {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
-        let stops: Vec<_> = self.queues.values().map(|q| q.send(StopListeners)).collect();
+        let stops: Vec<_> = self
+            .queues
+            .values()
+            .map(|q| q.send(StopListeners))
+            .collect();
         Box::pin(async move {
             tokio::time::timeout(msg.timeout, join_all(stops))
                 .await

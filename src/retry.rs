@@ -46,7 +46,9 @@ impl RetryPolicy {
         self.config
             .backoff
             .checked_mul(1 << doublings)
-            .map_or(self.config.max_backoff, |wait| wait.min(self.config.max_backoff))
+            .map_or(self.config.max_backoff, |wait| {
+                wait.min(self.config.max_backoff)
+            })
     }
 
     /// Decides the fate of a delivery that failed on `attempt` with `error`.
@@ -104,11 +106,17 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(
             p.on_failure(1, "boom", now),
-            Verdict::Retry { attempt: 2, after: Duration::from_millis(10) }
+            Verdict::Retry {
+                attempt: 2,
+                after: Duration::from_millis(10)
+            }
         );
         assert_eq!(
             p.on_failure(2, "boom", now),
-            Verdict::Retry { attempt: 3, after: Duration::from_millis(20) }
+            Verdict::Retry {
+                attempt: 3,
+                after: Duration::from_millis(20)
+            }
         );
         let Verdict::DeadLetter { headers } = p.on_failure(3, "boom", now) else {
             panic!("third failure of three must dead-letter");

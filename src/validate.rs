@@ -66,7 +66,10 @@ mod tests {
         assert_eq!(reason(&"x".repeat(201)), "must be at most 200 bytes");
         // 100 two-byte chars is 200 bytes: fine; one more byte is not.
         assert!(queue_name(&"é".repeat(100)).is_ok());
-        assert_eq!(reason(&format!("{}x", "é".repeat(100))), "must be at most 200 bytes");
+        assert_eq!(
+            reason(&format!("{}x", "é".repeat(100))),
+            "must be at most 200 bytes"
+        );
         assert_eq!(reason("a\nb"), "must not contain control characters");
         assert_eq!(reason("tab\t"), "must not contain control characters");
         assert_eq!(reason("\u{7f}"), "must not contain control characters");
