@@ -75,8 +75,9 @@ impl<A> Subscribers<A> {
         let mut progress = n > 0;
         'rounds: while progress {
             progress = false;
+            let start = self.cursor;
             for step in 0..n {
-                let i = (self.cursor + step) % n;
+                let i = (start + step) % n;
                 let s = &mut self.list[i];
                 if s.leased >= s.window {
                     continue;
@@ -86,9 +87,11 @@ impl<A> Subscribers<A> {
                 };
                 s.leased += 1;
                 batches[i].push(item);
+                // The next message, in this call or the next, goes to the
+                // listener after the last one served.
+                self.cursor = (i + 1) % n;
                 progress = true;
             }
-            self.cursor = (self.cursor + 1) % n;
         }
         self.list
             .iter()
