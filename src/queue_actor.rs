@@ -228,7 +228,9 @@ impl QueueActor {
         }
     }
 
-    fn dispatch(&mut self) {
+    /// Hands ready messages to waiting receives first, then to listeners.
+    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        let mut received = false;
         while !self.waiters.receivers.is_empty() && self.store.ready_len() > 0 {
             let (Some(waiter), Some(envelope)) =
                 (self.waiters.receivers.pop_front(), self.store.pop())
@@ -240,7 +242,13 @@ impl QueueActor {
                 .send(Ok(Delivery::new(envelope, self.name.clone())))
             {
                 self.store.unpop(unsent.into_envelope());
+            } else {
+                received = true;
             }
+        }
+        if received {
+            // A receive acknowledges on hand-over, so it made room.
+            self.admit_parked(ctx);
         }
         let (store, name) = (&mut self.store, &self.name);
         let batches = self.listeners.assign(|listener| {
@@ -303,7 +311,7 @@ impl QueueActor {
         let now = Instant::now();
         self.store.promote_due(now);
         self.waiters.expire(now);
-        self.dispatch();
+        self.dispatch(ctx);
         self.rearm(ctx);
     }
 }
@@ -423,8 +431,7 @@ impl Handler<Receive> for QueueActor {
                 deadline: deadline(Instant::now(), msg.timeout),
                 reply: msg.reply,
             });
-            act.dispatch();
-            act.admit_parked(ctx);
+            act.dispatch(ctx);
             if !act.waiters.receivers.is_empty() {
                 act.rearm(ctx);
             }
@@ -490,6 +497,6 @@ impl Handler<Dispatch> for QueueActor {
 
     fn handle(&mut self, _: Dispatch, ctx: &mut Context<Self>) {
         self.dispatch_queued = false;
-        self.guarded(ctx, |act, _| act.dispatch());
+        self.guarded(ctx, Self::dispatch);
     }
 }

@@ -7,12 +7,13 @@ pub(crate) const MAX_QUEUE_NAME: usize = 200;
 
 /// Checks a queue name given by a user.
 ///
-/// Dead-letter names (`<queue>.dead`) are made by the bus and are not checked
-/// again, so that a 200-byte queue still has a dead-letter queue.
+/// The 200-byte limit applies to the name without its `.dead` suffixes, so
+/// that the dead-letter queue of a 200-byte queue is as reachable as any
+/// other (§3.3: `<queue>.dead` is an ordinary queue).
 pub(crate) fn queue_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "must not be empty"
-    } else if name.len() > MAX_QUEUE_NAME {
+    } else if name.len() > MAX_QUEUE_NAME && without_dead_suffixes(name).len() > MAX_QUEUE_NAME {
         "must be at most 200 bytes"
     } else if name.chars().any(char::is_control) {
         "must not contain control characters"
@@ -29,6 +30,14 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
     })
 }
 
+/// `name` with every trailing `.dead` removed.
+fn without_dead_suffixes(mut name: &str) -> &str {
+    while let Some(base) = name.strip_suffix(DEAD_SUFFIX) {
+        name = base;
+    }
+    name
+}
+
 /// Checks a payload's size against `queue.max_payload`.
 pub(crate) fn payload(size: usize, max: usize) -> Result<()> {
     if size > max {
@@ -39,8 +48,10 @@ pub(crate) fn payload(size: usize, max: usize) -> Result<()> {
 
 /// The name of a queue's dead-letter queue.
 pub(crate) fn dead_letter_name(queue: &str) -> String {
-    format!("{queue}.dead")
+    format!("{queue}{DEAD_SUFFIX}")
 }
+
+const DEAD_SUFFIX: &str = ".dead";
 
 #[cfg(test)]
 mod tests {
@@ -74,6 +85,22 @@ mod tests {
         assert_eq!(reason("tab\t"), "must not contain control characters");
         assert_eq!(reason("\u{7f}"), "must not contain control characters");
         assert_eq!(reason("amq.gen-1"), "must not start with \"amq.\"");
+    }
+
+    #[test]
+    fn dead_letter_queues_of_long_names_are_valid() {
+        let long = "q".repeat(200);
+        assert!(queue_name(&dead_letter_name(&long)).is_ok());
+        assert!(queue_name(&dead_letter_name(&dead_letter_name(&long))).is_ok());
+        // The suffix does not stretch the limit for other names.
+        assert_eq!(
+            reason(&format!("{long}x.dead")),
+            "must be at most 200 bytes"
+        );
+        assert_eq!(
+            reason(&format!("{long}.deadx")),
+            "must be at most 200 bytes"
+        );
     }
 
     #[test]

@@ -1,0 +1,230 @@
+//! Helpers shared by the behaviour tests: unique queue names, a collector for
+//! deliveries, bounded waits, and the bus factories the conformance suite runs on.
+//!
+//! Every wait here is bounded by a generous limit: the limits are there so that
+//! a broken bus fails a test instead of hanging it, never to assert speed.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actorbus::{Bus, Config, Delivery, HandlerResult, QueueStats};
+use tokio::sync::Notify;
+
+/// The upper bound of every wait in the tests: generous, a correctness bound only.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// A boxed, sendable future, as bus factories return it.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Builds a bus of one driver from a config the test adjusted.
+///
+/// The conformance suite takes one of these per driver; a driver gets the
+/// whole suite with one line: `conformance_suite!(amqp, amqp_bus);`.
+pub type BusFactory = dyn Fn(Config) -> BoxFuture<Bus> + Send + Sync;
+
+/// The memory driver's factory: `Bus::connect(config)`.
+pub fn memory_bus(config: Config) -> BoxFuture<Bus> {
+    Box::pin(async move {
+        Bus::connect(config)
+            .await
+            .expect("Bus::connect with a memory config must succeed")
+    })
+}
+
+/// Logs to the test output when `RUST_LOG` is set; harmless when called twice.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A queue name no other test (or earlier run against a broker) uses:
+/// `<prefix>-<pid>-<nanos>-<counter>`.
+pub fn unique_queue(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("test-{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// `Config::default()` with short retry backoffs, so retry tests run quickly.
+pub fn fast_config() -> Config {
+    let mut config = Config::default();
+    config.queue.retry.backoff = Duration::from_millis(10);
+    config.queue.retry.max_backoff = Duration::from_millis(50);
+    config
+}
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than `limit`.
+pub async fn bounded<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {limit:?} waiting for: {what}"),
+    }
+}
+
+/// Polls `check` every 10 ms until it is true, failing the test with `what`
+/// after `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        if start.elapsed() > limit {
+            panic!("condition not reached within {limit:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls `bus.stats(queue)` until `check` accepts it; returns the accepted stats.
+pub async fn stats_until(
+    bus: &Bus,
+    queue: &str,
+    what: &str,
+    check: impl Fn(&QueueStats) -> bool,
+) -> QueueStats {
+    let start = Instant::now();
+    loop {
+        let stats = bus.stats(queue).await.expect("stats");
+        if check(&stats) {
+            return stats;
+        }
+        if start.elapsed() > LIMIT {
+            panic!("stats of {queue:?} never reached {what}; last: {stats:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Collects what handlers see, and lets the test wait for a count.
+///
+/// Cheap to clone: clones share the same list.
+#[derive(Debug)]
+pub struct Collector<T = Delivery> {
+    inner: Arc<CollectorInner<T>>,
+}
+
+#[derive(Debug)]
+struct CollectorInner<T> {
+    items: Mutex<Vec<T>>,
+    changed: Notify,
+}
+
+impl<T> Clone for Collector<T> {
+    fn clone(&self) -> Self {
+        Collector {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> Default for Collector<T> {
+    fn default() -> Self {
+        Collector {
+            inner: Arc::new(CollectorInner {
+                items: Mutex::new(Vec::new()),
+                changed: Notify::new(),
+            }),
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Collector<T> {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<T>> {
+        // A panicking handler must not poison the collector for the test.
+        self.inner.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records one item and wakes waiters.
+    pub fn push(&self, item: T) {
+        self.lock().push(item);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// How many items were recorded so far.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Vec<T> {
+        self.lock().clone()
+    }
+
+    /// Waits until at least `n` items were recorded and returns them all;
+    /// fails the test if that takes longer than `limit`.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<T> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a push in between is not missed.
+            notified.as_mut().enable();
+            {
+                let items = self.lock();
+                if items.len() >= n {
+                    return items.clone();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let got = self.len();
+                if got >= n {
+                    return self.snapshot();
+                }
+                panic!("expected at least {n} items within {limit:?}, got {got}");
+            }
+        }
+    }
+}
+
+impl Collector<Delivery> {
+    /// A handler that records each delivery and acknowledges it.
+    pub fn handler(&self) -> impl Fn(Delivery) -> BoxFuture<HandlerResult> + Send + Sync + 'static {
+        let collector = self.clone();
+        move |delivery| {
+            collector.push(delivery);
+            Box::pin(async { Ok(()) })
+        }
+    }
+}
+
+/// The payload of message number `i`, as tests that count messages push it.
+pub fn indexed(i: u32) -> Vec<u8> {
+    i.to_be_bytes().to_vec()
+}
+
+/// The number in a payload made by [`indexed`].
+pub fn index_of(delivery: &Delivery) -> u32 {
+    let bytes: [u8; 4] = delivery.payload()[..].try_into().unwrap_or_else(|_| {
+        panic!(
+            "payload is not an indexed message: {:?}",
+            delivery.payload()
+        )
+    });
+    u32::from_be_bytes(bytes)
+}
