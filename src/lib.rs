@@ -114,6 +114,7 @@
 mod bus;
 mod bus_consume;
 mod config;
+mod config_parse;
 mod delivery;
 mod error;
 mod listener;
