@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DriverKind};
+use crate::config_parse;
 use crate::delivery::{no_headers, Envelope};
 use crate::error::{Error, Result};
 use crate::memory_store::ListenerId;
@@ -75,7 +76,7 @@ impl Bus {
     /// use; [`Error::Backend`] when the backend cannot be reached.
     #[tracing::instrument(level = "debug", skip_all, fields(driver = ?config.queue.driver))]
     pub async fn connect(config: Config) -> Result<Bus> {
-        check_config(&config)?;
+        config_parse::check(&config)?;
         match config.queue.driver {
             DriverKind::Memory => Bus::start(config),
             DriverKind::Amqp => Err(driver_unavailable("amqp", cfg!(feature = "amqp"))),
@@ -352,29 +353,6 @@ impl fmt::Debug for Bus {
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
-}
-
-/// Checks what a parsed file would have refused but code can still set.
-fn check_config(config: &Config) -> Result<()> {
-    let queue = &config.queue;
-    validate::queue_name(&queue.default)
-        .map_err(|e| Error::config("queue.default", e.to_string()))?;
-    if queue.memory.capacity == 0 {
-        return Err(Error::config("queue.memory.capacity", "must be at least 1"));
-    }
-    if queue.retry.max_attempts == 0 {
-        return Err(Error::config(
-            "queue.retry.max_attempts",
-            "must be at least 1",
-        ));
-    }
-    if queue.max_payload == 0 {
-        return Err(Error::config(
-            "queue.max_payload",
-            "must be at least 1 byte",
-        ));
-    }
-    Ok(())
 }
 
 fn driver_unavailable(driver: &str, compiled: bool) -> Error {

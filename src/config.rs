@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use hocon::Hocon;
 
-use crate::config_parse::{self as parse, Value};
+use crate::config_parse as parse;
+use crate::config_value::Value;
 use crate::error::{Error, Result};
+use crate::hocon_text;
 
 #[cfg(feature = "amqp")]
 use crate::amqp_config::AmqpConfig;
@@ -30,7 +32,9 @@ pub enum DriverKind {
 ///
 /// Every key has a default, so `Config::default()` is a working memory bus.
 /// Fields are public for adjusting in code; the struct is `#[non_exhaustive]`,
-/// so start from `Config::default()` or a parsed file:
+/// so start from `Config::default()` or a parsed file. A field set in code
+/// must keep the same rule as in a file: [`Bus::connect`](crate::Bus::connect)
+/// refuses an out-of-range one with [`Error::Config`] naming its key.
 ///
 /// ```
 /// use actorbus::{Config, DriverKind};
@@ -141,7 +145,7 @@ impl Config {
         let path = path.as_ref();
         let source = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|err| {
-            let problem = parse::lower_first(&err.to_string());
+            let problem = hocon_text::lower_first(&err.to_string());
             Error::config(&source, format!("cannot read the file: {problem}"))
         })?;
         load(&text, &source, process_env())
@@ -192,7 +196,7 @@ fn load(
     source: &str,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config> {
-    let document = parse::parse_document(text, source)?;
+    let document = hocon_text::parse_document(text, source)?;
     let mut settings = Vec::new();
     if let Hocon::Hash(root) = &document {
         for (name, value) in root {

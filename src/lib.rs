@@ -42,6 +42,9 @@
 //! | `options` | [`PushOptions`], [`ListenerOptions`] |
 //! | `stats` | [`QueueStats`] |
 //! | `config`, `amqp_config`, `redis_config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
+//! | `config_parse` | each key applied to its field, and the rules every [`Config`] keeps, parsed or built in code |
+//! | `config_value`, `config_size`, `config_duration` | one raw value to a typed setting: strings, driver, queue names, urls, integers; sizes; durations |
+//! | `hocon_text` | HOCON text to a tree, safely: hocon 0.9's panics, misreads and unbounded nesting kept out |
 //! | `error` | [`Error`], the one error type, and [`Result`] |
 //! | `registry` | the actor mapping queue names to queue actors |
 //! | `queue_actor` | the supervised actor of one queue |
@@ -114,9 +117,13 @@
 mod bus;
 mod bus_consume;
 mod config;
+mod config_duration;
 mod config_parse;
+mod config_size;
+mod config_value;
 mod delivery;
 mod error;
+mod hocon_text;
 mod listener;
 mod listener_actor;
 mod memory_store;
