@@ -1,6 +1,5 @@
 //! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,20 +7,21 @@ use std::sync::{Arc, RwLock};
 
 use actix::{Actor, Addr};
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DriverKind};
 use crate::config_parse;
-use crate::delivery::{no_headers, Envelope};
+use crate::delivery::Envelope;
 use crate::error::{Error, Result};
 use crate::memory_store::ListenerId;
 use crate::message_id::MessageId;
 use crate::options::PushOptions;
-use crate::queue_actor::{Crash, Enqueue, GetStats, Purge, QueueActor, QueueSettings};
-use crate::registry::{Lookup, Registry, Shutdown};
+use crate::queue_actor::{Admission, Crash, Enqueue, GetStats, Purge, QueueSettings};
+use crate::registry::{Lookup, QueueHandle, Registry, Shutdown};
 use crate::retry::RetryPolicy;
-use crate::runtime::{Arbiters, Runtime};
+use crate::runtime::Runtime;
 use crate::stats::QueueStats;
 use crate::validate;
 
@@ -39,7 +39,7 @@ struct BusInner {
     config: Config,
     registry: Addr<Registry>,
     /// Queue actors already looked up, so a push skips the registry.
-    queues: RwLock<HashMap<Arc<str>, Addr<QueueActor>>>,
+    queues: RwLock<FxHashMap<Arc<str>, Arc<QueueHandle>>>,
     /// Set by `shutdown`: every later call is `Error::Closed`.
     closed: AtomicBool,
     next_listener: AtomicU64,
@@ -116,10 +116,6 @@ impl Bus {
         })
     }
 
-    pub(crate) fn arbiters(&self) -> &Arbiters {
-        self.inner.runtime.arbiters()
-    }
-
     pub(crate) fn next_listener_id(&self) -> ListenerId {
         self.inner.next_listener.fetch_add(1, Ordering::Relaxed)
     }
@@ -142,15 +138,15 @@ impl Bus {
         &self,
         queue: &str,
         create: bool,
-    ) -> Result<Option<Addr<QueueActor>>> {
-        if let Some(addr) = self
+    ) -> Result<Option<Arc<QueueHandle>>> {
+        if let Some(handle) = self
             .inner
             .queues
             .read()
             .ok()
             .and_then(|q| q.get(queue).cloned())
         {
-            return Ok(Some(addr));
+            return Ok(Some(handle));
         }
         let name: Arc<str> = queue.into();
         let found = self
@@ -162,13 +158,13 @@ impl Bus {
             })
             .await
             .map_err(|_| Error::Closed)?;
-        if let (Some(addr), Ok(mut cache)) = (&found, self.inner.queues.write()) {
-            cache.insert(name, addr.clone());
+        if let (Some(handle), Ok(mut cache)) = (&found, self.inner.queues.write()) {
+            cache.insert(name, handle.clone());
         }
         Ok(found)
     }
 
-    pub(crate) async fn queue_or_start(&self, queue: &str) -> Result<Addr<QueueActor>> {
+    pub(crate) async fn queue_or_start(&self, queue: &str) -> Result<Arc<QueueHandle>> {
         self.queue(queue, true).await?.ok_or(Error::Closed)
     }
 
@@ -251,19 +247,23 @@ impl Bus {
         self.check_open()?;
         validate::queue_name(queue)?;
         validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
-        let headers = if opts.headers.is_empty() {
-            no_headers()
-        } else {
-            Arc::new(opts.headers)
-        };
+        let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
         let envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();
-        let addr = self.queue_or_start(queue).await?;
+        let queue = self.queue_or_start(queue).await?;
+        if queue.room.try_take() {
+            queue.addr.do_send(Enqueue {
+                envelope,
+                delay: opts.delay,
+                admission: Admission::Reserved,
+            });
+            return Ok(id);
+        }
         let (reply, stored) = oneshot::channel();
-        addr.do_send(Enqueue {
+        queue.addr.do_send(Enqueue {
             envelope,
             delay: opts.delay,
-            reply: Some(reply),
+            admission: Admission::Wait(reply),
         });
         stored.await.map_err(|_| Error::Closed)??;
         Ok(id)
@@ -285,7 +285,7 @@ impl Bus {
 
     async fn local_stats(&self, queue: &str) -> Result<QueueStats> {
         match self.queue(queue, false).await? {
-            Some(addr) => addr.send(GetStats).await.map_err(|_| Error::Closed),
+            Some(queue) => queue.addr.send(GetStats).await.map_err(|_| Error::Closed),
             None => Ok(QueueStats::default()),
         }
     }
@@ -300,7 +300,7 @@ impl Bus {
         self.check_open()?;
         validate::queue_name(queue)?;
         match self.queue(queue, false).await? {
-            Some(addr) => addr.send(Purge).await.map_err(|_| Error::Closed),
+            Some(queue) => queue.addr.send(Purge).await.map_err(|_| Error::Closed),
             None => Ok(0),
         }
     }
@@ -341,8 +341,8 @@ impl Bus {
     /// Not part of the API.
     #[doc(hidden)]
     pub async fn __crash_queue_actor(&self, queue: &str) -> Result<()> {
-        let addr = self.queue_or_start(queue).await?;
-        addr.send(Crash).await.map_err(|_| Error::Closed)
+        let queue = self.queue_or_start(queue).await?;
+        queue.addr.send(Crash).await.map_err(|_| Error::Closed)
     }
 }
 

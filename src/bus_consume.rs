@@ -104,20 +104,22 @@ impl Bus {
     ) -> Result<Listener> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        let addr = self.queue_or_start(queue).await?;
+        let queue_handle = self.queue_or_start(queue).await?;
         let id = self.next_listener_id();
         let (concurrency, window) = (opts.effective_concurrency(), opts.window());
-        let queue_addr = addr.clone();
-        let listener = ListenerActor::start_in_arbiter(self.arbiters().next(), move |_| {
+        let queue_addr = queue_handle.addr.clone();
+        let listener = ListenerActor::start_in_arbiter(&queue_handle.arbiter, move |_| {
             ListenerActor::new(id, queue_addr, handler, concurrency, window)
         });
-        addr.send(Subscribe {
-            id,
-            addr: listener.clone(),
-            window,
-        })
-        .await
-        .map_err(|_| Error::Closed)?;
+        queue_handle
+            .addr
+            .send(Subscribe {
+                id,
+                addr: listener.clone(),
+                window,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
         Ok(Listener::new(id, queue.into(), listener))
     }
 
@@ -131,8 +133,12 @@ impl Bus {
     pub async fn remove(&self, queue: &str) -> Result<()> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        if let Some(addr) = self.queue(queue, false).await? {
-            addr.send(StopListeners).await.map_err(|_| Error::Closed)?;
+        if let Some(queue) = self.queue(queue, false).await? {
+            queue
+                .addr
+                .send(StopListeners)
+                .await
+                .map_err(|_| Error::Closed)?;
         }
         Ok(())
     }
@@ -161,9 +167,9 @@ impl Bus {
     pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        let addr = self.queue_or_start(queue).await?;
+        let queue = self.queue_or_start(queue).await?;
         let (reply, received) = oneshot::channel();
-        addr.do_send(Receive { timeout, reply });
+        queue.addr.do_send(Receive { timeout, reply });
         received.await.map_err(|_| Error::Closed)?
     }
 }

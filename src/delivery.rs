@@ -1,7 +1,7 @@
 //! `Delivery`: one received message, and `Envelope`, the stored form behind it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -12,14 +12,12 @@ use crate::message_id::MessageId;
 /// What a handler returns: `Ok` acknowledges the delivery, `Err` has it retried.
 pub type HandlerResult = std::result::Result<(), BoxError>;
 
-/// Headers shared between the copies of one message. Most messages have none,
-/// and all of those share one empty map instead of allocating their own.
-pub(crate) type Headers = Arc<BTreeMap<String, String>>;
+/// Headers shared between the copies of one message; `None` for the many
+/// messages without any, which then cost nothing to copy.
+pub(crate) type Headers = Option<Arc<BTreeMap<String, String>>>;
 
-pub(crate) fn no_headers() -> Headers {
-    static EMPTY: OnceLock<Headers> = OnceLock::new();
-    EMPTY.get_or_init(Default::default).clone()
-}
+/// What `Delivery::headers` shows for a message without headers.
+static NO_HEADERS: BTreeMap<String, String> = BTreeMap::new();
 
 /// A message as a driver stores it, independent of who receives it.
 #[derive(Debug, Clone)]
@@ -122,6 +120,6 @@ impl Delivery {
     /// Headers pushed with the message, plus the bus's own `x-` headers
     /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters).
     pub fn headers(&self) -> &BTreeMap<String, String> {
-        &self.envelope.headers
+        self.envelope.headers.as_deref().unwrap_or(&NO_HEADERS)
     }
 }

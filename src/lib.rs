@@ -51,6 +51,7 @@
 //! | `listener_actor` | the actor of one listener, running its handler |
 //! | `memory_store` | the memory driver's messages of one queue: ready, delayed, in flight |
 //! | `subscribers` | which listener gets the next message (windows, round robin) |
+//! | `room` | a queue's capacity gauge: backpressure without a reply per push |
 //! | `waiters` | pushes waiting for room, receives waiting for a message |
 //! | `retry` | retry-or-dead-letter decisions and the why-headers |
 //! | `runtime` | the actix system and arbiters a bus runs on |
@@ -133,6 +134,7 @@ mod panic_guard;
 mod queue_actor;
 mod registry;
 mod retry;
+mod room;
 mod runtime;
 mod stats;
 mod subscribers;

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
@@ -83,40 +84,31 @@ impl ListenerActor {
         }
     }
 
-    /// Starts handlers while there is room and work.
+    /// Starts handlers while there is room and work, then reports.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.running < self.concurrency && !self.stopping {
             let Some((token, delivery)) = self.backlog.pop_front() else {
                 break;
             };
-            self.running += 1;
-            // The handler's synchronous part can panic too.
-            match panic_guard::catch(|| (self.handler)(delivery)) {
-                Ok(future) => {
+            match start(&self.handler, delivery) {
+                Started::Done(outcome) => self.unsent.push((token, outcome)),
+                Started::Pending(future) => {
+                    self.running += 1;
                     let guarded = AssertUnwindSafe(future).catch_unwind();
                     ctx.spawn(guarded.into_actor(self).map(move |result, act, ctx| {
-                        let outcome = match result {
-                            Ok(Ok(())) => Outcome::Ack,
-                            Ok(Err(error)) => Outcome::Fail(error.to_string()),
-                            Err(panic) => {
-                                Outcome::Fail(format!("handler panicked: {}", panic_text(&*panic)))
-                            }
-                        };
-                        act.finished(token, outcome, ctx);
+                        act.running -= 1;
+                        let result = result.map_err(|panic| panic_text(&*panic));
+                        act.unsent.push((token, outcome(result)));
+                        act.pump(ctx);
                     }));
-                }
-                Err(panic) => {
-                    let outcome = Outcome::Fail(format!("handler panicked: {panic}"));
-                    self.finished(token, outcome, ctx);
                 }
             }
         }
+        self.report(ctx);
     }
 
-    fn finished(&mut self, token: AckToken, outcome: Outcome, ctx: &mut Context<Self>) {
-        self.running -= 1;
-        self.unsent.push((token, outcome));
-        self.pump(ctx);
+    /// Sends verdicts when enough have gathered, and finishes a stop.
+    fn report(&mut self, ctx: &mut Context<Self>) {
         // Flush when idle too, so a lone message is acknowledged at once.
         if self.unsent.len() >= self.flush_at || self.backlog.is_empty() || self.stopping {
             self.flush();
@@ -142,6 +134,44 @@ impl ListenerActor {
                 .map(|(token, _)| (token, Outcome::Release)),
         );
         self.flush();
+    }
+}
+
+/// A handler call, polled once.
+enum Started {
+    /// It finished (or panicked) on its first poll, as most handlers do.
+    Done(Outcome),
+    /// It waits on something: spawn it.
+    Pending(BoxFuture<'static, HandlerResult>),
+}
+
+/// Calls the handler and polls its future once, so that a handler which does
+/// not wait costs no task of its own.
+fn start(handler: &HandlerFn, delivery: Delivery) -> Started {
+    // The handler's synchronous part can panic too.
+    let polled = panic_guard::catch(|| {
+        let mut future = handler(delivery);
+        // A future polled with a no-op waker re-registers its real waker on
+        // the next poll, which the spawn below guarantees.
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => Ok(result),
+            Poll::Pending => Err(future),
+        }
+    });
+    match polled {
+        Ok(Ok(result)) => Started::Done(outcome(Ok(result))),
+        Ok(Err(future)) => Started::Pending(future),
+        Err(panic) => Started::Done(outcome(Err(panic))),
+    }
+}
+
+/// The verdict on a handler's result, or on its panic message.
+fn outcome(result: Result<HandlerResult, String>) -> Outcome {
+    match result {
+        Ok(Ok(())) => Outcome::Ack,
+        Ok(Err(error)) => Outcome::Fail(error.to_string()),
+        Err(panic) => Outcome::Fail(format!("handler panicked: {panic}")),
     }
 }
 

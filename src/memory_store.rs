@@ -5,8 +5,10 @@
 //! the actor decides who gets what and when.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
+
+use rustc_hash::FxHashMap;
 
 use crate::delivery::{AckToken, Envelope};
 
@@ -46,14 +48,15 @@ pub(crate) struct MemoryStore {
     /// Handed to a listener, waiting for its verdict; keyed by token, with
     /// the listener that holds it so that a departed listener's share can be
     /// reclaimed.
-    in_flight: HashMap<AckToken, (Envelope, ListenerId)>,
+    in_flight: FxHashMap<AckToken, (Envelope, ListenerId)>,
     next_token: u64,
     next_seq: u64,
 }
 
 impl MemoryStore {
-    /// Every message the queue holds, whatever its state: what capacity limits.
-    pub(crate) fn len(&self) -> usize {
+    /// Every message the queue holds, whatever its state.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.ready.len() + self.delayed.len() + self.in_flight.len()
     }
 
@@ -166,10 +169,9 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::delivery::no_headers;
 
     fn env(text: &'static str) -> Envelope {
-        Envelope::new(Bytes::from_static(text.as_bytes()), no_headers())
+        Envelope::new(Bytes::from_static(text.as_bytes()), None)
     }
 
     fn payloads(store: &mut MemoryStore) -> Vec<Bytes> {

@@ -22,6 +22,7 @@ use crate::memory_store::{ListenerId, MemoryStore};
 use crate::panic_guard;
 use crate::registry::{DeadLetter, Registry};
 use crate::retry::{RetryPolicy, Verdict};
+use crate::room::Room;
 use crate::stats::QueueStats;
 use crate::subscribers::Subscribers;
 use crate::validate;
@@ -64,17 +65,29 @@ pub(crate) struct QueueActor {
     dispatch_queued: bool,
     /// Supervisor restarts, shared with whoever wants to count them.
     restarts: Arc<AtomicU64>,
+    /// The capacity gauge, shared with the bus handles that push here.
+    room: Arc<Room>,
 }
 
-/// Stores a message. With a `reply` it is a user's push: it respects capacity
-/// and answers once stored. Without, it is the bus's own move (a dead
-/// letter), which is never refused, so that nothing is dropped.
+/// Stores a message.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Enqueue {
     pub(crate) envelope: Envelope,
     pub(crate) delay: Option<Duration>,
-    pub(crate) reply: Option<oneshot::Sender<Result<()>>>,
+    pub(crate) admission: Admission,
+}
+
+/// How an enqueued message got its place in the queue.
+pub(crate) enum Admission {
+    /// The pusher took room on the [`Room`] gauge and did not wait: once in
+    /// this actor's mailbox the message is stored (§3.1), since the mailbox
+    /// outlives restarts and is read in order before any later request.
+    Reserved,
+    /// The bus's own move (a dead letter): never refused, so nothing is dropped.
+    Forced,
+    /// The queue was full: park until room is given back, then answer.
+    Wait(oneshot::Sender<Result<()>>),
 }
 
 /// Attaches a started listener actor.
@@ -157,6 +170,7 @@ impl QueueActor {
         name: Arc<str>,
         settings: Arc<QueueSettings>,
         registry: Addr<Registry>,
+        room: Arc<Room>,
     ) -> Self {
         QueueActor {
             name,
@@ -168,6 +182,7 @@ impl QueueActor {
             timer: None,
             dispatch_queued: false,
             restarts: Arc::default(),
+            room,
         }
     }
 
@@ -201,23 +216,25 @@ impl QueueActor {
         }
     }
 
-    fn has_room(&self) -> bool {
-        self.store.len() < self.settings.capacity
-    }
-
-    /// Lets waiting pushes in, oldest first, while there is room.
-    fn admit_parked(&mut self, ctx: &mut Context<Self>) {
-        while self.has_room() {
+    /// `count` messages left for good: give their room back and let
+    /// waiting pushes in, oldest first, while there is room.
+    fn gone(&mut self, count: usize, ctx: &mut Context<Self>) {
+        self.room.give_back(count);
+        while let Some(push) = self.waiters.pushes.front() {
+            // A caller that gave up did not get an `Ok`: storing its message
+            // now would be a push nobody knows happened.
+            let abandoned = push.reply.is_closed();
+            if !abandoned && !self.room.take() {
+                break;
+            }
             let Some(push) = self.waiters.pushes.pop_front() else {
                 break;
             };
-            // A caller that gave up did not get an `Ok`: storing its message
-            // now would be a push nobody knows happened.
-            if push.reply.is_closed() {
-                continue;
+            self.room.unpark(1);
+            if !abandoned {
+                self.store(push.envelope, push.delay, ctx);
+                let _ = push.reply.send(Ok(()));
             }
-            self.store(push.envelope, push.delay, ctx);
-            let _ = push.reply.send(Ok(()));
         }
     }
 
@@ -230,7 +247,7 @@ impl QueueActor {
 
     /// Hands ready messages to waiting receives first, then to listeners.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
-        let mut received = false;
+        let mut received = 0;
         while !self.waiters.receivers.is_empty() && self.store.ready_len() > 0 {
             let (Some(waiter), Some(envelope)) =
                 (self.waiters.receivers.pop_front(), self.store.pop())
@@ -243,12 +260,12 @@ impl QueueActor {
             {
                 self.store.unpop(unsent.into_envelope());
             } else {
-                received = true;
+                received += 1;
             }
         }
-        if received {
-            // A receive acknowledges on hand-over, so it made room.
-            self.admit_parked(ctx);
+        if received > 0 {
+            // A receive acknowledges on hand-over.
+            self.gone(received, ctx);
         }
         let (store, name) = (&mut self.store, &self.name);
         let batches = self.listeners.assign(|listener| {
@@ -260,7 +277,9 @@ impl QueueActor {
         }
     }
 
-    fn fail(&mut self, mut envelope: Envelope, error: &str, ctx: &mut Context<Self>) {
+    /// Retries or dead-letters a failed delivery; returns how many messages
+    /// left this queue for good (1 for a dead letter).
+    fn fail(&mut self, mut envelope: Envelope, error: &str, ctx: &mut Context<Self>) -> usize {
         let now = Instant::now();
         match self
             .settings
@@ -271,14 +290,17 @@ impl QueueActor {
                 envelope.attempt = attempt;
                 self.store.push_delayed(envelope, deadline(now, after));
                 self.rearm(ctx);
+                0
             }
             Verdict::DeadLetter { headers } => {
-                Arc::make_mut(&mut envelope.headers).extend(headers);
+                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
+                    .extend(headers);
                 tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
                 self.registry.do_send(DeadLetter {
                     queue: validate::dead_letter_name(&self.name),
                     envelope,
                 });
+                1
             }
         }
     }
@@ -310,7 +332,8 @@ impl QueueActor {
     fn on_timer(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         self.store.promote_due(now);
-        self.waiters.expire(now);
+        let expired = self.waiters.expire(now);
+        self.room.unpark(expired);
         self.dispatch(ctx);
         self.rearm(ctx);
     }
@@ -339,13 +362,18 @@ impl Handler<Enqueue> for QueueActor {
     type Result = ();
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
-        self.guarded(ctx, |act, ctx| match msg.reply {
-            None => act.store(msg.envelope, msg.delay, ctx),
-            Some(reply) if act.waiters.pushes.is_empty() && act.has_room() => {
+        self.guarded(ctx, |act, ctx| match msg.admission {
+            Admission::Reserved => act.store(msg.envelope, msg.delay, ctx),
+            Admission::Forced => {
+                act.room.force_take();
+                act.store(msg.envelope, msg.delay, ctx);
+            }
+            Admission::Wait(reply) if act.waiters.pushes.is_empty() && act.room.take() => {
                 act.store(msg.envelope, msg.delay, ctx);
                 let _ = reply.send(Ok(()));
             }
-            Some(reply) => {
+            Admission::Wait(reply) => {
+                act.room.park();
                 act.waiters.pushes.push_back(ParkedPush {
                     deadline: deadline(Instant::now(), act.settings.push_timeout),
                     envelope: msg.envelope,
@@ -374,7 +402,7 @@ impl Handler<Settle> for QueueActor {
 
     fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
-            let mut released = Vec::new();
+            let (mut released, mut gone) = (Vec::new(), 0);
             for (token, outcome) in msg.outcomes {
                 if let Outcome::Release = outcome {
                     released.push(token);
@@ -384,15 +412,16 @@ impl Handler<Settle> for QueueActor {
                     continue;
                 };
                 act.listeners.returned(owner, 1);
-                if let Outcome::Fail(error) = outcome {
-                    act.fail(envelope, &error, ctx);
+                match outcome {
+                    Outcome::Fail(error) => gone += act.fail(envelope, &error, ctx),
+                    _ => gone += 1,
                 }
             }
             if !released.is_empty() {
                 let count = act.store.release(released);
                 act.listeners.returned(msg.listener, count);
             }
-            act.admit_parked(ctx);
+            act.gone(gone, ctx);
             act.queue_dispatch(ctx);
         });
     }
@@ -478,7 +507,7 @@ impl Handler<Purge> for QueueActor {
     fn handle(&mut self, _: Purge, ctx: &mut Context<Self>) -> u64 {
         self.guarded(ctx, |act, ctx| {
             let dropped = act.store.purge();
-            act.admit_parked(ctx);
+            act.gone(dropped as usize, ctx);
             dropped
         })
     }

@@ -9,25 +9,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix::ArbiterHandle;
 use futures_util::future::join_all;
 
 use crate::delivery::Envelope;
-use crate::queue_actor::{Enqueue, QueueActor, QueueSettings, StopListeners};
+use crate::queue_actor::{Admission, Enqueue, QueueActor, QueueSettings, StopListeners};
+use crate::room::Room;
 use crate::runtime::Arbiters;
 
 /// The registry's actor.
 pub(crate) struct Registry {
     /// Every queue of the bus.
-    queues: HashMap<Arc<str>, Addr<QueueActor>>,
+    queues: HashMap<Arc<str>, Arc<QueueHandle>>,
     /// Where new queue actors are placed, in turn.
     arbiters: Arbiters,
     /// Settings handed to every new queue.
     settings: Arc<QueueSettings>,
 }
 
-/// Finds a queue's actor, starting it when `create` is set.
+/// What the bus needs to reach one queue.
+pub(crate) struct QueueHandle {
+    /// The queue's actor.
+    pub(crate) addr: Addr<QueueActor>,
+    /// The arbiter it runs on; its listeners run there too, so a delivery
+    /// and its acknowledgement never cross threads.
+    pub(crate) arbiter: ArbiterHandle,
+    /// Its capacity gauge, for pushes that do not wait for a reply.
+    pub(crate) room: Arc<Room>,
+}
+
+/// Finds a queue, starting its actor when `create` is set.
 #[derive(Message)]
-#[rtype(result = "Option<Addr<QueueActor>>")]
+#[rtype(result = "Option<Arc<QueueHandle>>")]
 pub(crate) struct Lookup {
     pub(crate) name: Arc<str>,
     pub(crate) create: bool,
@@ -57,19 +70,27 @@ impl Registry {
         }
     }
 
-    fn get_or_start(&mut self, name: Arc<str>, ctx: &mut Context<Self>) -> Addr<QueueActor> {
-        if let Some(addr) = self.queues.get(&name) {
-            return addr.clone();
+    fn get_or_start(&mut self, name: Arc<str>, ctx: &mut Context<Self>) -> Arc<QueueHandle> {
+        if let Some(handle) = self.queues.get(&name) {
+            return handle.clone();
         }
         let registry = ctx.address();
         let settings = self.settings.clone();
+        let room = Arc::new(Room::new(settings.capacity));
         let queue_name = name.clone();
-        let addr = Supervisor::start_in_arbiter(self.arbiters.next(), move |_| {
-            QueueActor::new(queue_name, settings, registry)
+        let arbiter = self.arbiters.next().clone();
+        let queue_room = room.clone();
+        let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
+            QueueActor::new(queue_name, settings, registry, queue_room)
         });
         tracing::debug!(queue = %name, "queue actor started");
-        self.queues.insert(name, addr.clone());
-        addr
+        let handle = Arc::new(QueueHandle {
+            addr,
+            arbiter,
+            room,
+        });
+        self.queues.insert(name, handle.clone());
+        handle
     }
 }
 
@@ -78,7 +99,7 @@ impl Actor for Registry {
 }
 
 impl Handler<Lookup> for Registry {
-    type Result = Option<Addr<QueueActor>>;
+    type Result = Option<Arc<QueueHandle>>;
 
     fn handle(&mut self, msg: Lookup, ctx: &mut Context<Self>) -> Self::Result {
         if msg.create {
@@ -94,10 +115,10 @@ impl Handler<DeadLetter> for Registry {
 
     fn handle(&mut self, msg: DeadLetter, ctx: &mut Context<Self>) {
         let queue = self.get_or_start(msg.queue.into(), ctx);
-        queue.do_send(Enqueue {
+        queue.addr.do_send(Enqueue {
             envelope: msg.envelope,
             delay: None,
-            reply: None,
+            admission: Admission::Forced,
         });
     }
 }
@@ -109,7 +130,7 @@ impl Handler<Shutdown> for Registry {
         let stops: Vec<_> = self
             .queues
             .values()
-            .map(|q| q.send(StopListeners))
+            .map(|q| q.addr.send(StopListeners))
             .collect();
         Box::pin(async move {
             tokio::time::timeout(msg.timeout, join_all(stops))

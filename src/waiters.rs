@@ -41,11 +41,14 @@ impl Waiters {
         push.into_iter().chain(receive).min()
     }
 
-    /// Answers `Error::Timeout` to everyone whose deadline is past.
-    pub(crate) fn expire(&mut self, now: Instant) {
+    /// Answers `Error::Timeout` to everyone whose deadline is past; returns
+    /// how many pushes gave up waiting.
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
+        let mut pushes = 0;
         while self.pushes.front().is_some_and(|p| p.deadline <= now) {
             if let Some(push) = self.pushes.pop_front() {
                 let _ = push.reply.send(Err(Error::Timeout));
+                pushes += 1;
             }
         }
         let (expired, waiting) = std::mem::take(&mut self.receivers)
@@ -55,6 +58,7 @@ impl Waiters {
         for receiver in expired {
             let _ = receiver.reply.send(Err(Error::Timeout));
         }
+        pushes
     }
 }
 
@@ -69,7 +73,6 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::delivery::no_headers;
 
     #[test]
     fn expire_answers_timeout_only_to_the_overdue() {
@@ -88,13 +91,13 @@ mod tests {
         });
         waiters.pushes.push_back(ParkedPush {
             deadline: now + Duration::from_secs(2),
-            envelope: Envelope::new(Bytes::new(), no_headers()),
+            envelope: Envelope::new(Bytes::new(), None),
             delay: None,
             reply: push_tx,
         });
         assert_eq!(waiters.next_deadline(), Some(now + Duration::from_secs(1)));
 
-        waiters.expire(now + Duration::from_secs(2));
+        assert_eq!(waiters.expire(now + Duration::from_secs(2)), 1);
         assert!(matches!(early_rx.try_recv(), Ok(Err(Error::Timeout))));
         assert!(matches!(push_rx.try_recv(), Ok(Err(Error::Timeout))));
         assert!(late_rx.try_recv().is_err(), "the later receive still waits");

@@ -1,0 +1,105 @@
+//! `Room`: how many more messages a queue may hold — the memory driver's backpressure.
+//!
+//! Shared by the queue's actor and every bus handle, so that a push with room
+//! reserves its place with one atomic step and goes straight into the queue
+//! actor's mailbox, without waiting for a reply. Only a push that finds the
+//! queue full waits, parked in the actor until room is given back.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The capacity gauge of one queue.
+#[derive(Debug)]
+pub(crate) struct Room {
+    /// Messages admitted and not yet gone for good (acknowledged, received,
+    /// purged or dead-lettered away), including those still in the mailbox.
+    held: AtomicUsize,
+    /// Pushes parked in the actor; while any wait, newcomers queue behind
+    /// them instead of taking room first.
+    parked: AtomicUsize,
+    capacity: usize,
+}
+
+impl Room {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Room {
+            held: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    /// A producer's try: takes one place if there is room and nobody waits.
+    pub(crate) fn try_take(&self) -> bool {
+        self.parked.load(Ordering::Acquire) == 0 && self.take()
+    }
+
+    /// The actor's try for its oldest parked push.
+    pub(crate) fn take(&self) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.capacity).then_some(held + 1)
+            })
+            .is_ok()
+    }
+
+    /// Takes a place whatever the capacity: the bus's own moves (dead
+    /// letters) are never refused, so nothing is dropped.
+    pub(crate) fn force_take(&self) {
+        self.held.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// `count` messages left for good.
+    pub(crate) fn give_back(&self, count: usize) {
+        if count > 0 {
+            let _ = self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    Some(held.saturating_sub(count))
+                });
+        }
+    }
+
+    pub(crate) fn park(&self) {
+        self.parked.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn unpark(&self, count: usize) {
+        if count > 0 {
+            self.parked.fetch_sub(count, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_up_to_capacity_and_gives_back() {
+        let room = Room::new(2);
+        assert!(room.try_take());
+        assert!(room.try_take());
+        assert!(!room.try_take(), "full");
+        room.give_back(1);
+        assert!(room.try_take());
+        room.force_take();
+        room.give_back(1);
+        assert!(!room.try_take(), "a forced place counts until given back");
+        room.give_back(5);
+        assert!(
+            room.try_take(),
+            "giving back more than held saturates at empty"
+        );
+    }
+
+    #[test]
+    fn parked_pushes_go_first() {
+        let room = Room::new(1);
+        room.park();
+        assert!(!room.try_take(), "a newcomer waits behind the parked push");
+        assert!(room.take(), "the actor admits the parked push");
+        room.unpark(1);
+        room.give_back(1);
+        assert!(room.try_take());
+    }
+}
