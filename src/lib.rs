@@ -85,12 +85,19 @@
 //! - The **registry** actor maps names to queue actors and starts them,
 //!   spread over the arbiters; the bus caches what it learns there.
 //! - A **queue actor** (one per queue, `Supervised`) owns every message from
-//!   the moment a push is stored — a push returns `Ok` only then — until a
-//!   listener settles it with `Ack`. While a listener holds a message it is
-//!   *leased*: still owned by the queue, tagged with an acknowledgement
-//!   token and the listener's id. `Fail` becomes a delayed retry or a dead
-//!   letter; `Release` puts the message back, unattempted, at the front.
-//! - A **listener actor** (one per listener) holds at most its window of
+//!   the moment a push is stored until a listener settles it with `Ack`. A
+//!   push first reserves room on the queue's capacity gauge (`Room`), then
+//!   puts the message in the queue actor's mailbox and returns: the mailbox
+//!   belongs to the actor, survives its restarts, and is read in order, so
+//!   any later request — a listener, a `receive`, `stats` — finds the
+//!   message. Only a push that finds the queue full waits, parked in the
+//!   actor until room comes back or `queue.push_timeout` passes. While a
+//!   listener holds a message it is *leased*: still owned by the queue,
+//!   tagged with an acknowledgement token and the listener's id. `Fail`
+//!   becomes a delayed retry or a dead letter; `Release` puts the message
+//!   back, unattempted, at the front.
+//! - A **listener actor** (one per listener, on its queue's arbiter, so a
+//!   delivery and its verdict never cross threads) holds at most its window of
 //!   leases, runs at most `concurrency` handlers, and sends verdicts back
 //!   in batches. Its stop message makes it hand back what it has not
 //!   started, finish what is in hand, and stop; its final `Detached` makes
