@@ -363,3 +363,13 @@ fn driver_unavailable(driver: &str, compiled: bool) -> Error {
     };
     Error::config("queue.driver", message)
 }
+
+// The contract (§1) promises a handle that can go anywhere; this fails to
+// compile if a field ever takes that away.
+const _: fn() = || {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    fn sendable<T: Send + 'static>() {}
+    shareable::<Bus>();
+    sendable::<crate::Delivery>();
+    sendable::<crate::Listener>();
+};
