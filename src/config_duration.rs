@@ -107,13 +107,7 @@ fn duration_problem(text: &str, err: &humantime::DurationError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(result: Result<impl std::fmt::Debug>) -> String {
-        match result {
-            Err(Error::Config { message, .. }) => message,
-            other => panic!("expected Error::Config, got {other:?}"),
-        }
-    }
+    use crate::config_value::config_error_message as message;
 
     #[test]
     fn durations_need_a_unit_except_zero() {

@@ -136,13 +136,7 @@ fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(result: Result<impl std::fmt::Debug>) -> String {
-        match result {
-            Err(Error::Config { message, .. }) => message,
-            other => panic!("expected Error::Config, got {other:?}"),
-        }
-    }
+    use crate::config_value::config_error_message as message;
 
     #[test]
     fn sizes_follow_hocon_units() {

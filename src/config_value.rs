@@ -262,16 +262,21 @@ fn is_overflow(err: &std::num::ParseIntError) -> bool {
     )
 }
 
+/// The message of the `Error::Config` that `result` must be: for the unit
+/// tests of the value parsers (this file, `config_duration.rs`,
+/// `config_size.rs`).
+#[cfg(test)]
+pub(crate) fn config_error_message(result: Result<impl std::fmt::Debug>) -> String {
+    match result {
+        Err(Error::Config { message, .. }) => message,
+        other => panic!("expected Error::Config, got {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::config_error_message as message;
     use super::*;
-
-    fn message(result: Result<impl std::fmt::Debug>) -> String {
-        match result {
-            Err(Error::Config { message, .. }) => message,
-            other => panic!("expected Error::Config, got {other:?}"),
-        }
-    }
 
     #[test]
     fn integers_accept_strings_and_whole_reals() {

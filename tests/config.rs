@@ -10,7 +10,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actorbus::{Config, DriverKind, Error};
+use actorbus::{Config, DriverKind, Error, QueueConfig};
+
+#[path = "support/config.rs"]
+mod config_support;
+
+use config_support::{assert_no_env_overrides, parse};
 
 /// The example block of the contract, §5, verbatim.
 const CONTRACT_EXAMPLE: &str = r#"
@@ -30,25 +35,6 @@ redis.url = "redis://127.0.0.1:6379/0"
 redis.pool.max_size = 16
 "#;
 
-fn assert_no_env_overrides() {
-    let set: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
-        .filter(|name| name.starts_with("ACTORBUS_") && name.contains("__"))
-        .collect();
-    assert!(
-        set.is_empty(),
-        "these tests expect no ACTORBUS_* overrides in the environment, found {set:?}"
-    );
-}
-
-fn parse(text: &str) -> Config {
-    assert_no_env_overrides();
-    match Config::from_hocon_str(text) {
-        Ok(config) => config,
-        Err(err) => panic!("{text:?} should parse, got {err}"),
-    }
-}
-
 #[test]
 fn empty_text_gives_the_defaults() {
     assert_eq!(parse(""), Config::default());
@@ -59,11 +45,10 @@ fn empty_text_gives_the_defaults() {
     assert_eq!(parse("queue {}"), Config::default());
 }
 
-#[test]
-fn defaults_are_those_of_the_contract() {
-    let config = Config::default();
-    let queue = &config.queue;
-    assert_eq!(queue.driver, DriverKind::Memory);
+/// Asserts the `queue.*` values the contract documents (§5), all but
+/// `queue.driver`: the defaults, which the contract example also spells out.
+#[track_caller]
+fn assert_contract_queue_values(queue: &QueueConfig) {
     assert_eq!(queue.default, "default");
     assert_eq!(queue.max_payload, 16 * 1024 * 1024);
     assert_eq!(queue.push_timeout, Duration::from_secs(10));
@@ -75,18 +60,19 @@ fn defaults_are_those_of_the_contract() {
 }
 
 #[test]
+fn defaults_are_those_of_the_contract() {
+    let config = Config::default();
+    let queue = &config.queue;
+    assert_eq!(queue.driver, DriverKind::Memory);
+    assert_contract_queue_values(queue);
+}
+
+#[test]
 fn the_contract_example_parses_to_its_documented_values() {
     let config = parse(CONTRACT_EXAMPLE);
     let queue = &config.queue;
     assert_eq!(queue.driver, DriverKind::Amqp);
-    assert_eq!(queue.default, "default");
-    assert_eq!(queue.max_payload, 16 * 1024 * 1024);
-    assert_eq!(queue.push_timeout, Duration::from_secs(10));
-    assert_eq!(queue.shutdown_timeout, Duration::from_secs(30));
-    assert_eq!(queue.retry.max_attempts, 5);
-    assert_eq!(queue.retry.backoff, Duration::from_millis(200));
-    assert_eq!(queue.retry.max_backoff, Duration::from_secs(60));
-    assert_eq!(queue.memory.capacity, 100_000);
+    assert_contract_queue_values(queue);
     #[cfg(feature = "amqp")]
     {
         assert_eq!(config.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");

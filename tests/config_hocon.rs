@@ -8,33 +8,10 @@
 
 use actorbus::{Config, Error};
 
-fn assert_no_env_overrides() {
-    let set: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
-        .filter(|name| name.starts_with("ACTORBUS_") && name.contains("__"))
-        .collect();
-    assert!(
-        set.is_empty(),
-        "these tests expect no ACTORBUS_* overrides in the environment, found {set:?}"
-    );
-}
+#[path = "support/config.rs"]
+mod config_support;
 
-fn parse(text: &str) -> Config {
-    assert_no_env_overrides();
-    match Config::from_hocon_str(text) {
-        Ok(config) => config,
-        Err(err) => panic!("{text:?} should parse, got {err}"),
-    }
-}
-
-/// The key and message of the `Error::Config` that `text` must give.
-fn config_error(text: &str) -> (String, String) {
-    assert_no_env_overrides();
-    match Config::from_hocon_str(text) {
-        Err(Error::Config { key, message }) => (key, message),
-        other => panic!("{text:?} should be Error::Config, got {other:?}"),
-    }
-}
+use config_support::{config_error, parse};
 
 #[test]
 fn syntax_errors_name_the_document() {

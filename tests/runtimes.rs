@@ -15,10 +15,7 @@ use support::{bounded, fast_config, unique_queue, Collector, LIMIT};
 async fn round_trip(bus: Bus) {
     let q = unique_queue("runtime");
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     let id = bus.push(&q, "via listener").await.expect("push");
     let got = seen.wait_for(1, LIMIT).await;
     assert_eq!(got[0].id(), &id);

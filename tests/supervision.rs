@@ -39,10 +39,7 @@ async fn crash_restarts_are_counted_and_lose_no_stored_message() {
     }
 
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     let got = seen.wait_for(20, LIMIT).await;
     let indexes: Vec<u32> = got.iter().map(index_of).collect();
     assert_eq!(
@@ -70,10 +67,7 @@ async fn crash_keeps_listeners_attached() {
     let bus = bus_with(fast_config()).await;
     let q = unique_queue("crash-listener");
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     for i in 0..3 {
         bus.push(&q, indexed(i)).await.unwrap();
     }

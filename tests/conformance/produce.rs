@@ -20,10 +20,7 @@ pub async fn push_before_listener_is_delivered_later(factory: &BusFactory) {
     );
 
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     let got = seen.wait_for(1, LIMIT).await;
     assert_eq!(
         got[0].id(),
@@ -92,10 +89,7 @@ pub async fn payloads_and_json_round_trip(factory: &BusFactory) {
     }
 
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     let got = seen.wait_for(1 + payloads.len(), LIMIT).await;
     let by_id = |id: &actorbus::MessageId| -> Delivery {
         got.iter()
@@ -168,10 +162,7 @@ pub async fn headers_arrive_with_the_delivery(factory: &BusFactory) {
     let plain = bus.push(&q, "without").await.expect("push");
 
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     let got = seen.wait_for(2, LIMIT).await;
     let with = got
         .iter()

@@ -28,10 +28,7 @@ pub async fn receive_takes_one_message_and_acknowledges_it(factory: &BusFactory)
 
     // A later listener gets only what was not received.
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     let got = seen.wait_for(1, LIMIT).await;
     assert_eq!(got[0].id(), &two);
     settle_time().await;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actorbus::{Delivery, Error};
+use actorbus::{Bus, Delivery, Error, Listener};
 
 use super::{bus_with, settle_time, shutdown};
 use crate::support::{
@@ -13,10 +13,7 @@ pub async fn listener_remove_stops_handler_and_keeps_messages(factory: &BusFacto
     let bus = bus_with(factory, fast_config()).await;
     let q = unique_queue("remove");
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     assert_eq!(listener.queue(), q);
     for i in 0..3 {
         bus.push(&q, indexed(i)).await.expect("push");
@@ -40,10 +37,7 @@ pub async fn listener_remove_stops_handler_and_keeps_messages(factory: &BusFacto
     assert_eq!(stats.listeners, 0, "{stats:?}");
 
     let next = Collector::new();
-    let again = bus
-        .add_listener(&q, next.handler())
-        .await
-        .expect("add_listener");
+    let again = next.listen(&bus, &q).await;
     let got = next.wait_for(5, LIMIT).await;
     let mut indexes: Vec<u32> = got.iter().map(index_of).collect();
     indexes.sort_unstable();
@@ -58,19 +52,10 @@ pub async fn bus_remove_stops_every_listener_and_keeps_messages(factory: &BusFac
     let q = unique_queue("bus-remove");
     let other = unique_queue("bus-remove-other");
     let seen = Collector::new();
-    let a = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
-    let b = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let a = seen.listen(&bus, &q).await;
+    let b = seen.listen(&bus, &q).await;
     let other_seen = Collector::new();
-    let c = bus
-        .add_listener(&other, other_seen.handler())
-        .await
-        .expect("add_listener");
+    let c = other_seen.listen(&bus, &other).await;
     assert_eq!(bus.stats(&q).await.unwrap().listeners, 2);
     for i in 0..4 {
         bus.push(&q, indexed(i)).await.expect("push");
@@ -99,10 +84,7 @@ pub async fn bus_remove_stops_every_listener_and_keeps_messages(factory: &BusFac
 
     // The queue itself still works: a new listener gets what waited.
     let next = Collector::new();
-    let d = bus
-        .add_listener(&q, next.handler())
-        .await
-        .expect("add_listener");
+    let d = next.listen(&bus, &q).await;
     let got = next.wait_for(3, LIMIT).await;
     let mut indexes: Vec<u32> = got.iter().map(index_of).collect();
     indexes.sort_unstable();
@@ -121,10 +103,7 @@ pub async fn remove_twice_and_remove_unknown_queue_are_ok(factory: &BusFactory) 
     let bus = bus_with(factory, fast_config()).await;
     let q = unique_queue("remove-twice");
     let seen = Collector::new();
-    let listener = bus
-        .add_listener(&q, seen.handler())
-        .await
-        .expect("add_listener");
+    let listener = seen.listen(&bus, &q).await;
     listener.remove().await.expect("first remove");
     bounded("second remove", LIMIT, listener.remove())
         .await
@@ -141,18 +120,14 @@ pub async fn remove_twice_and_remove_unknown_queue_are_ok(factory: &BusFactory) 
     shutdown(bus).await;
 }
 
-pub async fn stopped_listener_finishes_delivery_in_hand(factory: &BusFactory) {
-    let bus = bus_with(factory, fast_config()).await;
-    let q = unique_queue("in-hand");
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        ids.push(bus.push(&q, indexed(i)).await.expect("push"));
-    }
+/// Adds a listener to `q` whose handler takes 200 ms per delivery; returns it
+/// with the indexes of the deliveries it started and those it finished.
+async fn add_slow_listener(bus: &Bus, q: &str) -> (Listener, Collector<u32>, Collector<u32>) {
     let started: Collector<u32> = Collector::new();
     let finished: Collector<u32> = Collector::new();
     let (s, f) = (started.clone(), finished.clone());
     let listener = bus
-        .add_listener(&q, move |d: Delivery| {
+        .add_listener(q, move |d: Delivery| {
             let (s, f) = (s.clone(), f.clone());
             async move {
                 s.push(index_of(&d));
@@ -163,6 +138,17 @@ pub async fn stopped_listener_finishes_delivery_in_hand(factory: &BusFactory) {
         })
         .await
         .expect("add_listener");
+    (listener, started, finished)
+}
+
+pub async fn stopped_listener_finishes_delivery_in_hand(factory: &BusFactory) {
+    let bus = bus_with(factory, fast_config()).await;
+    let q = unique_queue("in-hand");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(bus.push(&q, indexed(i)).await.expect("push"));
+    }
+    let (listener, started, finished) = add_slow_listener(&bus, &q).await;
     let first = started.wait_for(1, LIMIT).await[0];
     assert_eq!(first, 0, "FIFO: the first message is handled first");
     bounded("remove while a handler runs", LIMIT, listener.remove())
@@ -215,21 +201,7 @@ pub async fn bus_remove_finishes_delivery_in_hand(factory: &BusFactory) {
     for i in 0..4 {
         bus.push(&q, indexed(i)).await.expect("push");
     }
-    let started: Collector<u32> = Collector::new();
-    let finished: Collector<u32> = Collector::new();
-    let (s, f) = (started.clone(), finished.clone());
-    let _listener = bus
-        .add_listener(&q, move |d: Delivery| {
-            let (s, f) = (s.clone(), f.clone());
-            async move {
-                s.push(index_of(&d));
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                f.push(index_of(&d));
-                Ok(())
-            }
-        })
-        .await
-        .expect("add_listener");
+    let (_listener, started, finished) = add_slow_listener(&bus, &q).await;
     started.wait_for(1, LIMIT).await;
     bounded("bus.remove while a handler runs", LIMIT, bus.remove(&q))
         .await

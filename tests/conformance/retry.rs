@@ -1,8 +1,9 @@
 //! §3.2 at-least-once and §3.3 retries: errors, panics, the doubling backoff, dead letters.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use actorbus::{Config, Delivery, PushOptions};
+use actorbus::{Config, Delivery, HandlerResult, PushOptions};
 
 use super::{bus_with, settle_time, shutdown};
 use crate::support::{
@@ -56,68 +57,43 @@ pub async fn handler_error_is_retried_with_rising_attempt(factory: &BusFactory) 
 }
 
 pub async fn panic_before_future_is_retried(factory: &BusFactory) {
-    let bus = bus_with(factory, fast_config()).await;
-    let q = unique_queue("panic-sync");
-    let seen: Collector<(u32, u32)> = Collector::new();
-    let s = seen.clone();
-    let listener = bus
-        .add_listener(&q, move |d: Delivery| {
-            s.push((index_of(&d), d.attempt()));
-            if d.attempt() == 1 {
-                panic!("handler panicked before returning its future");
-            }
-            async { Ok(()) }
-        })
-        .await
-        .expect("add_listener");
-    for i in 0..5 {
-        bus.push(&q, indexed(i)).await.expect("push");
-    }
-    let got = seen.wait_for(10, LIMIT).await;
-    for i in 0..5 {
-        let mut attempts: Vec<u32> = got
-            .iter()
-            .filter(|(n, _)| *n == i)
-            .map(|(_, a)| *a)
-            .collect();
-        attempts.sort_unstable();
-        assert_eq!(
-            attempts,
-            [1, 2],
-            "message {i}: a panic is retried once, then acknowledged"
-        );
-    }
-    settle_time().await;
-    assert_eq!(seen.len(), 10);
-    let stats = stats_until(&bus, &q, "all acknowledged", |s| {
-        s.ready + s.in_flight + s.delayed == 0
+    panic_is_retried_once(factory, "panic-sync", |attempt| {
+        if attempt == 1 {
+            panic!("handler panicked before returning its future");
+        }
+        async { Ok(()) }
     })
     .await;
-    assert_eq!(stats.dead, 0);
-    assert_eq!(
-        stats.listeners, 1,
-        "a panicking handler does not kill its listener"
-    );
-    listener.remove().await.expect("remove");
-    shutdown(bus).await;
 }
 
 pub async fn panic_inside_future_is_retried(factory: &BusFactory) {
+    panic_is_retried_once(factory, "panic-async", |attempt| async move {
+        tokio::task::yield_now().await;
+        if attempt == 1 {
+            panic!("handler panicked inside its future");
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// Pushes five messages to a listener that records each delivery, then runs
+/// `handler` with its attempt (which panics on the first attempt, before or
+/// inside its future): each message is retried once, then acknowledged, and
+/// the listener survives the panics.
+async fn panic_is_retried_once<F, Fut>(factory: &BusFactory, prefix: &str, handler: F)
+where
+    F: Fn(u32) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
     let bus = bus_with(factory, fast_config()).await;
-    let q = unique_queue("panic-async");
+    let q = unique_queue(prefix);
     let seen: Collector<(u32, u32)> = Collector::new();
     let s = seen.clone();
     let listener = bus
         .add_listener(&q, move |d: Delivery| {
             s.push((index_of(&d), d.attempt()));
-            let attempt = d.attempt();
-            async move {
-                tokio::task::yield_now().await;
-                if attempt == 1 {
-                    panic!("handler panicked inside its future");
-                }
-                Ok(())
-            }
+            handler(d.attempt())
         })
         .await
         .expect("add_listener");

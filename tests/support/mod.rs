@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actorbus::{Bus, Config, Delivery, HandlerResult, QueueStats};
+use actorbus::{Bus, Config, Delivery, HandlerResult, Listener, QueueStats};
 use tokio::sync::Notify;
 
 /// The upper bound of every wait in the tests: generous, a correctness bound only.
@@ -210,6 +210,14 @@ impl Collector<Delivery> {
             collector.push(delivery);
             Box::pin(async { Ok(()) })
         }
+    }
+
+    /// Adds a listener to `queue` whose handler is [`Collector::handler`]:
+    /// every delivery it gets is recorded here.
+    pub async fn listen(&self, bus: &Bus, queue: &str) -> Listener {
+        bus.add_listener(queue, self.handler())
+            .await
+            .expect("add_listener")
     }
 }
 
