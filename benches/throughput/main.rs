@@ -1,0 +1,196 @@
+//! Throughput, latency and memory benchmark of the memory driver, with raw
+//! tokio/actix baselines measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench throughput                      # full run (N = 1,000,000)
+//! cargo bench --bench throughput -- --quick           # CI smoke run (N = 50,000, latency 0.5 s)
+//! cargo bench --bench throughput -- --json rows.jsonl # also write the rows as JSON lines
+//! ACTORBUS_BENCH_N=200000 cargo bench --bench throughput
+//! ```
+//!
+//! Environment knobs: `ACTORBUS_BENCH_N` (messages per throughput row;
+//! sequential rows use N/20), `ACTORBUS_BENCH_PRODUCERS` (concurrent pusher
+//! tasks, default 64), `ACTORBUS_BENCH_REPS` (runs per throughput row, the
+//! median is shown; default 3), `ACTORBUS_BENCH_RSS_N` (messages of the RSS
+//! row, default 1,000,000 also in `--quick`: it takes a second or two). A positional argument runs only the rows whose
+//! name contains it (`cargo bench --bench throughput -- "memory e2e"`).
+//!
+//! The table's `other CPU s` column is CPU time other processes took on the
+//! machine during the row; on a shared 2-core machine anything above ~0.1 s
+//! means the row measured the neighbours too. Cross-thread wake-ups on a
+//! small VM are also bimodal (a halted vCPU is slow to wake), so sequential
+//! and latency rows can differ several-fold between runs; throughput rows
+//! show the median of several runs for that reason. The `raw actix latency`
+//! row measures that wake-up floor with a bare actor under the same pacing,
+//! so the bus's latency can also be read as a ratio to it.
+//!
+//! How it runs: every actix and bus row runs inside one actix system
+//! (`actix::System::new().block_on(..)`, what `#[actix::main]` expands to),
+//! so the bus places its actors on arbiters of that system, as it does for
+//! a typical actix user. Producers are tasks on the system's thread. The raw
+//! tokio row uses a multi-thread tokio runtime of its own (2 workers). The
+//! RSS row runs in a child process (this binary re-executed with
+//! `--rss-child`), so that memory freed by earlier rows cannot hide growth.
+//!
+//! Layout: `args` (flags and env), `row` (one result), `table` (the printed
+//! report and JSON lines), `targets` (ratios and pass/miss), `raw` (tokio and
+//! actix throughput baselines), `bus_rows` (bus end-to-end rows), `latency`
+//! (paced latency rows, bus and raw actix), `rss` (the child-process memory
+//! row), `stats` (percentiles, medians), `sink` (counting handled messages),
+//! `machine` (/proc readings: other processes' CPU, load, RSS).
+
+mod args;
+mod bus_rows;
+mod latency;
+mod machine;
+mod raw;
+mod row;
+mod rss;
+mod sink;
+mod stats;
+mod table;
+mod targets;
+
+use std::time::Instant;
+
+use actix::System;
+use bytes::Bytes;
+
+use args::Opts;
+use bus_rows::bus_e2e;
+use latency::{bus_latency, raw_actix_latency, Pacing};
+use machine::{loadavg, with_foreign_cpu, CpuSnap};
+use row::Row;
+use stats::median_of;
+
+/// Payload size of every row. Throughput rows (bus and raw alike) push clones
+/// of one shared 64-byte `Bytes`, so every row pays the same (tiny) producer
+/// cost; the `vec-payload` row pushes a fresh `Vec<u8>` per message instead,
+/// as code that serializes each message does.
+const PAYLOAD_LEN: usize = 64;
+
+fn payload() -> Bytes {
+    Bytes::from(vec![0xA5u8; PAYLOAD_LEN])
+}
+
+fn main() {
+    let (opts, rss_child_mode) = args::parse_args();
+    if rss_child_mode {
+        rss::rss_child(opts.rss_n, opts.producers);
+    }
+    let started = Instant::now();
+    let load_before = loadavg();
+    let whole_run = CpuSnap::now();
+    eprintln!(
+        "actorbus throughput bench: n={} (seq rows {}), producers={}, latency {} msg/s for {:?}, rss {} msgs{}",
+        opts.n,
+        opts.n_seq,
+        opts.producers,
+        opts.rate,
+        opts.latency_for,
+        opts.rss_n,
+        if opts.quick { " [quick]" } else { "" },
+    );
+
+    let mut rows = Vec::new();
+    if opts.wants("raw tokio mpsc") {
+        eprintln!("  raw tokio mpsc ...");
+        let snap = CpuSnap::now();
+        let row = raw::raw_tokio_mpsc(opts.n, opts.reps);
+        rows.push(with_foreign_cpu(row, snap));
+    }
+    let inner = opts.clone();
+    rows.extend(System::new().block_on(actix_rows(inner)));
+    if opts.wants("memory rss") {
+        eprintln!("  memory rss ...");
+        let snap = CpuSnap::now();
+        let row = rss::bus_rss(&opts);
+        rows.push(with_foreign_cpu(row, snap));
+    }
+
+    targets::apply(&mut rows, &opts);
+
+    println!();
+    table::print_table(&rows);
+    println!();
+    let whole_run_other_cpu = whole_run.and_then(CpuSnap::foreign_since);
+    for note in table::notes(&opts, started, &load_before, whole_run_other_cpu) {
+        println!("  {note}");
+    }
+
+    if let Some(path) = &opts.json {
+        table::write_json(path, &rows);
+    }
+}
+
+/// Every row that runs inside the actix system: raw actix baselines, bus
+/// throughput rows, then the latency rows.
+async fn actix_rows(opts: Opts) -> Vec<Row> {
+    let (n, n_seq, k, reps) = (opts.n, opts.n_seq, opts.producers, opts.reps);
+    let mut rows = Vec::new();
+    let send_pipelined = format!("raw actix send().await x{k}");
+    if opts.wants("raw actix 2 actors") {
+        eprintln!("  raw actix 2 actors ...");
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || raw::raw_actix_do_send(n)).await;
+        rows.push(with_foreign_cpu(row, snap));
+    }
+    if opts.wants(&send_pipelined) {
+        eprintln!("  {send_pipelined} ...");
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || raw::raw_actix_send(&send_pipelined, n, k)).await;
+        rows.push(with_foreign_cpu(row, snap));
+    }
+    if opts.wants("raw actix send().await seq") {
+        eprintln!("  raw actix send().await seq ...");
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || {
+            raw::raw_actix_send("raw actix send().await seq", n_seq, 1)
+        })
+        .await;
+        rows.push(with_foreign_cpu(row, snap));
+    }
+    let e2e = bus_rows::e2e_specs(n, n_seq, k);
+    let main = e2e[0];
+    for spec in e2e {
+        // Exact match for the main row, so that its filter does not pick its variants.
+        let wanted = match &opts.filter {
+            Some(f) if f == main.name => spec.name == f.as_str(),
+            _ => opts.wants(spec.name),
+        };
+        if wanted {
+            eprintln!("  {} ...", spec.name);
+            let snap = CpuSnap::now();
+            let row = median_of(reps, || bus_e2e(spec)).await;
+            rows.push(with_foreign_cpu(row, snap));
+        }
+    }
+    // The raw baseline runs right before the bus row it is compared with,
+    // so both see the machine in about the same state.
+    let raw_latency = opts.raw_latency_row();
+    if opts.wants(&raw_latency) {
+        eprintln!("  {raw_latency} ...");
+        let snap = CpuSnap::now();
+        let row = raw_actix_latency(raw_latency, opts.rate, opts.latency_for).await;
+        rows.push(with_foreign_cpu(row, snap));
+    }
+    let latency = opts.latency_row();
+    let bursty = format!("{latency} 1ms-bursts");
+    let latency_rows = [
+        (latency.clone(), Pacing::Thread),
+        (bursty.clone(), Pacing::TokioTimer),
+    ];
+    for (name, pacing) in latency_rows {
+        let wanted = match &opts.filter {
+            Some(f) if *f == latency => name == latency,
+            _ => opts.wants(&name),
+        };
+        if wanted {
+            eprintln!("  {name} ...");
+            let snap = CpuSnap::now();
+            let row = bus_latency(name, opts.rate, opts.latency_for, pacing).await;
+            rows.push(with_foreign_cpu(row, snap));
+        }
+    }
+    rows
+}

@@ -1,0 +1,75 @@
+//! What each row is held to: throughput ratios against the raw actix
+//! baselines, the latency row's ratios against the raw actix latency row,
+//! and the pass/miss of every target.
+
+use serde_json::json;
+
+use crate::args::Opts;
+use crate::row::{Kind, Row};
+
+/// Throughput target of the bus e2e rows.
+const TARGET_MSGS_PER_S: f64 = 1_000_000.0;
+/// ... and relative to the raw actix baseline.
+const TARGET_RATIO: f64 = 0.5;
+/// p99 target of the latency row.
+const TARGET_P99_US: f64 = 100.0;
+/// RSS target of the 1M-queued row.
+const TARGET_RSS_MIB: f64 = 256.0;
+
+/// Fills in the ratios, targets and results of `rows`.
+pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
+    let rate_of = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.name.starts_with(prefix))
+            .and_then(|r| r.msgs_per_s)
+    };
+    let actix_do_send = rate_of("raw actix 2 actors");
+    let actix_send_pipelined = rate_of("raw actix send().await x");
+    let actix_send_seq = rate_of("raw actix send().await seq");
+    let raw_latency_name = opts.raw_latency_row();
+    let raw_latency = rows
+        .iter()
+        .find(|r| r.name == raw_latency_name)
+        .map(|r| (r.p50_us, r.p99_us));
+    let latency_target_row = opts.latency_row();
+    for row in rows.iter_mut() {
+        match row.kind {
+            Kind::E2e { seq } => {
+                let rate = row.msgs_per_s.unwrap_or(0.0);
+                let like = if seq {
+                    actix_send_seq
+                } else {
+                    actix_send_pipelined
+                };
+                row.ratio = like.map(|b| rate / b);
+                row.ratio_do_send = actix_do_send.map(|b| rate / b);
+                if !seq {
+                    row.target = Some("≥1M/s & ≥0.5x actix send");
+                    row.pass = Some(
+                        rate >= TARGET_MSGS_PER_S && row.ratio.is_some_and(|r| r >= TARGET_RATIO),
+                    );
+                }
+            }
+            Kind::Latency if row.name == latency_target_row => {
+                row.target = Some("p99 ≤ 100 µs");
+                row.pass = row.p99_us.map(|p| p <= TARGET_P99_US);
+                // Shown, not judged: the target stays the absolute p99.
+                if let Some((raw_p50, raw_p99)) = raw_latency {
+                    let ratio = |bus: Option<f64>, raw: Option<f64>| match (bus, raw) {
+                        (Some(bus), Some(raw)) if raw > 0.0 => Some(bus / raw),
+                        _ => None,
+                    };
+                    let p50 = ratio(row.p50_us, raw_p50);
+                    let p99 = ratio(row.p99_us, raw_p99);
+                    row.extra.insert("p50_ratio_vs_raw".into(), json!(p50));
+                    row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
+                }
+            }
+            Kind::Rss => {
+                row.target = Some("≤ 256 MiB");
+                row.pass = Some(row.rss_mib.is_some_and(|m| m <= TARGET_RSS_MIB));
+            }
+            Kind::Latency | Kind::Raw => {}
+        }
+    }
+}
