@@ -25,7 +25,11 @@ impl Handler<Delivery> for OrderBook {
     fn handle(&mut self, delivery: Delivery, _ctx: &mut Context<Self>) -> HandlerResult {
         let cents: u64 = delivery.as_str()?.parse()?;
         self.total_cents += cents;
-        println!("order {} of {cents} cents (attempt {})", delivery.id(), delivery.attempt());
+        println!(
+            "order {} of {cents} cents (attempt {})",
+            delivery.id(),
+            delivery.attempt()
+        );
         if self.total_cents >= 600 {
             if let Some(done) = self.done.take() {
                 let _ = done.send(self.total_cents);
