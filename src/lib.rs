@@ -53,6 +53,7 @@
 //! | `subscribers` | which listener gets the next message (windows, round robin) |
 //! | `room` | a queue's capacity gauge: backpressure without a reply per push |
 //! | `waiters` | pushes waiting for room, receives waiting for a message |
+//! | `timer` | one actor timer for the earliest of many deadlines |
 //! | `retry` | retry-or-dead-letter decisions and the why-headers |
 //! | `runtime` | the actix system and arbiters a bus runs on |
 //! | `validate` | queue-name and payload checks, before any I/O |
@@ -145,6 +146,7 @@ mod room;
 mod runtime;
 mod stats;
 mod subscribers;
+mod timer;
 mod validate;
 mod waiters;
 

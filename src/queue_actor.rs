@@ -20,28 +20,14 @@ use crate::error::Result;
 use crate::listener_actor::{Deliver, ListenerActor, StopListener};
 use crate::memory_store::{ListenerId, MemoryStore};
 use crate::panic_guard;
-use crate::registry::{DeadLetter, Registry};
-use crate::retry::{RetryPolicy, Verdict};
-use crate::room::Room;
+use crate::registry::{DeadLetter, QueueSettings, Registry};
+use crate::retry::Verdict;
+use crate::room::{Admission, Room};
 use crate::stats::QueueStats;
 use crate::subscribers::Subscribers;
+use crate::timer::Timer;
 use crate::validate;
 use crate::waiters::{deadline, ParkedPush, Receiver, Waiters};
-
-/// The longest single timer; later deadlines re-arm when it fires, so huge
-/// delays never overflow a timer.
-const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// Settings every queue of a bus shares.
-#[derive(Debug)]
-pub(crate) struct QueueSettings {
-    /// Messages one queue holds before pushes wait.
-    pub(crate) capacity: usize,
-    /// How long a push may wait for room.
-    pub(crate) push_timeout: Duration,
-    /// Retry and dead-letter decisions.
-    pub(crate) retry: RetryPolicy,
-}
 
 /// One queue's actor.
 pub(crate) struct QueueActor {
@@ -59,7 +45,7 @@ pub(crate) struct QueueActor {
     waiters: Waiters,
     /// The armed timer and its deadline; one timer serves delays, push
     /// timeouts and receive timeouts.
-    timer: Option<(Instant, SpawnHandle)>,
+    timer: Timer,
     /// A `Dispatch` is already queued; coalesces a burst of pushes into
     /// one batch per listener.
     dispatch_queued: bool,
@@ -76,18 +62,6 @@ pub(crate) struct Enqueue {
     pub(crate) envelope: Envelope,
     pub(crate) delay: Option<Duration>,
     pub(crate) admission: Admission,
-}
-
-/// How an enqueued message got its place in the queue.
-pub(crate) enum Admission {
-    /// The pusher took room on the [`Room`] gauge and did not wait: once in
-    /// this actor's mailbox the message is stored (§3.1), since the mailbox
-    /// outlives restarts and is read in order before any later request.
-    Reserved,
-    /// The bus's own move (a dead letter): never refused, so nothing is dropped.
-    Forced,
-    /// The queue was full: park until room is given back, then answer.
-    Wait(oneshot::Sender<Result<()>>),
 }
 
 /// Attaches a started listener actor.
@@ -179,7 +153,7 @@ impl QueueActor {
             store: MemoryStore::default(),
             listeners: Subscribers::default(),
             waiters: Waiters::default(),
-            timer: None,
+            timer: Timer::default(),
             dispatch_queued: false,
             restarts: Arc::default(),
             room,
@@ -312,21 +286,12 @@ impl QueueActor {
             .into_iter()
             .flatten()
             .min();
-        let Some(next) = next else { return };
-        if let Some((armed, handle)) = self.timer {
-            if armed <= next {
-                return;
-            }
-            ctx.cancel_future(handle);
+        if let Some(next) = next {
+            self.timer.arm(ctx, next, |act: &mut Self, ctx| {
+                act.timer.disarm();
+                act.guarded(ctx, Self::on_timer);
+            });
         }
-        let wait = next
-            .saturating_duration_since(Instant::now())
-            .min(MAX_TIMER);
-        let handle = ctx.run_later(wait, |act, ctx| {
-            act.timer = None;
-            act.guarded(ctx, Self::on_timer);
-        });
-        self.timer = Some((next, handle));
     }
 
     fn on_timer(&mut self, ctx: &mut Context<Self>) {
@@ -353,7 +318,7 @@ impl Actor for QueueActor {
 impl Supervised for QueueActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
-        self.timer = None;
+        self.timer.disarm();
         self.dispatch_queued = false;
     }
 }

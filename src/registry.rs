@@ -13,9 +13,21 @@ use actix::ArbiterHandle;
 use futures_util::future::join_all;
 
 use crate::delivery::Envelope;
-use crate::queue_actor::{Admission, Enqueue, QueueActor, QueueSettings, StopListeners};
-use crate::room::Room;
+use crate::queue_actor::{Enqueue, QueueActor, StopListeners};
+use crate::retry::RetryPolicy;
+use crate::room::{Admission, Room};
 use crate::runtime::Arbiters;
+
+/// Settings every queue of a bus shares.
+#[derive(Debug)]
+pub(crate) struct QueueSettings {
+    /// Messages one queue holds before pushes wait.
+    pub(crate) capacity: usize,
+    /// How long a push may wait for room.
+    pub(crate) push_timeout: Duration,
+    /// Retry and dead-letter decisions.
+    pub(crate) retry: RetryPolicy,
+}
 
 /// The registry's actor.
 pub(crate) struct Registry {

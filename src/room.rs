@@ -7,6 +7,22 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::sync::oneshot;
+
+use crate::error::Result;
+
+/// How an enqueued message got its place in the queue.
+pub(crate) enum Admission {
+    /// The pusher took room on the [`Room`] gauge and did not wait: once in
+    /// this actor's mailbox the message is stored (§3.1), since the mailbox
+    /// outlives restarts and is read in order before any later request.
+    Reserved,
+    /// The bus's own move (a dead letter): never refused, so nothing is dropped.
+    Forced,
+    /// The queue was full: park until room is given back, then answer.
+    Wait(oneshot::Sender<Result<()>>),
+}
+
 /// The capacity gauge of one queue.
 #[derive(Debug)]
 pub(crate) struct Room {
