@@ -39,7 +39,7 @@ impl Timer {
             ctx.cancel_future(handle);
         }
         let wait = next.saturating_duration_since(Instant::now()).min(MAX_WAIT);
-        let handle = ctx.run_later(wait, move |act, ctx| fire(act, ctx));
+        let handle = ctx.run_later(wait, fire);
         self.armed = Some((next, handle));
     }
 }
