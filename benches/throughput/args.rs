@@ -16,6 +16,9 @@ pub(crate) struct Opts {
     pub(crate) producers: usize,
     /// Runs per throughput row; the median is reported.
     pub(crate) reps: usize,
+    /// Runs per latency row (`ACTORBUS_BENCH_REPS`, else 3, or 1 in
+    /// `--quick`); the median p50 and p99 are reported.
+    pub(crate) latency_reps: usize,
     /// Latency row: rate and measured duration.
     pub(crate) rate: u64,
     pub(crate) latency_for: Duration,
@@ -83,12 +86,14 @@ pub(crate) fn parse_args() -> (Opts, bool) {
         }
     }
     let n = env_usize("ACTORBUS_BENCH_N").unwrap_or(if quick { 50_000 } else { 1_000_000 });
+    let reps = env_usize("ACTORBUS_BENCH_REPS");
     let opts = Opts {
         quick,
         n,
         n_seq: (n / 20).max(1_000),
         producers: env_usize("ACTORBUS_BENCH_PRODUCERS").unwrap_or(64),
-        reps: env_usize("ACTORBUS_BENCH_REPS").unwrap_or(3),
+        reps: reps.unwrap_or(3),
+        latency_reps: reps.unwrap_or(if quick { 1 } else { 3 }),
         rate: 10_000,
         latency_for: if quick {
             Duration::from_millis(500)

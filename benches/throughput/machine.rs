@@ -70,7 +70,12 @@ impl CpuSnap {
 }
 
 pub(crate) fn with_foreign_cpu(row: Row, snap: Option<CpuSnap>) -> Row {
-    match snap.and_then(CpuSnap::foreign_since) {
+    with_other_cpu(row, snap.and_then(CpuSnap::foreign_since))
+}
+
+/// Sets `other_cpu_s` to `cpu` seconds, if known.
+pub(crate) fn with_other_cpu(row: Row, cpu: Option<f64>) -> Row {
+    match cpu {
         Some(cpu) => row.with("other_cpu_s", json!((cpu * 100.0).round() / 100.0)),
         None => row,
     }

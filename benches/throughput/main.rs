@@ -10,19 +10,23 @@
 //!
 //! Environment knobs: `ACTORBUS_BENCH_N` (messages per throughput row;
 //! sequential rows use N/20), `ACTORBUS_BENCH_PRODUCERS` (concurrent pusher
-//! tasks, default 64), `ACTORBUS_BENCH_REPS` (runs per throughput row, the
-//! median is shown; default 3), `ACTORBUS_BENCH_RSS_N` (messages of the RSS
-//! row, default 1,000,000 also in `--quick`: it takes a second or two). A positional argument runs only the rows whose
-//! name contains it (`cargo bench --bench throughput -- "memory e2e"`).
+//! tasks, default 64), `ACTORBUS_BENCH_REPS` (runs per throughput and
+//! latency row, the median is shown; default 3, latency rows 1 in `--quick`),
+//! `ACTORBUS_BENCH_RSS_N` (messages of the RSS row, default 1,000,000 also
+//! in `--quick`: it takes a second or two). A positional argument runs only
+//! the rows whose name contains it (`cargo bench --bench throughput --
+//! "memory e2e"`).
 //!
 //! The table's `other CPU s` column is CPU time other processes took on the
 //! machine during the row; on a shared 2-core machine anything above ~0.1 s
 //! means the row measured the neighbours too. Cross-thread wake-ups on a
 //! small VM are also bimodal (a halted vCPU is slow to wake), so sequential
-//! and latency rows can differ several-fold between runs; throughput rows
-//! show the median of several runs for that reason. The `raw actix latency`
-//! row measures that wake-up floor with a bare actor under the same pacing,
-//! so the bus's latency can also be read as a ratio to it.
+//! and latency rows can differ several-fold between runs; throughput and
+//! latency rows show the median of several runs for that reason. The `raw
+//! actix latency` row measures that wake-up floor with a bare actor under
+//! the same pacing, so the bus's latency can also be read as a ratio to it;
+//! the latency rows' runs are interleaved (raw, bus, bursts, raw, ...) so
+//! that each round sees the machine in about the same state.
 //!
 //! How it runs: every actix and bus row runs inside one actix system
 //! (`actix::System::new().block_on(..)`, what `#[actix::main]` expands to),
@@ -59,9 +63,9 @@ use bytes::Bytes;
 use args::Opts;
 use bus_rows::bus_e2e;
 use latency::{bus_latency, raw_actix_latency, Pacing};
-use machine::{loadavg, with_foreign_cpu, CpuSnap};
+use machine::{loadavg, with_foreign_cpu, with_other_cpu, CpuSnap};
 use row::Row;
-use stats::median_of;
+use stats::{median_latency, median_of};
 
 /// Payload size of every row. Throughput rows (bus and raw alike) push clones
 /// of one shared 64-byte `Bytes`, so every row pays the same (tiny) producer
@@ -82,12 +86,13 @@ fn main() {
     let load_before = loadavg();
     let whole_run = CpuSnap::now();
     eprintln!(
-        "actorbus throughput bench: n={} (seq rows {}), producers={}, latency {} msg/s for {:?}, rss {} msgs{}",
+        "actorbus throughput bench: n={} (seq rows {}), producers={}, latency {} msg/s for {:?} x{}, rss {} msgs{}",
         opts.n,
         opts.n_seq,
         opts.producers,
         opts.rate,
         opts.latency_for,
+        opts.latency_reps,
         opts.rss_n,
         if opts.quick { " [quick]" } else { "" },
     );
@@ -165,32 +170,48 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
             rows.push(with_foreign_cpu(row, snap));
         }
     }
-    // The raw baseline runs right before the bus row it is compared with,
-    // so both see the machine in about the same state.
-    let raw_latency = opts.raw_latency_row();
-    if opts.wants(&raw_latency) {
-        eprintln!("  {raw_latency} ...");
-        let snap = CpuSnap::now();
-        let row = raw_actix_latency(raw_latency, opts.rate, opts.latency_for).await;
-        rows.push(with_foreign_cpu(row, snap));
-    }
+    rows.extend(latency_rows(&opts).await);
+    rows
+}
+
+/// The latency rows, interleaved: each round runs every selected row once
+/// (raw, bus, bus 1ms-bursts, raw, bus, ...), so the raw baseline and the
+/// bus rows it is compared with see the machine in about the same state.
+/// Each row shows the median p50 and median p99 of its runs; its
+/// `other CPU s` is the sum over its runs.
+async fn latency_rows(opts: &Opts) -> Vec<Row> {
+    let (rate, measured_for, reps) = (opts.rate, opts.latency_for, opts.latency_reps);
     let latency = opts.latency_row();
-    let bursty = format!("{latency} 1ms-bursts");
-    let latency_rows = [
-        (latency.clone(), Pacing::Thread),
-        (bursty.clone(), Pacing::TokioTimer),
+    let specs = [
+        (opts.raw_latency_row(), None),
+        (latency.clone(), Some(Pacing::Thread)),
+        (format!("{latency} 1ms-bursts"), Some(Pacing::TokioTimer)),
     ];
-    for (name, pacing) in latency_rows {
-        let wanted = match &opts.filter {
-            Some(f) if *f == latency => name == latency,
-            _ => opts.wants(&name),
-        };
-        if wanted {
-            eprintln!("  {name} ...");
+    // Exact match for the target row, so that its filter does not pick the bursts row.
+    let wanted: Vec<_> = specs
+        .into_iter()
+        .filter(|(name, _)| match &opts.filter {
+            Some(f) if *f == latency => *name == latency,
+            _ => opts.wants(name),
+        })
+        .collect();
+    let mut runs: Vec<Vec<Row>> = wanted.iter().map(|_| Vec::new()).collect();
+    let mut other_cpu: Vec<Option<f64>> = vec![Some(0.0); wanted.len()];
+    for rep in 1..=reps {
+        for (i, (name, pacing)) in wanted.iter().enumerate() {
+            eprintln!("  {name} (run {rep}/{reps}) ...");
             let snap = CpuSnap::now();
-            let row = bus_latency(name, opts.rate, opts.latency_for, pacing).await;
-            rows.push(with_foreign_cpu(row, snap));
+            let row = match *pacing {
+                None => raw_actix_latency(name.clone(), rate, measured_for).await,
+                Some(pacing) => bus_latency(name.clone(), rate, measured_for, pacing).await,
+            };
+            let cpu = snap.and_then(CpuSnap::foreign_since);
+            other_cpu[i] = other_cpu[i].zip(cpu).map(|(sum, cpu)| sum + cpu);
+            runs[i].push(with_other_cpu(row, cpu));
         }
     }
-    rows
+    runs.into_iter()
+        .zip(other_cpu)
+        .map(|(runs, cpu)| with_other_cpu(median_latency(runs), cpu))
+        .collect()
 }

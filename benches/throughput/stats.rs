@@ -1,7 +1,8 @@
 //! Summaries of repeated measurements: nearest-rank percentiles of latency
-//! samples, and the median run of a throughput row.
+//! samples, the median run of a throughput row, and the medians of a
+//! latency row's runs.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::row::Row;
 use crate::sink::settle_down;
@@ -40,5 +41,53 @@ pub(crate) fn median_row(mut rows: Vec<Row>) -> Row {
     let mid = rows.len() / 2;
     let mut row = rows.swap_remove(mid);
     row.extra.insert("runs".into(), json!(runs));
+    row
+}
+
+/// The median of `values` (the mean of the two middle ones for an even
+/// count); `None` if there are none.
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(values[mid]),
+        _ => Some((values[mid - 1] + values[mid]) / 2.0),
+    }
+}
+
+/// One latency row from its runs: the median p50 and the median p99 (each
+/// taken on its own, so they may come from different runs), likewise the
+/// achieved rate and the JSON-only p90/p99.9/max; every run's p50 and p99
+/// (and the other processes' CPU during it) go to the JSON field `runs`.
+pub(crate) fn median_latency(mut runs: Vec<Row>) -> Row {
+    let each = |runs: &[Row], get: &dyn Fn(&Row) -> Option<f64>| {
+        median(runs.iter().filter_map(get).collect())
+    };
+    let extra = |key: &'static str| move |r: &Row| r.extra.get(key).and_then(Value::as_f64);
+    let per_run: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let mut run = json!({"p50_us": r.p50_us, "p99_us": r.p99_us});
+            if let Some(cpu) = r.extra.get("other_cpu_s") {
+                run["other_cpu_s"] = cpu.clone();
+            }
+            run
+        })
+        .collect();
+    let p50 = each(&runs, &|r| r.p50_us);
+    let p99 = each(&runs, &|r| r.p99_us);
+    let rate = each(&runs, &|r| r.msgs_per_s);
+    let tails = ["p90_us", "p999_us", "max_us"].map(|key| (key, each(&runs, &extra(key))));
+    let mut row = runs.swap_remove(0);
+    row.p50_us = p50;
+    row.p99_us = p99;
+    row.msgs_per_s = rate;
+    for (key, value) in tails {
+        row.extra.insert(key.into(), json!(value));
+    }
+    // The row's figure is the sum over its runs, filled in by the caller.
+    row.extra.remove("other_cpu_s");
+    row.extra.insert("runs".into(), json!(per_run));
     row
 }
