@@ -11,7 +11,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::config::{Config, DriverKind};
+use crate::broker::Broker;
+use crate::config::Config;
 use crate::config_parse;
 use crate::delivery::Envelope;
 use crate::error::{Error, Result};
@@ -38,6 +39,9 @@ pub struct Bus {
 
 struct BusInner {
     config: Config,
+    /// The broker driver; `None` on the memory driver, whose queues are the
+    /// registry's actors.
+    broker: Option<Broker>,
     registry: Addr<Registry>,
     /// Queue actors already looked up, so a push skips the registry.
     queues: RwLock<FxHashMap<Arc<str>, Arc<QueueHandle>>>,
@@ -66,7 +70,11 @@ impl Bus {
     /// # }).unwrap();
     /// ```
     pub fn memory() -> Bus {
-        Bus::start(Config::default()).expect("cannot start the actorbus runtime")
+        Bus::start(
+            Config::default(),
+            Runtime::start().expect("cannot start the actorbus runtime"),
+            None,
+        )
     }
 
     /// Builds a bus from `config`, connecting to its driver's backend.
@@ -78,10 +86,14 @@ impl Bus {
     #[tracing::instrument(level = "debug", skip_all, fields(driver = ?config.queue.driver))]
     pub async fn connect(config: Config) -> Result<Bus> {
         config_parse::check(&config)?;
-        match config.queue.driver {
-            DriverKind::Memory => Bus::start(config),
-            DriverKind::Amqp => Err(driver_unavailable("amqp", cfg!(feature = "amqp"))),
-            DriverKind::Redis => Err(driver_unavailable("redis", cfg!(feature = "redis"))),
+        let runtime = Runtime::start()?;
+        let broker = Broker::connect(&config, runtime.arbiters()).await;
+        match broker {
+            Ok(broker) => Ok(Bus::start(config, runtime, broker)),
+            Err(error) => {
+                runtime.stop();
+                Err(error)
+            }
         }
     }
 
@@ -94,8 +106,7 @@ impl Bus {
         Bus::connect(Config::from_file(path)?).await
     }
 
-    fn start(config: Config) -> Result<Bus> {
-        let runtime = Runtime::start()?;
+    fn start(config: Config, runtime: Runtime, broker: Option<Broker>) -> Bus {
         let settings = Arc::new(QueueSettings {
             capacity: config.queue.memory.capacity,
             push_timeout: config.queue.push_timeout,
@@ -105,16 +116,22 @@ impl Bus {
         let registry = Registry::start_in_arbiter(runtime.arbiters().next(), move |_| {
             Registry::new(arbiters, settings)
         });
-        Ok(Bus {
+        Bus {
             inner: Arc::new(BusInner {
                 config,
+                broker,
                 registry,
                 queues: RwLock::default(),
                 closed: AtomicBool::new(false),
                 next_listener: AtomicU64::new(1),
                 runtime,
             }),
-        })
+        }
+    }
+
+    /// The broker driver, unless this bus runs on memory.
+    pub(crate) fn broker(&self) -> Option<&Broker> {
+        self.inner.broker.as_ref()
     }
 
     pub(crate) fn next_listener_id(&self) -> ListenerId {
@@ -251,6 +268,10 @@ impl Bus {
         let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
         let envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();
+        if let Some(broker) = self.broker() {
+            broker.push(queue, envelope, opts.delay).await?;
+            return Ok(id);
+        }
         let queue = self.queue_or_start(queue).await?;
         if queue.room.try_take() {
             queue.addr.do_send(Enqueue {
@@ -278,6 +299,9 @@ impl Bus {
     pub async fn stats(&self, queue: &str) -> Result<QueueStats> {
         self.check_open()?;
         validate::queue_name(queue)?;
+        if let Some(broker) = self.broker() {
+            return broker.stats(queue).await;
+        }
         let mut stats = self.local_stats(queue).await?;
         let dead = self.local_stats(&validate::dead_letter_name(queue)).await?;
         stats.dead = dead.ready + dead.delayed + dead.in_flight;
@@ -300,6 +324,9 @@ impl Bus {
     pub async fn purge(&self, queue: &str) -> Result<u64> {
         self.check_open()?;
         validate::queue_name(queue)?;
+        if let Some(broker) = self.broker() {
+            return broker.purge(queue).await;
+        }
         match self.queue(queue, false).await? {
             Some(queue) => queue.addr.send(Purge).await.map_err(|_| Error::Closed),
             None => Ok(0),
@@ -322,12 +349,22 @@ impl Bus {
             return Ok(());
         }
         let timeout = self.inner.config.queue.shutdown_timeout;
-        let drained = self
-            .inner
-            .registry
-            .send(Shutdown { timeout })
-            .await
-            .unwrap_or(false);
+        let drained = match self.broker() {
+            Some(broker) => broker.shutdown(timeout).await,
+            None => Ok(self
+                .inner
+                .registry
+                .send(Shutdown { timeout })
+                .await
+                .unwrap_or(false)),
+        };
+        let drained = match drained {
+            Ok(drained) => drained,
+            Err(error) => {
+                self.inner.runtime.stop();
+                return Err(error);
+            }
+        };
         if !drained {
             tracing::warn!(
                 ?timeout,
@@ -342,6 +379,9 @@ impl Bus {
     /// Not part of the API.
     #[doc(hidden)]
     pub async fn __crash_queue_actor(&self, queue: &str) -> Result<()> {
+        if let Some(broker) = self.broker() {
+            return broker.crash_queue_actor(queue).await;
+        }
         let queue = self.queue_or_start(queue).await?;
         queue.addr.send(Crash).await.map_err(|_| Error::Closed)
     }
@@ -354,15 +394,6 @@ impl fmt::Debug for Bus {
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
-}
-
-fn driver_unavailable(driver: &str, compiled: bool) -> Error {
-    let message = if compiled {
-        format!("driver {driver:?} is not available yet in this version of actorbus")
-    } else {
-        format!("driver {driver:?} is not compiled in; enable the `{driver}` cargo feature")
-    };
-    Error::config("queue.driver", message)
 }
 
 // The contract (§1) promises a handle that can go anywhere; this fails to

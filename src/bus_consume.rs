@@ -8,6 +8,7 @@ use actix::{Actor, Recipient};
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
+use crate::broker::ListenerSpec;
 use crate::bus::Bus;
 use crate::delivery::{Delivery, HandlerResult};
 use crate::error::{Error, Result};
@@ -104,9 +105,18 @@ impl Bus {
     ) -> Result<Listener> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        let queue_handle = self.queue_or_start(queue).await?;
         let id = self.next_listener_id();
         let (concurrency, window) = (opts.effective_concurrency(), opts.window());
+        if let Some(broker) = self.broker() {
+            let spec = ListenerSpec {
+                id,
+                handler,
+                concurrency,
+                window,
+            };
+            return broker.attach(queue, spec).await;
+        }
+        let queue_handle = self.queue_or_start(queue).await?;
         let queue_addr = queue_handle.addr.clone();
         let listener = ListenerActor::start_in_arbiter(&queue_handle.arbiter, move |_| {
             ListenerActor::new(id, queue_addr, handler, concurrency, window)
@@ -120,7 +130,7 @@ impl Bus {
             })
             .await
             .map_err(|_| Error::Closed)?;
-        Ok(Listener::new(id, queue.into(), listener))
+        Ok(Listener::new(id, queue.into(), listener.recipient()))
     }
 
     /// Stops every listener of `queue` by sending the queue's actor its stop
@@ -133,6 +143,9 @@ impl Bus {
     pub async fn remove(&self, queue: &str) -> Result<()> {
         self.check_open()?;
         validate::queue_name(queue)?;
+        if let Some(broker) = self.broker() {
+            return broker.remove(queue).await;
+        }
         if let Some(queue) = self.queue(queue, false).await? {
             queue
                 .addr
@@ -167,6 +180,9 @@ impl Bus {
     pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
         self.check_open()?;
         validate::queue_name(queue)?;
+        if let Some(broker) = self.broker() {
+            return broker.receive(queue, timeout).await;
+        }
         let queue = self.queue_or_start(queue).await?;
         let (reply, received) = oneshot::channel();
         queue.addr.do_send(Receive { timeout, reply });

@@ -123,6 +123,7 @@
 //! retries. The memory driver keeps everything in the process: what it holds
 //! ends with the process.
 
+mod broker;
 mod bus;
 mod bus_consume;
 mod config;
@@ -144,6 +145,7 @@ mod registry;
 mod retry;
 mod room;
 mod runtime;
+mod settle;
 mod stats;
 mod subscribers;
 mod timer;
@@ -151,7 +153,11 @@ mod validate;
 mod waiters;
 
 #[cfg(feature = "amqp")]
+mod amqp_broker;
+#[cfg(feature = "amqp")]
 mod amqp_config;
+#[cfg(feature = "redis")]
+mod redis_broker;
 #[cfg(feature = "redis")]
 mod redis_config;
 

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::Recipient;
 
 use crate::error::Result;
-use crate::listener_actor::{ListenerActor, StopListener};
+use crate::listener_actor::StopListener;
 use crate::memory_store::ListenerId;
 
 /// A handler attached to a queue by [`Bus::add_listener`](crate::Bus::add_listener)
@@ -18,12 +18,14 @@ use crate::memory_store::ListenerId;
 pub struct Listener {
     id: ListenerId,
     queue: Arc<str>,
-    addr: Addr<ListenerActor>,
+    /// The listener actor's stop message slot; the actor's type depends on
+    /// the driver, its stop message does not.
+    stop: Recipient<StopListener>,
 }
 
 impl Listener {
-    pub(crate) fn new(id: ListenerId, queue: Arc<str>, addr: Addr<ListenerActor>) -> Self {
-        Listener { id, queue, addr }
+    pub(crate) fn new(id: ListenerId, queue: Arc<str>, stop: Recipient<StopListener>) -> Self {
+        Listener { id, queue, stop }
     }
 
     /// The queue this listener takes from.
@@ -33,7 +35,7 @@ impl Listener {
 
     /// Whether the listener's actor is still running.
     pub fn is_running(&self) -> bool {
-        self.addr.connected()
+        self.stop.connected()
     }
 
     /// Stops this listener only, by sending its actor a stop message (§3.7).
@@ -60,7 +62,7 @@ impl Listener {
     #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.queue, listener = self.id))]
     pub async fn remove(&self) -> Result<()> {
         // A mailbox error means the actor is already gone, which is what was asked.
-        let _ = self.addr.send(StopListener).await;
+        let _ = self.stop.send(StopListener).await;
         Ok(())
     }
 }

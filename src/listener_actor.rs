@@ -20,19 +20,19 @@ use tokio::sync::oneshot;
 use crate::delivery::{AckToken, Delivery, HandlerResult};
 use crate::memory_store::ListenerId;
 use crate::panic_guard::{self, panic_text};
-use crate::queue_actor::{Detached, Outcome, QueueActor, Settle, Unsubscribe};
+use crate::settle::{Detached, ListenerQueue, Outcome, Settle, Unsubscribe};
 
 /// A handler as the listener stores it: any closure or actor recipient,
 /// behind one type.
 pub(crate) type HandlerFn =
     Arc<dyn Fn(Delivery) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
 
-/// One listener's actor.
-pub(crate) struct ListenerActor {
+/// One listener's actor, reporting to a queue actor of type `Q`.
+pub(crate) struct ListenerActor<Q: ListenerQueue> {
     /// Its id within the queue.
     id: ListenerId,
     /// The queue that leases to it and takes its verdicts.
-    queue: Addr<QueueActor>,
+    queue: Addr<Q>,
     /// The user's handler.
     handler: HandlerFn,
     /// Most handlers running at once.
@@ -62,10 +62,10 @@ pub(crate) struct Deliver(pub(crate) Vec<(AckToken, Delivery)>);
 #[rtype(result = "()")]
 pub(crate) struct StopListener;
 
-impl ListenerActor {
+impl<Q: ListenerQueue> ListenerActor<Q> {
     pub(crate) fn new(
         id: ListenerId,
-        queue: Addr<QueueActor>,
+        queue: Addr<Q>,
         handler: HandlerFn,
         concurrency: usize,
         window: usize,
@@ -175,7 +175,7 @@ fn outcome(result: Result<HandlerResult, String>) -> Outcome {
     }
 }
 
-impl Actor for ListenerActor {
+impl<Q: ListenerQueue> Actor for ListenerActor<Q> {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -188,7 +188,7 @@ impl Actor for ListenerActor {
     }
 }
 
-impl Handler<Deliver> for ListenerActor {
+impl<Q: ListenerQueue> Handler<Deliver> for ListenerActor<Q> {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
@@ -201,7 +201,7 @@ impl Handler<Deliver> for ListenerActor {
     }
 }
 
-impl Handler<StopListener> for ListenerActor {
+impl<Q: ListenerQueue> Handler<StopListener> for ListenerActor<Q> {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: StopListener, ctx: &mut Context<Self>) -> Self::Result {

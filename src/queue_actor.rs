@@ -15,7 +15,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use crate::delivery::{AckToken, Delivery, Envelope};
+use crate::delivery::{Delivery, Envelope};
 use crate::error::Result;
 use crate::listener_actor::{Deliver, ListenerActor, StopListener};
 use crate::memory_store::{ListenerId, MemoryStore};
@@ -23,6 +23,7 @@ use crate::panic_guard;
 use crate::registry::{DeadLetter, QueueSettings, Registry};
 use crate::retry::Verdict;
 use crate::room::{Admission, Room};
+use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
 use crate::stats::QueueStats;
 use crate::subscribers::Subscribers;
 use crate::timer::Timer;
@@ -40,7 +41,7 @@ pub(crate) struct QueueActor {
     /// The messages.
     store: MemoryStore,
     /// Attached listeners and their leases.
-    listeners: Subscribers<Addr<ListenerActor>>,
+    listeners: Subscribers<Addr<ListenerActor<QueueActor>>>,
     /// `receive`s waiting for a message and pushes waiting for room.
     waiters: Waiters,
     /// The armed timer and its deadline; one timer serves delays, push
@@ -69,41 +70,8 @@ pub(crate) struct Enqueue {
 #[rtype(result = "()")]
 pub(crate) struct Subscribe {
     pub(crate) id: ListenerId,
-    pub(crate) addr: Addr<ListenerActor>,
+    pub(crate) addr: Addr<ListenerActor<QueueActor>>,
     pub(crate) window: usize,
-}
-
-/// What a listener did with a delivery.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Handled: gone for good.
-    Ack,
-    /// The handler failed (or panicked) with this error.
-    Fail(String),
-    /// Never started: hand it back untouched.
-    Release,
-}
-
-/// A batch of verdicts from one listener.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Settle {
-    pub(crate) listener: ListenerId,
-    pub(crate) outcomes: Vec<(AckToken, Outcome)>,
-}
-
-/// A listener is stopping: send it nothing more.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Unsubscribe {
-    pub(crate) listener: ListenerId,
-}
-
-/// A listener actor has stopped: whatever it still leases was never handled.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Detached {
-    pub(crate) listener: ListenerId,
 }
 
 /// Takes one message, acknowledged on hand-over, or `Error::Timeout`.
@@ -462,6 +430,7 @@ impl Handler<GetStats> for QueueActor {
             dead: 0,
             listeners: self.listeners.len() as u64,
             restarts: self.restarts.load(Ordering::Relaxed),
+            durable: false,
         })
     }
 }

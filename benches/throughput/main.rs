@@ -43,11 +43,13 @@
 //! row), `stats` (percentiles, medians), `sink` (counting handled messages),
 //! `machine` (/proc readings: other processes' CPU, load, RSS).
 
+mod amqp_rows;
 mod args;
 mod bus_rows;
 mod latency;
 mod machine;
 mod raw;
+mod redis_rows;
 mod row;
 mod rss;
 mod sink;
@@ -171,6 +173,8 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
         }
     }
     rows.extend(latency_rows(&opts).await);
+    rows.extend(amqp_rows::rows(&opts).await);
+    rows.extend(redis_rows::rows(&opts).await);
     rows
 }
 

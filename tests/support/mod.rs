@@ -36,6 +36,30 @@ pub fn memory_bus(config: Config) -> BoxFuture<Bus> {
     })
 }
 
+/// The amqp driver's factory: the config with `queue.driver = amqp`, on the
+/// RabbitMQ that `scripts/test` makes sure of (`amqp.url`'s default).
+#[cfg(feature = "amqp")]
+pub fn amqp_bus(mut config: Config) -> BoxFuture<Bus> {
+    config.queue.driver = actorbus::DriverKind::Amqp;
+    Box::pin(async move {
+        Bus::connect(config)
+            .await
+            .expect("RabbitMQ must be reachable at amqp.url (scripts/test starts it)")
+    })
+}
+
+/// The redis driver's factory: the config with `queue.driver = redis`, on the
+/// Redis that `scripts/test` makes sure of (`redis.url`'s default).
+#[cfg(feature = "redis")]
+pub fn redis_bus(mut config: Config) -> BoxFuture<Bus> {
+    config.queue.driver = actorbus::DriverKind::Redis;
+    Box::pin(async move {
+        Bus::connect(config)
+            .await
+            .expect("Redis must be reachable at redis.url (scripts/test starts it)")
+    })
+}
+
 /// Logs to the test output when `RUST_LOG` is set; harmless when called twice.
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
