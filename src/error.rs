@@ -80,4 +80,12 @@ impl Error {
             source: source.into(),
         }
     }
+
+    /// Wraps a backend's own error (lapin, redis) so its type stays private.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+    pub(crate) fn backend(source: impl Into<BoxError>) -> Self {
+        Error::Backend {
+            source: source.into(),
+        }
+    }
 }
