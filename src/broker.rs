@@ -11,6 +11,12 @@
 //! the bus's arbiters, never on the caller's runtime, which may be a
 //! short-lived test runtime or a plain thread (§4).
 
+// Without a broker feature the enum is empty and every method is unreachable.
+#![cfg_attr(
+    not(any(feature = "amqp", feature = "redis")),
+    allow(unused_variables, dead_code)
+)]
+
 use std::time::Duration;
 
 use crate::config::{Config, DriverKind};
