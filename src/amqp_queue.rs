@@ -1,0 +1,633 @@
+//! `AmqpQueue`: one queue on RabbitMQ — its listeners' consumers, their delivery tags, retries and dead letters.
+//!
+//! Each listener gets a consumer on a channel of its own, with a prefetch of
+//! its window capped by `amqp.prefetch`. Deliveries are relayed to its
+//! [`ListenerActor`] as [`Deliver`] batches under [`AckToken`]s that map to
+//! (channel, delivery tag); verdicts come back as [`Settle`] and become acks
+//! (`multiple` where every lower tag is settled too), requeueing nacks, or a
+//! confirmed copy to a wait queue or `<queue>.dead` before the ack. A tag is
+//! only ever acknowledged on the channel that delivered it; a dead channel's
+//! deliveries are requeued by the broker and dropped here.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
+use lapin::types::ShortString;
+use lapin::Channel;
+use rustc_hash::FxHashMap;
+
+use crate::amqp_consumer;
+use crate::amqp_link::{Link, Target};
+use crate::amqp_shared::AmqpShared;
+use crate::amqp_wire;
+use crate::delivery::{AckToken, Delivery, Envelope};
+use crate::error::Result;
+use crate::listener_actor::{Deliver, ListenerActor, StopListener};
+use crate::memory_store::ListenerId;
+use crate::panic_guard;
+use crate::retry::Verdict;
+use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
+use crate::stats::QueueStats;
+use crate::validate;
+
+/// Wait before consuming again after a consumer failed on a live link.
+const RECONSUME_AFTER: Duration = Duration::from_millis(250);
+
+/// One queue's actor.
+pub(crate) struct AmqpQueue {
+    /// The queue's name, shared by every delivery made from it.
+    name: Arc<str>,
+    /// Its name on the broker.
+    wire: String,
+    /// The bus's amqp handles and settings.
+    shared: Arc<AmqpShared>,
+    /// Attached listeners.
+    subs: FxHashMap<ListenerId, Sub>,
+    /// Deliveries handed to listeners and not yet settled.
+    held: FxHashMap<AckToken, Held>,
+    /// Channels of stopped listeners, closed once their retries are settled.
+    doomed: FxHashMap<ListenerId, Channel>,
+    /// Next delivery token.
+    next_token: u64,
+    /// Numbers consumer channels, so tags of different channels never mix.
+    next_epoch: u64,
+    /// Supervisor restarts.
+    restarts: Arc<AtomicU64>,
+}
+
+/// One attached listener.
+struct Sub {
+    addr: Addr<ListenerActor<AmqpQueue>>,
+    window: usize,
+    /// Still wants deliveries (no `Unsubscribe` yet).
+    subscribed: bool,
+    /// A consumer is being opened.
+    starting: bool,
+    consumer: Option<Consumed>,
+}
+
+/// A running consumer.
+struct Consumed {
+    channel: Channel,
+    tag: ShortString,
+    epoch: u64,
+    generation: u64,
+}
+
+/// A delivery a listener holds.
+struct Held {
+    listener: ListenerId,
+    epoch: u64,
+    channel: Channel,
+    tag: u64,
+    envelope: Envelope,
+    /// A copy is being published to a wait queue or `<queue>.dead`.
+    moving: bool,
+}
+
+/// Attaches a started listener actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Attach {
+    pub(crate) id: ListenerId,
+    pub(crate) addr: Addr<ListenerActor<AmqpQueue>>,
+    pub(crate) window: usize,
+}
+
+/// Deliveries from a listener's consumer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Incoming {
+    pub(crate) listener: ListenerId,
+    pub(crate) epoch: u64,
+    pub(crate) channel: Channel,
+    pub(crate) deliveries: Vec<lapin::message::Delivery>,
+}
+
+/// A listener's consumer stream ended (cancelled, or its channel died).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ConsumerEnded {
+    pub(crate) listener: ListenerId,
+    pub(crate) epoch: u64,
+}
+
+/// A new link is up: consume again for every live listener.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct NewLink(pub(crate) Arc<Link>);
+
+/// The queue's stop message (`bus.remove`): stops every listener.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopListeners;
+
+/// Reads the queue's counts, `dead` included.
+#[derive(Message)]
+#[rtype(result = "Result<QueueStats>")]
+pub(crate) struct GetStats;
+
+/// Answered once every message sent before it was handled (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Flush;
+
+/// Fault injection for the supervision tests: panics inside the actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Crash;
+
+/// Internal: a consumer was opened (or not).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Consuming {
+    listener: ListenerId,
+    epoch: u64,
+    generation: u64,
+    opened: Option<(Channel, ShortString)>,
+}
+
+/// Internal: the copy of a failed delivery was confirmed (or not).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Moved {
+    token: AckToken,
+    ok: bool,
+}
+
+impl AmqpQueue {
+    pub(crate) fn new(name: Arc<str>, shared: Arc<AmqpShared>) -> Self {
+        AmqpQueue {
+            wire: amqp_wire::wire_name(&name),
+            name,
+            shared,
+            subs: FxHashMap::default(),
+            held: FxHashMap::default(),
+            doomed: FxHashMap::default(),
+            next_token: 0,
+            next_epoch: 0,
+            restarts: Arc::default(),
+        }
+    }
+
+    /// Starts a consumer for listener `id` on the current link, unless one
+    /// runs there or is starting.
+    fn consume(&mut self, id: ListenerId, ctx: &mut Context<Self>) {
+        let Some(link) = self.shared.links.borrow().clone().filter(|l| l.is_up()) else {
+            return; // `NewLink` comes back here.
+        };
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return;
+        };
+        let current = sub.consumer.as_ref().is_some_and(|c| {
+            c.generation == link.generation && c.channel.status().connected()
+        });
+        if !sub.subscribed || sub.starting || current {
+            return;
+        }
+        sub.starting = true;
+        self.next_epoch += 1;
+        let epoch = self.next_epoch;
+        let prefetch = sub.window.min(usize::from(self.shared.prefetch)) as u16;
+        let (me, wire) = (ctx.address(), self.wire.clone());
+        actix::spawn(async move {
+            let generation = link.generation;
+            match amqp_consumer::open(&link, &wire, prefetch).await {
+                Ok((channel, consumer)) => {
+                    me.do_send(Consuming {
+                        listener: id,
+                        epoch,
+                        generation,
+                        opened: Some((channel.clone(), consumer.tag())),
+                    });
+                    amqp_consumer::relay(consumer, channel, me, id, epoch).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, queue = %wire, "cannot start a consumer");
+                    me.do_send(Consuming {
+                        listener: id,
+                        epoch,
+                        generation,
+                        opened: None,
+                    });
+                }
+            }
+        });
+    }
+
+    /// Acknowledges `tokens`: one `multiple` ack per channel for the tags
+    /// below the lowest one still held there, single acks for the rest.
+    fn ack(&mut self, tokens: impl IntoIterator<Item = AckToken>) {
+        let mut groups: FxHashMap<u64, (Channel, Vec<u64>)> = FxHashMap::default();
+        for token in tokens {
+            let Some(held) = self.held.remove(&token) else {
+                continue;
+            };
+            if held.channel.status().connected() {
+                groups
+                    .entry(held.epoch)
+                    .or_insert_with(|| (held.channel.clone(), Vec::new()))
+                    .1
+                    .push(held.tag);
+            }
+        }
+        for (epoch, (channel, mut tags)) in groups {
+            tags.sort_unstable();
+            let floor = self
+                .held
+                .values()
+                .filter(|h| h.epoch == epoch)
+                .map(|h| h.tag)
+                .min()
+                .unwrap_or(u64::MAX);
+            let below = tags.partition_point(|&t| t < floor);
+            if below > 0 {
+                let multiple = BasicAckOptions { multiple: below > 1 };
+                let tag = tags[below - 1];
+                fire(on(&channel, move |ch| async move { ch.basic_ack(tag, multiple).await }));
+            }
+            for &tag in &tags[below..] {
+                fire(on(&channel, move |ch| async move {
+                    ch.basic_ack(tag, BasicAckOptions::default()).await
+                }));
+            }
+        }
+    }
+
+    /// Hands `tokens` back to the queue unacknowledged, in tag order.
+    fn release(&mut self, tokens: impl IntoIterator<Item = AckToken>) {
+        let mut back: Vec<(u64, u64, Channel)> = tokens
+            .into_iter()
+            .filter_map(|t| self.held.remove(&t))
+            .filter(|h| h.channel.status().connected())
+            .map(|h| (h.epoch, h.tag, h.channel))
+            .collect();
+        back.sort_unstable_by_key(|(epoch, tag, _)| (*epoch, *tag));
+        for (_, tag, channel) in back {
+            let requeue = BasicNackOptions {
+                multiple: false,
+                requeue: true,
+            };
+            fire(on(&channel, move |ch| async move { ch.basic_nack(tag, requeue).await }));
+        }
+    }
+
+    /// Moves a failed delivery to its wait queue (retry) or `<queue>.dead`,
+    /// acknowledging the original once the copy is confirmed.
+    fn fail(&mut self, token: AckToken, error: &str, ctx: &mut Context<Self>) {
+        let Some(held) = self.held.get_mut(&token) else {
+            return;
+        };
+        if !held.channel.status().connected() || held.moving {
+            // The broker already requeued it with its channel.
+            self.held.remove(&token);
+            return;
+        }
+        held.moving = true;
+        let mut envelope = held.envelope.clone();
+        let target = match self
+            .shared
+            .retry
+            .on_failure(envelope.attempt, error, SystemTime::now())
+        {
+            Verdict::Retry { attempt, after } => {
+                envelope.attempt = attempt;
+                self.shared.target(&self.wire, Some(after))
+            }
+            Verdict::DeadLetter { headers } => {
+                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
+                    .extend(headers);
+                tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
+                let dead = validate::dead_letter_name(&self.name);
+                Target::Queue(amqp_wire::wire_name(&dead))
+            }
+        };
+        let publish = self.shared.publish(target, envelope);
+        let me = ctx.address();
+        actix::spawn(async move {
+            let result = publish.await;
+            if let Err(error) = &result {
+                tracing::error!(%error, "cannot move a failed delivery; handing it back");
+            }
+            me.do_send(Moved {
+                token,
+                ok: result.is_ok(),
+            });
+        });
+    }
+
+    /// Closes the channel of a stopped listener once nothing of it is held.
+    fn close_doomed(&mut self, listener: ListenerId) -> Option<Channel> {
+        if self.held.values().any(|h| h.listener == listener) {
+            return None;
+        }
+        self.doomed.remove(&listener)
+    }
+
+    fn listeners(&self) -> u64 {
+        self.subs.values().filter(|s| s.subscribed).count() as u64
+    }
+}
+
+/// Sends an AMQP method now, in call order, and lets its completion run on.
+///
+/// lapin's methods are `async fn`s that queue their frame on first poll;
+/// polling once here keeps acks and nacks in the order they were decided.
+fn fire(future: impl Future<Output = lapin::Result<()>> + 'static) {
+    let mut future = Box::pin(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(error)) => {
+            tracing::debug!(%error, "ack or nack not sent; its channel is gone")
+        }
+        std::task::Poll::Ready(Ok(())) => {}
+        std::task::Poll::Pending => {
+            actix::spawn(async move {
+                if let Err(error) = future.await {
+                    tracing::debug!(%error, "ack or nack failed; its channel is gone");
+                }
+            });
+        }
+    }
+}
+
+/// `call` on a clone of `channel`, so the future owns what it uses.
+fn on<F, Fut>(channel: &Channel, call: F) -> Fut
+where
+    F: FnOnce(Channel) -> Fut,
+{
+    call(channel.clone())
+}
+
+impl Actor for AmqpQueue {
+    type Context = Context<Self>;
+}
+
+impl Supervised for AmqpQueue {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Handler<Attach> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) {
+        self.subs.insert(
+            msg.id,
+            Sub {
+                addr: msg.addr,
+                window: msg.window,
+                subscribed: true,
+                starting: false,
+                consumer: None,
+            },
+        );
+        self.consume(msg.id, ctx);
+    }
+}
+
+impl Handler<Incoming> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Incoming, _ctx: &mut Context<Self>) {
+        let Some(sub) = self.subs.get(&msg.listener) else {
+            return; // Its channel is closed or closing: the broker requeues.
+        };
+        if !msg.channel.status().connected() {
+            return;
+        }
+        let mut batch = Vec::with_capacity(msg.deliveries.len());
+        for delivery in msg.deliveries {
+            let envelope = amqp_wire::envelope(&delivery.properties, delivery.data);
+            self.next_token += 1;
+            let token = AckToken(self.next_token);
+            batch.push((token, Delivery::new(envelope.clone(), self.name.clone())));
+            self.held.insert(
+                token,
+                Held {
+                    listener: msg.listener,
+                    epoch: msg.epoch,
+                    channel: msg.channel.clone(),
+                    tag: delivery.delivery_tag,
+                    envelope,
+                    moving: false,
+                },
+            );
+        }
+        sub.addr.do_send(Deliver(batch));
+    }
+}
+
+impl Handler<ConsumerEnded> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConsumerEnded, ctx: &mut Context<Self>) {
+        let Some(sub) = self.subs.get_mut(&msg.listener) else {
+            return;
+        };
+        if sub.consumer.as_ref().is_some_and(|c| c.epoch == msg.epoch) {
+            sub.consumer = None;
+        }
+        if sub.subscribed {
+            let id = msg.listener;
+            ctx.run_later(RECONSUME_AFTER, move |act, ctx| act.consume(id, ctx));
+        }
+    }
+}
+
+impl Handler<NewLink> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: NewLink, ctx: &mut Context<Self>) {
+        tracing::debug!(queue = %self.name, generation = msg.0.generation, "consuming on a new link");
+        let ids: Vec<ListenerId> = self.subs.keys().copied().collect();
+        for id in ids {
+            self.consume(id, ctx);
+        }
+    }
+}
+
+impl Handler<Settle> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
+        let (mut acks, mut releases) = (Vec::new(), Vec::new());
+        for (token, outcome) in msg.outcomes {
+            match outcome {
+                Outcome::Ack => acks.push(token),
+                Outcome::Release => releases.push(token),
+                Outcome::Fail(error) => self.fail(token, &error, ctx),
+            }
+        }
+        self.release(releases);
+        self.ack(acks);
+    }
+}
+
+impl Handler<Unsubscribe> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _ctx: &mut Context<Self>) {
+        if let Some(sub) = self.subs.get_mut(&msg.listener) {
+            sub.subscribed = false;
+            if let Some(c) = &sub.consumer {
+                let tag = c.tag.clone();
+                fire(on(&c.channel, move |ch| async move {
+                    ch.basic_cancel(tag, BasicCancelOptions::default()).await
+                }));
+            }
+        }
+    }
+}
+
+impl Handler<Detached> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
+        let Some(sub) = self.subs.remove(&msg.listener) else {
+            return;
+        };
+        let orphans: Vec<AckToken> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.listener == msg.listener && !h.moving)
+            .map(|(t, _)| *t)
+            .collect();
+        self.release(orphans);
+        let Some(consumer) = sub.consumer else {
+            return;
+        };
+        self.doomed.insert(msg.listener, consumer.channel);
+        if let Some(channel) = self.close_doomed(msg.listener) {
+            // Closing waits for the broker's close-ok, by which time the
+            // requeued messages are back; later stats see them.
+            ctx.wait(
+                async move {
+                    let _ = channel.close(200, "listener stopped".into()).await;
+                }
+                .into_actor(self),
+            );
+        }
+    }
+}
+
+impl Handler<StopListeners> for AmqpQueue {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: StopListeners, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut stops = Vec::new();
+        for sub in self.subs.values_mut().filter(|s| s.subscribed) {
+            sub.subscribed = false;
+            if let Some(c) = &sub.consumer {
+                let tag = c.tag.clone();
+                fire(on(&c.channel, move |ch| async move {
+                    ch.basic_cancel(tag, BasicCancelOptions::default()).await
+                }));
+            }
+            stops.push(sub.addr.send(StopListener));
+        }
+        Box::pin(async move {
+            join_all(stops).await;
+        })
+    }
+}
+
+impl Handler<GetStats> for AmqpQueue {
+    type Result = ResponseFuture<Result<QueueStats>>;
+
+    fn handle(&mut self, _: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
+        let dead = amqp_wire::wire_name(&validate::dead_letter_name(&self.name));
+        let mut names = vec![self.wire.clone(), dead];
+        names.extend(self.shared.wait_names(&self.wire));
+        let in_flight = self.held.len() as u64;
+        let listeners = self.listeners();
+        let restarts = self.restarts.load(Ordering::Relaxed);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let counts = shared.link().await?.counts(&names).await?;
+            Ok(QueueStats {
+                ready: counts[0],
+                in_flight,
+                delayed: counts[2..].iter().sum(),
+                dead: counts[1],
+                listeners,
+                restarts,
+                durable: true,
+            })
+        })
+    }
+}
+
+impl Handler<Flush> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _ctx: &mut Context<Self>) {}
+}
+
+impl Handler<Crash> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        if let Err(panic) = panic_guard::catch(|| -> () { panic!("injected fault") }) {
+            tracing::error!(queue = %self.name, %panic, "queue actor panicked; restarting");
+            ctx.stop();
+        }
+    }
+}
+
+impl Handler<Consuming> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Consuming, ctx: &mut Context<Self>) {
+        let sub = self.subs.get_mut(&msg.listener);
+        let wanted = sub.as_ref().is_some_and(|s| s.subscribed);
+        match (sub, msg.opened) {
+            (Some(sub), Some((channel, tag))) if wanted => {
+                sub.starting = false;
+                sub.consumer = Some(Consumed {
+                    channel,
+                    tag,
+                    epoch: msg.epoch,
+                    generation: msg.generation,
+                });
+            }
+            (sub, Some((channel, _))) => {
+                // The listener left while its consumer opened.
+                if let Some(sub) = sub {
+                    sub.starting = false;
+                }
+                fire(async move { channel.close(200, "listener stopped".into()).await });
+            }
+            (Some(sub), None) => {
+                sub.starting = false;
+                let id = msg.listener;
+                ctx.run_later(RECONSUME_AFTER, move |act, ctx| act.consume(id, ctx));
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+impl Handler<Moved> for AmqpQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: Moved, _ctx: &mut Context<Self>) {
+        let Some(listener) = self.held.get(&msg.token).map(|h| h.listener) else {
+            return;
+        };
+        if msg.ok {
+            self.ack([msg.token]);
+        } else {
+            self.release([msg.token]);
+        }
+        if let Some(channel) = self.close_doomed(listener) {
+            fire(async move { channel.close(200, "listener stopped".into()).await });
+        }
+    }
+}
