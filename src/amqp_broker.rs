@@ -28,12 +28,15 @@ use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
+/// A queue's actor and the arbiter it (and its listeners) run on.
+type QueueSlot = (Addr<AmqpQueue>, ArbiterHandle);
+
 /// The bus's handle on the amqp driver.
 pub(crate) struct AmqpBroker {
     shared: Arc<AmqpShared>,
     arbiters: Arbiters,
     /// The queue actors started so far, by queue name.
-    queues: Mutex<FxHashMap<Arc<str>, (Addr<AmqpQueue>, ArbiterHandle)>>,
+    queues: Mutex<FxHashMap<Arc<str>, QueueSlot>>,
 }
 
 impl AmqpBroker {
@@ -73,7 +76,7 @@ impl AmqpBroker {
     }
 
     /// The actor of `queue`, started on first use.
-    fn queue(&self, queue: &str) -> (Addr<AmqpQueue>, ArbiterHandle) {
+    fn queue(&self, queue: &str) -> QueueSlot {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(found) = queues.get(queue) {
             return found.clone();

@@ -299,7 +299,8 @@ pub(crate) fn parse_uri(config: &AmqpConfig) -> Result<AMQPUri> {
 }
 
 async fn connect(uri: &AMQPUri, role: &str) -> lapin::Result<Connection> {
-    let props = ConnectionProperties::default().with_connection_name(format!("actorbus-{role}").into());
+    let props =
+        ConnectionProperties::default().with_connection_name(format!("actorbus-{role}").into());
     Connection::connect_uri(uri.clone(), props).await
 }
 

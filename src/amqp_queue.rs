@@ -184,9 +184,10 @@ impl AmqpQueue {
         let Some(sub) = self.subs.get_mut(&id) else {
             return;
         };
-        let current = sub.consumer.as_ref().is_some_and(|c| {
-            c.generation == link.generation && c.channel.status().connected()
-        });
+        let current = sub
+            .consumer
+            .as_ref()
+            .is_some_and(|c| c.generation == link.generation && c.channel.status().connected());
         if !sub.subscribed || sub.starting || current {
             return;
         }
@@ -247,9 +248,13 @@ impl AmqpQueue {
                 .unwrap_or(u64::MAX);
             let below = tags.partition_point(|&t| t < floor);
             if below > 0 {
-                let multiple = BasicAckOptions { multiple: below > 1 };
+                let multiple = BasicAckOptions {
+                    multiple: below > 1,
+                };
                 let tag = tags[below - 1];
-                fire(on(&channel, move |ch| async move { ch.basic_ack(tag, multiple).await }));
+                fire(on(&channel, move |ch| async move {
+                    ch.basic_ack(tag, multiple).await
+                }));
             }
             for &tag in &tags[below..] {
                 fire(on(&channel, move |ch| async move {
@@ -273,7 +278,9 @@ impl AmqpQueue {
                 multiple: false,
                 requeue: true,
             };
-            fire(on(&channel, move |ch| async move { ch.basic_nack(tag, requeue).await }));
+            fire(on(&channel, move |ch| async move {
+                ch.basic_nack(tag, requeue).await
+            }));
         }
     }
 

@@ -116,7 +116,9 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
     for (key, value) in properties.headers().iter().flat_map(|h| h.inner()) {
         let key = key.as_str();
         if key == ATTEMPT {
-            attempt = number(value).and_then(|n| u32::try_from(n).ok()).unwrap_or(1);
+            attempt = number(value)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1);
         } else if !is_broker_header(key) {
             headers.insert(key.to_owned(), text(value));
         }
@@ -171,7 +173,10 @@ mod tests {
     fn long_names_are_shortened_deterministically() {
         let short_name = "q".repeat(255);
         assert_eq!(wire_name(&short_name), short_name);
-        let long = format!("{}.dead.dead.dead.dead.dead.dead.dead.dead.dead", "é".repeat(100));
+        let long = format!(
+            "{}.dead.dead.dead.dead.dead.dead.dead.dead.dead",
+            "é".repeat(100)
+        );
         let a = wire_name(&long);
         assert!(a.len() <= 255, "{}", a.len());
         assert_eq!(a, wire_name(&long));
