@@ -12,7 +12,7 @@ use bytes::Bytes;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
-use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::types::FieldTable;
 use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
@@ -310,7 +310,8 @@ fn connect_error(uri: &AMQPUri, e: &lapin::Error) -> Error {
         ErrorKind::IOError(_) => "is RabbitMQ running there?",
         ErrorKind::ProtocolError(err) => match err.kind() {
             AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => "wrong credentials?",
-            _ => "wrong vhost or credentials?",
+            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) => "no such vhost, or no access to it?",
+            _ => "refused by RabbitMQ",
         },
         _ => "check amqp.url",
     };
