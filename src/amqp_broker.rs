@@ -112,7 +112,7 @@ impl AmqpBroker {
         envelope: Envelope,
         delay: Option<Duration>,
     ) -> Result<()> {
-        let target = self.shared.target(&Self::wire(queue), delay);
+        let target = self.shared.target(queue, delay);
         self.shared
             .driver
             .send(Publish {

@@ -2,11 +2,11 @@
 
 use actix::Addr;
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 
-use crate::amqp_link::{backend, Link};
+use crate::amqp_link::{backend, declare_queue, Link};
 use crate::amqp_queue::{AmqpQueue, ConsumerEnded, Incoming};
 use crate::amqp_wire;
 use crate::error::Result;
@@ -16,18 +16,11 @@ use crate::memory_store::ListenerId;
 const RELAY_BATCH: usize = 256;
 
 /// Opens a channel on the consuming connection with `prefetch` and starts a
-/// consumer of `queue` (a wire name) on it; manual acknowledgement.
+/// consumer of `queue` on it; manual acknowledgement.
 pub(crate) async fn open(link: &Link, queue: &str, prefetch: u16) -> Result<(Channel, Consumer)> {
+    declare_queue(&link.consume, queue).await?;
     let channel = link.consume.create_channel().await.map_err(backend)?;
-    let name = amqp_wire::short(queue)?;
-    channel
-        .queue_declare(
-            name.clone(),
-            QueueDeclareOptions::durable(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(backend)?;
+    let name = amqp_wire::short(&amqp_wire::wire_name(queue))?;
     channel
         .basic_qos(prefetch.max(1), BasicQosOptions::default())
         .await

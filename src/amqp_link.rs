@@ -20,6 +20,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 use crate::amqp_config::AmqpConfig;
 use crate::amqp_wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
+use crate::validate;
 
 /// Longest wait for a connection to open; bad settings fail within this (§3.9).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
@@ -27,7 +28,7 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// Where a publish goes.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    /// A durable queue (wire name).
+    /// A durable queue (by its user-facing name).
     Queue(String),
     /// The wait queue for `delay` in front of the durable queue `target`.
     Wait { target: String, delay: Duration },
@@ -37,7 +38,7 @@ impl Target {
     /// The queue the message is routed to.
     pub(crate) fn routing_key(&self) -> String {
         match self {
-            Target::Queue(name) => name.clone(),
+            Target::Queue(name) => amqp_wire::wire_name(name),
             Target::Wait { target, delay } => amqp_wire::wait_name(target, *delay),
         }
     }
@@ -165,15 +166,15 @@ impl Link {
         if known && !force {
             return Ok(());
         }
-        let args = match target {
-            Target::Queue(_) => FieldTable::default(),
-            Target::Wait { target, delay } => amqp_wire::wait_arguments(target, *delay),
-        };
-        if let Target::Wait { target, .. } = target {
-            // The wait queue dead-letters into `target`: it must exist too.
-            declare_on(&self.publish, target, FieldTable::default()).await?;
+        match target {
+            Target::Queue(queue) => declare_queue(&self.publish, queue).await?,
+            Target::Wait { target, delay } => {
+                // The wait queue dead-letters into `target`: it must exist too.
+                declare_queue(&self.publish, target).await?;
+                let args = amqp_wire::wait_arguments(&amqp_wire::wire_name(target), *delay);
+                declare_on(&self.publish, name, args).await?;
+            }
         }
-        declare_on(&self.publish, name, args).await?;
         if let Ok(mut declared) = self.declared.lock() {
             declared.insert(name.to_owned(), Instant::now());
         }
@@ -239,6 +240,18 @@ impl Link {
         let _ = self.publish.close(200, "shutdown".into()).await;
         let _ = self.consume.close(200, "shutdown".into()).await;
     }
+}
+
+/// Declares `queue` (a user-facing name) and, unless it is one itself, its
+/// dead-letter queue: counting a queue's dead letters then never asks the
+/// broker about a queue that does not exist.
+pub(crate) async fn declare_queue(conn: &Connection, queue: &str) -> Result<()> {
+    declare_on(conn, &amqp_wire::wire_name(queue), FieldTable::default()).await?;
+    if !queue.ends_with(".dead") {
+        let dead = amqp_wire::wire_name(&validate::dead_letter_name(queue));
+        declare_on(conn, &dead, FieldTable::default()).await?;
+    }
+    Ok(())
 }
 
 /// Declares the durable queue `name` with `args` on a channel of its own,

@@ -195,10 +195,10 @@ impl AmqpQueue {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let prefetch = sub.window.min(usize::from(self.shared.prefetch)) as u16;
-        let (me, wire) = (ctx.address(), self.wire.clone());
+        let (me, queue) = (ctx.address(), self.name.clone());
         actix::spawn(async move {
             let generation = link.generation;
-            match amqp_consumer::open(&link, &wire, prefetch).await {
+            match amqp_consumer::open(&link, &queue, prefetch).await {
                 Ok((channel, consumer)) => {
                     me.do_send(Consuming {
                         listener: id,
@@ -209,7 +209,7 @@ impl AmqpQueue {
                     amqp_consumer::relay(consumer, channel, me, id, epoch).await;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, queue = %wire, "cannot start a consumer");
+                    tracing::warn!(%error, %queue, "cannot start a consumer");
                     me.do_send(Consuming {
                         listener: id,
                         epoch,
@@ -304,14 +304,14 @@ impl AmqpQueue {
         {
             Verdict::Retry { attempt, after } => {
                 envelope.attempt = attempt;
-                self.shared.target(&self.wire, Some(after))
+                self.shared.target(&self.name, Some(after))
             }
             Verdict::DeadLetter { headers } => {
                 Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
                     .extend(headers);
                 tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
                 let dead = validate::dead_letter_name(&self.name);
-                Target::Queue(amqp_wire::wire_name(&dead))
+                Target::Queue(dead)
             }
         };
         let publish = self.shared.publish(target, envelope);
@@ -551,7 +551,7 @@ impl Handler<GetStats> for AmqpQueue {
     fn handle(&mut self, _: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
         let dead = amqp_wire::wire_name(&validate::dead_letter_name(&self.name));
         let mut names = vec![self.wire.clone(), dead];
-        names.extend(self.shared.wait_names(&self.wire));
+        names.extend(self.shared.wait_names(&self.name));
         let in_flight = self.held.len() as u64;
         let listeners = self.listeners();
         let restarts = self.restarts.load(Ordering::Relaxed);

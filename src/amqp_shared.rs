@@ -27,7 +27,7 @@ pub(crate) struct AmqpShared {
     pub(crate) push_timeout: Duration,
     /// `amqp.prefetch`: the cap on one consumer's unacknowledged deliveries.
     pub(crate) prefetch: u16,
-    /// The wait queues used per queue (wire name → delays in ms), counted as `delayed`.
+    /// The wait queues used per queue (name → delays in ms), counted as `delayed`.
     waits: Mutex<FxHashMap<String, BTreeSet<u64>>>,
 }
 
@@ -49,33 +49,33 @@ impl AmqpShared {
         }
     }
 
-    /// The target of a push to `wire` (a wire name) after `delay`.
-    pub(crate) fn target(&self, wire: &str, delay: Option<Duration>) -> Target {
+    /// The target of a push to `queue` after `delay`.
+    pub(crate) fn target(&self, queue: &str, delay: Option<Duration>) -> Target {
         match delay.filter(|d| !d.is_zero()) {
-            None => Target::Queue(wire.to_owned()),
+            None => Target::Queue(queue.to_owned()),
             Some(delay) => {
                 if let Ok(mut waits) = self.waits.lock() {
                     waits
-                        .entry(wire.to_owned())
+                        .entry(queue.to_owned())
                         .or_default()
                         .insert(amqp_wire::wait_ms(delay));
                 }
                 Target::Wait {
-                    target: wire.to_owned(),
+                    target: queue.to_owned(),
                     delay,
                 }
             }
         }
     }
 
-    /// The wait queues of `wire` that this bus used.
-    pub(crate) fn wait_names(&self, wire: &str) -> Vec<String> {
+    /// The wait queues of `queue` that this bus used (wire names).
+    pub(crate) fn wait_names(&self, queue: &str) -> Vec<String> {
         let waits = self.waits.lock().ok();
-        let delays = waits.as_ref().and_then(|w| w.get(wire));
+        let delays = waits.as_ref().and_then(|w| w.get(queue));
         delays
             .into_iter()
             .flatten()
-            .map(|&ms| amqp_wire::wait_name(wire, Duration::from_millis(ms)))
+            .map(|&ms| amqp_wire::wait_name(queue, Duration::from_millis(ms)))
             .collect()
     }
 
