@@ -224,7 +224,7 @@ impl Handler<Broken> for AmqpDriver {
     type Result = ();
 
     fn handle(&mut self, msg: Broken, ctx: &mut Context<Self>) {
-        if msg.generation != self.generation || self.closed {
+        if msg.generation != self.generation || self.reconnecting || self.closed {
             return;
         }
         tracing::warn!(

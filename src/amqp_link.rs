@@ -182,10 +182,11 @@ impl Link {
     }
 
     fn fault(&self, error: impl Into<LinkError>) -> Fault {
-        if self.is_up() {
-            Fault::Fatal(error.into().0)
-        } else {
+        let error = error.into();
+        if !self.is_up() || error.1 {
             Fault::Link
+        } else {
+            Fault::Fatal(error.0)
         }
     }
 
@@ -269,18 +270,37 @@ pub(crate) async fn declare_on(conn: &Connection, name: &str, args: FieldTable) 
     Ok(())
 }
 
-/// A lapin error kept as our own.
-struct LinkError(Error);
+/// A lapin error kept as our own, and whether it says the link is dying
+/// (which the link's status may not show yet).
+struct LinkError(Error, bool);
 
 impl From<lapin::Error> for LinkError {
     fn from(e: lapin::Error) -> Self {
-        LinkError(backend(e))
+        let dying = is_link_error(&e);
+        LinkError(backend(e), dying)
     }
 }
 
 impl From<Error> for LinkError {
     fn from(e: Error) -> Self {
-        LinkError(e)
+        LinkError(e, false)
+    }
+}
+
+/// Whether `e` is about the connection or channel going away, rather than
+/// the broker refusing this one operation.
+pub(crate) fn is_link_error(e: &lapin::Error) -> bool {
+    match e.kind() {
+        ErrorKind::ProtocolError(err) => matches!(err.kind(), AMQPErrorKind::Hard(_)),
+        ErrorKind::IOError(_)
+        | ErrorKind::RuntimeShutdownError(_)
+        | ErrorKind::InvalidChannel(_)
+        | ErrorKind::InvalidChannelState(..)
+        | ErrorKind::InvalidConnectionState(_)
+        | ErrorKind::MissingHeartbeatError
+        | ErrorKind::ParsingError(_)
+        | ErrorKind::SerialisationError(_) => true,
+        _ => false,
     }
 }
 

@@ -3,9 +3,9 @@
 //! `receive`; one byte over `queue.max_payload` is refused before any I/O.
 #![cfg(feature = "amqp")]
 
-mod support;
 #[path = "support/amqp.rs"]
 mod amqp;
+mod support;
 
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ const FRAME_BODY: usize = FRAME - 8;
 /// Bytes that differ at every position, so a shifted or dropped chunk shows.
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[(i % 4)] ^ seed)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[i % 4] ^ seed)
         .collect()
 }
 
@@ -54,14 +54,19 @@ async fn payloads_come_back_byte_identical() {
         let d = bus.receive(&q, LIMIT).await.expect("receive");
         assert_eq!(d.id(), &id);
         assert_eq!(d.payload().len(), size, "size {size}");
-        assert!(d.payload()[..] == payload[..], "payload of {size} bytes changed");
+        assert!(
+            d.payload()[..] == payload[..],
+            "payload of {size} bytes changed"
+        );
     }
 
     // Through a listener.
     let seen = Collector::new();
     let listener = seen.listen(&bus, &q).await;
     for (n, &size) in sizes.iter().enumerate() {
-        bus.push(&q, pattern(size, 100 + n as u8)).await.expect("push");
+        bus.push(&q, pattern(size, 100 + n as u8))
+            .await
+            .expect("push");
     }
     let got = seen.wait_for(sizes.len(), LIMIT).await;
     for (n, &size) in sizes.iter().enumerate() {
@@ -84,7 +89,13 @@ async fn payload_over_max_payload_is_refused_before_any_io() {
     let q = unique_queue("too-large");
     let r = bus.push(&q, vec![7u8; 1025]).await;
     assert!(
-        matches!(r, Err(Error::PayloadTooLarge { size: 1025, max: 1024 })),
+        matches!(
+            r,
+            Err(Error::PayloadTooLarge {
+                size: 1025,
+                max: 1024
+            })
+        ),
         "{r:?}"
     );
     // No I/O: the queue was never even declared on the broker.
@@ -99,8 +110,13 @@ async fn payload_over_max_payload_is_refused_before_any_io() {
         .await;
     assert!(declared.is_err(), "the refused push reached the broker");
     // The limit is inclusive.
-    bus.push(&q, vec![7u8; 1024]).await.expect("push at the limit");
-    let d = bus.receive(&q, Duration::from_secs(10)).await.expect("receive");
+    bus.push(&q, vec![7u8; 1024])
+        .await
+        .expect("push at the limit");
+    let d = bus
+        .receive(&q, Duration::from_secs(10))
+        .await
+        .expect("receive");
     assert_eq!(d.payload().len(), 1024);
     bus.shutdown().await.expect("shutdown");
     let _ = raw.close(200, "done".into()).await;
