@@ -53,9 +53,10 @@ impl AmqpBroker {
         parse_uri(&config.amqp)?;
         let amqp = config.amqp.clone();
         let (tx, rx) = oneshot::channel();
-        arbiters.next().spawn(async move {
-            let started = Link::open(&amqp, 1).await.map(|link| {
-                let (driver, links) = AmqpDriver::new(amqp, link);
+        let (home, consume_on) = (arbiters.next().clone(), arbiters.next().clone());
+        home.spawn(async move {
+            let started = Link::open(&amqp, 1, &consume_on).await.map(|link| {
+                let (driver, links) = AmqpDriver::new(amqp, link, consume_on);
                 (driver.start(), links)
             });
             let _ = tx.send(started);

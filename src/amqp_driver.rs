@@ -34,6 +34,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 pub struct AmqpDriver {
     /// `amqp.*` settings, for reconnecting.
     config: AmqpConfig,
+    /// Where the consuming connection's I/O runs.
+    consume_on: ArbiterHandle,
     /// Publishes the current link.
     links: watch::Sender<Option<Arc<Link>>>,
     /// Generation of the newest link.
@@ -72,11 +74,12 @@ struct Reconnected(Link);
 
 impl AmqpDriver {
     /// A driver for the already open `link`; returns it with the link watch.
-    pub(crate) fn new(config: AmqpConfig, link: Link) -> (Self, Links) {
+    pub(crate) fn new(config: AmqpConfig, link: Link, consume_on: ArbiterHandle) -> (Self, Links) {
         let generation = link.generation;
         let (links, rx) = watch::channel(Some(Arc::new(link)));
         let driver = AmqpDriver {
             config,
+            consume_on,
             links,
             generation,
             reconnecting: false,
@@ -110,13 +113,13 @@ impl AmqpDriver {
             return;
         }
         self.reconnecting = true;
-        let config = self.config.clone();
+        let (config, consume_on) = (self.config.clone(), self.consume_on.clone());
         let generation = self.generation + 1;
         let me = ctx.address();
         actix::spawn(async move {
             let mut wait = BACKOFF_START;
             for attempt in 1u32.. {
-                match Link::open(&config, generation).await {
+                match Link::open(&config, generation, &consume_on).await {
                     Ok(link) => {
                         tracing::info!(attempt, generation, "reconnected to RabbitMQ");
                         me.do_send(Reconnected(link));
@@ -185,7 +188,7 @@ pub(crate) async fn publish(
     let payload: &Bytes = &envelope.payload;
     loop {
         let link = wait_link(&mut links, deadline).await?;
-        let sent = link.publish(&target, payload, properties.clone());
+        let sent = link.publish(&target, payload, &properties);
         match tokio::time::timeout_at(deadline.into(), sent).await {
             Err(_) => return Err(Error::Timeout),
             Ok(Ok(())) => return Ok(()),

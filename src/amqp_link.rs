@@ -17,6 +17,9 @@ use lapin::types::FieldTable;
 use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 
+use actix::ArbiterHandle;
+use tokio::sync::oneshot;
+
 use crate::amqp_config::AmqpConfig;
 use crate::amqp_wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
@@ -68,12 +71,28 @@ pub(crate) enum Fault {
 }
 
 impl Link {
-    /// Opens both connections and the confirm channel.
-    pub(crate) async fn open(config: &AmqpConfig, generation: u64) -> Result<Link> {
+    /// Opens both connections and the confirm channel. The consuming
+    /// connection is opened on `consume_on`, where its I/O then runs: that
+    /// keeps deliveries and acks off the thread that carries publishes and
+    /// confirms, so a bus uses both cores.
+    pub(crate) async fn open(
+        config: &AmqpConfig,
+        generation: u64,
+        consume_on: &ArbiterHandle,
+    ) -> Result<Link> {
         let uri = parse_uri(config)?;
         let connect = async {
             let publish = connect(&uri, "publish").await?;
-            let consume = connect(&uri, "consume").await?;
+            let (tx, rx) = oneshot::channel();
+            let consume_uri = uri.clone();
+            consume_on.spawn(async move {
+                let _ = tx.send(connect(&consume_uri, "consume").await);
+            });
+            let consume = rx.await.map_err(|_| {
+                lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                    lapin::ConnectionState::Closed,
+                ))
+            })??;
             let confirms = publish.create_channel().await?;
             confirms
                 .confirm_select(ConfirmSelectOptions::default())
@@ -110,7 +129,7 @@ impl Link {
         &self,
         target: &Target,
         payload: &Bytes,
-        properties: BasicProperties,
+        properties: &BasicProperties,
     ) -> std::result::Result<(), Fault> {
         let name = target.routing_key();
         // A queue deleted behind our back makes the message unroutable:

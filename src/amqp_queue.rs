@@ -373,6 +373,15 @@ where
 
 impl Actor for AmqpQueue {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Also runs after a supervisor restart, which drops the context's
+        // timers: a consumer waiting to be re-opened must not be forgotten.
+        let ids: Vec<ListenerId> = self.subs.keys().copied().collect();
+        for id in ids {
+            self.consume(id, ctx);
+        }
+    }
 }
 
 impl Supervised for AmqpQueue {

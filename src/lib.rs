@@ -71,7 +71,8 @@
 //!
 //! | feature | default | gives |
 //! |---|---|---|
-//! | `amqp` | on | `queue.driver = amqp`, [`AmqpConfig`] (the driver itself lands in a later release; selecting it is [`Error::Config`] for now) |
+//! | `amqp` | on | `queue.driver = amqp`: RabbitMQ through lapin, [`AmqpConfig`], [`AmqpDriver`] |
+//! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
 //! | `redis` | on | `queue.driver = redis`, [`RedisConfig`] (likewise) |
 //!
 //! The memory driver is always there.

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::raw;
 use crate::args::Opts;
+use crate::machine::{with_foreign_cpu, with_other_cpu, CpuSnap};
 use crate::row::{Kind, Row};
 use crate::sink::{settle_down, Sink};
 use crate::stats::{median_of, percentile};
@@ -75,41 +76,61 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     let url = url.as_str();
     if opts.wants(RAW_BEST) {
         eprintln!("  {RAW_BEST} ...");
-        rows.push(median_of(reps, || raw::e2e_best(url, n)).await);
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || raw::e2e_best(url, n)).await;
+        rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants(RAW_NAIVE) {
         eprintln!("  {RAW_NAIVE} ...");
-        rows.push(median_of(reps, || raw::e2e_naive(url, (n / 10).max(500))).await);
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || raw::e2e_naive(url, (n / 10).max(500))).await;
+        rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants(E2E) {
         eprintln!("  {E2E} ...");
-        rows.push(median_of(reps, || bus_e2e(url, n)).await);
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || bus_e2e(url, n)).await;
+        rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants(RAW_PUSH) {
         eprintln!("  {RAW_PUSH} ...");
-        rows.push(median_of(reps, || raw::push_only(url, n)).await);
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || raw::push_only(url, n)).await;
+        rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants(PUSH) {
         eprintln!("  {PUSH} ...");
-        rows.push(median_of(reps, || bus_push_only(url, n)).await);
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || bus_push_only(url, n)).await;
+        rows.push(with_foreign_cpu(row, snap));
     }
     // Latency rows interleaved, raw first, median p50/p99 of the runs.
     let (mut raw_runs, mut bus_runs) = (Vec::new(), Vec::new());
+    let (mut raw_cpu, mut bus_cpu) = (Some(0.0), Some(0.0));
+    let add = |sum: &mut Option<f64>, snap: Option<CpuSnap>| {
+        *sum = sum
+            .zip(snap.and_then(CpuSnap::foreign_since))
+            .map(|(a, b)| a + b);
+    };
     for _ in 0..reps {
         if opts.wants(RAW_LATENCY) {
             eprintln!("  {RAW_LATENCY} ...");
+            let snap = CpuSnap::now();
             raw_runs.push(raw::latency(url, RATE, measured_for).await);
+            add(&mut raw_cpu, snap);
             settle_down().await;
         }
         if opts.wants(LATENCY) {
             eprintln!("  {LATENCY} ...");
+            let snap = CpuSnap::now();
             bus_runs.push(bus_latency(url, measured_for).await);
+            add(&mut bus_cpu, snap);
             settle_down().await;
         }
     }
-    for runs in [raw_runs, bus_runs] {
+    for (runs, cpu) in [(raw_runs, raw_cpu), (bus_runs, bus_cpu)] {
         if !runs.is_empty() {
-            rows.push(crate::stats::median_latency(runs));
+            rows.push(with_other_cpu(crate::stats::median_latency(runs), cpu));
         }
     }
     rows
