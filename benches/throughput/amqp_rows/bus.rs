@@ -6,7 +6,9 @@
 //! push-only x64` (no listener), `amqp latency @2k/s` (p50/p99 from push to
 //! handler). Raw lapin rows (in [`raw`]): best practice (1000 confirms in
 //! flight, prefetch 1000, `multiple` acks), naive (each confirm awaited,
-//! prefetch 1 so each ack is a round trip), pipelined push-only, and the
+//! prefetch 1 so each ack is a round trip), pipelined push-only (1000
+//! confirms in flight, the target's baseline; and 64, as many as the bus
+//! row's pushers, shown for what the in-flight depth alone costs), and the
 //! latency at the same pace. Knobs: `ACTORBUS_BENCH_AMQP_N` (messages per
 //! row; default 50,000, 5,000 in `--quick`; the naive row runs a tenth),
 //! `ACTORBUS_BENCH_AMQP_URL`.
@@ -41,6 +43,9 @@ pub(crate) const LATENCY: &str = "amqp latency @2k/s";
 pub(crate) const RAW_BEST: &str = "amqp raw lapin e2e best (1000 confirms, prefetch 1000)";
 pub(crate) const RAW_NAIVE: &str = "amqp raw lapin e2e naive (await each)";
 pub(crate) const RAW_PUSH: &str = "amqp raw lapin push-only (1000 confirms)";
+/// Not a target's baseline: raw lapin with as many confirms in flight as
+/// the bus row has pushers, to show what the in-flight depth alone costs.
+pub(crate) const RAW_PUSH_64: &str = "amqp raw lapin push-only (64 confirms)";
 pub(crate) const RAW_LATENCY: &str = "amqp raw lapin latency @2k/s";
 
 /// Every amqp row the filter selects.
@@ -52,6 +57,7 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         RAW_BEST,
         RAW_NAIVE,
         RAW_PUSH,
+        RAW_PUSH_64,
         RAW_LATENCY,
     ];
     if !names.iter().any(|n| opts.wants(n)) {
@@ -95,7 +101,13 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     if opts.wants(RAW_PUSH) {
         eprintln!("  {RAW_PUSH} ...");
         let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::push_only(url, n)).await;
+        let row = median_of(reps, || raw::push_only(url, n, raw::IN_FLIGHT)).await;
+        rows.push(with_foreign_cpu(row, snap));
+    }
+    if opts.wants(RAW_PUSH_64) {
+        eprintln!("  {RAW_PUSH_64} ...");
+        let snap = CpuSnap::now();
+        let row = median_of(reps, || raw::push_only(url, n, PUSHERS)).await;
         rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants(PUSH) {

@@ -16,11 +16,12 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 
 use super::bus::{
     latency_row, paced, queue_name, record, stamped, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
+    RAW_PUSH_64,
 };
 use crate::row::{Kind, Row};
 
 /// Confirms kept in flight by the best-practice publisher, and its prefetch.
-const IN_FLIGHT: usize = 1000;
+pub(crate) const IN_FLIGHT: usize = 1000;
 /// The best-practice consumer acks `multiple` every this many deliveries.
 const ACK_EVERY: usize = 100;
 
@@ -87,17 +88,17 @@ async fn consumer(url: &str, queue: &str, prefetch: u16) -> (Connection, Channel
     (conn, ch, consumer)
 }
 
-/// Publishes `n` messages keeping up to [`IN_FLIGHT`] confirms outstanding.
-async fn publish_pipelined(ch: &Channel, queue: &str, n: usize) {
+/// Publishes `n` messages keeping up to `in_flight` confirms outstanding.
+async fn publish_pipelined(ch: &Channel, queue: &str, n: usize, in_flight: usize) {
     let body = crate::payload();
-    let mut pending = VecDeque::with_capacity(IN_FLIGHT);
+    let mut pending = VecDeque::with_capacity(in_flight);
     for _ in 0..n {
         let confirm = ch
             .basic_publish("".into(), queue.into(), mandatory(), &body, persistent())
             .await
             .expect("publish");
         pending.push_back(confirm);
-        if pending.len() >= IN_FLIGHT {
+        if pending.len() >= in_flight {
             let oldest = pending.pop_front().expect("pending confirm");
             assert!(oldest.await.expect("confirm").is_ack());
         }
@@ -134,12 +135,12 @@ pub(crate) async fn e2e_best(url: &str, n: usize) -> Row {
     let (cconn, cch, mut cons) = consumer(url, &q, IN_FLIGHT as u16).await;
     let warm = (n / 10).max(500);
     tokio::join!(
-        publish_pipelined(&pch, &q, warm),
+        publish_pipelined(&pch, &q, warm, IN_FLIGHT),
         consume_batched(&cch, &mut cons, warm)
     );
     let start = Instant::now();
     tokio::join!(
-        publish_pipelined(&pch, &q, n),
+        publish_pipelined(&pch, &q, n, IN_FLIGHT),
         consume_batched(&cch, &mut cons, n)
     );
     let elapsed = start.elapsed();
@@ -184,16 +185,23 @@ pub(crate) async fn e2e_naive(url: &str, n: usize) -> Row {
     Row::rate(RAW_NAIVE, Kind::Raw, n, elapsed)
 }
 
-pub(crate) async fn push_only(url: &str, n: usize) -> Row {
+/// Push-only with `in_flight` confirms outstanding: [`IN_FLIGHT`] for the
+/// target's baseline ([`RAW_PUSH`]), or the bus row's 64 pushers for a like-with-like view.
+pub(crate) async fn push_only(url: &str, n: usize, in_flight: usize) -> Row {
     let q = queue_name("raw-push");
     let (pconn, pch) = publisher(url, &q).await;
-    publish_pipelined(&pch, &q, (n / 10).max(500)).await;
+    publish_pipelined(&pch, &q, (n / 10).max(500), in_flight).await;
     let start = Instant::now();
-    publish_pipelined(&pch, &q, n).await;
+    publish_pipelined(&pch, &q, n, in_flight).await;
     let elapsed = start.elapsed();
     close(&[&pconn]).await;
     delete(url, &q).await;
-    Row::rate(RAW_PUSH, Kind::Raw, n, elapsed)
+    let name = if in_flight == IN_FLIGHT {
+        RAW_PUSH
+    } else {
+        RAW_PUSH_64
+    };
+    Row::rate(name, Kind::Raw, n, elapsed).with("confirms_in_flight", serde_json::json!(in_flight))
 }
 
 pub(crate) async fn latency(url: &str, rate: u64, measured_for: Duration) -> Row {
