@@ -27,6 +27,8 @@ pub(crate) type Links = watch::Receiver<Option<Arc<Link>>>;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest wait between reconnect attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Pause before publishing again after a link failed under a push.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// How often a link's health is checked.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -194,10 +196,15 @@ pub(crate) async fn publish(
             Ok(Ok(())) => return Ok(()),
             Ok(Err(Fault::Fatal(error))) => return Err(error),
             Ok(Err(Fault::Link)) => {
-                // Unconfirmed: it goes out again on the next link.
+                // Unconfirmed: it goes out again on the next link. The pause
+                // keeps a link whose status does not show its death yet
+                // from being retried in a tight loop.
                 driver.do_send(Broken {
                     generation: link.generation,
                 });
+                let pause = tokio::time::Instant::from_std(deadline)
+                    .min(tokio::time::Instant::now() + RETRY_PAUSE);
+                tokio::time::sleep_until(pause).await;
             }
         }
     }
