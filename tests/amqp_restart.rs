@@ -217,3 +217,76 @@ async fn broker_restarts_lose_no_confirmed_push() {
         .await
         .unwrap();
 }
+
+/// While the broker is down, a push waits `queue.push_timeout` and fails
+/// with `Error::Timeout` (nothing hangs, nothing is reported stored); once
+/// the broker is back, the same bus pushes and consumes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_during_an_outage_time_out_then_work_again() {
+    support::init_tracing();
+    assert!(RabbitNode::available(), "rabbitmq-server is not installed");
+    let node = tokio::task::spawn_blocking(|| RabbitNode::start("outage"))
+        .await
+        .unwrap();
+    let mut config = amqp::config_at(&node.url());
+    config.queue.push_timeout = Duration::from_secs(1);
+    let bus = Bus::connect(config)
+        .await
+        .expect("connect to the private node");
+    let q = unique_queue("outage");
+    bus.push(&q, "before")
+        .await
+        .expect("push before the outage");
+
+    let mut node = tokio::task::spawn_blocking(move || {
+        let mut node = node;
+        node.stop();
+        node
+    })
+    .await
+    .unwrap();
+    let start = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), bus.push(&q, "during"))
+        .await
+        .expect("a push during an outage hung");
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "gave up early: {:?}",
+        start.elapsed()
+    );
+
+    node = tokio::task::spawn_blocking(move || {
+        node.start_server();
+        node
+    })
+    .await
+    .unwrap();
+    let seen = Collector::new();
+    let listener = seen.listen(&bus, &q).await;
+    // The driver reconnects with backoff; pushes succeed again once it did.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        match bus.push(&q, "after").await {
+            Ok(id) => break id,
+            Err(Error::Timeout) if Instant::now() < deadline => continue,
+            Err(e) => panic!("push after the outage: {e}"),
+        }
+    };
+    let got = seen.wait_for(2, Duration::from_secs(30)).await;
+    assert_eq!(
+        got[0].as_str().unwrap(),
+        "before",
+        "the durable message survived"
+    );
+    assert!(got.iter().any(|d| d.id() == &after));
+    assert!(
+        got.iter().all(|d| d.as_str().unwrap() != "during"),
+        "the timed-out push was stored"
+    );
+    listener.remove().await.expect("remove");
+    bus.shutdown().await.expect("shutdown");
+    tokio::task::spawn_blocking(move || drop(node))
+        .await
+        .unwrap();
+}
