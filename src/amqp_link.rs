@@ -209,8 +209,8 @@ impl Link {
         }
     }
 
-    /// Message counts of `names` (wire names), 0 for a queue that does not exist.
-    pub(crate) async fn counts(&self, names: &[String]) -> Result<Vec<u64>> {
+    /// Message counts of `names` (wire names), `None` for a queue that does not exist.
+    pub(crate) async fn counts(&self, names: &[String]) -> Result<Vec<Option<u64>>> {
         let mut channel: Option<Channel> = None;
         let mut counts = Vec::with_capacity(names.len());
         for name in names {
@@ -226,9 +226,9 @@ impl Link {
                 .queue_declare(amqp_wire::short(name)?, options, FieldTable::default())
                 .await
             {
-                Ok(queue) => counts.push(u64::from(queue.message_count())),
+                Ok(queue) => counts.push(Some(u64::from(queue.message_count()))),
                 // The broker closed the channel; the next name opens another.
-                Err(e) if not_found(&e) => counts.push(0),
+                Err(e) if not_found(&e) => counts.push(None),
                 Err(e) => return Err(backend(e)),
             }
             channel = Some(ch);

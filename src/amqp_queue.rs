@@ -559,19 +559,31 @@ impl Handler<GetStats> for AmqpQueue {
 
     fn handle(&mut self, _: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
         let dead = amqp_wire::wire_name(&validate::dead_letter_name(&self.name));
+        let delays = self.shared.wait_delays(&self.name);
         let mut names = vec![self.wire.clone(), dead];
-        names.extend(self.shared.wait_names(&self.name));
+        names.extend(
+            delays
+                .iter()
+                .map(|&ms| amqp_wire::wait_name(&self.name, Duration::from_millis(ms))),
+        );
         let in_flight = self.held.len() as u64;
         let listeners = self.listeners();
         let restarts = self.restarts.load(Ordering::Relaxed);
-        let shared = self.shared.clone();
+        let (shared, name) = (self.shared.clone(), self.name.clone());
         Box::pin(async move {
             let counts = shared.link().await?.counts(&names).await?;
+            // A wait queue that expired (`x-expires`) holds nothing: stop asking.
+            for (ms, count) in delays.iter().zip(&counts[2..]) {
+                if count.is_none() {
+                    shared.forget_wait(&name, *ms);
+                }
+            }
+            let count = |c: &Option<u64>| c.unwrap_or(0);
             Ok(QueueStats {
-                ready: counts[0],
+                ready: count(&counts[0]),
                 in_flight,
-                delayed: counts[2..].iter().sum(),
-                dead: counts[1],
+                delayed: counts[2..].iter().map(count).sum(),
+                dead: count(&counts[1]),
                 listeners,
                 restarts,
                 durable: true,

@@ -68,15 +68,21 @@ impl AmqpShared {
         }
     }
 
-    /// The wait queues of `queue` that this bus used (wire names).
-    pub(crate) fn wait_names(&self, queue: &str) -> Vec<String> {
+    /// The delays (ms) of the wait queues of `queue` that this bus used.
+    pub(crate) fn wait_delays(&self, queue: &str) -> Vec<u64> {
         let waits = self.waits.lock().ok();
         let delays = waits.as_ref().and_then(|w| w.get(queue));
-        delays
-            .into_iter()
-            .flatten()
-            .map(|&ms| amqp_wire::wait_name(queue, Duration::from_millis(ms)))
-            .collect()
+        delays.into_iter().flatten().copied().collect()
+    }
+
+    /// Forgets a wait queue found gone; the next push with that delay
+    /// brings it back.
+    pub(crate) fn forget_wait(&self, queue: &str, ms: u64) {
+        if let Ok(mut waits) = self.waits.lock() {
+            if let Some(delays) = waits.get_mut(queue) {
+                delays.remove(&ms);
+            }
+        }
     }
 
     /// Publishes `envelope` to `target` with confirm (see [`amqp_driver::publish`]).
