@@ -566,7 +566,9 @@ impl Handler<GetStats> for AmqpQueue {
                 .iter()
                 .map(|&ms| amqp_wire::wait_name(&self.name, Duration::from_millis(ms))),
         );
-        let in_flight = self.held.len() as u64;
+        // A delivery whose copy is on its way to a wait queue or
+        // `<queue>.dead` is counted there once confirmed, never twice.
+        let in_flight = self.held.values().filter(|h| !h.moving).count() as u64;
         let listeners = self.listeners();
         let restarts = self.restarts.load(Ordering::Relaxed);
         let (shared, name) = (self.shared.clone(), self.name.clone());
