@@ -62,6 +62,8 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
                     let p50 = ratio(row.p50_us, raw_p50);
                     let p99 = ratio(row.p99_us, raw_p99);
                     row.extra.insert("p50_ratio_vs_raw".into(), json!(p50));
+                    let p99 = ratio(row.p99_us, raw_p99);
+                    row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
                     row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
                 }
             }
@@ -87,6 +89,7 @@ pub(crate) fn amqp(rows: &mut [Row]) {
     let rate = |name: &str| find(name).and_then(|r| r.msgs_per_s);
     let (best, naive, push) = (rate(RAW_BEST), rate(RAW_NAIVE), rate(RAW_PUSH));
     let raw_p50 = find(RAW_LATENCY).and_then(|r| r.p50_us);
+    let raw_p99 = find(RAW_LATENCY).and_then(|r| r.p99_us);
     let ratio = |bus: Option<f64>, raw: Option<f64>| match (bus, raw) {
         (Some(bus), Some(raw)) if raw > 0.0 => Some(bus / raw),
         _ => None,
@@ -111,6 +114,8 @@ pub(crate) fn amqp(rows: &mut [Row]) {
             let p50 = ratio(row.p50_us, raw_p50);
             row.ratio = p50;
             row.extra.insert("p50_ratio_vs_raw".into(), json!(p50));
+            let p99 = ratio(row.p99_us, raw_p99);
+            row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
             row.target = Some("p50 ≤ 1.5x raw lapin");
             row.pass = Some(p50.is_some_and(|r| r <= 1.5));
         }
