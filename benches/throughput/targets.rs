@@ -62,8 +62,6 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
                     let p50 = ratio(row.p50_us, raw_p50);
                     let p99 = ratio(row.p99_us, raw_p99);
                     row.extra.insert("p50_ratio_vs_raw".into(), json!(p50));
-                    let p99 = ratio(row.p99_us, raw_p99);
-                    row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
                     row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
                 }
             }
