@@ -1,16 +1,47 @@
 //! One listener's AMQP consumer: its channel, and the task relaying its deliveries to the queue actor.
 
+use std::sync::Arc;
+
 use actix::Addr;
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Consumer};
 
 use crate::amqp_link::{backend, declare_queue, Link};
-use crate::amqp_queue::{AmqpQueue, ConsumerEnded, Incoming};
+use crate::amqp_queue::{AmqpQueue, ConsumerEnded, Consuming, Incoming};
+use crate::amqp_tags::{fire, on};
 use crate::amqp_wire;
 use crate::error::Result;
 use crate::memory_store::ListenerId;
+
+/// A listener's running consumer.
+pub(crate) struct Consumed {
+    /// Its channel, on which its deliveries are settled.
+    pub(crate) channel: Channel,
+    /// Its consumer tag.
+    pub(crate) tag: ShortString,
+    /// The queue actor's number for the channel.
+    pub(crate) epoch: u64,
+    /// The link it runs on.
+    pub(crate) generation: u64,
+}
+
+impl Consumed {
+    /// Stops deliveries; what the listener holds stays to be settled.
+    pub(crate) fn cancel(&self) {
+        let tag = self.tag.clone();
+        fire(on(&self.channel, move |ch| async move {
+            ch.basic_cancel(tag, BasicCancelOptions::default()).await
+        }));
+    }
+}
+
+/// Closes a consumer channel in the background; the broker requeues what
+/// it still had delivered unacknowledged.
+pub(crate) fn close(channel: Channel) {
+    fire(async move { channel.close(200, "listener stopped".into()).await });
+}
 
 /// Most deliveries relayed to the queue actor in one message.
 const RELAY_BATCH: usize = 256;
@@ -35,6 +66,42 @@ pub(crate) async fn open(link: &Link, queue: &str, prefetch: u16) -> Result<(Cha
         .await
         .map_err(backend)?;
     Ok((channel, consumer))
+}
+
+/// Opens listener `listener`'s consumer on `link` and relays its
+/// deliveries to `queue`, on a task of its own: it outlives a restart of
+/// the queue actor, whose address stays the same.
+pub(crate) fn start(
+    link: Arc<Link>,
+    name: Arc<str>,
+    prefetch: u16,
+    queue: Addr<AmqpQueue>,
+    listener: ListenerId,
+    epoch: u64,
+) {
+    actix::spawn(async move {
+        let generation = link.generation;
+        match open(&link, &name, prefetch).await {
+            Ok((channel, consumer)) => {
+                queue.do_send(Consuming {
+                    listener,
+                    epoch,
+                    generation,
+                    opened: Some((channel.clone(), consumer.tag())),
+                });
+                relay(consumer, channel, queue, listener, epoch).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, queue = %name, "cannot start a consumer");
+                queue.do_send(Consuming {
+                    listener,
+                    epoch,
+                    generation,
+                    opened: None,
+                });
+            }
+        }
+    });
 }
 
 /// Relays what `consumer` receives to `queue`, in batches of what is ready,

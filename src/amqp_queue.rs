@@ -9,28 +9,26 @@
 //! only ever acknowledged on the channel that delivered it; a dead channel's
 //! deliveries are requeued by the broker and dropped here.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
 use lapin::types::ShortString;
 use lapin::Channel;
 use rustc_hash::FxHashMap;
 
-use crate::amqp_consumer;
-use crate::amqp_link::{Link, Target};
+use crate::amqp_consumer::{self, Consumed};
+use crate::amqp_link::Link;
 use crate::amqp_shared::AmqpShared;
+use crate::amqp_tags::{Held, Tags};
 use crate::amqp_wire;
-use crate::delivery::{AckToken, Delivery, Envelope};
+use crate::delivery::{AckToken, Delivery};
 use crate::error::Result;
 use crate::listener_actor::{Deliver, ListenerActor, StopListener};
 use crate::memory_store::ListenerId;
 use crate::panic_guard;
-use crate::retry::Verdict;
 use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
 use crate::stats::QueueStats;
 use crate::validate;
@@ -49,7 +47,7 @@ pub(crate) struct AmqpQueue {
     /// Attached listeners.
     subs: FxHashMap<ListenerId, Sub>,
     /// Deliveries handed to listeners and not yet settled.
-    held: FxHashMap<AckToken, Held>,
+    held: Tags,
     /// Channels of stopped listeners, closed once their retries are settled.
     doomed: FxHashMap<ListenerId, Channel>,
     /// Next delivery token.
@@ -69,25 +67,6 @@ struct Sub {
     /// A consumer is being opened.
     starting: bool,
     consumer: Option<Consumed>,
-}
-
-/// A running consumer.
-struct Consumed {
-    channel: Channel,
-    tag: ShortString,
-    epoch: u64,
-    generation: u64,
-}
-
-/// A delivery a listener holds.
-struct Held {
-    listener: ListenerId,
-    epoch: u64,
-    channel: Channel,
-    tag: u64,
-    envelope: Envelope,
-    /// A copy is being published to a wait queue or `<queue>.dead`.
-    moving: bool,
 }
 
 /// Attaches a started listener actor.
@@ -142,14 +121,14 @@ pub(crate) struct Flush;
 #[rtype(result = "()")]
 pub(crate) struct Crash;
 
-/// Internal: a consumer was opened (or not).
+/// A listener's consumer was opened (or not), on link `generation`.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Consuming {
-    listener: ListenerId,
-    epoch: u64,
-    generation: u64,
-    opened: Option<(Channel, ShortString)>,
+pub(crate) struct Consuming {
+    pub(crate) listener: ListenerId,
+    pub(crate) epoch: u64,
+    pub(crate) generation: u64,
+    pub(crate) opened: Option<(Channel, ShortString)>,
 }
 
 /// Internal: the copy of a failed delivery was confirmed (or not).
@@ -167,7 +146,7 @@ impl AmqpQueue {
             name,
             shared,
             subs: FxHashMap::default(),
-            held: FxHashMap::default(),
+            held: Tags::default(),
             doomed: FxHashMap::default(),
             next_token: 0,
             next_epoch: 0,
@@ -195,93 +174,7 @@ impl AmqpQueue {
         self.next_epoch += 1;
         let epoch = self.next_epoch;
         let prefetch = sub.window.min(usize::from(self.shared.prefetch)) as u16;
-        let (me, queue) = (ctx.address(), self.name.clone());
-        actix::spawn(async move {
-            let generation = link.generation;
-            match amqp_consumer::open(&link, &queue, prefetch).await {
-                Ok((channel, consumer)) => {
-                    me.do_send(Consuming {
-                        listener: id,
-                        epoch,
-                        generation,
-                        opened: Some((channel.clone(), consumer.tag())),
-                    });
-                    amqp_consumer::relay(consumer, channel, me, id, epoch).await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, %queue, "cannot start a consumer");
-                    me.do_send(Consuming {
-                        listener: id,
-                        epoch,
-                        generation,
-                        opened: None,
-                    });
-                }
-            }
-        });
-    }
-
-    /// Acknowledges `tokens`: one `multiple` ack per channel for the tags
-    /// below the lowest one still held there, single acks for the rest.
-    fn ack(&mut self, tokens: impl IntoIterator<Item = AckToken>) {
-        let mut groups: FxHashMap<u64, (Channel, Vec<u64>)> = FxHashMap::default();
-        for token in tokens {
-            let Some(held) = self.held.remove(&token) else {
-                continue;
-            };
-            if held.channel.status().connected() {
-                groups
-                    .entry(held.epoch)
-                    .or_insert_with(|| (held.channel.clone(), Vec::new()))
-                    .1
-                    .push(held.tag);
-            }
-        }
-        for (epoch, (channel, mut tags)) in groups {
-            tags.sort_unstable();
-            let floor = self
-                .held
-                .values()
-                .filter(|h| h.epoch == epoch)
-                .map(|h| h.tag)
-                .min()
-                .unwrap_or(u64::MAX);
-            let below = tags.partition_point(|&t| t < floor);
-            if below > 0 {
-                let multiple = BasicAckOptions {
-                    multiple: below > 1,
-                };
-                let tag = tags[below - 1];
-                fire(on(&channel, move |ch| async move {
-                    ch.basic_ack(tag, multiple).await
-                }));
-            }
-            for &tag in &tags[below..] {
-                fire(on(&channel, move |ch| async move {
-                    ch.basic_ack(tag, BasicAckOptions::default()).await
-                }));
-            }
-        }
-    }
-
-    /// Hands `tokens` back to the queue unacknowledged, in tag order.
-    fn release(&mut self, tokens: impl IntoIterator<Item = AckToken>) {
-        let mut back: Vec<(u64, u64, Channel)> = tokens
-            .into_iter()
-            .filter_map(|t| self.held.remove(&t))
-            .filter(|h| h.channel.status().connected())
-            .map(|h| (h.epoch, h.tag, h.channel))
-            .collect();
-        back.sort_unstable_by_key(|(epoch, tag, _)| (*epoch, *tag));
-        for (_, tag, channel) in back {
-            let requeue = BasicNackOptions {
-                multiple: false,
-                requeue: true,
-            };
-            fire(on(&channel, move |ch| async move {
-                ch.basic_nack(tag, requeue).await
-            }));
-        }
+        amqp_consumer::start(link, self.name.clone(), prefetch, ctx.address(), id, epoch);
     }
 
     /// Moves a failed delivery to its wait queue (retry) or `<queue>.dead`,
@@ -296,24 +189,9 @@ impl AmqpQueue {
             return;
         }
         held.moving = true;
-        let mut envelope = held.envelope.clone();
-        let target = match self
-            .shared
-            .retry
-            .on_failure(envelope.attempt, error, SystemTime::now())
-        {
-            Verdict::Retry { attempt, after } => {
-                envelope.attempt = attempt;
-                self.shared.target(&self.name, Some(after))
-            }
-            Verdict::DeadLetter { headers } => {
-                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
-                    .extend(headers);
-                tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
-                let dead = validate::dead_letter_name(&self.name);
-                Target::Queue(dead)
-            }
-        };
+        let (target, envelope) =
+            self.shared
+                .after_failure(&self.name, held.envelope.clone(), error);
         let publish = self.shared.publish(target, envelope);
         let me = ctx.address();
         actix::spawn(async move {
@@ -330,45 +208,11 @@ impl AmqpQueue {
 
     /// Closes the channel of a stopped listener once nothing of it is held.
     fn close_doomed(&mut self, listener: ListenerId) -> Option<Channel> {
-        if self.held.values().any(|h| h.listener == listener) {
+        if self.held.holds(listener) {
             return None;
         }
         self.doomed.remove(&listener)
     }
-
-    fn listeners(&self) -> u64 {
-        self.subs.values().filter(|s| s.subscribed).count() as u64
-    }
-}
-
-/// Sends an AMQP method now, in call order, and lets its completion run on.
-///
-/// lapin's methods are `async fn`s that queue their frame on first poll;
-/// polling once here keeps acks and nacks in the order they were decided.
-fn fire(future: impl Future<Output = lapin::Result<()>> + 'static) {
-    let mut future = Box::pin(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(Err(error)) => {
-            tracing::debug!(%error, "ack or nack not sent; its channel is gone")
-        }
-        std::task::Poll::Ready(Ok(())) => {}
-        std::task::Poll::Pending => {
-            actix::spawn(async move {
-                if let Err(error) = future.await {
-                    tracing::debug!(%error, "ack or nack failed; its channel is gone");
-                }
-            });
-        }
-    }
-}
-
-/// `call` on a clone of `channel`, so the future owns what it uses.
-fn on<F, Fut>(channel: &Channel, call: F) -> Fut
-where
-    F: FnOnce(Channel) -> Fut,
-{
-    call(channel.clone())
 }
 
 impl Actor for AmqpQueue {
@@ -481,8 +325,8 @@ impl Handler<Settle> for AmqpQueue {
                 Outcome::Fail(error) => self.fail(token, &error, ctx),
             }
         }
-        self.release(releases);
-        self.ack(acks);
+        self.held.release(releases);
+        self.held.ack(acks);
     }
 }
 
@@ -492,11 +336,8 @@ impl Handler<Unsubscribe> for AmqpQueue {
     fn handle(&mut self, msg: Unsubscribe, _ctx: &mut Context<Self>) {
         if let Some(sub) = self.subs.get_mut(&msg.listener) {
             sub.subscribed = false;
-            if let Some(c) = &sub.consumer {
-                let tag = c.tag.clone();
-                fire(on(&c.channel, move |ch| async move {
-                    ch.basic_cancel(tag, BasicCancelOptions::default()).await
-                }));
+            if let Some(consumer) = &sub.consumer {
+                consumer.cancel();
             }
         }
     }
@@ -509,13 +350,8 @@ impl Handler<Detached> for AmqpQueue {
         let Some(sub) = self.subs.remove(&msg.listener) else {
             return;
         };
-        let orphans: Vec<AckToken> = self
-            .held
-            .iter()
-            .filter(|(_, h)| h.listener == msg.listener && !h.moving)
-            .map(|(t, _)| *t)
-            .collect();
-        self.release(orphans);
+        let orphans = self.held.orphans(msg.listener);
+        self.held.release(orphans);
         let Some(consumer) = sub.consumer else {
             return;
         };
@@ -540,11 +376,8 @@ impl Handler<StopListeners> for AmqpQueue {
         let mut stops = Vec::new();
         for sub in self.subs.values_mut().filter(|s| s.subscribed) {
             sub.subscribed = false;
-            if let Some(c) = &sub.consumer {
-                let tag = c.tag.clone();
-                fire(on(&c.channel, move |ch| async move {
-                    ch.basic_cancel(tag, BasicCancelOptions::default()).await
-                }));
+            if let Some(consumer) = &sub.consumer {
+                consumer.cancel();
             }
             stops.push(sub.addr.send(StopListener));
         }
@@ -568,8 +401,8 @@ impl Handler<GetStats> for AmqpQueue {
         );
         // A delivery whose copy is on its way to a wait queue or
         // `<queue>.dead` is counted there once confirmed, never twice.
-        let in_flight = self.held.values().filter(|h| !h.moving).count() as u64;
-        let listeners = self.listeners();
+        let in_flight = self.held.in_flight() as u64;
+        let listeners = self.subs.values().filter(|s| s.subscribed).count() as u64;
         let restarts = self.restarts.load(Ordering::Relaxed);
         let (shared, name) = (self.shared.clone(), self.name.clone());
         Box::pin(async move {
@@ -632,7 +465,7 @@ impl Handler<Consuming> for AmqpQueue {
                 if let Some(sub) = sub {
                     sub.starting = false;
                 }
-                fire(async move { channel.close(200, "listener stopped".into()).await });
+                amqp_consumer::close(channel);
             }
             (Some(sub), None) => {
                 sub.starting = false;
@@ -652,12 +485,12 @@ impl Handler<Moved> for AmqpQueue {
             return;
         };
         if msg.ok {
-            self.ack([msg.token]);
+            self.held.ack([msg.token]);
         } else {
-            self.release([msg.token]);
+            self.held.release([msg.token]);
         }
         if let Some(channel) = self.close_doomed(listener) {
-            fire(async move { channel.close(200, "listener stopped".into()).await });
+            amqp_consumer::close(channel);
         }
     }
 }

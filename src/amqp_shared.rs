@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::Addr;
 use rustc_hash::FxHashMap;
@@ -13,7 +13,8 @@ use crate::amqp_link::{Link, Target};
 use crate::amqp_wire;
 use crate::delivery::Envelope;
 use crate::error::Result;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, Verdict};
+use crate::validate;
 
 /// Settings and handles of one amqp bus.
 pub(crate) struct AmqpShared {
@@ -64,6 +65,32 @@ impl AmqpShared {
                     target: queue.to_owned(),
                     delay,
                 }
+            }
+        }
+    }
+
+    /// Where a delivery of `queue` that failed with `error` goes, and as
+    /// what: its wait queue with `attempt + 1` (retry after the backoff),
+    /// or `<queue>.dead` with the why-headers (§3.3).
+    pub(crate) fn after_failure(
+        &self,
+        queue: &str,
+        mut envelope: Envelope,
+        error: &str,
+    ) -> (Target, Envelope) {
+        match self
+            .retry
+            .on_failure(envelope.attempt, error, SystemTime::now())
+        {
+            Verdict::Retry { attempt, after } => {
+                envelope.attempt = attempt;
+                (self.target(queue, Some(after)), envelope)
+            }
+            Verdict::DeadLetter { headers } => {
+                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
+                    .extend(headers);
+                tracing::warn!(%queue, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
+                (Target::Queue(validate::dead_letter_name(queue)), envelope)
             }
         }
     }

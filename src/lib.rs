@@ -65,6 +65,7 @@
 //! | `amqp_consumer` | one listener's consumer channel and its relay task |
 //! | `amqp_receive` | `receive` by `basic.get` polling, acknowledged on hand-over |
 //! | `amqp_shared` | settings and handles shared by the amqp actors |
+//! | `amqp_tags` | held deliveries by token: channel and delivery tag, `multiple` acks, requeues |
 //! | `amqp_wire` | queue names, wait queues, message properties (§6) |
 //!
 //! # Features
@@ -177,6 +178,8 @@ mod amqp_queue;
 mod amqp_receive;
 #[cfg(feature = "amqp")]
 mod amqp_shared;
+#[cfg(feature = "amqp")]
+mod amqp_tags;
 #[cfg(feature = "amqp")]
 mod amqp_wire;
 #[cfg(feature = "redis")]
