@@ -58,12 +58,22 @@
 //! | `runtime` | the actix system and arbiters a bus runs on |
 //! | `validate` | queue-name and payload checks, before any I/O |
 //! | `panic_guard` | panics turned into failed deliveries and actor restarts |
+//! | `amqp_broker` | the bus's handle on the amqp driver: starts its actors, forwards calls |
+//! | `amqp_driver` | [`AmqpDriver`]: the publish link, confirms, reconnection with backoff |
+//! | `amqp_link` | one generation of the two RabbitMQ connections; declares, counts, purges |
+//! | `amqp_queue` | the supervised actor of one RabbitMQ queue: consumers, tags, acks, retries |
+//! | `amqp_consumer` | one listener's consumer channel and its relay task |
+//! | `amqp_receive` | `receive` by `basic.get` polling, acknowledged on hand-over |
+//! | `amqp_shared` | settings and handles shared by the amqp actors |
+//! | `amqp_tags` | held deliveries by token: channel and delivery tag, `multiple` acks, requeues |
+//! | `amqp_wire` | queue names, wait queues, message properties (§6) |
 //!
 //! # Features
 //!
 //! | feature | default | gives |
 //! |---|---|---|
-//! | `amqp` | on | `queue.driver = amqp`, [`AmqpConfig`] (the driver itself lands in a later release; selecting it is [`Error::Config`] for now) |
+//! | `amqp` | on | `queue.driver = amqp`: RabbitMQ through lapin, [`AmqpConfig`], [`AmqpDriver`] |
+//! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
 //! | `redis` | on | `queue.driver = redis`, [`RedisConfig`] (likewise) |
 //!
 //! The memory driver is always there.
@@ -156,6 +166,22 @@ mod waiters;
 mod amqp_broker;
 #[cfg(feature = "amqp")]
 mod amqp_config;
+#[cfg(feature = "amqp")]
+mod amqp_consumer;
+#[cfg(feature = "amqp")]
+mod amqp_driver;
+#[cfg(feature = "amqp")]
+mod amqp_link;
+#[cfg(feature = "amqp")]
+mod amqp_queue;
+#[cfg(feature = "amqp")]
+mod amqp_receive;
+#[cfg(feature = "amqp")]
+mod amqp_shared;
+#[cfg(feature = "amqp")]
+mod amqp_tags;
+#[cfg(feature = "amqp")]
+mod amqp_wire;
 #[cfg(feature = "redis")]
 mod redis_broker;
 #[cfg(feature = "redis")]
@@ -163,6 +189,8 @@ mod redis_config;
 
 #[cfg(feature = "amqp")]
 pub use amqp_config::AmqpConfig;
+#[cfg(feature = "amqp")]
+pub use amqp_driver::AmqpDriver;
 pub use bus::Bus;
 pub use config::{Config, DriverKind, MemoryConfig, QueueConfig, RetryConfig};
 pub use delivery::{Delivery, HandlerResult};

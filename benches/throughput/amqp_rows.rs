@@ -1,10 +1,22 @@
-//! The amqp driver's rows and their raw baselines, against the broker `scripts/test` starts.
+//! The amqp driver's rows and their raw lapin baselines, against the broker
+//! `scripts/test` starts: bus rows in `bus`, lapin baselines in `raw`,
+//! targets in `targets::amqp`.
+
+#[cfg(feature = "amqp")]
+pub(crate) mod bus;
+#[cfg(feature = "amqp")]
+mod raw;
 
 use crate::args::Opts;
 use crate::row::Row;
 
-/// Every amqp row the filter selects (none until the driver lands).
+/// Every amqp row the filter selects (none without the `amqp` feature).
 pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
-    let _ = opts;
-    Vec::new()
+    #[cfg(feature = "amqp")]
+    return bus::rows(opts).await;
+    #[cfg(not(feature = "amqp"))]
+    {
+        let _ = opts;
+        Vec::new()
+    }
 }

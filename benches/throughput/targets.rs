@@ -72,4 +72,50 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
             Kind::Latency | Kind::Raw => {}
         }
     }
+    #[cfg(feature = "amqp")]
+    amqp(rows);
+}
+
+/// The amqp rows' targets (issue 3): bus end-to-end ≥ 0.9× raw lapin best
+/// practice and ≥ 3× raw naive; push-only ≥ 0.9× raw pipelined confirms;
+/// p50 at 2k/s ≤ 1.5× raw. Runs after [`apply`], replacing the memory
+/// targets it gave the amqp throughput rows.
+#[cfg(feature = "amqp")]
+pub(crate) fn amqp(rows: &mut [Row]) {
+    use crate::amqp_rows::bus::{E2E, LATENCY, PUSH, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH};
+    let find = |name: &str| rows.iter().find(|r| r.name == name);
+    let rate = |name: &str| find(name).and_then(|r| r.msgs_per_s);
+    let (best, naive, push) = (rate(RAW_BEST), rate(RAW_NAIVE), rate(RAW_PUSH));
+    let raw_p50 = find(RAW_LATENCY).and_then(|r| r.p50_us);
+    let raw_p99 = find(RAW_LATENCY).and_then(|r| r.p99_us);
+    let ratio = |bus: Option<f64>, raw: Option<f64>| match (bus, raw) {
+        (Some(bus), Some(raw)) if raw > 0.0 => Some(bus / raw),
+        _ => None,
+    };
+    for row in rows.iter_mut() {
+        let name = row.name.clone();
+        if name == E2E {
+            row.ratio = ratio(row.msgs_per_s, best);
+            row.ratio_do_send = None;
+            let vs_naive = ratio(row.msgs_per_s, naive);
+            row.extra
+                .insert("ratio_vs_raw_naive".into(), json!(vs_naive));
+            row.target = Some("≥0.9x raw lapin best & ≥3x naive");
+            row.pass =
+                Some(row.ratio.is_some_and(|r| r >= 0.9) && vs_naive.is_some_and(|r| r >= 3.0));
+        } else if name == PUSH {
+            row.ratio = ratio(row.msgs_per_s, push);
+            row.ratio_do_send = None;
+            row.target = Some("≥0.9x raw lapin pipelined");
+            row.pass = Some(row.ratio.is_some_and(|r| r >= 0.9));
+        } else if name == LATENCY {
+            let p50 = ratio(row.p50_us, raw_p50);
+            row.ratio = p50;
+            row.extra.insert("p50_ratio_vs_raw".into(), json!(p50));
+            let p99 = ratio(row.p99_us, raw_p99);
+            row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
+            row.target = Some("p50 ≤ 1.5x raw lapin");
+            row.pass = Some(p50.is_some_and(|r| r <= 1.5));
+        }
+    }
 }

@@ -1,0 +1,252 @@
+//! Raw lapin baselines with the bus's guarantees: durable queue, persistent
+//! messages, publisher confirms, manual acks after "handling".
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+
+use super::bus::{
+    latency_row, paced, queue_name, record, stamped, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
+    RAW_PUSH_64,
+};
+use crate::row::{Kind, Row};
+
+/// Confirms kept in flight by the best-practice publisher, and its prefetch.
+pub(crate) const IN_FLIGHT: usize = 1000;
+/// The best-practice consumer acks `multiple` every this many deliveries.
+const ACK_EVERY: usize = 100;
+
+pub(crate) async fn connect(url: &str) -> lapin::Result<Connection> {
+    Connection::connect(url, ConnectionProperties::default()).await
+}
+
+/// Deletes a bench queue.
+pub(crate) async fn delete(url: &str, queue: &str) {
+    if let Ok(conn) = connect(url).await {
+        if let Ok(ch) = conn.create_channel().await {
+            let _ = ch
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = conn.close(200, "bench".into()).await;
+    }
+}
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2)
+}
+
+fn mandatory() -> BasicPublishOptions {
+    BasicPublishOptions {
+        mandatory: true,
+        immediate: false,
+    }
+}
+
+/// A confirm-mode publishing channel with `queue` declared, on a connection of its own.
+async fn publisher(url: &str, queue: &str) -> (Connection, Channel) {
+    let conn = connect(url).await.expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm_select");
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare");
+    (conn, ch)
+}
+
+/// A consumer with `prefetch`, on a connection of its own.
+async fn consumer(url: &str, queue: &str, prefetch: u16) -> (Connection, Channel, Consumer) {
+    let conn = connect(url).await.expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let consumer = ch
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    (conn, ch, consumer)
+}
+
+/// Publishes `n` messages keeping up to `in_flight` confirms outstanding.
+async fn publish_pipelined(ch: &Channel, queue: &str, n: usize, in_flight: usize) {
+    let body = crate::payload();
+    let mut pending = VecDeque::with_capacity(in_flight);
+    for _ in 0..n {
+        let confirm = ch
+            .basic_publish("".into(), queue.into(), mandatory(), &body, persistent())
+            .await
+            .expect("publish");
+        pending.push_back(confirm);
+        if pending.len() >= in_flight {
+            let oldest = pending.pop_front().expect("pending confirm");
+            assert!(oldest.await.expect("confirm").is_ack());
+        }
+    }
+    for confirm in pending {
+        assert!(confirm.await.expect("confirm").is_ack());
+    }
+}
+
+/// Consumes `n` deliveries, acking `multiple` every [`ACK_EVERY`] and at the end.
+async fn consume_batched(ch: &Channel, consumer: &mut Consumer, n: usize) {
+    let mut got = 0;
+    while got < n {
+        let delivery = consumer.next().await.expect("stream").expect("delivery");
+        std::hint::black_box(&delivery.data);
+        got += 1;
+        if got % ACK_EVERY == 0 || got == n {
+            ch.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: true })
+                .await
+                .expect("ack");
+        }
+    }
+}
+
+async fn close(conns: &[&Connection]) {
+    for conn in conns {
+        let _ = conn.close(200, "bench".into()).await;
+    }
+}
+
+pub(crate) async fn e2e_best(url: &str, n: usize) -> Row {
+    let q = queue_name("raw-best");
+    let (pconn, pch) = publisher(url, &q).await;
+    let (cconn, cch, mut cons) = consumer(url, &q, IN_FLIGHT as u16).await;
+    let warm = (n / 10).max(500);
+    tokio::join!(
+        publish_pipelined(&pch, &q, warm, IN_FLIGHT),
+        consume_batched(&cch, &mut cons, warm)
+    );
+    let start = Instant::now();
+    tokio::join!(
+        publish_pipelined(&pch, &q, n, IN_FLIGHT),
+        consume_batched(&cch, &mut cons, n)
+    );
+    let elapsed = start.elapsed();
+    close(&[&pconn, &cconn]).await;
+    delete(url, &q).await;
+    Row::rate(RAW_BEST, Kind::Raw, n, elapsed)
+}
+
+pub(crate) async fn e2e_naive(url: &str, n: usize) -> Row {
+    let q = queue_name("raw-naive");
+    let (pconn, pch) = publisher(url, &q).await;
+    let (cconn, cch, mut cons) = consumer(url, &q, 1).await;
+    let body = crate::payload();
+    let publish = async {
+        for _ in 0..n {
+            let confirm = pch
+                .basic_publish(
+                    "".into(),
+                    q.as_str().into(),
+                    mandatory(),
+                    &body,
+                    persistent(),
+                )
+                .await
+                .expect("publish");
+            assert!(confirm.await.expect("confirm").is_ack());
+        }
+    };
+    let consume = async {
+        for _ in 0..n {
+            let delivery = cons.next().await.expect("stream").expect("delivery");
+            cch.basic_ack(delivery.delivery_tag, BasicAckOptions::default())
+                .await
+                .expect("ack");
+        }
+    };
+    let start = Instant::now();
+    tokio::join!(publish, consume);
+    let elapsed = start.elapsed();
+    close(&[&pconn, &cconn]).await;
+    delete(url, &q).await;
+    Row::rate(RAW_NAIVE, Kind::Raw, n, elapsed)
+}
+
+/// Push-only with `in_flight` confirms outstanding: [`IN_FLIGHT`] for the
+/// target's baseline ([`RAW_PUSH`]), or the bus row's 64 pushers for a like-with-like view.
+pub(crate) async fn push_only(url: &str, n: usize, in_flight: usize) -> Row {
+    let q = queue_name("raw-push");
+    let (pconn, pch) = publisher(url, &q).await;
+    publish_pipelined(&pch, &q, (n / 10).max(500), in_flight).await;
+    let start = Instant::now();
+    publish_pipelined(&pch, &q, n, in_flight).await;
+    let elapsed = start.elapsed();
+    close(&[&pconn]).await;
+    delete(url, &q).await;
+    let name = if in_flight == IN_FLIGHT {
+        RAW_PUSH
+    } else {
+        RAW_PUSH_64
+    };
+    Row::rate(name, Kind::Raw, n, elapsed).with("confirms_in_flight", serde_json::json!(in_flight))
+}
+
+pub(crate) async fn latency(url: &str, rate: u64, measured_for: Duration) -> Row {
+    let q = queue_name("raw-latency");
+    let (pconn, pch) = publisher(url, &q).await;
+    let (cconn, cch, mut cons) = consumer(url, &q, IN_FLIGHT as u16).await;
+    let warm = (rate / 4) as usize;
+    let total = warm + (rate as f64 * measured_for.as_secs_f64()) as usize;
+    let samples: Arc<Vec<AtomicU64>> =
+        Arc::new((0..total).map(|_| AtomicU64::new(u64::MAX)).collect());
+    let base = Instant::now();
+    let sm = samples.clone();
+    let consume = actix::spawn(async move {
+        for _ in 0..total {
+            let delivery = cons.next().await.expect("stream").expect("delivery");
+            record(&sm, base, &delivery.data);
+            cch.basic_ack(delivery.delivery_tag, BasicAckOptions::default())
+                .await
+                .expect("ack");
+        }
+    });
+    let q2 = q.clone();
+    paced(total, |i| {
+        let (ch, q) = (pch.clone(), q2.clone());
+        async move {
+            let body = stamped(base, i);
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    q.as_str().into(),
+                    mandatory(),
+                    &body,
+                    persistent(),
+                )
+                .await
+                .expect("publish");
+            assert!(confirm.await.expect("confirm").is_ack());
+        }
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(60), consume)
+        .await
+        .expect("raw latency consumer finished")
+        .expect("consumer task");
+    close(&[&pconn, &cconn]).await;
+    delete(url, &q).await;
+    latency_row(RAW_LATENCY, &samples, warm)
+}

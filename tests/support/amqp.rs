@@ -1,0 +1,56 @@
+//! Helpers of the amqp behaviour tests: configs for the shared RabbitMQ,
+//! raw lapin access for checks the bus does not offer, and queue cleanup.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use actorbus::{Config, DriverKind};
+use lapin::options::QueueDeleteOptions;
+use lapin::{Connection, ConnectionProperties};
+
+/// The shared RabbitMQ of the tests (`scripts/test` makes sure of it).
+pub const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A config for the amqp driver at `url`, with short retry backoffs.
+pub fn config_at(url: &str) -> Config {
+    let mut config = crate::support::fast_config();
+    config.queue.driver = DriverKind::Amqp;
+    config.amqp.url = url.to_owned();
+    config
+}
+
+/// A config for the amqp driver on the shared RabbitMQ.
+pub fn config() -> Config {
+    config_at(URL)
+}
+
+/// A raw lapin connection to `url`, for what a plain client would do.
+pub async fn raw(url: &str) -> Connection {
+    Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("raw lapin connection")
+}
+
+/// Deletes `queues` and what the bus derived from them (`<q>.dead`), so
+/// the shared broker does not fill up with test queues.
+pub async fn delete_queues(url: &str, queues: &[&str]) {
+    let Ok(Ok(conn)) = tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    else {
+        return;
+    };
+    for queue in queues {
+        for name in [queue.to_string(), format!("{queue}.dead")] {
+            if let Ok(channel) = conn.create_channel().await {
+                let _ = channel
+                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+    }
+    let _ = conn.close(200, "cleanup".into()).await;
+}

@@ -1,0 +1,176 @@
+//! A private RabbitMQ node for tests that stop and restart a broker.
+//!
+//! It has its own node name, ports, config, plugins file and data
+//! directory, so it never clashes with (or touches) the shared node on 5672.
+//! Dropping it stops the node and removes its directory.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = "/usr/lib/rabbitmq/bin";
+
+/// A running (or stopped) private RabbitMQ node.
+pub struct RabbitNode {
+    /// `actorbus-test-<pid>-<n>@localhost`.
+    pub name: String,
+    /// Its AMQP port.
+    pub port: u16,
+    dist_port: u16,
+    dir: PathBuf,
+    server: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+impl RabbitNode {
+    /// Whether this machine can run a private node.
+    pub fn available() -> bool {
+        std::path::Path::new(BIN).join("rabbitmq-server").exists()
+    }
+
+    /// Starts a fresh node and waits until it takes connections.
+    pub fn start(tag: &str) -> RabbitNode {
+        let port = free_port();
+        let dist_port = free_port();
+        let name = format!("actorbus-test-{}-{tag}@localhost", std::process::id());
+        let dir =
+            std::env::temp_dir().join(format!("actorbus-rabbit-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["mnesia", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("node directory");
+        }
+        // Its own listener and no plugins: the shared node's config would
+        // bind 5672, and the management plugin would want 15672.
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
+        std::fs::write(dir.join("rabbitmq-env.conf"), "").unwrap();
+        let mut node = RabbitNode {
+            name,
+            port,
+            dist_port,
+            dir,
+            server: None,
+        };
+        node.start_server();
+        node
+    }
+
+    /// `amqp.url` of this node.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(format!("{BIN}/{program}"));
+        cmd.current_dir(&self.dir)
+            .env("RABBITMQ_NODENAME", &self.name)
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
+            .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
+            .env("RABBITMQ_CONF_ENV_FILE", self.dir.join("rabbitmq-env.conf"))
+            .env("RABBITMQ_PID_FILE", self.dir.join("pid"));
+        cmd
+    }
+
+    /// Starts the node's server process (after [`stop`](Self::stop)).
+    pub fn start_server(&mut self) {
+        let log = std::fs::File::create(self.dir.join("server.out")).unwrap();
+        let child = self
+            .command("rabbitmq-server")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start rabbitmq-server");
+        self.server = Some(child);
+        self.wait_port(true);
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let out = self
+            .command("rabbitmqctl")
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .expect("run rabbitmqctl");
+        assert!(
+            out.status.success(),
+            "rabbitmqctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn wait_port(&self, open: bool) {
+        let start = Instant::now();
+        while port_open(self.port) != open {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "node {} port {} never became {}",
+                self.name,
+                self.port,
+                if open { "open" } else { "closed" }
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `rabbitmqctl stop_app`: the node stays, RabbitMQ stops.
+    pub fn stop_app(&self) {
+        self.ctl(&["stop_app"]);
+        self.wait_port(false);
+    }
+
+    /// `rabbitmqctl start_app`.
+    pub fn start_app(&self) {
+        self.ctl(&["start_app"]);
+        self.wait_port(true);
+    }
+
+    /// `rabbitmqctl stop`: the whole node goes (its data stays).
+    pub fn stop(&mut self) {
+        self.ctl(&["stop"]);
+        if let Some(mut server) = self.server.take() {
+            let _ = server.wait();
+        }
+        self.wait_port(false);
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = self
+                .command("rabbitmqctl")
+                .arg("-n")
+                .arg(&self.name)
+                .arg("stop")
+                .output();
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
