@@ -160,6 +160,16 @@ mod amqp_config;
 mod redis_broker;
 #[cfg(feature = "redis")]
 mod redis_config;
+#[cfg(feature = "redis")]
+mod redis_driver;
+#[cfg(feature = "redis")]
+mod redis_link;
+#[cfg(feature = "redis")]
+mod redis_queue;
+#[cfg(feature = "redis")]
+mod redis_reader;
+#[cfg(feature = "redis")]
+mod redis_wire;
 
 #[cfg(feature = "amqp")]
 pub use amqp_config::AmqpConfig;

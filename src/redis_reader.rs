@@ -1,0 +1,324 @@
+//! The redis driver's Redis commands: reads (`XREADGROUP`, `XAUTOCLAIM`), settles, and the one-shot `receive`.
+//!
+//! Free functions over a connection or the [`RedisLink`], so that the queue
+//! actor only decides what to do and these do it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::RedisError;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::delivery::{Delivery, Envelope};
+use crate::error::{Error, Result};
+use crate::redis_link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
+use crate::redis_wire::{self, decode, fields, Keys, Malformed, GROUP, SETTLE};
+use crate::retry::{HEADER_ERROR, HEADER_FAILED_AT};
+
+/// A listener's own connection for blocking reads.
+pub(crate) struct Reader {
+    /// The connection, used by one read at a time.
+    pub(crate) conn: MultiplexedConnection,
+    /// Its id on the server, for `CLIENT UNBLOCK`.
+    pub(crate) client_id: i64,
+}
+
+impl Reader {
+    /// Opens a connection of its own.
+    pub(crate) async fn open(link: &RedisLink) -> std::result::Result<Reader, RedisError> {
+        let mut conn = link.fresh().await?;
+        let client_id = client_id(&mut conn).await?;
+        Ok(Reader { conn, client_id })
+    }
+}
+
+/// `XREADGROUP` for `consumer`: new entries (`from = None`, blocking up to
+/// `block`), or its own pending entries after id `from`.
+pub(crate) async fn read(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    consumer: &str,
+    count: usize,
+    from: Option<&str>,
+    block: Duration,
+) -> std::result::Result<Vec<StreamId>, RedisError> {
+    let mut cmd = redis::cmd("XREADGROUP");
+    cmd.arg("GROUP")
+        .arg(GROUP)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count);
+    if from.is_none() {
+        cmd.arg("BLOCK")
+            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
+    }
+    cmd.arg("STREAMS").arg(stream).arg(from.unwrap_or(">"));
+    let reply: Option<StreamReadReply> = cmd.query_async(conn).await?;
+    Ok(reply
+        .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+        .unwrap_or_default())
+}
+
+/// `XAUTOCLAIM`: entries idle longer than `min_idle` (their consumer is
+/// presumed dead) become `consumer`'s.
+pub(crate) async fn autoclaim(
+    mut conn: MultiplexedConnection,
+    stream: Arc<str>,
+    consumer: Arc<str>,
+    min_idle: Duration,
+    count: usize,
+) -> std::result::Result<Vec<StreamId>, RedisError> {
+    let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+        .arg(&*stream)
+        .arg(GROUP)
+        .arg(&*consumer)
+        .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+        .arg("0-0")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(&mut conn)
+        .await?;
+    Ok(reply.claimed)
+}
+
+/// `XCLAIM … JUSTID` on entries `consumer` holds: resets their idle time, so
+/// that no reaper takes a delivery whose handler is merely slow.
+pub(crate) async fn refresh(
+    mut conn: MultiplexedConnection,
+    stream: Arc<str>,
+    consumer: Arc<str>,
+    ids: Arc<[String]>,
+) -> std::result::Result<(), RedisError> {
+    let mut cmd = redis::cmd("XCLAIM");
+    cmd.arg(&*stream).arg(GROUP).arg(&*consumer).arg(0);
+    for id in ids.iter() {
+        cmd.arg(id);
+    }
+    cmd.arg("JUSTID");
+    cmd.query_async::<redis::Value>(&mut conn).await.map(drop)
+}
+
+/// The records of one [`SETTLE`] call.
+#[derive(Default)]
+pub(crate) struct Records(Vec<Vec<u8>>);
+
+impl Records {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Acknowledge and delete `entry`.
+    pub(crate) fn ack(&mut self, entry: &str) {
+        self.0.extend([b"a".to_vec(), entry.into()]);
+    }
+
+    /// Replace `entry` by `envelope` in the delay set, due at `due` (ms).
+    pub(crate) fn retry(&mut self, entry: &str, envelope: &Envelope, due: u64) {
+        self.0.extend([
+            b"r".to_vec(),
+            entry.into(),
+            due.to_string().into_bytes(),
+            redis_wire::member(envelope),
+        ]);
+    }
+
+    /// Replace `entry` by an entry of `fields` in the dead-letter stream.
+    pub(crate) fn dead(&mut self, entry: &str, fields: Vec<(Vec<u8>, Vec<u8>)>) {
+        self.copy(b"d", entry, fields);
+    }
+
+    /// Replace `entry` by a fresh copy of `envelope` at the end of the
+    /// stream: handed back, it is delivered again at once.
+    pub(crate) fn hand_back(&mut self, entry: &str, envelope: &Envelope) {
+        self.copy(b"b", entry, fields(envelope));
+    }
+
+    fn copy(&mut self, kind: &[u8], entry: &str, fields: Vec<(Vec<u8>, Vec<u8>)>) {
+        self.0.extend([
+            kind.to_vec(),
+            entry.into(),
+            (fields.len() * 2).to_string().into_bytes(),
+        ]);
+        for (field, value) in fields {
+            self.0.extend([field, value]);
+        }
+    }
+
+    /// Dead-letters a stream entry that is no message.
+    pub(crate) fn malformed(&mut self, queue: &str, entry: &str, bad: Malformed) {
+        tracing::warn!(queue, entry, reason = %bad.reason, "stream entry is not a message; dead-lettered");
+        let mut fields = bad.fields;
+        let failed_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        for (name, value) in [(HEADER_ERROR, bad.reason), (HEADER_FAILED_AT, failed_at)] {
+            fields.push((format!("h:{name}").into_bytes(), value.into_bytes()));
+        }
+        self.dead(entry, fields);
+    }
+}
+
+/// Runs one [`SETTLE`] over the shared connection, retrying through an
+/// outage for up to `limit`.
+pub(crate) async fn settle(
+    link: &RedisLink,
+    keys: &Keys,
+    records: Records,
+    limit: Duration,
+) -> Result<i64> {
+    let records = Arc::new(records);
+    link.run(limit, |mut conn| {
+        let (records, keys) = (records.clone(), keys.clone());
+        async move {
+            let mut call = SETTLE.prepare_invoke();
+            call.key(&*keys.stream)
+                .key(&*keys.delayed)
+                .key(&*keys.dead)
+                .arg(GROUP);
+            for arg in &records.0 {
+                call.arg(&arg[..]);
+            }
+            call.invoke_async(&mut conn).await
+        }
+    })
+    .await
+}
+
+/// What a one-shot receive needs.
+pub(crate) struct ReceiveJob {
+    pub(crate) link: Arc<RedisLink>,
+    pub(crate) keys: Keys,
+    pub(crate) queue: Arc<str>,
+    pub(crate) consumer: Arc<str>,
+    pub(crate) timeout: Duration,
+    pub(crate) limit: Duration,
+}
+
+/// Takes one message as a one-shot consumer: the entry is acknowledged only
+/// once the caller has it, and handed back if the caller gave up (§3.11).
+pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<Delivery>>) {
+    let deadline = Instant::now() + job.timeout;
+    let mut conn = None;
+    let mut backoff = Duration::from_millis(25);
+    loop {
+        if job.link.is_closing() {
+            let _ = reply.send(Err(Error::Closed));
+            return;
+        }
+        if reply.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = reply.send(Err(Error::Timeout));
+            return;
+        }
+        let taken = match conn.take() {
+            Some(taken) => Ok(taken),
+            None => match job.link.pooled().await {
+                Ok(mut fresh) => client_id(&mut fresh).await.map(|id| (fresh, id)),
+                Err(e) => Err(e),
+            },
+        };
+        let (mut fresh, id) = match taken {
+            Ok(taken) => taken,
+            Err(e) if transient(&e) => {
+                tokio::time::sleep(backoff.min(deadline - now)).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Error::backend(e)));
+                return;
+            }
+        };
+        let block = (deadline - now).min(BLOCK);
+        let outcome = {
+            let read = read(&mut fresh, &job.keys.stream, &job.consumer, 1, None, block);
+            tokio::pin!(read);
+            tokio::select! {
+                got = &mut read => got,
+                () = reply.closed() => {
+                    job.link.unblock(id).await;
+                    read.await
+                }
+                () = job.link.closing() => {
+                    job.link.unblock(id).await;
+                    read.await
+                }
+            }
+        };
+        match outcome {
+            Ok(entries) => {
+                conn = Some((fresh, id));
+                for entry in entries {
+                    match hand_over(&job, entry, reply).await {
+                        Some(back) => reply = back,
+                        None => return,
+                    }
+                }
+            }
+            Err(e) if no_group(&e) => {
+                if let Err(e) = create_group(&mut fresh, &job.keys.stream).await {
+                    tracing::debug!(error = %e, "cannot create the consumer group");
+                }
+                conn = Some((fresh, id));
+            }
+            Err(e) if transient(&e) => {
+                tokio::time::sleep(backoff.min(deadline - Instant::now().min(deadline))).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Error::backend(e)));
+                return;
+            }
+        }
+    }
+}
+
+/// Hands one read entry to the receive's caller. Gives the reply back when
+/// the entry was no message (dead-lettered) so the receive goes on.
+async fn hand_over(
+    job: &ReceiveJob,
+    entry: StreamId,
+    reply: oneshot::Sender<Result<Delivery>>,
+) -> Option<oneshot::Sender<Result<Delivery>>> {
+    let entry_id = entry.id.clone();
+    let mut records = Records::default();
+    let mut back = None;
+    match decode(entry) {
+        Err(bad) => {
+            records.malformed(&job.queue, &entry_id, bad);
+            back = Some(reply);
+        }
+        Ok(envelope) if job.link.is_closing() || reply.is_closed() => {
+            records.hand_back(&entry_id, &envelope);
+            if job.link.is_closing() {
+                let _ = reply.send(Err(Error::Closed));
+            }
+        }
+        Ok(envelope) => {
+            let delivery = Delivery::new(envelope.clone(), job.queue.clone());
+            match reply.send(Ok(delivery)) {
+                Ok(()) => records.ack(&entry_id),
+                Err(_) => records.hand_back(&entry_id, &envelope),
+            }
+        }
+    }
+    if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
+        tracing::warn!(%error, entry = %entry_id, "cannot settle a received entry; it will be redelivered");
+    }
+    back
+}
+
+/// The why-headers of a dead letter, as `h:` fields.
+pub(crate) fn dead_fields(
+    envelope: &Envelope,
+    why: BTreeMap<String, String>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut envelope = envelope.clone();
+    Arc::make_mut(envelope.headers.get_or_insert_with(Default::default)).extend(why);
+    fields(&envelope)
+}
