@@ -397,10 +397,10 @@ impl RedisQueue {
         }
         let Some(mut reader) = member.reader.take() else {
             member.state = ReadState::Connecting;
-            let link = self.link.clone();
+            let (link, consumer) = (self.link.clone(), member.consumer.clone());
             self.spawn_op(
                 ctx,
-                async move { Reader::open(&link).await },
+                async move { Reader::open(&link, &consumer).await },
                 move |opened, act, ctx| {
                     let Some(member) = act.members.get_mut(&id) else {
                         return;

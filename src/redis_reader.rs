@@ -28,9 +28,18 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// Opens a connection of its own.
-    pub(crate) async fn open(link: &RedisLink) -> std::result::Result<Reader, RedisError> {
+    /// Opens a connection of its own, named after its consumer so that
+    /// `CLIENT LIST` shows whose it is.
+    pub(crate) async fn open(
+        link: &RedisLink,
+        consumer: &str,
+    ) -> std::result::Result<Reader, RedisError> {
         let mut conn = link.fresh().await?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(consumer)
+            .query_async::<()>(&mut conn)
+            .await?;
         let client_id = client_id(&mut conn).await?;
         Ok(Reader { conn, client_id })
     }
