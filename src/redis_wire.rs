@@ -118,11 +118,18 @@ pub(crate) fn decode(entry: StreamId) -> Result<Envelope, Malformed> {
         _ => None,
     };
     if let Some(reason) = problem {
-        let fields = entry
+        // The dead-letter copy must itself be a message, or `<q>.dead` could
+        // not be read as an ordinary queue: an empty payload stands in for a
+        // missing one, and a bad attempt (named in `x-error`) is left out.
+        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = entry
             .map
             .into_iter()
+            .filter(|(field, value)| field != ATTEMPT || attempt_of(value).is_some())
             .map(|(field, value)| (field.into_bytes(), bytes_of(value)))
             .collect();
+        if !fields.iter().any(|(field, _)| field == PAYLOAD.as_bytes()) {
+            fields.push((PAYLOAD.into(), Vec::new()));
+        }
         return Err(Malformed { reason, fields });
     }
     let mut envelope = Envelope {
@@ -360,8 +367,17 @@ mod tests {
     fn entries_without_payload_or_with_a_bad_attempt_are_malformed() {
         let err = decode(entry("1-0", &[("body", "x")])).unwrap_err();
         assert!(err.reason.contains("payload"), "{err:?}");
-        assert_eq!(err.fields, [(b"body".to_vec(), b"x".to_vec())]);
+        let mut fields = err.fields;
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                (b"body".to_vec(), b"x".to_vec()),
+                (b"payload".to_vec(), Vec::new())
+            ]
+        );
         let err = decode(entry("1-0", &[("payload", "x"), ("attempt", "0")])).unwrap_err();
         assert!(err.reason.contains("attempt"), "{err:?}");
+        assert_eq!(err.fields, [(b"payload".to_vec(), b"x".to_vec())]);
     }
 }
