@@ -1,20 +1,24 @@
 //! `RedisLink`: one bus's connections to Redis — the pool, the shared multiplexed connection, reconnection with backoff.
 //!
-//! Every command that does not block goes over one shared multiplexed
-//! connection, so concurrent pushes and settles pipeline on it instead of
-//! waiting a round trip each, and the commands one queue actor issues run in
-//! the order it issued them. Blocking reads (`XREADGROUP … BLOCK`) each get a
+//! Every command that does not block goes over a shared multiplexed
+//! connection, one per arbiter thread (made there, so its I/O task runs
+//! beside the queue actors that use it and no command crosses threads), so
+//! concurrent pushes and settles pipeline on it instead of waiting a round
+//! trip each, and the commands one queue actor issues run in the order it
+//! issued them. Blocking reads (`XREADGROUP … BLOCK`) each get a
 //! connection of their own, taken from the pool. A lost connection is
 //! re-made on next use, with backoff, for as long as the caller's deadline
 //! allows (§3.10).
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
+use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -47,8 +51,9 @@ pub(crate) struct Failure {
 pub(crate) struct RedisLink {
     /// Makes every connection, with the timeouts above.
     pool: Pool,
-    /// The shared connection and its generation, or `None` after it broke.
-    shared: Mutex<Option<(u64, MultiplexedConnection)>>,
+    /// The shared connection of each arbiter thread and its generation;
+    /// removed when it broke.
+    shared: Mutex<FxHashMap<ThreadId, (u64, MultiplexedConnection)>>,
     /// Held while one caller re-makes the shared connection; counts generations.
     remaking: tokio::sync::Mutex<u64>,
     /// `CONFIG GET appendonly` said `yes` at connect.
@@ -85,7 +90,7 @@ impl RedisLink {
         let (closing, _) = watch::channel(false);
         let mut link = RedisLink {
             pool,
-            shared: Mutex::new(None),
+            shared: Mutex::default(),
             remaking: tokio::sync::Mutex::new(0),
             durable: false,
             closing,
@@ -101,7 +106,10 @@ impl RedisLink {
         if !link.durable {
             tracing::warn!(url = %link.shown, "Redis runs without appendonly: a Redis restart loses queued messages");
         }
-        *link.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some((1, conn));
+        link.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(std::thread::current().id(), (1, conn));
         *link.remaking.get_mut() = 1;
         Ok(link)
     }
@@ -128,7 +136,7 @@ impl RedisLink {
         })
     }
 
-    /// The shared connection, re-made if it broke.
+    /// This thread's shared connection, made (or re-made) if needed.
     async fn shared(&self) -> std::result::Result<(u64, MultiplexedConnection), RedisError> {
         if let Some(shared) = self.current() {
             return Ok(shared);
@@ -137,11 +145,20 @@ impl RedisLink {
         if let Some(shared) = self.current() {
             return Ok(shared);
         }
+        if self.is_closing() {
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "the bus is shutting down",
+            )));
+        }
         let conn = self.fresh().await?;
         *generation += 1;
-        tracing::info!(url = %self.shown, "reconnected to Redis");
+        tracing::debug!(url = %self.shown, "new shared connection to Redis");
         let shared = (*generation, conn);
-        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(std::thread::current().id(), shared.clone());
         Ok(shared)
     }
 
@@ -149,15 +166,17 @@ impl RedisLink {
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .get(&std::thread::current().id())
+            .cloned()
     }
 
-    /// Forgets the shared connection of `generation`: it broke.
+    /// Forgets this thread's shared connection of `generation`: it broke.
     fn broken(&self, generation: u64) {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        if shared.as_ref().is_some_and(|(g, _)| *g == generation) {
+        let thread = std::thread::current().id();
+        if shared.get(&thread).is_some_and(|(g, _)| *g == generation) {
             tracing::warn!(url = %self.shown, "lost the connection to Redis; reconnecting");
-            *shared = None;
+            shared.remove(&thread);
         }
     }
 
@@ -232,7 +251,10 @@ impl RedisLink {
     /// Starts the shutdown: blocked receives give up, the shared connection closes.
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);
-        self.shared.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.pool.close();
     }
 }

@@ -83,6 +83,8 @@ pub(crate) struct RedisQueue {
     outbox: Vec<Push>,
     /// A `Flush` is already queued.
     flush_queued: bool,
+    /// Push pipelines in flight.
+    pushing: usize,
     /// The delay timer: moves due messages into the stream.
     promote_timer: Timer,
     /// A promote script is running.
@@ -212,6 +214,7 @@ impl RedisQueue {
             next_token: 0,
             outbox: Vec::new(),
             flush_queued: false,
+            pushing: 0,
             promote_timer: Timer::default(),
             promoting: false,
             receivers: 0,
@@ -315,7 +318,9 @@ impl RedisQueue {
                 })
                 .await
             };
+            self.pushing += 1;
             self.spawn_op(ctx, sent, move |sent, act, ctx| {
+                act.pushing -= 1;
                 for push in batch {
                     let _ = push.reply.send(match &sent {
                         Ok(()) => Ok(()),
@@ -698,6 +703,7 @@ impl Supervised for RedisQueue {
         self.promote_timer.disarm();
         self.promoting = false;
         self.flush_queued = false;
+        self.pushing = 0;
         self.busy = 0;
         self.check_idle();
         for member in self.members.values_mut() {
@@ -718,7 +724,11 @@ impl Handler<Push> for RedisQueue {
 
     fn handle(&mut self, msg: Push, ctx: &mut Context<Self>) {
         self.outbox.push(msg);
-        if !self.flush_queued {
+        if self.pushing == 0 {
+            // Nothing in flight: send at once (latency). Under load the
+            // pushes that come meanwhile gather into the next pipeline.
+            self.guarded(ctx, Self::flush);
+        } else if !self.flush_queued {
             self.flush_queued = true;
             ctx.notify(Flush);
         }

@@ -201,14 +201,22 @@ pub(crate) static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local stream, delayed, dead, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
-local i, done = 2, 0
+local i, done, acks = 2, 0, {}
 while i <= #ARGV do
   local kind, id = ARGV[i], ARGV[i + 1]
+  if kind == 'a' then
+    -- Plain acks need no answer per entry: one XACK and one XDEL for all.
+    acks[#acks + 1] = id
+    i = i + 2
+    if #acks == 1000 then
+      done = done + redis.call('XACK', stream, group, unpack(acks))
+      redis.call('XDEL', stream, unpack(acks))
+      acks = {}
+    end
+  else
   local acked = redis.call('XACK', stream, group, id)
   done = done + acked
-  if kind == 'a' then
-    i = i + 2
-  elseif kind == 'r' then
+  if kind == 'r' then
     if acked == 1 then redis.call('ZADD', delayed, ARGV[i + 2], ARGV[i + 3]) end
     i = i + 4
   else
@@ -221,6 +229,11 @@ while i <= #ARGV do
     i = i + 3 + n
   end
   redis.call('XDEL', stream, id)
+  end
+end
+if #acks > 0 then
+  done = done + redis.call('XACK', stream, group, unpack(acks))
+  redis.call('XDEL', stream, unpack(acks))
 end
 return done
 ",
