@@ -111,9 +111,26 @@ pub(crate) async fn refresh(
     cmd.query_async::<redis::Value>(&mut conn).await.map(drop)
 }
 
+/// One argument of a [`SETTLE`] call.
+enum Piece {
+    /// A record kind.
+    Kind(&'static [u8]),
+    /// An entry id, a field, a count.
+    Owned(Vec<u8>),
+}
+
+impl Piece {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Kind(kind) => kind,
+            Piece::Owned(bytes) => bytes,
+        }
+    }
+}
+
 /// The records of one [`SETTLE`] call.
 #[derive(Default)]
-pub(crate) struct Records(Vec<Vec<u8>>);
+pub(crate) struct Records(Vec<Piece>);
 
 impl Records {
     pub(crate) fn is_empty(&self) -> bool {
@@ -121,45 +138,49 @@ impl Records {
     }
 
     /// Acknowledge and delete `entry`.
-    pub(crate) fn ack(&mut self, entry: &str) {
-        self.0.extend([b"a".to_vec(), entry.into()]);
+    pub(crate) fn ack(&mut self, entry: String) {
+        self.0
+            .extend([Piece::Kind(b"a"), Piece::Owned(entry.into_bytes())]);
     }
 
     /// Replace `entry` by `envelope` in the delay set, due at `due` (ms).
-    pub(crate) fn retry(&mut self, entry: &str, envelope: &Envelope, due: u64) {
+    pub(crate) fn retry(&mut self, entry: String, envelope: &Envelope, due: u64) {
         self.0.extend([
-            b"r".to_vec(),
-            entry.into(),
-            due.to_string().into_bytes(),
-            redis_wire::member(envelope),
+            Piece::Kind(b"r"),
+            Piece::Owned(entry.into_bytes()),
+            Piece::Owned(due.to_string().into_bytes()),
+            Piece::Owned(redis_wire::member(envelope)),
         ]);
     }
 
     /// Replace `entry` by an entry of `fields` in the dead-letter stream.
-    pub(crate) fn dead(&mut self, entry: &str, fields: Vec<(Vec<u8>, Vec<u8>)>) {
-        self.copy(b"d", entry, fields);
+    pub(crate) fn dead(&mut self, entry: String, fields: Vec<(Vec<u8>, Vec<u8>)>) {
+        self.0.extend([
+            Piece::Kind(b"d"),
+            Piece::Owned(entry.into_bytes()),
+            Piece::Owned((fields.len() * 2).to_string().into_bytes()),
+        ]);
+        for (field, value) in fields {
+            self.0.extend([Piece::Owned(field), Piece::Owned(value)]);
+        }
     }
 
     /// Replace `entry` by a fresh copy of `envelope` at the end of the
     /// stream: handed back, it is delivered again at once.
-    pub(crate) fn hand_back(&mut self, entry: &str, envelope: &Envelope) {
-        self.copy(b"b", entry, fields(envelope));
-    }
-
-    fn copy(&mut self, kind: &[u8], entry: &str, fields: Vec<(Vec<u8>, Vec<u8>)>) {
+    pub(crate) fn hand_back(&mut self, entry: String, envelope: &Envelope) {
+        let mut parts = Vec::new();
+        redis_wire::write_fields(envelope, |part| parts.push(Piece::Owned(part.to_vec())));
         self.0.extend([
-            kind.to_vec(),
-            entry.into(),
-            (fields.len() * 2).to_string().into_bytes(),
+            Piece::Kind(b"b"),
+            Piece::Owned(entry.into_bytes()),
+            Piece::Owned(parts.len().to_string().into_bytes()),
         ]);
-        for (field, value) in fields {
-            self.0.extend([field, value]);
-        }
+        self.0.extend(parts);
     }
 
     /// Dead-letters a stream entry that is no message.
-    pub(crate) fn malformed(&mut self, queue: &str, entry: &str, bad: Malformed) {
-        tracing::warn!(queue, entry, reason = %bad.reason, "stream entry is not a message; dead-lettered");
+    pub(crate) fn malformed(&mut self, queue: &str, entry: String, bad: Malformed) {
+        tracing::warn!(queue, %entry, reason = %bad.reason, "stream entry is not a message; dead-lettered");
         let mut fields = bad.fields;
         let failed_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         for (name, value) in [(HEADER_ERROR, bad.reason), (HEADER_FAILED_AT, failed_at)] {
@@ -186,8 +207,8 @@ pub(crate) async fn settle(
                 .key(&*keys.delayed)
                 .key(&*keys.dead)
                 .arg(GROUP);
-            for arg in &records.0 {
-                call.arg(&arg[..]);
+            for piece in &records.0 {
+                call.arg(piece.bytes());
             }
             call.invoke_async(&mut conn).await
         }
@@ -297,13 +318,13 @@ async fn hand_over(
     let entry_id = entry.id.clone();
     let mut records = Records::default();
     let mut back = None;
-    match decode(entry) {
+    match decode(&entry_id, entry) {
         Err(bad) => {
-            records.malformed(&job.queue, &entry_id, bad);
+            records.malformed(&job.queue, entry_id.clone(), bad);
             back = Some(reply);
         }
         Ok(envelope) if job.link.is_closing() || reply.is_closed() => {
-            records.hand_back(&entry_id, &envelope);
+            records.hand_back(entry_id.clone(), &envelope);
             if job.link.is_closing() {
                 let _ = reply.send(Err(Error::Closed));
             }
@@ -311,8 +332,8 @@ async fn hand_over(
         Ok(envelope) => {
             let delivery = Delivery::new(envelope.clone(), job.queue.clone());
             match reply.send(Ok(delivery)) {
-                Ok(()) => records.ack(&entry_id),
-                Err(_) => records.hand_back(&entry_id, &envelope),
+                Ok(()) => records.ack(entry_id.clone()),
+                Err(_) => records.hand_back(entry_id.clone(), &envelope),
             }
         }
     }
