@@ -165,6 +165,8 @@ mod redis_driver;
 #[cfg(feature = "redis")]
 mod redis_link;
 #[cfg(feature = "redis")]
+mod redis_member;
+#[cfg(feature = "redis")]
 mod redis_queue;
 #[cfg(feature = "redis")]
 mod redis_reader;

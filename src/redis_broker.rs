@@ -18,11 +18,10 @@ use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::listener::Listener;
 use crate::listener_actor::ListenerActor;
-use crate::redis_driver::{Close, OpenQueue, QueueRef, RedisDriver};
+use crate::queue_actor::{Crash, Receive, StopListeners};
+use crate::redis_driver::{Close, OpenQueue, QueueRef, RedisDriver, RedisSettings};
 use crate::redis_link::RedisLink;
-use crate::redis_queue::{
-    Crash, GetStats, Purge, Push, Receive, RedisSettings, StopListeners, Subscribe,
-};
+use crate::redis_queue::{GetStats, Purge, Push, Subscribe};
 use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;

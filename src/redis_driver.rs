@@ -15,13 +15,28 @@ use actix::ArbiterHandle;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
+use crate::queue_actor::StopListeners;
 use crate::redis_link::RedisLink;
-use crate::redis_queue::{Idle, RedisQueue, RedisSettings, StopListeners};
+use crate::redis_queue::{Idle, RedisQueue};
+use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 
 /// Longest wait at shutdown for the commands in flight (settles, hand-backs)
 /// once the listeners stopped.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Settings every queue of a redis bus shares.
+#[derive(Debug)]
+pub(crate) struct RedisSettings {
+    /// Retry and dead-letter decisions.
+    pub(crate) retry: RetryPolicy,
+    /// How long a push (and any command) may wait through an outage.
+    pub(crate) push_timeout: Duration,
+    /// `redis.claim_idle`.
+    pub(crate) claim_idle: Duration,
+    /// The prefix of this bus's consumer names.
+    pub(crate) consumer: String,
+}
 
 /// The redis driver's actor, one per bus.
 pub(crate) struct RedisDriver {

@@ -259,6 +259,15 @@ impl RedisLink {
     }
 }
 
+/// The same error again, for each push of a failed batch.
+pub(crate) fn copy_error(error: &Error) -> Error {
+    match error {
+        Error::Timeout => Error::Timeout,
+        Error::Closed => Error::Closed,
+        other => Error::backend(other.to_string()),
+    }
+}
+
 /// Whether `error` means the connection (or the server's state) is
 /// temporarily unusable, so that trying again later may succeed.
 pub(crate) fn transient(error: &RedisError) -> bool {

@@ -9,14 +9,17 @@ use std::time::{Duration, SystemTime};
 
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
-use redis::RedisError;
+use redis::{FromRedisValue, RedisError, Script};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::redis_link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
-use crate::redis_wire::{self, decode, fields, Keys, Malformed, GROUP, SETTLE};
+use crate::redis_wire::{
+    self, decode, due_ms, fields, Keys, Malformed, DROP_CONSUMER, GROUP, PROMOTE, PURGE, SETTLE,
+    STATS,
+};
 use crate::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 
 /// A listener's own connection for blocking reads.
@@ -190,6 +193,75 @@ impl Records {
     }
 }
 
+/// One pipeline storing messages: an `XADD` to the stream each, or a `ZADD`
+/// to the delay set for a delayed one. Also answers the longest delay.
+pub(crate) fn push_pipeline<'a>(
+    keys: &Keys,
+    pushes: impl Iterator<Item = (&'a Envelope, Option<Duration>)>,
+) -> (redis::Pipeline, Option<Duration>) {
+    let mut pipe = redis::Pipeline::with_capacity(pushes.size_hint().0);
+    let mut latest = None;
+    for (envelope, delay) in pushes {
+        match delay.filter(|d| !d.is_zero()) {
+            Some(delay) => {
+                latest = latest.max(Some(delay));
+                pipe.cmd("ZADD")
+                    .arg(&*keys.delayed)
+                    .arg(due_ms(delay))
+                    .arg(redis_wire::member(envelope))
+                    .ignore();
+            }
+            None => {
+                // Sized up front: growing each command's buffer showed in
+                // profiles.
+                let size = keys.stream.len() + envelope.payload.len() + 96;
+                let mut cmd = redis::Cmd::with_capacity(9, size);
+                cmd.arg("XADD").arg(&*keys.stream).arg("*");
+                redis_wire::write_fields(envelope, |part| {
+                    cmd.arg(part);
+                });
+                pipe.add_command(cmd).ignore();
+            }
+        }
+    }
+    (pipe, latest)
+}
+
+/// Sends `pipe` over the shared connection, again after a lost connection,
+/// for up to `limit`.
+pub(crate) async fn send(link: &RedisLink, pipe: redis::Pipeline, limit: Duration) -> Result<()> {
+    let pipe = Arc::new(pipe);
+    link.run(limit, |mut conn| {
+        let pipe = pipe.clone();
+        async move { pipe.query_async::<()>(&mut conn).await }
+    })
+    .await
+}
+
+/// Runs `script` with `keys` and `args` over the shared connection,
+/// retrying through an outage for up to `limit`.
+pub(crate) async fn invoke<T: FromRedisValue>(
+    link: &RedisLink,
+    limit: Duration,
+    script: &'static Script,
+    keys: &[&str],
+    args: &[&[u8]],
+) -> Result<T> {
+    let mut call = script.prepare_invoke();
+    for key in keys {
+        call.key(*key);
+    }
+    for arg in args {
+        call.arg(*arg);
+    }
+    let call = Arc::new(call);
+    link.run(limit, |mut conn| {
+        let call = call.clone();
+        async move { call.invoke_async(&mut conn).await }
+    })
+    .await
+}
+
 /// Runs one [`SETTLE`] over the shared connection, retrying through an
 /// outage for up to `limit`.
 pub(crate) async fn settle(
@@ -198,20 +270,65 @@ pub(crate) async fn settle(
     records: Records,
     limit: Duration,
 ) -> Result<i64> {
-    let records = Arc::new(records);
+    let mut args: Vec<&[u8]> = Vec::with_capacity(records.0.len() + 1);
+    args.push(GROUP.as_bytes());
+    args.extend(records.0.iter().map(Piece::bytes));
+    let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
+    invoke(link, limit, &SETTLE, &stream_keys, &args).await
+}
+
+/// Moves up to `batch` due delayed messages into the stream; answers how
+/// many, and the ms until the next is due (-1: none left).
+pub(crate) async fn promote(
+    link: Arc<RedisLink>,
+    keys: Keys,
+    limit: Duration,
+    batch: usize,
+) -> Result<(usize, i64)> {
+    let now = due_ms(Duration::ZERO).to_string();
+    let batch = batch.to_string();
+    let args = [now.as_bytes(), batch.as_bytes()];
+    invoke(
+        &link,
+        limit,
+        &PROMOTE,
+        &[&keys.delayed, &keys.stream],
+        &args,
+    )
+    .await
+}
+
+/// `{ready, pending, delayed, dead}` of a queue.
+pub(crate) async fn count(
+    link: Arc<RedisLink>,
+    keys: Keys,
+    limit: Duration,
+) -> Result<(u64, u64, u64, u64)> {
+    let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
+    invoke(&link, limit, &STATS, &stream_keys, &[GROUP.as_bytes()]).await
+}
+
+/// Deletes the entries of `keys.stream` no consumer was handed yet.
+pub(crate) async fn purge(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<u64> {
+    invoke(&link, limit, &PURGE, &[&keys.stream], &[GROUP.as_bytes()]).await
+}
+
+/// Deletes `consumer` from the group if it holds nothing.
+pub(crate) async fn drop_consumer(
+    link: Arc<RedisLink>,
+    keys: Keys,
+    consumer: Arc<str>,
+    limit: Duration,
+) -> Result<i64> {
+    let args = [GROUP.as_bytes(), consumer.as_bytes()];
+    invoke(&link, limit, &DROP_CONSUMER, &[&keys.stream], &args).await
+}
+
+/// Creates the group over the shared connection (after a `NOGROUP`).
+pub(crate) async fn ensure_group(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<()> {
     link.run(limit, |mut conn| {
-        let (records, keys) = (records.clone(), keys.clone());
-        async move {
-            let mut call = SETTLE.prepare_invoke();
-            call.key(&*keys.stream)
-                .key(&*keys.delayed)
-                .key(&*keys.dead)
-                .arg(GROUP);
-            for piece in &records.0 {
-                call.arg(piece.bytes());
-            }
-            call.invoke_async(&mut conn).await
-        }
+        let stream = keys.stream.clone();
+        async move { create_group(&mut conn, &stream).await }
     })
     .await
 }
@@ -330,11 +447,23 @@ async fn hand_over(
             }
         }
         Ok(envelope) => {
-            let delivery = Delivery::new(envelope.clone(), job.queue.clone());
-            match reply.send(Ok(delivery)) {
-                Ok(()) => records.ack(entry_id.clone()),
-                Err(_) => records.hand_back(entry_id.clone(), &envelope),
+            // Acknowledged before it is handed over (§3.11), so that the
+            // caller who has it sees it gone from every count.
+            records.ack(entry_id.clone());
+            if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
+                let _ = reply.send(Err(error));
+                return None;
             }
+            let delivery = Delivery::new(envelope, job.queue.clone());
+            if let Err(Ok(unsent)) = reply.send(Ok(delivery)) {
+                // The caller gave up in between: store it again, unchanged.
+                let envelope = unsent.into_envelope();
+                let (pipe, _) = push_pipeline(&job.keys, std::iter::once((&envelope, None)));
+                if let Err(error) = send(&job.link, pipe, job.limit).await {
+                    tracing::error!(%error, id = %envelope.id, "cannot put back a message whose receive was abandoned");
+                }
+            }
+            return None;
         }
     }
     if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
