@@ -58,6 +58,13 @@
 //! | `runtime` | the actix system and arbiters a bus runs on |
 //! | `validate` | queue-name and payload checks, before any I/O |
 //! | `panic_guard` | panics turned into failed deliveries and actor restarts |
+//! | `redis_broker` | the bus's handle on the redis driver (Redis Streams) |
+//! | `redis_driver` | the redis driver's actor: its connections and one queue actor per queue |
+//! | `redis_queue` | the supervised actor of one queue on Redis: pushes, settles, delays, stats |
+//! | `redis_member` | one listener on Redis: its reader (`XREADGROUP`), the reaper (`XAUTOCLAIM`) |
+//! | `redis_link` | a bus's Redis connections: pool, shared connections, reconnection |
+//! | `redis_reader` | the Redis commands: reads, settle and other scripts, the one-shot receive |
+//! | `redis_wire` | how messages look in Redis: entry fields, delay-set members, Lua scripts |
 //!
 //! # Features
 //!
