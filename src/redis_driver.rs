@@ -125,6 +125,7 @@ impl Handler<Close> for RedisDriver {
         Box::pin(async move {
             let stops = join_all(queues.iter().map(|q| q.send(StopListeners)));
             let drained = tokio::time::timeout(msg.timeout, stops).await.is_ok();
+            link.start_closing();
             let idle = join_all(queues.iter().map(|q| {
                 let (reply, done) = oneshot::channel();
                 q.do_send(Idle { reply });

@@ -11,6 +11,7 @@
 //! allows (§3.10).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -58,8 +59,10 @@ pub(crate) struct RedisLink {
     remaking: tokio::sync::Mutex<u64>,
     /// `CONFIG GET appendonly` said `yes` at connect.
     pub(crate) durable: bool,
-    /// Set at shutdown: blocked receives give up.
+    /// Set at shutdown: blocked receives give up, listeners stop reading.
     closing: watch::Sender<bool>,
+    /// Set once the connections are closed: no new one is made.
+    closed: AtomicBool,
     /// `redis.url` without its password, for messages.
     shown: String,
 }
@@ -94,6 +97,7 @@ impl RedisLink {
             remaking: tokio::sync::Mutex::new(0),
             durable: false,
             closing,
+            closed: AtomicBool::new(false),
             shown,
         };
         let mut conn = link.fresh().await.map_err(|e| {
@@ -145,7 +149,7 @@ impl RedisLink {
         if let Some(shared) = self.current() {
             return Ok(shared);
         }
-        if self.is_closing() {
+        if self.closed.load(Ordering::Acquire) {
             return Err(RedisError::from((
                 ErrorKind::Io,
                 "the bus is shutting down",
@@ -204,6 +208,9 @@ impl RedisLink {
                     },
                     Err(e) => e,
                 };
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(failed);
+                }
                 tracing::debug!(error = %failed, ?backoff, "redis command failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF.1);
@@ -248,9 +255,16 @@ impl RedisLink {
         *self.closing.borrow()
     }
 
-    /// Starts the shutdown: blocked receives give up, the shared connection closes.
+    /// Starts the shutdown: blocked receives give up (`Error::Closed`) and
+    /// listeners read no more; commands on open connections still run.
+    pub(crate) fn start_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Ends the shutdown: the connections close.
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);
+        self.closed.store(true, Ordering::Release);
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
