@@ -60,7 +60,8 @@
 //! | `panic_guard` | panics turned into failed deliveries and actor restarts |
 //! | `redis_broker` | the bus's handle on the redis driver (Redis Streams) |
 //! | `redis_driver` | the redis driver's actor: its connections and one queue actor per queue |
-//! | `redis_queue` | the supervised actor of one queue on Redis: pushes, settles, delays, stats |
+//! | `redis_queue` | the supervised actor of one queue on Redis: settles, delays, stats |
+//! | `redis_pusher` | the push side of one queue on Redis: pipelined `XADD`s, on another arbiter |
 //! | `redis_member` | one listener on Redis: its reader (`XREADGROUP`), the reaper (`XAUTOCLAIM`) |
 //! | `redis_link` | a bus's Redis connections: pool, shared connections, reconnection |
 //! | `redis_reader` | the Redis commands: reads, settle and other scripts, the one-shot receive |
@@ -173,6 +174,8 @@ mod redis_driver;
 mod redis_link;
 #[cfg(feature = "redis")]
 mod redis_member;
+#[cfg(feature = "redis")]
+mod redis_pusher;
 #[cfg(feature = "redis")]
 mod redis_queue;
 #[cfg(feature = "redis")]

@@ -21,7 +21,8 @@ use crate::listener_actor::ListenerActor;
 use crate::queue_actor::{Crash, Receive, StopListeners};
 use crate::redis_driver::{Close, OpenQueue, QueueRef, RedisDriver, RedisSettings};
 use crate::redis_link::RedisLink;
-use crate::redis_queue::{GetStats, Purge, Push, Subscribe};
+use crate::redis_pusher::Push;
+use crate::redis_queue::{GetStats, Purge, Subscribe};
 use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -91,7 +92,7 @@ impl RedisBroker {
     ) -> Result<()> {
         let queue = self.open(queue).await?;
         let (reply, stored) = oneshot::channel();
-        queue.addr.do_send(Push {
+        queue.pusher.do_send(Push {
             envelope,
             delay,
             reply,

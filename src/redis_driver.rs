@@ -17,7 +17,9 @@ use tokio::sync::oneshot;
 
 use crate::queue_actor::StopListeners;
 use crate::redis_link::RedisLink;
+use crate::redis_pusher::RedisPusher;
 use crate::redis_queue::{Idle, RedisQueue};
+use crate::redis_wire::Keys;
 use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 
@@ -55,6 +57,8 @@ pub(crate) struct RedisDriver {
 pub(crate) struct QueueRef {
     /// The queue's actor.
     pub(crate) addr: Addr<RedisQueue>,
+    /// Its push side.
+    pub(crate) pusher: Addr<RedisPusher>,
     /// Its arbiter; its listeners run there too, so a delivery and its
     /// verdict never cross threads.
     pub(crate) arbiter: ArbiterHandle,
@@ -110,7 +114,17 @@ impl Handler<OpenQueue> for RedisDriver {
         let (name, link, settings) = (msg.name.clone(), self.link.clone(), self.settings.clone());
         let addr =
             Supervisor::start_in_arbiter(&arbiter, move |_| RedisQueue::new(name, link, settings));
-        let queue = QueueRef { addr, arbiter };
+        // The next arbiter: storing and delivering use both cores.
+        let (keys, link) = (Keys::new(&msg.name), self.link.clone());
+        let (push_timeout, queue) = (self.settings.push_timeout, addr.clone());
+        let pusher = RedisPusher::start_in_arbiter(self.arbiters.next(), move |_| {
+            RedisPusher::new(keys, link, push_timeout, queue)
+        });
+        let queue = QueueRef {
+            addr,
+            pusher,
+            arbiter,
+        };
         self.queues.insert(msg.name, queue.clone());
         Some(queue)
     }

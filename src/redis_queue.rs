@@ -1,4 +1,4 @@
-//! `RedisQueue`: one queue on Redis — batches its pushes, feeds its listeners from the stream, settles their verdicts.
+//! `RedisQueue`: one queue on Redis — feeds its listeners from the stream, settles their verdicts, moves due delayed messages.
 //!
 //! The stream holds the messages; this actor holds only what is in transit:
 //! pushes not yet confirmed, and the deliveries its listeners hold (token →
@@ -20,14 +20,14 @@ use futures_util::future::join_all;
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
-use crate::delivery::{AckToken, Envelope};
+use crate::delivery::AckToken;
 use crate::error::Result;
 use crate::listener_actor::{ListenerActor, StopListener};
 use crate::memory_store::ListenerId;
 use crate::panic_guard;
 use crate::queue_actor::{Crash, Receive, StopListeners};
 use crate::redis_driver::RedisSettings;
-use crate::redis_link::{copy_error, RedisLink};
+use crate::redis_link::RedisLink;
 use crate::redis_member::{Held, Member, ReadState};
 use crate::redis_reader::{self, ReceiveJob, Records};
 use crate::redis_wire::Keys;
@@ -35,8 +35,6 @@ use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
 use crate::stats::QueueStats;
 use crate::timer::Timer;
 
-/// Most pushes sent in one pipeline.
-const PUSH_BATCH: usize = 512;
 /// How often a queue with listeners looks for due delayed messages that
 /// another process scheduled; its own are moved on time.
 const PROMOTE_POLL: Duration = Duration::from_secs(1);
@@ -59,12 +57,6 @@ pub(crate) struct RedisQueue {
     pub(crate) held: FxHashMap<AckToken, Held>,
     /// The last token handed out.
     pub(crate) next_token: u64,
-    /// Pushes waiting for the next pipeline.
-    pub(crate) outbox: Vec<Push>,
-    /// A `Flush` is already queued.
-    pub(crate) flush_queued: bool,
-    /// Push pipelines in flight.
-    pub(crate) pushing: usize,
     /// The delay timer: moves due messages into the stream.
     pub(crate) promote_timer: Timer,
     /// A promote script is running.
@@ -79,16 +71,13 @@ pub(crate) struct RedisQueue {
     pub(crate) restarts: Arc<AtomicU64>,
 }
 
-/// Stores a message; answered once Redis has it (§3.1).
+/// Delayed messages were stored: look for due ones no later than `at`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Push {
-    pub(crate) envelope: Envelope,
-    pub(crate) delay: Option<Duration>,
-    pub(crate) reply: oneshot::Sender<Result<()>>,
+pub(crate) struct Promote {
+    pub(crate) at: Instant,
 }
 
-/// Attaches a started listener actor.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Subscribe {
@@ -118,11 +107,6 @@ pub(crate) struct Idle {
     pub(crate) reply: oneshot::Sender<()>,
 }
 
-/// Internal: sends the waiting pushes.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Flush;
-
 impl RedisQueue {
     pub(crate) fn new(name: Arc<str>, link: Arc<RedisLink>, settings: Arc<RedisSettings>) -> Self {
         RedisQueue {
@@ -133,9 +117,6 @@ impl RedisQueue {
             members: FxHashMap::default(),
             held: FxHashMap::default(),
             next_token: 0,
-            outbox: Vec::new(),
-            flush_queued: false,
-            pushing: 0,
             promote_timer: Timer::default(),
             promoting: false,
             receivers: 0,
@@ -204,33 +185,6 @@ impl RedisQueue {
         );
     }
 
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        self.flush_queued = false;
-        while !self.outbox.is_empty() {
-            let take = self.outbox.len().min(PUSH_BATCH);
-            let batch: Vec<Push> = self.outbox.drain(..take).collect();
-            let parts = batch.iter().map(|p| (&p.envelope, p.delay));
-            let (pipe, latest) = redis_reader::push_pipeline(&self.keys, parts);
-            let (link, limit) = (self.link.clone(), self.settings.push_timeout);
-            let sent = async move { redis_reader::send(&link, pipe, limit).await };
-            self.pushing += 1;
-            self.spawn_op(ctx, sent, move |sent, act, ctx| {
-                act.pushing -= 1;
-                for push in batch {
-                    let _ = push.reply.send(match &sent {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(copy_error(e)),
-                    });
-                }
-                if let (Ok(()), Some(delay)) = (&sent, latest) {
-                    // The latest due time covers the batch: earlier ones are
-                    // moved by the same run.
-                    act.arm_promote(ctx, Instant::now() + delay);
-                }
-            });
-        }
-    }
-
     /// Makes sure delayed messages are looked at no later than `at`.
     pub(crate) fn arm_promote(&mut self, ctx: &mut Context<Self>, at: Instant) {
         self.promote_timer.arm(ctx, at, |act: &mut Self, ctx| {
@@ -288,10 +242,6 @@ impl Actor for RedisQueue {
         for id in ids {
             self.pump(id, ctx);
         }
-        if !self.outbox.is_empty() {
-            self.flush_queued = true;
-            ctx.notify(Flush);
-        }
     }
 }
 
@@ -300,8 +250,6 @@ impl Supervised for RedisQueue {
         self.restarts.fetch_add(1, Ordering::Relaxed);
         self.promote_timer.disarm();
         self.promoting = false;
-        self.flush_queued = false;
-        self.pushing = 0;
         self.busy = 0;
         self.check_idle();
         for member in self.members.values_mut() {
@@ -317,19 +265,11 @@ impl Supervised for RedisQueue {
     }
 }
 
-impl Handler<Push> for RedisQueue {
+impl Handler<Promote> for RedisQueue {
     type Result = ();
 
-    fn handle(&mut self, msg: Push, ctx: &mut Context<Self>) {
-        self.outbox.push(msg);
-        if self.pushing == 0 {
-            // Nothing in flight: send at once (latency). Under load the
-            // pushes that come meanwhile gather into the next pipeline.
-            self.guarded(ctx, Self::flush);
-        } else if !self.flush_queued {
-            self.flush_queued = true;
-            ctx.notify(Flush);
-        }
+    fn handle(&mut self, msg: Promote, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| act.arm_promote(ctx, msg.at));
     }
 }
 
@@ -487,13 +427,5 @@ impl Handler<Crash> for RedisQueue {
 
     fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
         self.guarded(ctx, |_, _| panic!("injected fault"));
-    }
-}
-
-impl Handler<Flush> for RedisQueue {
-    type Result = ();
-
-    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) {
-        self.guarded(ctx, Self::flush);
     }
 }
