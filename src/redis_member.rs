@@ -212,6 +212,13 @@ impl RedisQueue {
         let mut records = Records::default();
         for mut entry in entries {
             let entry_id = std::mem::take(&mut entry.id);
+            if entry.map.is_empty() {
+                // A pending entry whose data someone deleted (every added
+                // entry has a field): nothing to deliver; clear it.
+                tracing::debug!(queue = %self.name, entry = %entry_id, "pending entry was deleted");
+                records.ack(entry_id);
+                continue;
+            }
             match decode(&entry_id, entry) {
                 Ok(envelope) if member.active => {
                     self.next_token += 1;

@@ -111,3 +111,46 @@ async fn pushed_entries_are_plain_stream_entries() {
     bus.shutdown().await.unwrap();
     cleanup(&q);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_entry_deleted_by_another_client_is_cleared_not_dead_lettered() {
+    init_tracing();
+    let q = unique_queue("interop-deleted");
+    let consumer = unique_queue("interop-worker");
+    // An earlier run of consumer `<consumer>-1` read two entries; someone
+    // then deleted one of them with XDEL.
+    cli(&["XGROUP", "CREATE", &q, "actorbus", "0", "MKSTREAM"]);
+    let gone = cli(&["XADD", &q, "*", "payload", "gone"]);
+    cli(&["XADD", &q, "*", "payload", "kept"]);
+    let reader = format!("{consumer}-1");
+    cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "actorbus",
+        &reader,
+        "COUNT",
+        "2",
+        "STREAMS",
+        &q,
+        ">",
+    ]);
+    cli(&["XDEL", &q, gone.trim()]);
+
+    let mut config = redis_support::config_on(SHARED_URL);
+    config.redis.consumer = consumer;
+    let bus = bus_on(SHARED_URL, Some(config)).await;
+    let seen = Collector::new();
+    let listener = seen.listen(&bus, &q).await;
+    let got = seen.wait_for(1, LIMIT).await;
+    assert_eq!(
+        got[0].as_str().unwrap(),
+        "kept",
+        "its own pending entry, re-read"
+    );
+    let s = stats_until(&bus, &q, "nothing pending", |s| s.in_flight == 0).await;
+    assert_eq!((s.ready, s.dead), (0, 0), "{s:?}");
+    assert_eq!(seen.len(), 1);
+    listener.remove().await.unwrap();
+    bus.shutdown().await.unwrap();
+    cleanup(&q);
+}
