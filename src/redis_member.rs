@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
-use redis::streams::StreamId;
 use redis::RedisError;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -20,7 +19,7 @@ use crate::memory_store::ListenerId;
 use crate::redis_link::{no_group, BLOCK};
 use crate::redis_queue::RedisQueue;
 use crate::redis_reader::{self, dead_fields, read, Reader, Records};
-use crate::redis_wire::{decode, due_ms};
+use crate::redis_wire::{decode, due_ms, Entry};
 use crate::retry::Verdict;
 
 /// One attached listener.
@@ -137,7 +136,7 @@ impl RedisQueue {
         &mut self,
         id: ListenerId,
         reader: Reader,
-        got: std::result::Result<Vec<StreamId>, RedisError>,
+        got: std::result::Result<Vec<Entry>, RedisError>,
         ctx: &mut Context<Self>,
     ) {
         let Some(member) = self.members.get_mut(&id) else {
@@ -189,7 +188,7 @@ impl RedisQueue {
     pub(crate) fn take_entries(
         &mut self,
         id: ListenerId,
-        entries: Vec<StreamId>,
+        entries: Vec<Entry>,
         known: bool,
         ctx: &mut Context<Self>,
     ) {
@@ -200,7 +199,7 @@ impl RedisQueue {
         } else {
             FxHashSet::default()
         };
-        let entries: Vec<StreamId> = entries
+        let entries: Vec<Entry> = entries
             .into_iter()
             .filter(|e| !holding.contains(e.id.as_str()))
             .collect();
@@ -212,7 +211,7 @@ impl RedisQueue {
         let mut records = Records::default();
         for mut entry in entries {
             let entry_id = std::mem::take(&mut entry.id);
-            if entry.map.is_empty() {
+            if entry.fields.is_empty() {
                 // A pending entry whose data someone deleted (every added
                 // entry has a field): nothing to deliver; clear it.
                 tracing::debug!(queue = %self.name, entry = %entry_id, "pending entry was deleted");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::StreamAutoClaimReply;
 use redis::{FromRedisValue, RedisError, Script};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -17,8 +17,8 @@ use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::redis_link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
 use crate::redis_wire::{
-    self, decode, due_ms, fields, Keys, Malformed, DROP_CONSUMER, GROUP, PROMOTE, PURGE, SETTLE,
-    STATS,
+    self, decode, due_ms, fields, Entry, Keys, Malformed, DROP_CONSUMER, GROUP, PROMOTE, PURGE,
+    SETTLE, STATS,
 };
 use crate::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 
@@ -57,7 +57,7 @@ pub(crate) async fn read(
     count: usize,
     from: Option<&str>,
     block: Duration,
-) -> std::result::Result<Vec<StreamId>, RedisError> {
+) -> std::result::Result<Vec<Entry>, RedisError> {
     let mut cmd = redis::cmd("XREADGROUP");
     cmd.arg("GROUP")
         .arg(GROUP)
@@ -69,10 +69,8 @@ pub(crate) async fn read(
             .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
     }
     cmd.arg("STREAMS").arg(stream).arg(from.unwrap_or(">"));
-    let reply: Option<StreamReadReply> = cmd.query_async(conn).await?;
-    Ok(reply
-        .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-        .unwrap_or_default())
+    let reply: redis::Value = cmd.query_async(conn).await?;
+    Ok(Entry::from_read_reply(reply))
 }
 
 /// `XAUTOCLAIM`: entries idle longer than `min_idle` (their consumer is
@@ -83,7 +81,7 @@ pub(crate) async fn autoclaim(
     consumer: Arc<str>,
     min_idle: Duration,
     count: usize,
-) -> std::result::Result<Vec<StreamId>, RedisError> {
+) -> std::result::Result<Vec<Entry>, RedisError> {
     let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
         .arg(&*stream)
         .arg(GROUP)
@@ -94,7 +92,7 @@ pub(crate) async fn autoclaim(
         .arg(count)
         .query_async(&mut conn)
         .await?;
-    Ok(reply.claimed)
+    Ok(reply.claimed.into_iter().map(Entry::from).collect())
 }
 
 /// `XCLAIM … JUSTID` on entries `consumer` holds: resets their idle time, so
@@ -429,7 +427,7 @@ pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<D
 /// the entry was no message (dead-lettered) so the receive goes on.
 async fn hand_over(
     job: &ReceiveJob,
-    entry: StreamId,
+    entry: Entry,
     reply: oneshot::Sender<Result<Delivery>>,
 ) -> Option<oneshot::Sender<Result<Delivery>>> {
     let entry_id = entry.id.clone();

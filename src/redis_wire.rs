@@ -113,13 +113,93 @@ pub(crate) struct Malformed {
     pub(crate) fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// One stream entry as read: its id and its fields in order. Built from the
+/// reply directly: a map per entry (as `StreamReadReply` makes) cost more
+/// than the rest of a delivery.
+#[derive(Debug, Default)]
+pub(crate) struct Entry {
+    /// The stream entry id.
+    pub(crate) id: String,
+    /// Field names and values; empty when the entry's data was deleted.
+    pub(crate) fields: Vec<(String, Value)>,
+}
+
+impl Entry {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(f, _)| f == name).map(|(_, v)| v)
+    }
+
+    /// The entries of an `XREADGROUP` reply (nil when it timed out).
+    pub(crate) fn from_read_reply(reply: Value) -> Vec<Entry> {
+        let streams = match reply {
+            Value::Array(streams) => streams,
+            Value::Map(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| Value::Array(vec![k, v]))
+                .collect(),
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for stream in streams {
+            let Value::Array(mut parts) = stream else {
+                continue;
+            };
+            if parts.len() != 2 {
+                continue;
+            }
+            if let Value::Array(entries) = parts.swap_remove(1) {
+                out.extend(entries.into_iter().filter_map(Entry::from_value));
+            }
+        }
+        out
+    }
+
+    /// One `[id, [field, value, ...]]` entry.
+    fn from_value(value: Value) -> Option<Entry> {
+        let Value::Array(mut parts) = value else {
+            return None;
+        };
+        if parts.is_empty() {
+            return None;
+        }
+        let fields = if parts.len() > 1 {
+            parts.swap_remove(1)
+        } else {
+            Value::Nil
+        };
+        let id = String::from_utf8(bytes_of(parts.swap_remove(0))).ok()?;
+        let mut entry = Entry {
+            id,
+            fields: Vec::new(),
+        };
+        if let Value::Array(flat) = fields {
+            entry.fields.reserve(flat.len() / 2);
+            let mut flat = flat.into_iter();
+            while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
+                let name = String::from_utf8_lossy(&bytes_of(name)).into_owned();
+                entry.fields.push((name, value));
+            }
+        }
+        Some(entry)
+    }
+}
+
+impl From<StreamId> for Entry {
+    fn from(entry: StreamId) -> Self {
+        Entry {
+            id: entry.id,
+            fields: entry.map.into_iter().collect(),
+        }
+    }
+}
+
 /// Reads a stream entry as a message.
 ///
 /// # Errors
 ///
 /// [`Malformed`] when it has no `payload` field or a bad `attempt`.
-pub(crate) fn decode(entry_id: &str, entry: StreamId) -> Result<Envelope, Malformed> {
-    let problem = match (entry.map.get(PAYLOAD), entry.map.get(ATTEMPT)) {
+pub(crate) fn decode(entry_id: &str, entry: Entry) -> Result<Envelope, Malformed> {
+    let problem = match (entry.get(PAYLOAD), entry.get(ATTEMPT)) {
         (None, _) => Some("entry has no `payload` field".to_owned()),
         (Some(payload), _) if !matches!(payload, Value::BulkString(_)) => {
             Some("the `payload` field is not a string".to_owned())
@@ -134,7 +214,7 @@ pub(crate) fn decode(entry_id: &str, entry: StreamId) -> Result<Envelope, Malfor
         // not be read as an ordinary queue: an empty payload stands in for a
         // missing one, and a bad attempt (named in `x-error`) is left out.
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = entry
-            .map
+            .fields
             .into_iter()
             .filter(|(field, value)| field != ATTEMPT || attempt_of(value).is_some())
             .map(|(field, value)| (field.into_bytes(), bytes_of(value)))
@@ -151,7 +231,7 @@ pub(crate) fn decode(entry_id: &str, entry: StreamId) -> Result<Envelope, Malfor
         attempt: 1,
     };
     let mut headers = BTreeMap::new();
-    for (field, value) in entry.map {
+    for (field, value) in entry.fields {
         match field.as_str() {
             PAYLOAD => envelope.payload = Bytes::from(bytes_of(value)),
             ID => envelope.id = MessageId::from_wire(&String::from_utf8_lossy(&bytes_of(value))),
@@ -346,14 +426,13 @@ mod tests {
         assert_eq!(member(&envelope), expected.into_bytes());
     }
 
-    fn entry(id: &str, fields: &[(&str, &str)]) -> StreamId {
-        StreamId {
+    fn entry(id: &str, fields: &[(&str, &str)]) -> Entry {
+        Entry {
             id: id.to_owned(),
-            map: fields
+            fields: fields
                 .iter()
                 .map(|(f, v)| ((*f).to_owned(), Value::BulkString(v.as_bytes().to_vec())))
                 .collect(),
-            ..Default::default()
         }
     }
 
@@ -381,10 +460,9 @@ mod tests {
             .collect();
         let got = decode(
             "5-0",
-            StreamId {
+            Entry {
                 id: "5-0".into(),
-                map,
-                ..Default::default()
+                fields: map,
             },
         )
         .unwrap();
@@ -393,6 +471,30 @@ mod tests {
             (sent.id, 3, sent.payload)
         );
         assert_eq!(got.headers, sent.headers);
+    }
+
+    #[test]
+    fn read_replies_parse_in_order_and_deleted_entries_have_no_fields() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("q"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    bulk("1-0"),
+                    Value::Array(vec![bulk("payload"), bulk("a")]),
+                ]),
+                Value::Array(vec![bulk("2-0"), Value::Nil]),
+            ]),
+        ])]);
+        let entries = Entry::from_read_reply(reply);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].id, "1-0");
+        assert_eq!(entries[0].fields, [("payload".to_owned(), bulk("a"))]);
+        assert_eq!(
+            (entries[1].id.as_str(), entries[1].fields.len()),
+            ("2-0", 0)
+        );
+        assert!(Entry::from_read_reply(Value::Nil).is_empty());
     }
 
     #[test]
