@@ -90,13 +90,26 @@ impl RedisBroker {
         envelope: Envelope,
         delay: Option<Duration>,
     ) -> Result<()> {
-        let queue = self.open(queue).await?;
         let (reply, stored) = oneshot::channel();
-        queue.pusher.do_send(Push {
+        let push = Push {
             envelope,
             delay,
             reply,
-        });
+        };
+        // The hot path: send under the cache's read lock, cloning no handle.
+        let unsent = match self.queues.read() {
+            Ok(cache) => match cache.get(queue) {
+                Some(found) => {
+                    found.pusher.do_send(push);
+                    None
+                }
+                None => Some(push),
+            },
+            Err(_) => Some(push),
+        };
+        if let Some(push) = unsent {
+            self.open(queue).await?.pusher.do_send(push);
+        }
         stored.await.map_err(|_| {
             Error::backend("the redis queue actor stopped before Redis confirmed the push")
         })?
