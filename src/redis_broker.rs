@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rustc_hash::FxHashMap;
@@ -21,7 +21,7 @@ use crate::listener_actor::ListenerActor;
 use crate::queue_actor::{Crash, Receive, StopListeners};
 use crate::redis_driver::{Close, OpenQueue, QueueRef, RedisDriver, RedisSettings};
 use crate::redis_link::RedisLink;
-use crate::redis_pusher::Push;
+use crate::redis_pusher::{Push, Wake};
 use crate::redis_queue::{GetStats, Purge, Subscribe};
 use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
@@ -33,6 +33,8 @@ pub(crate) struct RedisBroker {
     driver: Addr<RedisDriver>,
     /// Queue actors already looked up, so a push skips the driver.
     queues: RwLock<FxHashMap<Arc<str>, QueueRef>>,
+    /// `queue.push_timeout`.
+    push_timeout: Duration,
 }
 
 impl RedisBroker {
@@ -58,6 +60,7 @@ impl RedisBroker {
         Ok(RedisBroker {
             driver,
             queues: RwLock::default(),
+            push_timeout: config.queue.push_timeout,
         })
     }
 
@@ -94,13 +97,16 @@ impl RedisBroker {
         let push = Push {
             envelope,
             delay,
+            deadline: Instant::now() + self.push_timeout,
             reply,
         };
         // The hot path: send under the cache's read lock, cloning no handle.
         let unsent = match self.queues.read() {
             Ok(cache) => match cache.get(queue) {
                 Some(found) => {
-                    found.pusher.do_send(push);
+                    if found.inbox.put(push) {
+                        found.pusher.do_send(Wake);
+                    }
                     None
                 }
                 None => Some(push),
@@ -108,7 +114,10 @@ impl RedisBroker {
             Err(_) => Some(push),
         };
         if let Some(push) = unsent {
-            self.open(queue).await?.pusher.do_send(push);
+            let found = self.open(queue).await?;
+            if found.inbox.put(push) {
+                found.pusher.do_send(Wake);
+            }
         }
         stored.await.map_err(|_| {
             Error::backend("the redis queue actor stopped before Redis confirmed the push")

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::queue_actor::StopListeners;
 use crate::redis_link::RedisLink;
-use crate::redis_pusher::RedisPusher;
+use crate::redis_pusher::{Inbox, RedisPusher};
 use crate::redis_queue::{Idle, RedisQueue};
 use crate::redis_wire::Keys;
 use crate::retry::RetryPolicy;
@@ -59,6 +59,8 @@ pub(crate) struct QueueRef {
     pub(crate) addr: Addr<RedisQueue>,
     /// Its push side.
     pub(crate) pusher: Addr<RedisPusher>,
+    /// Where pushes wait for it.
+    pub(crate) inbox: Arc<Inbox>,
     /// Its arbiter; its listeners run there too, so a delivery and its
     /// verdict never cross threads.
     pub(crate) arbiter: ArbiterHandle,
@@ -116,13 +118,16 @@ impl Handler<OpenQueue> for RedisDriver {
             Supervisor::start_in_arbiter(&arbiter, move |_| RedisQueue::new(name, link, settings));
         // The next arbiter: storing and delivering use both cores.
         let (keys, link) = (Keys::new(&msg.name), self.link.clone());
-        let (push_timeout, queue) = (self.settings.push_timeout, addr.clone());
+        let queue = addr.clone();
+        let inbox = Arc::new(Inbox::default());
+        let pusher_inbox = inbox.clone();
         let pusher = RedisPusher::start_in_arbiter(self.arbiters.next(), move |_| {
-            RedisPusher::new(keys, link, push_timeout, queue)
+            RedisPusher::new(keys, link, queue, pusher_inbox)
         });
         let queue = QueueRef {
             addr,
             pusher,
+            inbox,
             arbiter,
         };
         self.queues.insert(msg.name, queue.clone());
