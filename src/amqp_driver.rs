@@ -32,7 +32,12 @@ const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// How often a link's health is checked.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// The driver actor.
+/// The amqp driver's actor, one per bus: it owns the publish link, keeps
+/// confirms in flight, and reconnects after an outage.
+///
+/// [`Bus::connect`](crate::Bus::connect) starts it when `queue.driver =
+/// amqp`; it is public so the driver can be named (in docs, in `tracing`
+/// output), not driven directly.
 pub struct AmqpDriver {
     /// `amqp.*` settings, for reconnecting.
     config: AmqpConfig,

@@ -12,6 +12,8 @@ use crate::amqp_config::AmqpConfig;
 use crate::config::{Config, MemoryConfig, QueueConfig, RetryConfig};
 use crate::config_duration::{check_duration, duration, quote_duration, DurationRule};
 use crate::config_size::{check_size, size};
+#[cfg(feature = "redis")]
+use crate::config_value::string;
 use crate::config_value::{check_integer, check_queue_name, driver, integer, queue_name, Value};
 #[cfg(any(feature = "amqp", feature = "redis"))]
 use crate::config_value::{check_url, url};
@@ -49,6 +51,14 @@ const REDIS_SCHEMES: &[&str] = &["redis://", "rediss://", "unix://"];
 /// `redis.pool.max_size`: a pool of no connections could never serve.
 #[cfg(feature = "redis")]
 const POOL_MAX_SIZE: RangeInclusive<u64> = 1..=1024;
+/// `redis.claim_idle`: a zero idle time would take deliveries away from
+/// listeners that are handling them.
+#[cfg(feature = "redis")]
+const CLAIM_IDLE: DurationRule = DurationRule::Positive;
+/// `redis.consumer`: longest prefix; consumer names are shown by `XINFO` and
+/// carried in every `XREADGROUP`.
+#[cfg(feature = "redis")]
+const CONSUMER_MAX_LEN: usize = 200;
 
 /// The objects of the file that are ours, as the compiled features have them.
 pub(crate) fn is_section(name: &str) -> bool {
@@ -90,6 +100,14 @@ pub(crate) fn apply(config: &mut Config, key: &str, value: &Value) -> Result<()>
         #[cfg(feature = "redis")]
         "redis.pool.max_size" => {
             config.redis.pool_max_size = integer(key, value, POOL_MAX_SIZE)?;
+        }
+        #[cfg(feature = "redis")]
+        "redis.claim_idle" => config.redis.claim_idle = duration(key, value, CLAIM_IDLE)?,
+        #[cfg(feature = "redis")]
+        "redis.consumer" => {
+            let consumer = string(key, value)?;
+            check_consumer(key, &consumer)?;
+            config.redis.consumer = consumer;
         }
         _ if is_object_key(key) => {
             return Err(Error::config(
@@ -151,9 +169,45 @@ pub(crate) fn check(config: &Config) -> Result<()> {
     }
     #[cfg(feature = "redis")]
     {
-        let RedisConfig { url, pool_max_size } = redis;
+        let RedisConfig {
+            url,
+            pool_max_size,
+            claim_idle,
+            consumer,
+        } = redis;
         check_url("redis.url", url, REDIS_SCHEMES)?;
         check_integer("redis.pool.max_size", *pool_max_size, POOL_MAX_SIZE)?;
+        check_duration("redis.claim_idle", *claim_idle, CLAIM_IDLE)?;
+        check_consumer("redis.consumer", consumer)?;
+    }
+    Ok(())
+}
+
+/// `redis.consumer`: empty (the default name), or up to 200 bytes without
+/// control characters or spaces, which would make the name hard to pass to
+/// `redis-cli`.
+#[cfg(feature = "redis")]
+fn check_consumer(key: &str, consumer: &str) -> Result<()> {
+    if consumer.len() > CONSUMER_MAX_LEN {
+        return Err(Error::config(
+            key,
+            format!(
+                "{} is longer than {CONSUMER_MAX_LEN} bytes",
+                Value::quote(consumer)
+            ),
+        ));
+    }
+    if consumer
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::config(
+            key,
+            format!(
+                "{} holds a control or space character",
+                Value::quote(consumer)
+            ),
+        ));
     }
     Ok(())
 }
@@ -255,6 +309,12 @@ mod tests {
             ("redis.pool.max_size", "0", false, |c| c.redis.pool_max_size = 0),
             ("redis.pool.max_size", "1024", true, |c| c.redis.pool_max_size = 1024),
             ("redis.pool.max_size", "1025", false, |c| c.redis.pool_max_size = 1025),
+            ("redis.claim_idle", "0s", false, |c| c.redis.claim_idle = Duration::ZERO),
+            ("redis.claim_idle", "1ms", true, |c| c.redis.claim_idle = Duration::from_millis(1)),
+            ("redis.claim_idle", "1year 1ns", false, |c| c.redis.claim_idle = YEAR + NS),
+            ("redis.consumer", "worker-1", true, |c| c.redis.consumer = "worker-1".into()),
+            ("redis.consumer", "two words", false, |c| c.redis.consumer = "two words".into()),
+            ("redis.consumer", "a\tb", false, |c| c.redis.consumer = "a\tb".into()),
         ]
     }
 

@@ -67,6 +67,14 @@
 //! | `amqp_shared` | settings and handles shared by the amqp actors |
 //! | `amqp_tags` | held deliveries by token: channel and delivery tag, `multiple` acks, requeues |
 //! | `amqp_wire` | queue names, wait queues, message properties (§6) |
+//! | `redis_broker` | the bus's handle on the redis driver (Redis Streams) |
+//! | `redis_driver` | [`RedisDriver`]: the redis driver's actor, its connections and one queue actor per queue |
+//! | `redis_queue` | the supervised actor of one queue on Redis: settles, delays, stats |
+//! | `redis_pusher` | the push side of one queue on Redis: pipelined `XADD`s, on another arbiter |
+//! | `redis_member` | one listener on Redis: its reader (`XREADGROUP`), the reaper (`XAUTOCLAIM`) |
+//! | `redis_link` | a bus's Redis connections: pool, shared connections, reconnection |
+//! | `redis_reader` | the Redis commands: reads, settle and other scripts, the one-shot receive |
+//! | `redis_wire` | how messages look in Redis: entry fields, delay-set members, Lua scripts |
 //!
 //! # Features
 //!
@@ -74,7 +82,7 @@
 //! |---|---|---|
 //! | `amqp` | on | `queue.driver = amqp`: RabbitMQ through lapin, [`AmqpConfig`], [`AmqpDriver`] |
 //! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
-//! | `redis` | on | `queue.driver = redis`, [`RedisConfig`] (likewise) |
+//! | `redis` | on | `queue.driver = redis`: Redis Streams through deadpool-redis, [`RedisConfig`], [`RedisDriver`] |
 //!
 //! The memory driver is always there.
 //!
@@ -115,11 +123,22 @@
 //!   the queue reclaim any lease still on its way to it. So a message is gone
 //!   only after an `Ack`, and a removed listener's handler is never called
 //!   again.
-//! - The **memory driver** keeps the store inside the queue actor. Broker
-//!   drivers keep the listener side as it is and put a driver actor between
-//!   queue actors and the broker: it publishes with confirms, consumes with
-//!   prefetch, and turns settles into broker acknowledgements, with the
-//!   token mapped to a delivery tag or a stream entry id.
+//! - The **memory driver** keeps the store inside the queue actor.
+//! - The **broker drivers** keep the listener side as it is (the same
+//!   `ListenerActor`, the same `Settle` / `Unsubscribe` / `Detached`
+//!   protocol) and swap the store for the broker. A driver actor
+//!   ([`AmqpDriver`], [`RedisDriver`]) owns the connections and reconnects
+//!   with backoff; a supervised queue actor per queue (`AmqpQueue`,
+//!   `RedisQueue`) holds that queue's listeners, relays the broker's
+//!   deliveries to them, and turns their verdicts into broker operations,
+//!   with each acknowledgement token mapped to an AMQP delivery tag (on the
+//!   channel that delivered it) or a stream entry id. `Ack` is a broker
+//!   acknowledgement (`basic.ack`, or `XACK` + `XDEL`); `Fail` is a
+//!   confirmed copy with `attempt + 1` into a TTL wait queue (amqp) or a
+//!   delay sorted set (redis), or into `<q>.dead`, before the original is
+//!   acknowledged; `Release` hands the message back to the broker
+//!   unacknowledged. A push returns after the broker's confirm (amqp) or
+//!   Redis's reply (redis).
 //!
 //! # Semantics
 //!
@@ -186,6 +205,20 @@ mod amqp_wire;
 mod redis_broker;
 #[cfg(feature = "redis")]
 mod redis_config;
+#[cfg(feature = "redis")]
+mod redis_driver;
+#[cfg(feature = "redis")]
+mod redis_link;
+#[cfg(feature = "redis")]
+mod redis_member;
+#[cfg(feature = "redis")]
+mod redis_pusher;
+#[cfg(feature = "redis")]
+mod redis_queue;
+#[cfg(feature = "redis")]
+mod redis_reader;
+#[cfg(feature = "redis")]
+mod redis_wire;
 
 #[cfg(feature = "amqp")]
 pub use amqp_config::AmqpConfig;
@@ -200,4 +233,6 @@ pub use message_id::MessageId;
 pub use options::{ListenerOptions, PushOptions};
 #[cfg(feature = "redis")]
 pub use redis_config::RedisConfig;
+#[cfg(feature = "redis")]
+pub use redis_driver::RedisDriver;
 pub use stats::QueueStats;

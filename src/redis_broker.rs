@@ -1,62 +1,211 @@
-//! `RedisBroker`: the bus's handle on the redis driver. (Placeholder until the driver lands.)
+//! `RedisBroker`: the bus's handle on the redis driver — Redis Streams through deadpool-redis.
+//!
+//! Every call becomes a message to the [`RedisDriver`] or to a queue's
+//! [`RedisQueue`] actor, which do the I/O on the bus's arbiters; the caller
+//! only awaits the reply (§4).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
 
 use crate::broker::ListenerSpec;
 use crate::config::Config;
 use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::listener::Listener;
+use crate::listener_actor::ListenerActor;
+use crate::queue_actor::{Crash, Receive, StopListeners};
+use crate::redis_driver::{Close, OpenQueue, QueueRef, RedisDriver, RedisSettings};
+use crate::redis_link::RedisLink;
+use crate::redis_pusher::{Push, Wake};
+use crate::redis_queue::{GetStats, Purge, Subscribe};
+use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
 /// The bus's handle on the redis driver.
 pub(crate) struct RedisBroker {
-    _private: (),
+    /// The driver actor.
+    driver: Addr<RedisDriver>,
+    /// Queue actors already looked up, so a push skips the driver.
+    queues: RwLock<FxHashMap<Arc<str>, QueueRef>>,
+    /// `queue.push_timeout`.
+    push_timeout: Duration,
 }
 
 impl RedisBroker {
-    pub(crate) async fn connect(_config: &Config, _arbiters: Arbiters) -> Result<Self> {
-        Err(Error::config(
-            "queue.driver",
-            "driver \"redis\" is not available yet in this version of actorbus",
-        ))
+    /// Connects to `redis.url` on one of the bus's arbiters and starts the driver there.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(crate) async fn connect(config: &Config, arbiters: Arbiters) -> Result<Self> {
+        let arbiter = arbiters.next().clone();
+        let redis = config.redis.clone();
+        let (tx, rx) = oneshot::channel();
+        arbiter.spawn(async move {
+            let _ = tx.send(RedisLink::connect(&redis).await);
+        });
+        let link = Arc::new(rx.await.map_err(|_| Error::Closed)??);
+        let settings = Arc::new(RedisSettings {
+            retry: RetryPolicy::new(config.queue.retry.clone()),
+            push_timeout: config.queue.push_timeout,
+            claim_idle: config.redis.claim_idle,
+            consumer: consumer_prefix(&config.redis.consumer),
+        });
+        let driver = RedisDriver::start_in_arbiter(&arbiter, move |_| {
+            RedisDriver::new(link, settings, arbiters)
+        });
+        Ok(RedisBroker {
+            driver,
+            queues: RwLock::default(),
+            push_timeout: config.queue.push_timeout,
+        })
+    }
+
+    async fn queue(&self, name: &str, create: bool) -> Result<Option<QueueRef>> {
+        if let Some(found) = self.queues.read().ok().and_then(|q| q.get(name).cloned()) {
+            return Ok(Some(found));
+        }
+        let name: Arc<str> = name.into();
+        let found = self
+            .driver
+            .send(OpenQueue {
+                name: name.clone(),
+                create,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        if let (Some(found), Ok(mut cache)) = (&found, self.queues.write()) {
+            cache.insert(name, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn open(&self, name: &str) -> Result<QueueRef> {
+        self.queue(name, true).await?.ok_or(Error::Closed)
     }
 
     pub(crate) async fn push(
         &self,
-        _queue: &str,
-        _envelope: Envelope,
-        _delay: Option<Duration>,
+        queue: &str,
+        envelope: Envelope,
+        delay: Option<Duration>,
     ) -> Result<()> {
-        unreachable!("never connected")
+        let (reply, stored) = oneshot::channel();
+        let push = Push {
+            envelope,
+            delay,
+            deadline: Instant::now() + self.push_timeout,
+            reply,
+        };
+        // The hot path: send under the cache's read lock, cloning no handle.
+        let unsent = match self.queues.read() {
+            Ok(cache) => match cache.get(queue) {
+                Some(found) => {
+                    if found.inbox.put(push) {
+                        found.pusher.do_send(Wake);
+                    }
+                    None
+                }
+                None => Some(push),
+            },
+            Err(_) => Some(push),
+        };
+        if let Some(push) = unsent {
+            let found = self.open(queue).await?;
+            if found.inbox.put(push) {
+                found.pusher.do_send(Wake);
+            }
+        }
+        stored.await.map_err(|_| {
+            Error::backend("the redis queue actor stopped before Redis confirmed the push")
+        })?
     }
 
-    pub(crate) async fn attach(&self, _queue: &str, _spec: ListenerSpec) -> Result<Listener> {
-        unreachable!("never connected")
+    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
+        let found = self.open(queue).await?;
+        let queue_addr = found.addr.clone();
+        let ListenerSpec {
+            id,
+            handler,
+            concurrency,
+            window,
+        } = spec;
+        let listener = ListenerActor::start_in_arbiter(&found.arbiter, move |_| {
+            ListenerActor::new(id, queue_addr, handler, concurrency, window)
+        });
+        found
+            .addr
+            .send(Subscribe {
+                id,
+                addr: listener.clone(),
+                window,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(Listener::new(id, queue.into(), listener.recipient()))
     }
 
-    pub(crate) async fn remove(&self, _queue: &str) -> Result<()> {
-        unreachable!("never connected")
+    pub(crate) async fn remove(&self, queue: &str) -> Result<()> {
+        if let Some(found) = self.queue(queue, false).await? {
+            found
+                .addr
+                .send(StopListeners)
+                .await
+                .map_err(|_| Error::Closed)?;
+        }
+        Ok(())
     }
 
-    pub(crate) async fn receive(&self, _queue: &str, _timeout: Duration) -> Result<Delivery> {
-        unreachable!("never connected")
+    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        let found = self.open(queue).await?;
+        let (reply, received) = oneshot::channel();
+        found.addr.do_send(Receive { timeout, reply });
+        received.await.map_err(|_| Error::Closed)?
     }
 
-    pub(crate) async fn stats(&self, _queue: &str) -> Result<QueueStats> {
-        unreachable!("never connected")
+    pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        let found = self.open(queue).await?;
+        let (reply, counted) = oneshot::channel();
+        found.addr.do_send(GetStats { reply });
+        counted.await.map_err(|_| Error::Closed)?
     }
 
-    pub(crate) async fn purge(&self, _queue: &str) -> Result<u64> {
-        unreachable!("never connected")
+    pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
+        let found = self.open(queue).await?;
+        let (reply, purged) = oneshot::channel();
+        found.addr.do_send(Purge { reply });
+        purged.await.map_err(|_| Error::Closed)?
     }
 
-    pub(crate) async fn shutdown(&self, _timeout: Duration) -> Result<bool> {
-        unreachable!("never connected")
+    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+        self.driver
+            .send(Close { timeout })
+            .await
+            .map_err(|_| Error::Closed)
     }
 
-    pub(crate) async fn crash_queue_actor(&self, _queue: &str) -> Result<()> {
-        unreachable!("never connected")
+    pub(crate) async fn crash_queue_actor(&self, queue: &str) -> Result<()> {
+        let found = self.open(queue).await?;
+        found.addr.send(Crash).await.map_err(|_| Error::Closed)
     }
+}
+
+/// The prefix of this bus's consumer names: `redis.consumer`, or
+/// `<host>-<pid>-<bus number>`, unique among live processes.
+fn consumer_prefix(configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    static BUSES: AtomicU64 = AtomicU64::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let n = BUSES.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("{host}-{}-{n}", std::process::id())
 }

@@ -107,7 +107,8 @@ macro_rules! conformance_suite {
 conformance_suite!(memory, memory_bus, capacity);
 #[cfg(feature = "amqp")]
 conformance_suite!(amqp, support::amqp_bus);
-// Enabled by the driver's issue once it passes: (redis) `conformance_suite!(redis, support::redis_bus);`
+#[cfg(feature = "redis")]
+conformance_suite!(redis, support::redis_bus);
 
 /// The cases, one `pub async fn` per behaviour, each taking the driver's factory.
 /// Each is named for the behaviour it checks. They live one concept per file in

@@ -39,15 +39,15 @@ impl Pacing {
 }
 
 /// The message counts of a latency row: `warm` unrecorded, then `measured`.
-struct Plan {
+pub(crate) struct Plan {
     warm: usize,
     measured: usize,
-    total: usize,
+    pub(crate) total: usize,
     interval: Duration,
 }
 
 impl Plan {
-    fn new(rate: u64, measured_for: Duration) -> Self {
+    pub(crate) fn new(rate: u64, measured_for: Duration) -> Self {
         let warm = (rate / 4) as usize; // 250 ms, not recorded
         let measured = (rate as f64 * measured_for.as_secs_f64()).round() as usize;
         Plan {
@@ -60,14 +60,14 @@ impl Plan {
 }
 
 /// One latency slot per message, indexed by the message's number.
-fn samples(total: usize) -> Arc<Vec<AtomicU64>> {
+pub(crate) fn samples(total: usize) -> Arc<Vec<AtomicU64>> {
     Arc::new((0..total).map(|_| AtomicU64::new(u64::MAX)).collect())
 }
 
 /// Records one message's latency; call first thing in the handler. The
 /// payload carries the send timestamp (nanos since `base`, an `Instant`
 /// shared by producer and handler) and the message's index.
-fn record(samples: &[AtomicU64], base: Instant, payload: &[u8]) {
+pub(crate) fn record(samples: &[AtomicU64], base: Instant, payload: &[u8]) {
     let entered = base.elapsed().as_nanos() as u64;
     let sent = u64::from_le_bytes(payload[0..8].try_into().expect("8 bytes"));
     let index = u64::from_le_bytes(payload[8..16].try_into().expect("8 bytes")) as usize;
@@ -78,7 +78,12 @@ fn record(samples: &[AtomicU64], base: Instant, payload: &[u8]) {
 /// (not the handlers); returns when the measured part started and when the
 /// schedule ended. Open loop: each send is its own task, so a slow send does
 /// not hold back the schedule. The timestamp is taken when the send starts.
-async fn drive<S, Fut>(plan: &Plan, pacing: Pacing, base: Instant, send: S) -> (Instant, Instant)
+pub(crate) async fn drive<S, Fut>(
+    plan: &Plan,
+    pacing: Pacing,
+    base: Instant,
+    send: S,
+) -> (Instant, Instant)
 where
     S: FnOnce(Vec<u8>) -> Fut + Clone + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
@@ -138,7 +143,7 @@ where
 }
 
 /// The row: achieved rate of the measured part and its latency percentiles.
-fn latency_row(
+pub(crate) fn latency_row(
     name: String,
     plan: &Plan,
     samples: &[AtomicU64],
