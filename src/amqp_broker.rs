@@ -14,16 +14,15 @@ use tokio::sync::oneshot;
 
 use crate::amqp_driver::{AmqpDriver, Close, Publish};
 use crate::amqp_link::{parse_uri, Link};
-use crate::amqp_queue::{AmqpQueue, Attach, Crash, Flush, GetStats, NewLink, StopListeners};
+use crate::amqp_queue::{AmqpQueue, Crash, Flush, GetStats, NewLink, StopListeners};
 use crate::amqp_receive;
 use crate::amqp_shared::AmqpShared;
 use crate::amqp_wire;
-use crate::broker::ListenerSpec;
 use crate::config::Config;
 use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::listener::Listener;
-use crate::listener_actor::ListenerActor;
+use crate::listener::ListenerSpec;
 use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -127,24 +126,7 @@ impl AmqpBroker {
 
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
         let (addr, arbiter) = self.queue(queue);
-        let queue_addr = addr.clone();
-        let ListenerSpec {
-            id,
-            handler,
-            concurrency,
-            window,
-        } = spec;
-        let listener = ListenerActor::start_in_arbiter(&arbiter, move |_| {
-            ListenerActor::new(id, queue_addr, handler, concurrency, window)
-        });
-        addr.send(Attach {
-            id,
-            addr: listener.clone(),
-            window,
-        })
-        .await
-        .map_err(|_| Error::Closed)?;
-        Ok(Listener::new(id, queue.into(), listener.recipient()))
+        Listener::start(queue, spec, addr, &arbiter).await
     }
 
     pub(crate) async fn remove(&self, queue: &str) -> Result<()> {

@@ -29,7 +29,7 @@ use crate::error::Result;
 use crate::listener_actor::{Deliver, ListenerActor, StopListener};
 use crate::memory_store::ListenerId;
 use crate::panic_guard;
-use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
+use crate::settle::{Detached, Outcome, Settle, Subscribe, Unsubscribe};
 use crate::stats::QueueStats;
 use crate::validate;
 
@@ -67,15 +67,6 @@ struct Sub {
     /// A consumer is being opened.
     starting: bool,
     consumer: Option<Consumed>,
-}
-
-/// Attaches a started listener actor.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Attach {
-    pub(crate) id: ListenerId,
-    pub(crate) addr: Addr<ListenerActor<AmqpQueue>>,
-    pub(crate) window: usize,
 }
 
 /// Deliveries from a listener's consumer.
@@ -234,10 +225,10 @@ impl Supervised for AmqpQueue {
     }
 }
 
-impl Handler<Attach> for AmqpQueue {
+impl Handler<Subscribe<AmqpQueue>> for AmqpQueue {
     type Result = ();
 
-    fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Subscribe<AmqpQueue>, ctx: &mut Context<Self>) {
         self.subs.insert(
             msg.id,
             Sub {

@@ -22,9 +22,7 @@ use std::time::Duration;
 use crate::config::{Config, DriverKind};
 use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
-use crate::listener::Listener;
-use crate::listener_actor::HandlerFn;
-use crate::memory_store::ListenerId;
+use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
@@ -32,18 +30,6 @@ use crate::stats::QueueStats;
 use crate::amqp_broker::AmqpBroker;
 #[cfg(feature = "redis")]
 use crate::redis_broker::RedisBroker;
-
-/// A listener to attach, as the bus hands it to a driver.
-pub(crate) struct ListenerSpec {
-    /// Its id, unique within the bus.
-    pub(crate) id: ListenerId,
-    /// The user's handler.
-    pub(crate) handler: HandlerFn,
-    /// Most handlers running at once (`ListenerOptions.concurrency`, ≥ 1).
-    pub(crate) concurrency: usize,
-    /// Most deliveries held at once, running or waiting (`ListenerOptions::window`).
-    pub(crate) window: usize,
-}
 
 /// The broker driver a bus runs on.
 pub(crate) enum Broker {

@@ -4,18 +4,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Recipient};
+use actix::Recipient;
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
-use crate::broker::ListenerSpec;
 use crate::bus::Bus;
 use crate::delivery::{Delivery, HandlerResult};
 use crate::error::{Error, Result};
 use crate::listener::Listener;
-use crate::listener_actor::{HandlerFn, ListenerActor};
+use crate::listener::ListenerSpec;
+use crate::listener_actor::HandlerFn;
 use crate::options::ListenerOptions;
-use crate::queue_actor::{Receive, StopListeners, Subscribe};
+use crate::queue_actor::{Receive, StopListeners};
 use crate::validate;
 
 impl Bus {
@@ -117,20 +117,19 @@ impl Bus {
             return broker.attach(queue, spec).await;
         }
         let queue_handle = self.queue_or_start(queue).await?;
-        let queue_addr = queue_handle.addr.clone();
-        let listener = ListenerActor::start_in_arbiter(&queue_handle.arbiter, move |_| {
-            ListenerActor::new(id, queue_addr, handler, concurrency, window)
-        });
-        queue_handle
-            .addr
-            .send(Subscribe {
-                id,
-                addr: listener.clone(),
-                window,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        Ok(Listener::new(id, queue.into(), listener.recipient()))
+        let spec = ListenerSpec {
+            id,
+            handler,
+            concurrency,
+            window,
+        };
+        Listener::start(
+            queue,
+            spec,
+            queue_handle.addr.clone(),
+            &queue_handle.arbiter,
+        )
+        .await
     }
 
     /// Stops every listener of `queue` by sending the queue's actor its stop

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use actix::Recipient;
+use actix::{Actor, Addr, ArbiterHandle, Recipient};
 
-use crate::error::Result;
-use crate::listener_actor::StopListener;
+use crate::error::{Error, Result};
+use crate::listener_actor::{HandlerFn, ListenerActor, StopListener};
 use crate::memory_store::ListenerId;
+use crate::settle::{ListenerQueue, Subscribe};
 
 /// A handler attached to a queue by [`Bus::add_listener`](crate::Bus::add_listener)
 /// or [`Bus::subscribe`](crate::Bus::subscribe).
@@ -23,9 +24,54 @@ pub struct Listener {
     stop: Recipient<StopListener>,
 }
 
+/// A listener to attach, as the bus hands it to a driver.
+pub(crate) struct ListenerSpec {
+    /// Its id, unique within the bus.
+    pub(crate) id: ListenerId,
+    /// The user's handler.
+    pub(crate) handler: HandlerFn,
+    /// Most handlers running at once (`ListenerOptions.concurrency`, ≥ 1).
+    pub(crate) concurrency: usize,
+    /// Most deliveries held at once, running or waiting (`ListenerOptions::window`).
+    pub(crate) window: usize,
+}
+
 impl Listener {
-    pub(crate) fn new(id: ListenerId, queue: Arc<str>, stop: Recipient<StopListener>) -> Self {
-        Listener { id, queue, stop }
+    /// Starts `spec`'s listener actor on `arbiter` (its queue actor's, so a
+    /// delivery and its verdict never cross threads) and subscribes it to
+    /// the queue actor `queue_addr`, whichever driver's that is.
+    pub(crate) async fn start<Q>(
+        queue: &str,
+        spec: ListenerSpec,
+        queue_addr: Addr<Q>,
+        arbiter: &ArbiterHandle,
+    ) -> Result<Listener>
+    where
+        Q: ListenerQueue + actix::Handler<Subscribe<Q>>,
+    {
+        let ListenerSpec {
+            id,
+            handler,
+            concurrency,
+            window,
+        } = spec;
+        let reports = queue_addr.clone();
+        let listener = ListenerActor::start_in_arbiter(arbiter, move |_| {
+            ListenerActor::new(id, reports, handler, concurrency, window)
+        });
+        queue_addr
+            .send(Subscribe {
+                id,
+                addr: listener.clone(),
+                window,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(Listener {
+            id,
+            queue: queue.into(),
+            stop: listener.recipient(),
+        })
     }
 
     /// The queue this listener takes from.

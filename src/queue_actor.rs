@@ -18,12 +18,12 @@ use tokio::sync::oneshot;
 use crate::delivery::{Delivery, Envelope};
 use crate::error::Result;
 use crate::listener_actor::{Deliver, ListenerActor, StopListener};
-use crate::memory_store::{ListenerId, MemoryStore};
+use crate::memory_store::MemoryStore;
 use crate::panic_guard;
 use crate::registry::{DeadLetter, QueueSettings, Registry};
 use crate::retry::Verdict;
 use crate::room::{Admission, Room};
-use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
+use crate::settle::{Detached, Outcome, Settle, Subscribe, Unsubscribe};
 use crate::stats::QueueStats;
 use crate::subscribers::Subscribers;
 use crate::timer::Timer;
@@ -63,15 +63,6 @@ pub(crate) struct Enqueue {
     pub(crate) envelope: Envelope,
     pub(crate) delay: Option<Duration>,
     pub(crate) admission: Admission,
-}
-
-/// Attaches a started listener actor.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Subscribe {
-    pub(crate) id: ListenerId,
-    pub(crate) addr: Addr<ListenerActor<QueueActor>>,
-    pub(crate) window: usize,
 }
 
 /// Takes one message, acknowledged on hand-over, or `Error::Timeout`.
@@ -319,10 +310,10 @@ impl Handler<Enqueue> for QueueActor {
     }
 }
 
-impl Handler<Subscribe> for QueueActor {
+impl Handler<Subscribe<QueueActor>> for QueueActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Subscribe<QueueActor>, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
             act.listeners.attach(msg.id, msg.addr, msg.window);
             act.queue_dispatch(ctx);

@@ -12,17 +12,16 @@ use actix::prelude::*;
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
-use crate::broker::ListenerSpec;
 use crate::config::Config;
 use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::listener::Listener;
-use crate::listener_actor::ListenerActor;
+use crate::listener::ListenerSpec;
 use crate::queue_actor::{Crash, Receive, StopListeners};
 use crate::redis_driver::{Close, OpenQueue, QueueRef, RedisDriver, RedisSettings};
 use crate::redis_link::RedisLink;
 use crate::redis_pusher::{Push, Wake};
-use crate::redis_queue::{GetStats, Purge, Subscribe};
+use crate::redis_queue::{GetStats, Purge};
 use crate::retry::RetryPolicy;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -126,26 +125,7 @@ impl RedisBroker {
 
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
         let found = self.open(queue).await?;
-        let queue_addr = found.addr.clone();
-        let ListenerSpec {
-            id,
-            handler,
-            concurrency,
-            window,
-        } = spec;
-        let listener = ListenerActor::start_in_arbiter(&found.arbiter, move |_| {
-            ListenerActor::new(id, queue_addr, handler, concurrency, window)
-        });
-        found
-            .addr
-            .send(Subscribe {
-                id,
-                addr: listener.clone(),
-                window,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        Ok(Listener::new(id, queue.into(), listener.recipient()))
+        Listener::start(queue, spec, found.addr.clone(), &found.arbiter).await
     }
 
     pub(crate) async fn remove(&self, queue: &str) -> Result<()> {

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::delivery::AckToken;
 use crate::error::Result;
-use crate::listener_actor::{ListenerActor, StopListener};
+use crate::listener_actor::StopListener;
 use crate::memory_store::ListenerId;
 use crate::panic_guard;
 use crate::queue_actor::{Crash, Receive, StopListeners};
@@ -31,7 +31,7 @@ use crate::redis_link::RedisLink;
 use crate::redis_member::{Held, Member, ReadState};
 use crate::redis_reader::{self, ReceiveJob, Records};
 use crate::redis_wire::Keys;
-use crate::settle::{Detached, Outcome, Settle, Unsubscribe};
+use crate::settle::{Detached, Outcome, Settle, Subscribe, Unsubscribe};
 use crate::stats::QueueStats;
 use crate::timer::Timer;
 
@@ -76,14 +76,6 @@ pub(crate) struct RedisQueue {
 #[rtype(result = "()")]
 pub(crate) struct Promote {
     pub(crate) at: Instant,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Subscribe {
-    pub(crate) id: ListenerId,
-    pub(crate) addr: Addr<ListenerActor<RedisQueue>>,
-    pub(crate) window: usize,
 }
 
 /// Counts the queue.
@@ -273,10 +265,10 @@ impl Handler<Promote> for RedisQueue {
     }
 }
 
-impl Handler<Subscribe> for RedisQueue {
+impl Handler<Subscribe<RedisQueue>> for RedisQueue {
     type Result = ();
 
-    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Subscribe<RedisQueue>, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| {
             let consumer = act.consumer_name(msg.id);
             act.members.insert(

@@ -1,4 +1,4 @@
-//! What a listener tells its queue: verdicts on deliveries, and that it is leaving.
+//! What passes between a listener and its queue: joining, verdicts on deliveries, leaving.
 //!
 //! Every queue actor (the memory driver's [`QueueActor`](crate::queue_actor::QueueActor)
 //! and the broker drivers' queue actors) accepts these, so one
@@ -7,7 +7,18 @@
 use actix::prelude::*;
 
 use crate::delivery::AckToken;
+use crate::listener_actor::ListenerActor;
 use crate::memory_store::ListenerId;
+
+/// Attaches a started listener actor to its queue actor `Q`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Subscribe<Q: ListenerQueue> {
+    pub(crate) id: ListenerId,
+    pub(crate) addr: Addr<ListenerActor<Q>>,
+    /// Most deliveries it holds at once.
+    pub(crate) window: usize,
+}
 
 /// What a listener did with a delivery.
 #[derive(Debug)]
