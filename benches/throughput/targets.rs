@@ -82,7 +82,9 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
 /// targets it gave the amqp throughput rows.
 #[cfg(feature = "amqp")]
 pub(crate) fn amqp(rows: &mut [Row]) {
-    use crate::amqp_rows::bus::{E2E, LATENCY, PUSH, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH};
+    use crate::amqp_rows::bus::{
+        E2E, E2E_DEEP, LATENCY, PUSH, PUSH_DEEP, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
+    };
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     let rate = |name: &str| find(name).and_then(|r| r.msgs_per_s);
     let (best, naive, push) = (rate(RAW_BEST), rate(RAW_NAIVE), rate(RAW_PUSH));
@@ -94,7 +96,7 @@ pub(crate) fn amqp(rows: &mut [Row]) {
     };
     for row in rows.iter_mut() {
         let name = row.name.clone();
-        if name == E2E {
+        if name == E2E || name == E2E_DEEP {
             row.ratio = ratio(row.msgs_per_s, best);
             row.ratio_do_send = None;
             let vs_naive = ratio(row.msgs_per_s, naive);
@@ -103,7 +105,7 @@ pub(crate) fn amqp(rows: &mut [Row]) {
             row.target = Some("≥0.9x raw lapin best & ≥3x naive");
             row.pass =
                 Some(row.ratio.is_some_and(|r| r >= 0.9) && vs_naive.is_some_and(|r| r >= 3.0));
-        } else if name == PUSH {
+        } else if name == PUSH || name == PUSH_DEEP {
             row.ratio = ratio(row.msgs_per_s, push);
             row.ratio_do_send = None;
             row.target = Some("≥0.9x raw lapin pipelined");

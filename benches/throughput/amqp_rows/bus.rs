@@ -47,6 +47,10 @@ pub(crate) const RAW_PUSH: &str = "amqp raw lapin push-only (1000 confirms)";
 /// the bus row has pushers, to show what the in-flight depth alone costs.
 pub(crate) const RAW_PUSH_64: &str = "amqp raw lapin push-only (64 confirms)";
 pub(crate) const RAW_LATENCY: &str = "amqp raw lapin latency @2k/s";
+/// Not targets: the bus rows again with as many pushers as the best-practice
+/// baseline has confirms in flight, so that the depth is the same on both sides.
+pub(crate) const E2E_DEEP: &str = "amqp e2e c64 x1000 pushers";
+pub(crate) const PUSH_DEEP: &str = "amqp push-only x1000";
 
 /// Every amqp row the filter selects.
 pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
@@ -59,14 +63,19 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         RAW_PUSH,
         RAW_PUSH_64,
         RAW_LATENCY,
+        E2E_DEEP,
+        PUSH_DEEP,
     ];
     if !names.iter().any(|n| opts.wants(n)) {
         return Vec::new();
     }
     let url = std::env::var("ACTORBUS_BENCH_AMQP_URL").unwrap_or_else(|_| URL.to_owned());
+    // Loud, never a silent skip: a missing broker would hide the rows.
     if let Err(e) = raw::connect(&url).await {
-        eprintln!("  amqp rows skipped: RabbitMQ is not reachable at {url}: {e}");
-        return Vec::new();
+        panic!(
+            "RabbitMQ is not reachable at {url}: {e}; start it (scripts/test does) \
+             or run only other rows (`cargo bench --bench throughput -- memory`)"
+        );
     }
     let n = std::env::var("ACTORBUS_BENCH_AMQP_N")
         .ok()
@@ -92,11 +101,13 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         let row = median_of(reps, || raw::e2e_naive(url, (n / 10).max(500))).await;
         rows.push(with_foreign_cpu(row, snap));
     }
-    if opts.wants(E2E) {
-        eprintln!("  {E2E} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || bus_e2e(url, n)).await;
-        rows.push(with_foreign_cpu(row, snap));
+    for (name, pushers) in [(E2E, PUSHERS), (E2E_DEEP, raw::IN_FLIGHT)] {
+        if opts.wants(name) {
+            eprintln!("  {name} ...");
+            let snap = CpuSnap::now();
+            let row = median_of(reps, || bus_e2e(url, n, name, pushers)).await;
+            rows.push(with_foreign_cpu(row, snap));
+        }
     }
     if opts.wants(RAW_PUSH) {
         eprintln!("  {RAW_PUSH} ...");
@@ -110,11 +121,13 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         let row = median_of(reps, || raw::push_only(url, n, PUSHERS)).await;
         rows.push(with_foreign_cpu(row, snap));
     }
-    if opts.wants(PUSH) {
-        eprintln!("  {PUSH} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || bus_push_only(url, n)).await;
-        rows.push(with_foreign_cpu(row, snap));
+    for (name, pushers) in [(PUSH, PUSHERS), (PUSH_DEEP, raw::IN_FLIGHT)] {
+        if opts.wants(name) {
+            eprintln!("  {name} ...");
+            let snap = CpuSnap::now();
+            let row = median_of(reps, || bus_push_only(url, n, name, pushers)).await;
+            rows.push(with_foreign_cpu(row, snap));
+        }
     }
     // Latency rows interleaved, raw first, median p50/p99 of the runs.
     let (mut raw_runs, mut bus_runs) = (Vec::new(), Vec::new());
@@ -169,16 +182,17 @@ async fn push_all(
     bus: &Bus,
     queue: &str,
     n: usize,
+    pushers: usize,
     make: impl Fn(usize) -> Bytes + Clone + 'static,
 ) {
-    let tasks: Vec<_> = (0..PUSHERS)
+    let tasks: Vec<_> = (0..pushers)
         .map(|t| {
             let (bus, queue, make) = (bus.clone(), queue.to_owned(), make.clone());
             actix::spawn(async move {
                 let mut i = t;
                 while i < n {
                     bus.push(&queue, make(i)).await.expect("push");
-                    i += PUSHERS;
+                    i += pushers;
                 }
             })
         })
@@ -188,7 +202,7 @@ async fn push_all(
     }
 }
 
-async fn bus_e2e(url: &str, n: usize) -> Row {
+async fn bus_e2e(url: &str, n: usize, name: &'static str, pushers: usize) -> Row {
     let bus = Bus::connect(config(url)).await.expect("connect");
     let q = queue_name("e2e");
     let sink = Sink::default();
@@ -206,33 +220,33 @@ async fn bus_e2e(url: &str, n: usize) -> Row {
     let warm = (n / 10).max(500);
     let target = sink.expect(warm);
     let b = body.clone();
-    push_all(&bus, &q, warm, move |_| b.clone()).await;
+    push_all(&bus, &q, warm, pushers, move |_| b.clone()).await;
     sink.wait(target).await;
     let target = sink.expect(n);
     let start = Instant::now();
-    push_all(&bus, &q, n, move |_| body.clone()).await;
+    push_all(&bus, &q, n, pushers, move |_| body.clone()).await;
     sink.wait(target).await;
     let elapsed = start.elapsed();
     listener.remove().await.expect("remove");
     bus.shutdown().await.expect("shutdown");
     raw::delete(url, &q).await;
-    Row::rate(E2E, Kind::E2e { seq: false }, n, elapsed)
+    Row::rate(name, Kind::E2e { seq: false }, n, elapsed)
         .with("listener_concurrency", json!(64))
-        .with("pushers", json!(PUSHERS))
+        .with("pushers", json!(pushers))
 }
 
-async fn bus_push_only(url: &str, n: usize) -> Row {
+async fn bus_push_only(url: &str, n: usize, name: &'static str, pushers: usize) -> Row {
     let bus = Bus::connect(config(url)).await.expect("connect");
     let q = queue_name("push");
     let body = crate::payload();
     let b = body.clone();
-    push_all(&bus, &q, (n / 10).max(500), move |_| b.clone()).await;
+    push_all(&bus, &q, (n / 10).max(500), pushers, move |_| b.clone()).await;
     let start = Instant::now();
-    push_all(&bus, &q, n, move |_| body.clone()).await;
+    push_all(&bus, &q, n, pushers, move |_| body.clone()).await;
     let elapsed = start.elapsed();
     bus.shutdown().await.expect("shutdown");
     raw::delete(url, &q).await;
-    Row::rate(PUSH, Kind::E2e { seq: false }, n, elapsed).with("pushers", json!(PUSHERS))
+    Row::rate(name, Kind::E2e { seq: false }, n, elapsed).with("pushers", json!(pushers))
 }
 
 /// A payload carrying its send time (nanos since `base`) and index.
