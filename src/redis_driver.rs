@@ -62,6 +62,8 @@ pub struct RedisDriver {
 pub(crate) struct QueueRef {
     /// The queue's actor.
     pub(crate) addr: Addr<RedisQueue>,
+    /// Its keys, for the `XADD` of a direct push.
+    pub(crate) keys: Keys,
     /// Its push side.
     pub(crate) pusher: Addr<RedisPusher>,
     /// Where pushes wait for it.
@@ -123,14 +125,15 @@ impl Handler<OpenQueue> for RedisDriver {
             Supervisor::start_in_arbiter(&arbiter, move |_| RedisQueue::new(name, link, settings));
         // The next arbiter: storing and delivering use both cores.
         let (keys, link) = (Keys::new(&msg.name), self.link.clone());
-        let queue = addr.clone();
+        let (queue, pusher_keys) = (addr.clone(), keys.clone());
         let inbox = Arc::new(Inbox::default());
         let pusher_inbox = inbox.clone();
         let pusher = RedisPusher::start_in_arbiter(self.arbiters.next(), move |_| {
-            RedisPusher::new(keys, link, queue, pusher_inbox)
+            RedisPusher::new(pusher_keys, link, queue, pusher_inbox)
         });
         let queue = QueueRef {
             addr,
+            keys,
             pusher,
             inbox,
             arbiter,

@@ -2,10 +2,12 @@
 //!
 //! Every command that does not block goes over a shared multiplexed
 //! connection, one per arbiter thread (made there, so its I/O task runs
-//! beside the queue actors that use it and no command crosses threads), so
-//! concurrent pushes and settles pipeline on it instead of waiting a round
-//! trip each, and the commands one queue actor issues run in the order it
-//! issued them. Blocking reads (`XREADGROUP … BLOCK`) each get a
+//! beside the queue actors that use it), so concurrent pushes and settles
+//! pipeline on it instead of waiting a round trip each, and the commands
+//! one queue actor issues run in the order it issued them. An immediate
+//! push sends its `XADD` through its pusher's arbiter's connection from the
+//! caller's task: the I/O still runs on that arbiter, the caller only
+//! awaits the reply. Blocking reads (`XREADGROUP … BLOCK`) each get a
 //! connection of their own, taken from the pool. A lost connection is
 //! re-made on next use, with backoff, for as long as the caller's deadline
 //! allows (§3.10).
@@ -167,17 +169,29 @@ impl RedisLink {
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        self.shared_of(std::thread::current().id())
+    }
+
+    /// The shared connection of arbiter thread `thread`, if it has a
+    /// working one. Its I/O runs there: a command sent through it from
+    /// another thread only awaits the reply.
+    pub(crate) fn shared_of(&self, thread: ThreadId) -> Option<(u64, MultiplexedConnection)> {
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&std::thread::current().id())
+            .get(&thread)
             .cloned()
     }
 
     /// Forgets this thread's shared connection of `generation`: it broke.
     fn broken(&self, generation: u64) {
+        self.broken_of(std::thread::current().id(), generation);
+    }
+
+    /// Forgets `thread`'s shared connection of `generation`: it broke; the
+    /// next command run there re-makes it.
+    pub(crate) fn broken_of(&self, thread: ThreadId, generation: u64) {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let thread = std::thread::current().id();
         if shared.get(&thread).is_some_and(|(g, _)| *g == generation) {
             tracing::warn!(url = %self.shown, "lost the connection to Redis; reconnecting");
             shared.remove(&thread);

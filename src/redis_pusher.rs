@@ -5,8 +5,15 @@
 //! both cores. A push is answered only after Redis confirmed its `XADD` (or
 //! its `ZADD` into the delay set, after which the queue actor is told when
 //! to look) (§3.1); through an outage it waits up to `queue.push_timeout`.
+//!
+//! An immediate push comes here only when it cannot go straight through
+//! this arbiter's shared connection
+//! ([`RedisBroker`](crate::redis_broker::RedisBroker)'s direct path): no
+//! such connection yet, it broke, or the caller has no timer. Delayed
+//! pushes always come here.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -51,18 +58,25 @@ pub(crate) struct Push {
 /// only when the inbox was empty: under load one message and one wake-up
 /// carry a whole batch across threads, instead of one each.
 #[derive(Default)]
-pub(crate) struct Inbox(Mutex<Vec<Push>>);
+pub(crate) struct Inbox {
+    pushes: Mutex<Vec<Push>>,
+    /// The pusher's arbiter thread, once it started: an immediate push
+    /// sends its `XADD` through that thread's shared connection, whose I/O
+    /// runs there, and comes here only when that connection is missing or
+    /// broke.
+    pub(crate) thread: OnceLock<ThreadId>,
+}
 
 impl Inbox {
     /// Adds `push`; `true` when the pusher must be sent [`Wake`].
     pub(crate) fn put(&self, push: Push) -> bool {
-        let mut pushes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
         pushes.push(push);
         pushes.len() == 1
     }
 
     fn take(&self) -> Vec<Push> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *self.pushes.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -137,6 +151,12 @@ impl RedisPusher {
 
 impl Actor for RedisPusher {
     type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        self.inbox
+            .thread
+            .get_or_init(|| std::thread::current().id());
+    }
 }
 
 impl Handler<Wake> for RedisPusher {

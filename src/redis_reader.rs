@@ -210,19 +210,23 @@ pub(crate) fn push_pipeline<'a>(
                     .ignore();
             }
             None => {
-                // Sized up front: growing each command's buffer showed in
-                // profiles.
-                let size = keys.stream.len() + envelope.payload.len() + 96;
-                let mut cmd = redis::Cmd::with_capacity(9, size);
-                cmd.arg("XADD").arg(&*keys.stream).arg("*");
-                redis_wire::write_fields(envelope, |part| {
-                    cmd.arg(part);
-                });
-                pipe.add_command(cmd).ignore();
+                pipe.add_command(xadd(keys, envelope)).ignore();
             }
         }
     }
     (pipe, latest)
+}
+
+/// The `XADD` storing `envelope` in the stream.
+pub(crate) fn xadd(keys: &Keys, envelope: &Envelope) -> redis::Cmd {
+    // Sized up front: growing each command's buffer showed in profiles.
+    let size = keys.stream.len() + envelope.payload.len() + 96;
+    let mut cmd = redis::Cmd::with_capacity(9, size);
+    cmd.arg("XADD").arg(&*keys.stream).arg("*");
+    redis_wire::write_fields(envelope, |part| {
+        cmd.arg(part);
+    });
+    cmd
 }
 
 /// Sends `pipe` over the shared connection, again after a lost connection,
