@@ -74,7 +74,8 @@
 //! | `redis_member` | one listener on Redis: its reader (`XREADGROUP`), the reaper (`XAUTOCLAIM`) |
 //! | `redis_link` | a bus's Redis connections: pool, shared connections, reconnection |
 //! | `redis_reader` | the Redis commands: reads, settle and other scripts, the one-shot receive |
-//! | `redis_wire` | how messages look in Redis: entry fields, delay-set members, Lua scripts |
+//! | `redis_wire` | how messages look in Redis: entry fields, delay-set members |
+//! | `redis_scripts` | the Lua scripts: settle, promote due delays, stats, purge, drop a consumer |
 //!
 //! # Features
 //!
@@ -217,6 +218,8 @@ mod redis_pusher;
 mod redis_queue;
 #[cfg(feature = "redis")]
 mod redis_reader;
+#[cfg(feature = "redis")]
+mod redis_scripts;
 #[cfg(feature = "redis")]
 mod redis_wire;
 

@@ -3,7 +3,7 @@
 //! The stream holds the messages; this actor holds only what is in transit:
 //! pushes not yet confirmed, and the deliveries its listeners hold (token →
 //! stream entry; the reading side is in [`Member`]). Verdicts become one
-//! atomic script per batch ([`SETTLE`](crate::redis_wire::SETTLE)); a timer
+//! atomic script per batch ([`SETTLE`](crate::redis_scripts::SETTLE)); a timer
 //! moves due delayed messages into the stream.
 //!
 //! The actor is `Supervised`: a panic restarts it with its state; the reads

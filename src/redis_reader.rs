@@ -16,10 +16,8 @@ use tokio::time::Instant;
 use crate::delivery::{Delivery, Envelope};
 use crate::error::{Error, Result};
 use crate::redis_link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
-use crate::redis_wire::{
-    self, decode, due_ms, fields, Entry, Keys, Malformed, DROP_CONSUMER, GROUP, PROMOTE, PURGE,
-    SETTLE, STATS,
-};
+use crate::redis_scripts::{DROP_CONSUMER, PROMOTE, PURGE, SETTLE, STATS};
+use crate::redis_wire::{self, decode, due_ms, fields, Entry, Keys, Malformed, GROUP};
 use crate::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 
 /// A listener's own connection for blocking reads.

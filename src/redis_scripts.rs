@@ -1,0 +1,154 @@
+//! The redis driver's Lua scripts: each settle, move or count is one atomic step on the server.
+//!
+//! Atomic because a crash between, say, storing a retry copy and
+//! acknowledging the original must leave one of the two, never both or
+//! neither. The delay-set members they split are laid out in `redis_wire`.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The Lua helper that splits a length-prefixed member into its parts.
+const SPLIT: &str = r"
+local function split(m)
+  local out, pos = {}, 1
+  while pos <= #m do
+    local colon = string.find(m, ':', pos, true)
+    local len = tonumber(string.sub(m, pos, colon - 1))
+    out[#out + 1] = string.sub(m, colon + 1, colon + len)
+    pos = colon + len + 1
+  end
+  return out
+end
+";
+
+/// Settles a batch of deliveries atomically. KEYS: stream, delay set, dead
+/// stream. ARGV: group, then records: `a id` (ack), `r id due member`
+/// (retry later), `d id n fields…` (dead letter), `b id n fields…` (hand
+/// back: a fresh copy at the end of the stream). Each record acts only if
+/// its `XACK` took the entry from the pending list, so an entry another
+/// consumer settled first is not copied twice; every entry is then deleted,
+/// as a stream is never trimmed. Returns how many were acknowledged here.
+pub(crate) static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local stream, delayed, dead, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local i, done, acks = 2, 0, {}
+while i <= #ARGV do
+  local kind, id = ARGV[i], ARGV[i + 1]
+  if kind == 'a' then
+    -- Plain acks need no answer per entry: one XACK and one XDEL for all.
+    acks[#acks + 1] = id
+    i = i + 2
+    if #acks == 1000 then
+      done = done + redis.call('XACK', stream, group, unpack(acks))
+      redis.call('XDEL', stream, unpack(acks))
+      acks = {}
+    end
+  else
+  local acked = redis.call('XACK', stream, group, id)
+  done = done + acked
+  if kind == 'r' then
+    if acked == 1 then redis.call('ZADD', delayed, ARGV[i + 2], ARGV[i + 3]) end
+    i = i + 4
+  else
+    local n = tonumber(ARGV[i + 2])
+    if acked == 1 then
+      local target = stream
+      if kind == 'd' then target = dead end
+      redis.call('XADD', target, '*', unpack(ARGV, i + 3, i + 2 + n))
+    end
+    i = i + 3 + n
+  end
+  redis.call('XDEL', stream, id)
+  end
+end
+if #acks > 0 then
+  done = done + redis.call('XACK', stream, group, unpack(acks))
+  redis.call('XDEL', stream, unpack(acks))
+end
+return done
+",
+    )
+});
+
+/// Moves due members of the delay set into the stream. KEYS: delay set,
+/// stream. ARGV: now (ms), most to move. Returns `{moved, wait}`: `wait` is
+/// the ms until the next member is due, -1 when none is left.
+pub(crate) static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{SPLIT}
+local now = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', unpack(split(m)))
+  redis.call('ZREM', KEYS[1], m)
+end
+local wait = -1
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #nxt == 2 then wait = math.max(0, tonumber(nxt[2]) - now) end
+return {{#due, wait}}
+"
+    ))
+});
+
+/// Counts a queue. KEYS: stream, delay set, dead stream. ARGV: group.
+/// Returns `{ready, pending, delayed, dead}`: acknowledged entries are
+/// deleted, so the stream holds exactly the pending and the undelivered.
+pub(crate) static STATS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local len = redis.call('XLEN', KEYS[1])
+local pending = 0
+local p = redis.pcall('XPENDING', KEYS[1], ARGV[1])
+if type(p) == 'table' and p.err == nil then pending = p[1] end
+return {len - pending, pending, redis.call('ZCARD', KEYS[2]), redis.call('XLEN', KEYS[3])}
+",
+    )
+});
+
+/// Deletes the entries no consumer was handed yet (those after the group's
+/// last delivered id; every entry when there is no group). KEYS: stream.
+/// ARGV: group. Returns how many.
+pub(crate) static PURGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local last = '0-0'
+local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
+if type(groups) == 'table' and groups.err == nil then
+  for _, g in ipairs(groups) do
+    local name, id
+    for j = 1, #g, 2 do
+      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then id = g[j + 1] end
+    end
+    if name == ARGV[1] then last = id end
+  end
+end
+local n = 0
+while true do
+  local entries = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1000)
+  if #entries == 0 then break end
+  local ids = {}
+  for j, e in ipairs(entries) do ids[j] = e[1] end
+  n = n + redis.call('XDEL', KEYS[1], unpack(ids))
+  last = ids[#ids]
+end
+return n
+",
+    )
+});
+
+/// Deletes a consumer of the group if it holds nothing. KEYS: stream.
+/// ARGV: group, consumer. Returns 1 when it was deleted.
+pub(crate) static DROP_CONSUMER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if type(p) == 'table' and p.err == nil and #p == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+",
+    )
+});
