@@ -9,13 +9,14 @@ mod amqp;
 mod support;
 
 use std::collections::HashMap;
+use std::future::ready;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actorbus::{Bus, Delivery, ListenerOptions};
-use support::{index_of, indexed, unique_queue};
+use support::{eventually, index_of, indexed, unique_queue};
 
 const N: u32 = 10_000;
 /// `amqp.prefetch` of the child consumers: the bound on duplicates.
@@ -81,17 +82,6 @@ fn handled(log: &Path) -> Vec<u32> {
         .collect()
 }
 
-async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "not reached within {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_killed_mid_handling_loses_nothing() {
     support::init_tracing();
@@ -116,10 +106,10 @@ async fn consumer_killed_mid_handling_loses_nothing() {
 
     // The first consumer is killed while it is busy.
     let mut first = spawn_child(&q, &first_log);
-    wait_until(
+    eventually(
         "the first child handled 2000",
         Duration::from_secs(60),
-        || handled(&first_log).len() >= 2000,
+        || ready(handled(&first_log).len() >= 2000),
     )
     .await;
     first.kill().expect("SIGKILL the first child");

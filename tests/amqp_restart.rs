@@ -12,28 +12,18 @@ mod amqp;
 mod rabbit_node;
 mod support;
 
+use std::future::ready;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actorbus::{Bus, Delivery, Error, ListenerOptions};
 use rabbit_node::RabbitNode;
-use support::{index_of, indexed, unique_queue, Collector};
+use support::{eventually, index_of, indexed, unique_queue, Collector};
 
 const N: u32 = 10_000;
 const PUSHERS: u32 = 8;
 const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
-
-async fn until(what: &str, limit: Duration, check: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "not reached within {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restarts_lose_no_confirmed_push() {
@@ -109,8 +99,8 @@ async fn broker_restarts_lose_no_confirmed_push() {
     }
 
     let h = handled.clone();
-    until("2000 handled", Duration::from_secs(60), || {
-        h.load(Ordering::SeqCst) >= 2000
+    eventually("2000 handled", Duration::from_secs(60), || {
+        ready(h.load(Ordering::SeqCst) >= 2000)
     })
     .await;
     tracing::info!("stop_app");
@@ -126,8 +116,8 @@ async fn broker_restarts_lose_no_confirmed_push() {
 
     let p = pushed.clone();
     // A pusher that ended early panicked: stop waiting and show why.
-    until("6000 pushed", Duration::from_secs(120), || {
-        p.load(Ordering::SeqCst) >= 6000 || pushers.iter().any(|t| t.is_finished())
+    eventually("6000 pushed", Duration::from_secs(120), || {
+        ready(p.load(Ordering::SeqCst) >= 6000 || pushers.iter().any(|t| t.is_finished()))
     })
     .await;
     if p.load(Ordering::SeqCst) < 6000 {
@@ -154,12 +144,14 @@ async fn broker_restarts_lose_no_confirmed_push() {
     let ok2 = ok.clone();
     let all = tokio::time::timeout(
         Duration::from_secs(120),
-        until(
+        eventually(
             "every confirmed push handled",
             Duration::from_secs(120),
             move || {
-                ok2.iter()
-                    .all(|&i| c[i as usize].load(Ordering::SeqCst) > 0)
+                ready(
+                    ok2.iter()
+                        .all(|&i| c[i as usize].load(Ordering::SeqCst) > 0),
+                )
             },
         ),
     )
@@ -203,10 +195,10 @@ async fn broker_restarts_lose_no_confirmed_push() {
         .await
         .expect("push after the restarts");
     let c = counts.clone();
-    until(
+    eventually(
         "the last message handled by the old listeners",
         Duration::from_secs(30),
-        move || c[N as usize].load(Ordering::SeqCst) > 0,
+        move || ready(c[N as usize].load(Ordering::SeqCst) > 0),
     )
     .await;
     for listener in listeners {
