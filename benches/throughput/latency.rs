@@ -168,15 +168,32 @@ pub(crate) fn latency_row(
 }
 
 /// Paced pushes at `rate`/s; latency from the start of each push to the
-/// entry of its bus handler.
+/// entry of its bus handler, on the memory driver.
 pub(crate) async fn bus_latency(
     name: String,
     rate: u64,
     measured_for: Duration,
     pacing: Pacing,
 ) -> Row {
-    const QUEUE: &str = "bench-latency";
     let bus = Bus::memory();
+    let row = paced_bus_latency(&bus, "bench-latency", name, rate, measured_for, pacing).await;
+    bus.shutdown().await.expect("shutdown");
+    drop(bus);
+    settle_down().await;
+    row
+}
+
+/// The latency row of any bus: a listener on `queue` records each
+/// message's handler entry while `drive` pushes at `rate`/s. The caller
+/// owns the bus (and what the driver leaves behind).
+pub(crate) async fn paced_bus_latency(
+    bus: &Bus,
+    queue: &str,
+    name: String,
+    rate: u64,
+    measured_for: Duration,
+    pacing: Pacing,
+) -> Row {
     let base = Instant::now();
     let plan = Plan::new(rate, measured_for);
     let samples = samples(plan.total);
@@ -184,7 +201,7 @@ pub(crate) async fn bus_latency(
     {
         let samples = samples.clone();
         let sink = sink.clone();
-        bus.add_listener(QUEUE, move |delivery: Delivery| {
+        bus.add_listener(queue, move |delivery: Delivery| {
             record(&samples, base, delivery.payload());
             sink.hit();
             std::future::ready(HandlerResult::Ok(()))
@@ -194,16 +211,13 @@ pub(crate) async fn bus_latency(
     }
     let target = sink.expect(plan.total);
     let push = {
-        let bus = bus.clone();
+        let (bus, queue) = (bus.clone(), queue.to_owned());
         move |body: Vec<u8>| async move {
-            bus.push(QUEUE, body).await.expect("push");
+            bus.push(&queue, body).await.expect("push");
         }
     };
     let window = drive(&plan, pacing, base, push).await;
     sink.wait(target).await;
-    bus.shutdown().await.expect("shutdown");
-    drop(bus);
-    settle_down().await;
     latency_row(name, &plan, &samples, window, pacing)
 }
 

@@ -39,7 +39,7 @@ mod imp {
     use serde_json::json;
 
     use crate::args::Opts;
-    use crate::latency::{drive, latency_row, record, samples, Pacing, Plan};
+    use crate::latency::{drive, latency_row, paced_bus_latency, record, samples, Pacing, Plan};
     use crate::machine::{with_foreign_cpu, CpuSnap};
     use crate::payload;
     use crate::row::{Kind, Row};
@@ -88,6 +88,13 @@ mod imp {
             )
             .await
             .expect("Redis must be reachable (scripts/test starts it)")
+    }
+
+    /// `XADD <stream> * payload <body>`: what every raw row sends.
+    fn xadd(stream: &str, body: &[u8]) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(stream).arg("*").arg("payload").arg(body);
+        cmd
     }
 
     async fn drop_keys(stream: &str) {
@@ -173,23 +180,14 @@ mod imp {
         while sent < n {
             let take = batch.min(n - sent);
             if take == 1 {
-                let _: String = redis::cmd("XADD")
-                    .arg(&stream)
-                    .arg("*")
-                    .arg("payload")
-                    .arg(&body[..])
+                let _: String = xadd(&stream, &body[..])
                     .query_async(&mut conn)
                     .await
                     .expect("XADD");
             } else {
                 let mut pipe = redis::pipe();
                 for _ in 0..take {
-                    pipe.cmd("XADD")
-                        .arg(&stream)
-                        .arg("*")
-                        .arg("payload")
-                        .arg(&body[..])
-                        .ignore();
+                    pipe.add_command(xadd(&stream, &body[..])).ignore();
                 }
                 let _: () = pipe.query_async(&mut conn).await.expect("XADD pipeline");
             }
@@ -214,11 +212,7 @@ mod imp {
                 actix::spawn(async move {
                     let mut i = t;
                     while i < n {
-                        let _: String = redis::cmd("XADD")
-                            .arg(&*stream)
-                            .arg("*")
-                            .arg("payload")
-                            .arg(&body[..])
+                        let _: String = xadd(&stream, &body[..])
                             .query_async(&mut conn)
                             .await
                             .expect("XADD");
@@ -303,33 +297,12 @@ mod imp {
     async fn bus_latency(measured_for: Duration) -> Row {
         let bus = bus().await;
         let queue = fresh_stream("latency");
-        let base = Instant::now();
-        let plan = Plan::new(RATE, measured_for);
-        let samples = samples(plan.total);
-        let sink = Sink::default();
-        {
-            let (samples, sink) = (samples.clone(), sink.clone());
-            bus.add_listener(&queue, move |d: Delivery| {
-                record(&samples, base, d.payload());
-                sink.hit();
-                std::future::ready(HandlerResult::Ok(()))
-            })
-            .await
-            .expect("add_listener");
-        }
-        let target = sink.expect(plan.total);
-        let push = {
-            let (bus, queue) = (bus.clone(), queue.clone());
-            move |body: Vec<u8>| async move {
-                bus.push(&queue, body).await.expect("push");
-            }
-        };
-        let window = drive(&plan, Pacing::Thread, base, push).await;
-        sink.wait(target).await;
+        let name = LATENCY.to_owned();
+        let row = paced_bus_latency(&bus, &queue, name, RATE, measured_for, Pacing::Thread).await;
         bus.shutdown().await.expect("shutdown");
         drop_keys(&queue).await;
         settle_down().await;
-        latency_row(LATENCY.to_owned(), &plan, &samples, window, Pacing::Thread)
+        row
     }
 
     /// The same schedule with the redis crate: XADD on a multiplexed
@@ -370,11 +343,7 @@ mod imp {
             move |body: Vec<u8>| {
                 let (mut conn, stream) = (conn.clone(), stream.clone());
                 async move {
-                    let _: String = redis::cmd("XADD")
-                        .arg(&stream)
-                        .arg("*")
-                        .arg("payload")
-                        .arg(body)
+                    let _: String = xadd(&stream, &body)
                         .query_async(&mut conn)
                         .await
                         .expect("XADD");

@@ -88,6 +88,15 @@ async fn consumer(url: &str, queue: &str, prefetch: u16) -> (Connection, Channel
     (conn, ch, consumer)
 }
 
+/// Publishes one message and waits for its confirm: the naive way.
+async fn publish_confirmed(ch: &Channel, queue: &str, body: &[u8]) {
+    let confirm = ch
+        .basic_publish("".into(), queue.into(), mandatory(), body, persistent())
+        .await
+        .expect("publish");
+    assert!(confirm.await.expect("confirm").is_ack());
+}
+
 /// Publishes `n` messages keeping up to `in_flight` confirms outstanding.
 async fn publish_pipelined(ch: &Channel, queue: &str, n: usize, in_flight: usize) {
     let body = crate::payload();
@@ -156,17 +165,7 @@ pub(crate) async fn e2e_naive(url: &str, n: usize) -> Row {
     let body = crate::payload();
     let publish = async {
         for _ in 0..n {
-            let confirm = pch
-                .basic_publish(
-                    "".into(),
-                    q.as_str().into(),
-                    mandatory(),
-                    &body,
-                    persistent(),
-                )
-                .await
-                .expect("publish");
-            assert!(confirm.await.expect("confirm").is_ack());
+            publish_confirmed(&pch, &q, &body).await;
         }
     };
     let consume = async {
@@ -228,17 +227,7 @@ pub(crate) async fn latency(url: &str, rate: u64, measured_for: Duration) -> Row
         let (ch, q) = (pch.clone(), q2.clone());
         async move {
             let body = stamped(base, i);
-            let confirm = ch
-                .basic_publish(
-                    "".into(),
-                    q.as_str().into(),
-                    mandatory(),
-                    &body,
-                    persistent(),
-                )
-                .await
-                .expect("publish");
-            assert!(confirm.await.expect("confirm").is_ack());
+            publish_confirmed(&ch, &q, &body).await;
         }
     })
     .await;
