@@ -153,89 +153,34 @@
 //! retries. The memory driver keeps everything in the process: what it holds
 //! ends with the process.
 
-mod broker;
 mod bus;
-mod bus_consume;
+mod channel;
 mod config;
-mod config_duration;
-mod config_parse;
-mod config_size;
-mod config_value;
 mod delivery;
+mod driver;
 mod error;
-mod hocon_text;
 mod listener;
-mod listener_actor;
-mod memory_store;
 mod message_id;
 mod options;
 mod panic_guard;
-mod queue_actor;
-mod registry;
-mod retry;
-mod room;
 mod runtime;
-mod settle;
 mod stats;
-mod subscribers;
 mod timer;
 mod validate;
-mod waiters;
 
-#[cfg(feature = "amqp")]
-mod amqp_broker;
-#[cfg(feature = "amqp")]
-mod amqp_config;
-#[cfg(feature = "amqp")]
-mod amqp_consumer;
-#[cfg(feature = "amqp")]
-mod amqp_driver;
-#[cfg(feature = "amqp")]
-mod amqp_link;
-#[cfg(feature = "amqp")]
-mod amqp_queue;
-#[cfg(feature = "amqp")]
-mod amqp_receive;
-#[cfg(feature = "amqp")]
-mod amqp_shared;
-#[cfg(feature = "amqp")]
-mod amqp_tags;
-#[cfg(feature = "amqp")]
-mod amqp_wire;
-#[cfg(feature = "redis")]
-mod redis_broker;
-#[cfg(feature = "redis")]
-mod redis_config;
-#[cfg(feature = "redis")]
-mod redis_driver;
-#[cfg(feature = "redis")]
-mod redis_link;
-#[cfg(feature = "redis")]
-mod redis_member;
-#[cfg(feature = "redis")]
-mod redis_pusher;
-#[cfg(feature = "redis")]
-mod redis_queue;
-#[cfg(feature = "redis")]
-mod redis_reader;
-#[cfg(feature = "redis")]
-mod redis_scripts;
-#[cfg(feature = "redis")]
-mod redis_wire;
-
-#[cfg(feature = "amqp")]
-pub use amqp_config::AmqpConfig;
-#[cfg(feature = "amqp")]
-pub use amqp_driver::AmqpDriver;
 pub use bus::Bus;
+#[cfg(feature = "amqp")]
+pub use config::AmqpConfig;
+#[cfg(feature = "redis")]
+pub use config::RedisConfig;
 pub use config::{Config, DriverKind, MemoryConfig, QueueConfig, RetryConfig};
 pub use delivery::{Delivery, HandlerResult};
+#[cfg(feature = "amqp")]
+pub use driver::AmqpDriver;
+#[cfg(feature = "redis")]
+pub use driver::RedisDriver;
 pub use error::{BoxError, Error, Result};
 pub use listener::Listener;
 pub use message_id::MessageId;
 pub use options::{ListenerOptions, PushOptions};
-#[cfg(feature = "redis")]
-pub use redis_config::RedisConfig;
-#[cfg(feature = "redis")]
-pub use redis_driver::RedisDriver;
 pub use stats::QueueStats;

@@ -1,0 +1,190 @@
+//! Consuming from a `Bus`: listeners, actor subscribers, `receive` and `remove`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Recipient;
+use futures_util::FutureExt;
+use tokio::sync::oneshot;
+
+use crate::bus::Bus;
+use crate::delivery::{Delivery, HandlerResult};
+use crate::driver::memory::queue::{Receive, StopListeners};
+use crate::error::{Error, Result};
+use crate::listener::actor::HandlerFn;
+use crate::listener::Listener;
+use crate::listener::ListenerSpec;
+use crate::options::ListenerOptions;
+use crate::validate;
+
+impl Bus {
+    /// Attaches `handler` to `queue` with default [`ListenerOptions`].
+    ///
+    /// `Ok` from the handler acknowledges the delivery; `Err` or a panic has
+    /// it retried with backoff and, after `queue.retry.max_attempts`, moved
+    /// to `<queue>.dead` (§3.3).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let tx = std::sync::Mutex::new(Some(tx));
+    /// bus.add_listener("my-queue", move |delivery| {
+    ///     if let Some(tx) = tx.lock().unwrap().take() {
+    ///         let _ = tx.send(delivery.as_str().map(str::to_owned));
+    ///     }
+    ///     async { Ok(()) }
+    /// })
+    /// .await?;
+    /// bus.push("my-queue", "hello world").await?;
+    /// assert_eq!(rx.await.unwrap()?, "hello world");
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn add_listener<F, Fut>(&self, queue: &str, handler: F) -> Result<Listener>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.add_listener_with(queue, ListenerOptions::default(), handler)
+            .await
+    }
+
+    /// Attaches `handler` to `queue` with `opts` (concurrency, prefetch).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_listener`](Self::add_listener).
+    pub async fn add_listener_with<F, Fut>(
+        &self,
+        queue: &str,
+        opts: ListenerOptions,
+        handler: F,
+    ) -> Result<Listener>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler: HandlerFn = Arc::new(move |delivery| handler(delivery).boxed());
+        self.attach(queue, opts, handler).await
+    }
+
+    /// Attaches an actix actor as a listener: each [`Delivery`] is sent to
+    /// `recipient`, and the actor's [`HandlerResult`] settles it.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_listener`](Self::add_listener).
+    pub async fn subscribe(&self, queue: &str, recipient: Recipient<Delivery>) -> Result<Listener> {
+        let handler: HandlerFn = Arc::new(move |delivery| {
+            let sent = recipient.send(delivery);
+            async move {
+                match sent.await {
+                    Ok(result) => result,
+                    Err(mailbox) => Err(format!("listener actor unreachable: {mailbox}").into()),
+                }
+            }
+            .boxed()
+        });
+        self.attach(queue, ListenerOptions::default(), handler)
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    async fn attach(
+        &self,
+        queue: &str,
+        opts: ListenerOptions,
+        handler: HandlerFn,
+    ) -> Result<Listener> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        let id = self.next_listener_id();
+        let (concurrency, window) = (opts.effective_concurrency(), opts.window());
+        if let Some(broker) = self.broker() {
+            let spec = ListenerSpec {
+                id,
+                handler,
+                concurrency,
+                window,
+            };
+            return broker.attach(queue, spec).await;
+        }
+        let queue_handle = self.queue_or_start(queue).await?;
+        let spec = ListenerSpec {
+            id,
+            handler,
+            concurrency,
+            window,
+        };
+        Listener::start(
+            queue,
+            spec,
+            queue_handle.addr.clone(),
+            &queue_handle.arbiter,
+        )
+        .await
+    }
+
+    /// Stops every listener of `queue` by sending the queue's actor its stop
+    /// message (§3.7). The messages stay; only [`purge`](Self::purge) drops them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub async fn remove(&self, queue: &str) -> Result<()> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        if let Some(broker) = self.broker() {
+            return broker.remove(queue).await;
+        }
+        if let Some(queue) = self.queue(queue, false).await? {
+            queue
+                .addr
+                .send(StopListeners)
+                .await
+                .map_err(|_| Error::Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next message of `queue`, waiting up to `timeout` (§3.11).
+    ///
+    /// The message is acknowledged as it is handed over: from then on the
+    /// caller owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when no message came in time;
+    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// use std::time::Duration;
+    /// let bus = actorbus::Bus::memory();
+    /// let waited = bus.receive("empty", Duration::from_millis(10)).await;
+    /// assert!(matches!(waited, Err(actorbus::Error::Timeout)));
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        if let Some(broker) = self.broker() {
+            return broker.receive(queue, timeout).await;
+        }
+        let queue = self.queue_or_start(queue).await?;
+        let (reply, received) = oneshot::channel();
+        queue.addr.do_send(Receive { timeout, reply });
+        received.await.map_err(|_| Error::Closed)?
+    }
+}

@@ -1,0 +1,171 @@
+//! `Subscribers`: a queue's listeners and their leases — who gets the next message.
+//!
+//! Pure bookkeeping, kept apart from the queue actor so that the fairness
+//! and window rules can be tested without actors.
+
+use crate::driver::memory::store::ListenerId;
+
+/// One listener as its queue sees it; `A` is its address.
+struct Subscriber<A> {
+    id: ListenerId,
+    addr: A,
+    /// How many leases it may hold at once.
+    window: usize,
+    /// How many it holds now.
+    leased: usize,
+}
+
+/// The listeners of one queue, in round-robin order.
+pub(crate) struct Subscribers<A> {
+    list: Vec<Subscriber<A>>,
+    /// Which listener is offered the next message first.
+    cursor: usize,
+}
+
+impl<A> Default for Subscribers<A> {
+    fn default() -> Self {
+        Subscribers {
+            list: Vec::new(),
+            cursor: 0,
+        }
+    }
+}
+
+impl<A> Subscribers<A> {
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn attach(&mut self, id: ListenerId, addr: A, window: usize) {
+        self.list.push(Subscriber {
+            id,
+            addr,
+            window: window.max(1),
+            leased: 0,
+        });
+    }
+
+    /// Forgets a listener; its leases are the caller's to reclaim.
+    pub(crate) fn detach(&mut self, id: ListenerId) {
+        self.list.retain(|s| s.id != id);
+    }
+
+    /// Forgets every listener, returning their addresses.
+    pub(crate) fn drain(&mut self) -> Vec<A> {
+        self.list.drain(..).map(|s| s.addr).collect()
+    }
+
+    /// `count` leases of `owner` ended.
+    pub(crate) fn returned(&mut self, owner: ListenerId, count: usize) {
+        if let Some(s) = self.list.iter_mut().find(|s| s.id == owner) {
+            s.leased = s.leased.saturating_sub(count);
+        }
+    }
+
+    /// Hands out items from `lease` (called with the receiving listener's
+    /// id, `None` when the queue is empty) to listeners with room in their
+    /// window, one per listener per round so competing consumers share
+    /// evenly. Returns each listener's batch; empty batches are left out.
+    pub(crate) fn assign<T>(
+        &mut self,
+        mut lease: impl FnMut(ListenerId) -> Option<T>,
+    ) -> Vec<(&A, Vec<T>)> {
+        let n = self.list.len();
+        let mut batches: Vec<Vec<T>> = std::iter::repeat_with(Vec::new).take(n).collect();
+        let mut progress = n > 0;
+        'rounds: while progress {
+            progress = false;
+            let start = self.cursor;
+            for step in 0..n {
+                let i = (start + step) % n;
+                let s = &mut self.list[i];
+                if s.leased >= s.window {
+                    continue;
+                }
+                let Some(item) = lease(s.id) else {
+                    break 'rounds;
+                };
+                s.leased += 1;
+                batches[i].push(item);
+                // The next message, in this call or the next, goes to the
+                // listener after the last one served.
+                self.cursor = (i + 1) % n;
+                progress = true;
+            }
+        }
+        self.list
+            .iter()
+            .zip(batches)
+            .filter(|(_, batch)| !batch.is_empty())
+            .map(|(s, batch)| (&s.addr, batch))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(
+        subs: &mut Subscribers<&'static str>,
+        available: &mut usize,
+    ) -> Vec<(&'static str, usize)> {
+        subs.assign(|_| {
+            (*available > 0).then(|| {
+                *available -= 1;
+            })
+        })
+        .into_iter()
+        .map(|(addr, batch)| (*addr, batch.len()))
+        .collect()
+    }
+
+    #[test]
+    fn shares_evenly_and_respects_windows() {
+        let mut subs = Subscribers::default();
+        subs.attach(1, "a", 2);
+        subs.attach(2, "b", 10);
+        let mut available = 7;
+        assert_eq!(counts(&mut subs, &mut available), [("a", 2), ("b", 5)]);
+        assert_eq!(available, 0);
+
+        // Full windows take nothing until leases come back.
+        let mut more = 30;
+        assert_eq!(counts(&mut subs, &mut more), [("b", 5)]);
+        subs.returned(1, 1);
+        assert_eq!(counts(&mut subs, &mut more), [("a", 1)]);
+        assert_eq!(more, 24);
+    }
+
+    #[test]
+    fn round_robin_start_rotates_between_calls() {
+        let mut subs = Subscribers::default();
+        for (id, name) in [(1, "a"), (2, "b"), (3, "c")] {
+            subs.attach(id, name, 100);
+        }
+        let mut firsts = Vec::new();
+        for _ in 0..3 {
+            let mut one = 1;
+            firsts.push(counts(&mut subs, &mut one)[0].0);
+        }
+        firsts.sort_unstable();
+        assert_eq!(
+            firsts,
+            ["a", "b", "c"],
+            "single messages go to each listener in turn"
+        );
+    }
+
+    #[test]
+    fn detach_and_drain() {
+        let mut subs = Subscribers::default();
+        subs.attach(1, "a", 1);
+        subs.attach(2, "b", 1);
+        subs.detach(1);
+        assert_eq!(subs.len(), 1);
+        assert_eq!(subs.drain(), ["b"]);
+        let mut available = 5;
+        assert!(counts(&mut subs, &mut available).is_empty());
+        assert_eq!(available, 5);
+    }
+}

@@ -1,0 +1,386 @@
+//! `Link`: one generation of the amqp driver's connections, and the broker operations on it.
+//!
+//! Publishing and consuming use separate connections (a slow consumer must
+//! not hold up confirms, and RabbitMQ's flow control blocks publishing
+//! connections only). A link is replaced as a whole when either dies.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+};
+use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+use lapin::types::FieldTable;
+use lapin::uri::{AMQPScheme, AMQPUri};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
+
+use actix::ArbiterHandle;
+use tokio::sync::oneshot;
+
+use crate::config::amqp::AmqpConfig;
+use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Longest wait for a connection to open; bad settings fail within this (§3.9).
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Where a publish goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A durable queue (by its user-facing name).
+    Queue(String),
+    /// The wait queue for `delay` in front of the durable queue `target`.
+    Wait { target: String, delay: Duration },
+}
+
+impl Target {
+    /// The queue the message is routed to.
+    pub(crate) fn routing_key(&self) -> String {
+        match self {
+            Target::Queue(name) => wire::wire_name(name),
+            Target::Wait { target, delay } => wire::wait_name(target, *delay),
+        }
+    }
+}
+
+/// One generation of connections.
+pub(crate) struct Link {
+    /// Counts reconnections; tells a dead link from its successor.
+    pub(crate) generation: u64,
+    /// The publishing connection.
+    pub(crate) publish: Connection,
+    /// The consuming connection: one channel per listener.
+    pub(crate) consume: Connection,
+    /// The confirm-mode channel every push goes through.
+    confirms: Channel,
+    /// Queues declared on this link, and when (wait queues must be
+    /// re-declared before their `x-expires` runs out).
+    declared: Mutex<HashMap<String, Instant>>,
+}
+
+/// Why a publish failed.
+pub(crate) enum Fault {
+    /// The link died: try again on the next one.
+    Link,
+    /// The broker refused: give up.
+    Fatal(Error),
+}
+
+impl Link {
+    /// Opens both connections and the confirm channel. The consuming
+    /// connection is opened on `consume_on`, where its I/O then runs: that
+    /// keeps deliveries and acks off the thread that carries publishes and
+    /// confirms, so a bus uses both cores.
+    pub(crate) async fn open(
+        config: &AmqpConfig,
+        generation: u64,
+        consume_on: &ArbiterHandle,
+    ) -> Result<Link> {
+        let uri = parse_uri(config)?;
+        let connect = async {
+            let publish = connect(&uri, "publish").await?;
+            let (tx, rx) = oneshot::channel();
+            let consume_uri = uri.clone();
+            consume_on.spawn(async move {
+                let _ = tx.send(connect(&consume_uri, "consume").await);
+            });
+            let consume = rx.await.map_err(|_| {
+                lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                    lapin::ConnectionState::Closed,
+                ))
+            })??;
+            let confirms = publish.create_channel().await?;
+            confirms
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            Ok::<_, lapin::Error>((publish, consume, confirms))
+        };
+        let (publish, consume, confirms) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| {
+                Error::backend(format!(
+                    "cannot connect to RabbitMQ at {}:{}: no answer within {CONNECT_TIMEOUT:?}",
+                    uri.authority.host, uri.authority.port
+                ))
+            })?
+            .map_err(|e| connect_error(&uri, &e))?;
+        Ok(Link {
+            generation,
+            publish,
+            consume,
+            confirms,
+            declared: Mutex::default(),
+        })
+    }
+
+    /// Whether both connections and the confirm channel are up.
+    pub(crate) fn is_up(&self) -> bool {
+        self.publish.status().connected()
+            && self.consume.status().connected()
+            && self.confirms.status().connected()
+    }
+
+    /// Publishes once and awaits the broker's confirm.
+    pub(crate) async fn publish(
+        &self,
+        target: &Target,
+        payload: &Bytes,
+        properties: &BasicProperties,
+    ) -> std::result::Result<(), Fault> {
+        let name = target.routing_key();
+        // A queue deleted behind our back makes the message unroutable:
+        // declare again and retry once before calling it an error.
+        for round in 0..2 {
+            self.declare(target, &name, round > 0)
+                .await
+                .map_err(|e| self.fault(e))?;
+            let options = BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            };
+            let confirm = self
+                .confirms
+                .basic_publish(
+                    "".into(),
+                    wire::short(&name).map_err(Fault::Fatal)?,
+                    options,
+                    payload,
+                    properties.clone(),
+                )
+                .await
+                .map_err(|e| self.fault(e))?
+                .await
+                .map_err(|e| self.fault(e))?;
+            match confirm {
+                Confirmation::Ack(None) | Confirmation::NotRequested => return Ok(()),
+                Confirmation::Ack(Some(_)) => continue,
+                Confirmation::Nack(_) => {
+                    return Err(Fault::Fatal(Error::backend(format!(
+                        "RabbitMQ refused to store a message for {name:?}"
+                    ))))
+                }
+            }
+        }
+        Err(Fault::Fatal(Error::backend(format!(
+            "message to {name:?} was unroutable"
+        ))))
+    }
+
+    /// Declares the queue behind `target` unless this link did recently.
+    async fn declare(&self, target: &Target, name: &str, force: bool) -> Result<()> {
+        let fresh_for = match target {
+            Target::Queue(_) => Duration::MAX,
+            Target::Wait { .. } => WAIT_QUEUE_GRACE / 2,
+        };
+        let known = self
+            .declared
+            .lock()
+            .ok()
+            .and_then(|d| d.get(name).copied())
+            .is_some_and(|at| at.elapsed() < fresh_for);
+        if known && !force {
+            return Ok(());
+        }
+        match target {
+            Target::Queue(queue) => declare_queue(&self.publish, queue).await?,
+            Target::Wait { target, delay } => {
+                // The wait queue dead-letters into `target`: it must exist too.
+                declare_queue(&self.publish, target).await?;
+                let args = wire::wait_arguments(&wire::wire_name(target), *delay);
+                declare_on(&self.publish, name, args).await?;
+            }
+        }
+        if let Ok(mut declared) = self.declared.lock() {
+            declared.insert(name.to_owned(), Instant::now());
+        }
+        Ok(())
+    }
+
+    fn fault(&self, error: impl Into<LinkError>) -> Fault {
+        let error = error.into();
+        if !self.is_up() || error.1 {
+            Fault::Link
+        } else {
+            Fault::Fatal(error.0)
+        }
+    }
+
+    /// Message counts of `names` (wire names), `None` for a queue that does not exist.
+    pub(crate) async fn counts(&self, names: &[String]) -> Result<Vec<Option<u64>>> {
+        let mut channel: Option<Channel> = None;
+        let mut counts = Vec::with_capacity(names.len());
+        for name in names {
+            let ch = match channel.take() {
+                Some(ch) if ch.status().connected() => ch,
+                _ => self.publish.create_channel().await.map_err(backend)?,
+            };
+            let options = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            match ch
+                .queue_declare(wire::short(name)?, options, FieldTable::default())
+                .await
+            {
+                Ok(queue) => counts.push(Some(u64::from(queue.message_count()))),
+                // The broker closed the channel; the next name opens another.
+                Err(e) if not_found(&e) => counts.push(None),
+                Err(e) => return Err(backend(e)),
+            }
+            channel = Some(ch);
+        }
+        if let Some(ch) = channel.filter(|c| c.status().connected()) {
+            let _ = ch.close(200, "done".into()).await;
+        }
+        Ok(counts)
+    }
+
+    /// Drops the ready messages of `name`; 0 for a queue that does not exist.
+    pub(crate) async fn purge(&self, name: &str) -> Result<u64> {
+        let ch = self.publish.create_channel().await.map_err(backend)?;
+        let purged = match ch
+            .queue_purge(wire::short(name)?, QueuePurgeOptions::default())
+            .await
+        {
+            Ok(n) => u64::from(n),
+            Err(e) if not_found(&e) => return Ok(0),
+            Err(e) => return Err(backend(e)),
+        };
+        let _ = ch.close(200, "done".into()).await;
+        Ok(purged)
+    }
+
+    /// Closes both connections.
+    pub(crate) async fn close(&self) {
+        let _ = self.confirms.wait_for_confirms().await;
+        let _ = self.publish.close(200, "shutdown".into()).await;
+        let _ = self.consume.close(200, "shutdown".into()).await;
+    }
+}
+
+/// Declares `queue` (a user-facing name) and, unless it is one itself, its
+/// dead-letter queue: counting a queue's dead letters then never asks the
+/// broker about a queue that does not exist.
+pub(crate) async fn declare_queue(conn: &Connection, queue: &str) -> Result<()> {
+    declare_on(conn, &wire::wire_name(queue), FieldTable::default()).await?;
+    if !queue.ends_with(".dead") {
+        let dead = wire::wire_name(&validate::dead_letter_name(queue));
+        declare_on(conn, &dead, FieldTable::default()).await?;
+    }
+    Ok(())
+}
+
+/// Declares the durable queue `name` with `args` on a channel of its own,
+/// so that a refused declare cannot close a channel in use.
+pub(crate) async fn declare_on(conn: &Connection, name: &str, args: FieldTable) -> Result<()> {
+    let ch = conn.create_channel().await.map_err(backend)?;
+    ch.queue_declare(wire::short(name)?, QueueDeclareOptions::durable(), args)
+        .await
+        .map_err(|e| {
+            Error::backend(format!(
+                "cannot declare queue {name:?} (an existing queue of that name with other settings?): {e}"
+            ))
+        })?;
+    let _ = ch.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// A lapin error kept as our own, and whether it says the link is dying
+/// (which the link's status may not show yet).
+struct LinkError(Error, bool);
+
+impl From<lapin::Error> for LinkError {
+    fn from(e: lapin::Error) -> Self {
+        let dying = is_link_error(&e);
+        LinkError(backend(e), dying)
+    }
+}
+
+impl From<Error> for LinkError {
+    fn from(e: Error) -> Self {
+        LinkError(e, false)
+    }
+}
+
+/// Whether `e` is about the connection or channel going away, rather than
+/// the broker refusing this one operation.
+pub(crate) fn is_link_error(e: &lapin::Error) -> bool {
+    match e.kind() {
+        ErrorKind::ProtocolError(err) => matches!(err.kind(), AMQPErrorKind::Hard(_)),
+        ErrorKind::IOError(_)
+        | ErrorKind::RuntimeShutdownError(_)
+        | ErrorKind::InvalidChannel(_)
+        | ErrorKind::InvalidChannelState(..)
+        | ErrorKind::InvalidConnectionState(_)
+        | ErrorKind::MissingHeartbeatError
+        | ErrorKind::ParsingError(_)
+        | ErrorKind::SerialisationError(_) => true,
+        _ => false,
+    }
+}
+
+pub(crate) fn backend(e: lapin::Error) -> Error {
+    Error::backend(e)
+}
+
+/// Whether the broker said "no such queue".
+pub(crate) fn not_found(e: &lapin::Error) -> bool {
+    matches!(e.kind(), ErrorKind::ProtocolError(err)
+        if matches!(err.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
+}
+
+/// `amqp.url` as lapin reads it, with `amqp.heartbeat` applied.
+pub(crate) fn parse_uri(config: &AmqpConfig) -> Result<AMQPUri> {
+    let mut uri: AMQPUri = config
+        .url
+        .parse()
+        .map_err(|e| Error::config("amqp.url", format!("{:?}: {e}", redact(&config.url))))?;
+    if uri.scheme == AMQPScheme::AMQPS && !cfg!(feature = "amqps") {
+        return Err(Error::config(
+            "amqp.url",
+            "amqps:// needs the `amqps` cargo feature of actorbus",
+        ));
+    }
+    let heartbeat = u16::try_from(config.heartbeat.as_secs()).unwrap_or(u16::MAX);
+    uri.query.heartbeat = Some(heartbeat);
+    Ok(uri)
+}
+
+async fn connect(uri: &AMQPUri, role: &str) -> lapin::Result<Connection> {
+    let props =
+        ConnectionProperties::default().with_connection_name(format!("actorbus-{role}").into());
+    Connection::connect_uri(uri.clone(), props).await
+}
+
+/// A connect failure, naming where and (without the password) as whom.
+fn connect_error(uri: &AMQPUri, e: &lapin::Error) -> Error {
+    let hint = match e.kind() {
+        ErrorKind::IOError(_) => "is RabbitMQ running there?",
+        ErrorKind::ProtocolError(err) => match err.kind() {
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => "wrong credentials?",
+            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) => "no such vhost, or no access to it?",
+            _ => "refused by RabbitMQ",
+        },
+        _ => "check amqp.url",
+    };
+    Error::backend(format!(
+        "cannot connect to RabbitMQ at {}:{} vhost {:?} as {:?} ({hint}): {e}",
+        uri.authority.host, uri.authority.port, uri.vhost, uri.authority.userinfo.username
+    ))
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

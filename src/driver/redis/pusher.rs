@@ -1,0 +1,168 @@
+//! `RedisPusher`: the push side of one queue on Redis — gathers concurrent pushes into pipelines and answers each once Redis has it.
+//!
+//! It runs on a different arbiter than the queue's [`RedisQueue`] when the
+//! bus has more than one, so that storing messages and delivering them use
+//! both cores. A push is answered only after Redis confirmed its `XADD` (or
+//! its `ZADD` into the delay set, after which the queue actor is told when
+//! to look) (§3.1); through an outage it waits up to `queue.push_timeout`.
+//!
+//! An immediate push comes here only when it cannot go straight through
+//! this arbiter's shared connection
+//! ([`RedisBroker`](crate::driver::redis::broker::RedisBroker)'s direct path): no
+//! such connection yet, it broke, or the caller has no timer. Delayed
+//! pushes always come here.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::delivery::Envelope;
+use crate::driver::redis::commands;
+use crate::driver::redis::link::{copy_error, RedisLink};
+use crate::driver::redis::queue::{Promote, RedisQueue};
+use crate::driver::redis::wire::Keys;
+use crate::error::{Error, Result};
+
+/// Most pushes sent in one pipeline.
+const PUSH_BATCH: usize = 512;
+/// Most pipelines in flight; more pushes gather into the next one.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// The push side of one queue.
+pub(crate) struct RedisPusher {
+    /// The queue's keys.
+    keys: Keys,
+    /// The bus's connections.
+    link: Arc<RedisLink>,
+    /// The queue's actor, told about delayed messages.
+    queue: Addr<RedisQueue>,
+    /// Pushes handed over by the bus handles.
+    inbox: Arc<Inbox>,
+    /// Pipelines in flight.
+    pushing: usize,
+}
+
+/// A message to store; answered once Redis has it (§3.1).
+pub(crate) struct Push {
+    pub(crate) envelope: Envelope,
+    pub(crate) delay: Option<Duration>,
+    /// When the caller's `queue.push_timeout` runs out.
+    pub(crate) deadline: Instant,
+    pub(crate) reply: oneshot::Sender<Result<()>>,
+}
+
+/// Pushes waiting for the pusher. A push is put here and the actor woken
+/// only when the inbox was empty: under load one message and one wake-up
+/// carry a whole batch across threads, instead of one each.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pushes: Mutex<Vec<Push>>,
+    /// The pusher's arbiter thread, once it started: an immediate push
+    /// sends its `XADD` through that thread's shared connection, whose I/O
+    /// runs there, and comes here only when that connection is missing or
+    /// broke.
+    pub(crate) thread: OnceLock<ThreadId>,
+}
+
+impl Inbox {
+    /// Adds `push`; `true` when the pusher must be sent [`Wake`].
+    pub(crate) fn put(&self, push: Push) -> bool {
+        let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
+        pushes.push(push);
+        pushes.len() == 1
+    }
+
+    fn take(&self) -> Vec<Push> {
+        std::mem::take(&mut *self.pushes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The inbox has pushes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Wake;
+
+impl RedisPusher {
+    pub(crate) fn new(
+        keys: Keys,
+        link: Arc<RedisLink>,
+        queue: Addr<RedisQueue>,
+        inbox: Arc<Inbox>,
+    ) -> Self {
+        RedisPusher {
+            keys,
+            link,
+            queue,
+            inbox,
+            pushing: 0,
+        }
+    }
+
+    /// Sends what the inbox holds, unless a pipeline is in flight: then
+    /// what comes meanwhile gathers into the next one, sent when it returns.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.pushing >= MAX_IN_FLIGHT {
+            return;
+        }
+        let now = Instant::now();
+        // A push that waited out its deadline behind a slow pipeline was
+        // never stored: it fails now rather than late.
+        let (mut outbox, late): (Vec<Push>, Vec<Push>) = self
+            .inbox
+            .take()
+            .into_iter()
+            .partition(|p| p.deadline > now);
+        for push in late {
+            let _ = push.reply.send(Err(Error::Timeout));
+        }
+        while !outbox.is_empty() {
+            let take = outbox.len().min(PUSH_BATCH);
+            let batch: Vec<Push> = outbox.drain(..take).collect();
+            let parts = batch.iter().map(|p| (&p.envelope, p.delay));
+            let (pipe, latest) = commands::push_pipeline(&self.keys, parts);
+            let earliest = batch.iter().map(|p| p.deadline).min().unwrap_or(now);
+            let limit = earliest.saturating_duration_since(now);
+            let link = self.link.clone();
+            let sent = async move { commands::send(&link, pipe, limit).await };
+            self.pushing += 1;
+            ctx.spawn(sent.into_actor(self).map(move |sent, act, ctx| {
+                act.pushing -= 1;
+                for push in batch {
+                    let _ = push.reply.send(match &sent {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(copy_error(e)),
+                    });
+                }
+                if let (Ok(()), Some(delay)) = (&sent, latest) {
+                    // The latest due time covers the batch: earlier ones are
+                    // moved by the same run.
+                    act.queue.do_send(Promote {
+                        at: Instant::now() + delay,
+                    });
+                }
+                act.flush(ctx);
+            }));
+        }
+    }
+}
+
+impl Actor for RedisPusher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        self.inbox
+            .thread
+            .get_or_init(|| std::thread::current().id());
+    }
+}
+
+impl Handler<Wake> for RedisPusher {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.flush(ctx);
+    }
+}

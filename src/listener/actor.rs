@@ -1,0 +1,223 @@
+//! `ListenerActor`: one listener — runs its handler on the deliveries its queue leases to it.
+//!
+//! It holds up to its window of leased deliveries, runs at most
+//! `concurrency` handlers at once, and reports each verdict back to its
+//! queue in batches ([`Settle`]). A panicking handler is a failed delivery,
+//! not a dead actor. On [`StopListener`] it hands back what it has not
+//! started, finishes what is in hand, and then stops; its handler is never
+//! called again (§3.7).
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use actix::prelude::*;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio::sync::oneshot;
+
+use crate::channel::messages::{Detached, ListenerQueue, Outcome, Settle, Unsubscribe};
+use crate::delivery::{AckToken, Delivery, HandlerResult};
+use crate::driver::memory::store::ListenerId;
+use crate::panic_guard::{self, panic_text};
+
+/// A handler as the listener stores it: any closure or actor recipient,
+/// behind one type.
+pub(crate) type HandlerFn =
+    Arc<dyn Fn(Delivery) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+
+/// One listener's actor, reporting to a queue actor of type `Q`.
+pub(crate) struct ListenerActor<Q: ListenerQueue> {
+    /// Its id within the queue.
+    id: ListenerId,
+    /// The queue that leases to it and takes its verdicts.
+    queue: Addr<Q>,
+    /// The user's handler.
+    handler: HandlerFn,
+    /// Most handlers running at once.
+    concurrency: usize,
+    /// Leased deliveries not yet started, in queue order.
+    backlog: VecDeque<(AckToken, Delivery)>,
+    /// Handlers running now.
+    running: usize,
+    /// Verdicts not yet sent to the queue.
+    unsent: Vec<(AckToken, Outcome)>,
+    /// Send verdicts once this many have gathered; sending them one by one
+    /// would double the messages per delivery under load.
+    flush_at: usize,
+    /// A stop was asked for: start nothing more.
+    stopping: bool,
+    /// Who waits for the stop to complete.
+    stop_waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// Leased deliveries from the queue, in queue order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Deliver(pub(crate) Vec<(AckToken, Delivery)>);
+
+/// The listener's stop message. Answered once the actor has stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopListener;
+
+impl<Q: ListenerQueue> ListenerActor<Q> {
+    pub(crate) fn new(
+        id: ListenerId,
+        queue: Addr<Q>,
+        handler: HandlerFn,
+        concurrency: usize,
+        window: usize,
+    ) -> Self {
+        ListenerActor {
+            id,
+            queue,
+            handler,
+            concurrency: concurrency.max(1),
+            backlog: VecDeque::new(),
+            running: 0,
+            unsent: Vec::new(),
+            flush_at: (window / 2).max(1),
+            stopping: false,
+            stop_waiters: Vec::new(),
+        }
+    }
+
+    /// Starts handlers while there is room and work, then reports.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.running < self.concurrency && !self.stopping {
+            let Some((token, delivery)) = self.backlog.pop_front() else {
+                break;
+            };
+            match start(&self.handler, delivery) {
+                Started::Done(outcome) => self.unsent.push((token, outcome)),
+                Started::Pending(future) => {
+                    self.running += 1;
+                    let guarded = AssertUnwindSafe(future).catch_unwind();
+                    ctx.spawn(guarded.into_actor(self).map(move |result, act, ctx| {
+                        act.running -= 1;
+                        let result = result.map_err(|panic| panic_text(&*panic));
+                        act.unsent.push((token, outcome(result)));
+                        act.pump(ctx);
+                    }));
+                }
+            }
+        }
+        self.report(ctx);
+    }
+
+    /// Sends verdicts when enough have gathered, and finishes a stop.
+    fn report(&mut self, ctx: &mut Context<Self>) {
+        // Flush when idle too, so a lone message is acknowledged at once.
+        if self.unsent.len() >= self.flush_at || self.backlog.is_empty() || self.stopping {
+            self.flush();
+        }
+        if self.stopping && self.running == 0 {
+            ctx.stop();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.unsent.is_empty() {
+            self.queue.do_send(Settle {
+                listener: self.id,
+                outcomes: std::mem::take(&mut self.unsent),
+            });
+        }
+    }
+
+    fn release_backlog(&mut self) {
+        self.unsent.extend(
+            self.backlog
+                .drain(..)
+                .map(|(token, _)| (token, Outcome::Release)),
+        );
+        self.flush();
+    }
+}
+
+/// A handler call, polled once.
+enum Started {
+    /// It finished (or panicked) on its first poll, as most handlers do.
+    Done(Outcome),
+    /// It waits on something: spawn it.
+    Pending(BoxFuture<'static, HandlerResult>),
+}
+
+/// Calls the handler and polls its future once, so that a handler which does
+/// not wait costs no task of its own.
+fn start(handler: &HandlerFn, delivery: Delivery) -> Started {
+    // The handler's synchronous part can panic too.
+    let polled = panic_guard::catch(|| {
+        let mut future = handler(delivery);
+        // A future polled with a no-op waker re-registers its real waker on
+        // the next poll, which the spawn below guarantees.
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => Ok(result),
+            Poll::Pending => Err(future),
+        }
+    });
+    match polled {
+        Ok(Ok(result)) => Started::Done(outcome(Ok(result))),
+        Ok(Err(future)) => Started::Pending(future),
+        Err(panic) => Started::Done(outcome(Err(panic))),
+    }
+}
+
+/// The verdict on a handler's result, or on its panic message.
+fn outcome(result: Result<HandlerResult, String>) -> Outcome {
+    match result {
+        Ok(Ok(())) => Outcome::Ack,
+        Ok(Err(error)) => Outcome::Fail(error.to_string()),
+        Err(panic) => Outcome::Fail(format!("handler panicked: {panic}")),
+    }
+}
+
+impl<Q: ListenerQueue> Actor for ListenerActor<Q> {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.release_backlog();
+        // After every verdict, so the queue reclaims only what never arrived.
+        self.queue.do_send(Detached { listener: self.id });
+        for waiter in self.stop_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+impl<Q: ListenerQueue> Handler<Deliver> for ListenerActor<Q> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        self.backlog.extend(msg.0);
+        if self.stopping {
+            self.release_backlog();
+        } else {
+            self.pump(ctx);
+        }
+    }
+}
+
+impl<Q: ListenerQueue> Handler<StopListener> for ListenerActor<Q> {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: StopListener, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.stop_waiters.push(tx);
+        if !self.stopping {
+            self.stopping = true;
+            self.queue.do_send(Unsubscribe { listener: self.id });
+            self.release_backlog();
+            if self.running == 0 {
+                ctx.stop();
+            }
+        }
+        Box::pin(async move {
+            // An error only means the actor is already gone: stopped all the same.
+            let _ = rx.await;
+        })
+    }
+}
