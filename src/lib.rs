@@ -165,6 +165,8 @@ mod options;
 mod panic_guard;
 mod runtime;
 mod stats;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod timer;
 mod validate;
 

@@ -21,7 +21,9 @@ async fn crashed_queue_actor_restarts_and_keeps_its_listeners() {
         bus.push(&q, indexed(i)).await.expect("push");
     }
     for crash in 1..=2u64 {
-        bus.__crash_queue_actor(&q).await.expect("crash hook");
+        actorbus::testing::crash_channel(&bus, &q)
+            .await
+            .expect("crash hook");
         let s = bus.stats(&q).await.expect("stats after a crash");
         assert_eq!(s.restarts, crash, "{s:?}");
         assert_eq!(s.ready, 20, "{s:?}");
@@ -29,7 +31,9 @@ async fn crashed_queue_actor_restarts_and_keeps_its_listeners() {
     let seen = Collector::new();
     let listener = seen.listen(&bus, &q).await;
     seen.wait_for(20, LIMIT).await;
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     // The listener survives the restart and gets what comes next.
     for i in 20..40 {
         bus.push(&q, indexed(i)).await.expect("push");

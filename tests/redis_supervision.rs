@@ -26,7 +26,7 @@ async fn crashes_are_counted_and_lose_nothing() {
         bus.push(&q, indexed(i)).await.expect("push");
     }
     for crash in 1..=2u64 {
-        bounded("crash", LIMIT, bus.__crash_queue_actor(&q))
+        bounded("crash", LIMIT, actorbus::testing::crash_channel(&bus, &q))
             .await
             .expect("crash hook");
         let s = bus.stats(&q).await.expect("stats after a crash");
@@ -43,7 +43,9 @@ async fn crashes_are_counted_and_lose_nothing() {
     for i in 20..40 {
         bus.push(&q, indexed(i)).await.expect("push");
         if i % 7 == 0 {
-            bus.__crash_queue_actor(&q).await.expect("crash hook");
+            actorbus::testing::crash_channel(&bus, &q)
+                .await
+                .expect("crash hook");
         }
     }
     let wanted: BTreeSet<u32> = (0..40).collect();

@@ -30,7 +30,7 @@ async fn crash_restarts_are_counted_and_lose_no_stored_message() {
     assert_eq!(bus.stats(&q).await.unwrap().restarts, 0);
 
     for crash in 1..=3u64 {
-        bounded("crash", LIMIT, bus.__crash_queue_actor(&q))
+        bounded("crash", LIMIT, actorbus::testing::crash_channel(&bus, &q))
             .await
             .expect("crash hook");
         let s = bus.stats(&q).await.expect("stats after a crash");
@@ -73,7 +73,9 @@ async fn crash_keeps_listeners_attached() {
     }
     seen.wait_for(3, LIMIT).await;
 
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     let s = bus.stats(&q).await.unwrap();
     assert_eq!((s.restarts, s.listeners), (1, 1), "{s:?}");
     for i in 3..6 {
@@ -113,7 +115,9 @@ async fn crash_keeps_messages_in_flight_and_their_settlement() {
         bus.push(&q, indexed(i)).await.unwrap();
     }
     stats_until(&bus, &q, "5 in flight", |s| s.in_flight == 5).await;
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     let s = bus.stats(&q).await.unwrap();
     assert_eq!(
         (s.in_flight, s.restarts),
@@ -142,7 +146,9 @@ async fn crash_keeps_delayed_messages_and_their_timer() {
     let q = unique_queue("crash-delay");
     let opts = PushOptions::default().with_delay(Duration::from_millis(300));
     let id = bus.push_with(&q, "later", opts).await.unwrap();
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     let s = bus.stats(&q).await.unwrap();
     assert_eq!((s.delayed, s.restarts), (1, 1), "{s:?}");
     // Nothing else touches the queue: only a re-armed timer can release it.
@@ -166,7 +172,9 @@ async fn crash_keeps_waiting_receives_and_their_timeouts() {
         tokio::spawn(async move { bus.receive(&q, LIMIT).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     let id = bus.push(&q, "for the waiting receive").await.unwrap();
     let d = bounded("receive across a crash", LIMIT, long)
         .await
@@ -180,7 +188,9 @@ async fn crash_keeps_waiting_receives_and_their_timeouts() {
         tokio::spawn(async move { bus.receive(&q, Duration::from_millis(300)).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     let r = bounded("a receive timeout across a crash", LIMIT, short)
         .await
         .unwrap();
@@ -202,7 +212,9 @@ async fn crash_keeps_pushes_waiting_for_room() {
         tokio::spawn(async move { bus.push(&q, "second").await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    bus.__crash_queue_actor(&q).await.expect("crash hook");
+    actorbus::testing::crash_channel(&bus, &q)
+        .await
+        .expect("crash hook");
     assert_eq!(bus.receive(&q, LIMIT).await.unwrap().id(), &first);
     let second = bounded("a parked push across a crash", LIMIT, parked)
         .await

@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use actix::Recipient;
 use futures_util::FutureExt;
-use tokio::sync::oneshot;
 
 use crate::bus::Bus;
 use crate::delivery::{Delivery, HandlerResult};
-use crate::driver::memory::queue::{Receive, StopListeners};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::listener::actor::HandlerFn;
 use crate::listener::Listener;
 use crate::listener::ListenerSpec;
@@ -107,29 +105,13 @@ impl Bus {
         validate::queue_name(queue)?;
         let id = self.next_listener_id();
         let (concurrency, window) = (opts.effective_concurrency(), opts.window());
-        if let Some(broker) = self.broker() {
-            let spec = ListenerSpec {
-                id,
-                handler,
-                concurrency,
-                window,
-            };
-            return broker.attach(queue, spec).await;
-        }
-        let queue_handle = self.queue_or_start(queue).await?;
         let spec = ListenerSpec {
             id,
             handler,
             concurrency,
             window,
         };
-        Listener::start(
-            queue,
-            spec,
-            queue_handle.addr.clone(),
-            &queue_handle.arbiter,
-        )
-        .await
+        self.driver().attach(queue, spec).await
     }
 
     /// Stops every listener of `queue` by sending the queue's actor its stop
@@ -142,17 +124,7 @@ impl Bus {
     pub async fn remove(&self, queue: &str) -> Result<()> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        if let Some(broker) = self.broker() {
-            return broker.remove(queue).await;
-        }
-        if let Some(queue) = self.queue(queue, false).await? {
-            queue
-                .addr
-                .send(StopListeners)
-                .await
-                .map_err(|_| Error::Closed)?;
-        }
-        Ok(())
+        self.driver().remove(queue).await
     }
 
     /// Takes the next message of `queue`, waiting up to `timeout` (§3.11).
@@ -179,12 +151,6 @@ impl Bus {
     pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        if let Some(broker) = self.broker() {
-            return broker.receive(queue, timeout).await;
-        }
-        let queue = self.queue_or_start(queue).await?;
-        let (reply, received) = oneshot::channel();
-        queue.addr.do_send(Receive { timeout, reply });
-        received.await.map_err(|_| Error::Closed)?
+        self.driver().receive(queue, timeout).await
     }
 }

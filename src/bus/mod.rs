@@ -1,30 +1,18 @@
 //! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
 
 mod consume;
+mod produce;
 
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use actix::{Actor, Addr};
-use bytes::Bytes;
-use rustc_hash::FxHashMap;
-use serde::Serialize;
-use tokio::sync::oneshot;
-
-use crate::channel::retry::RetryPolicy;
 use crate::config::parse;
 use crate::config::Config;
-use crate::delivery::Envelope;
-use crate::driver::memory::queue::{Crash, Enqueue, GetStats, Purge};
-use crate::driver::memory::room::Admission;
-use crate::driver::memory::store::ListenerId;
-use crate::driver::registry::{Lookup, QueueHandle, QueueSettings, Registry, Shutdown};
-use crate::driver::Broker;
+use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::message_id::MessageId;
-use crate::options::PushOptions;
+use crate::listener::ListenerId;
 use crate::runtime::Runtime;
 use crate::stats::QueueStats;
 use crate::validate;
@@ -41,12 +29,8 @@ pub struct Bus {
 
 struct BusInner {
     config: Config,
-    /// The broker driver; `None` on the memory driver, whose queues are the
-    /// registry's actors.
-    broker: Option<Broker>,
-    registry: Addr<Registry>,
-    /// Queue actors already looked up, so a push skips the registry.
-    queues: RwLock<FxHashMap<Arc<str>, Arc<QueueHandle>>>,
+    /// The driver the config chose, with its channels.
+    driver: Driver,
     /// Set by `shutdown`: every later call is `Error::Closed`.
     closed: AtomicBool,
     next_listener: AtomicU64,
@@ -72,11 +56,13 @@ impl Bus {
     /// # }).unwrap();
     /// ```
     pub fn memory() -> Bus {
-        Bus::start(
-            Config::default(),
-            Runtime::start().expect("cannot start the actorbus runtime"),
-            None,
-        )
+        let config = Config::default();
+        let runtime = Runtime::start().expect("cannot start the actorbus runtime");
+        let driver = Driver::Memory(crate::driver::memory::Memory::start(
+            &config,
+            runtime.arbiters(),
+        ));
+        Bus::start(config, runtime, driver)
     }
 
     /// Builds a bus from `config`, connecting to its driver's backend.
@@ -89,9 +75,8 @@ impl Bus {
     pub async fn connect(config: Config) -> Result<Bus> {
         parse::check(&config)?;
         let runtime = Runtime::start()?;
-        let broker = Broker::connect(&config, runtime.arbiters()).await;
-        match broker {
-            Ok(broker) => Ok(Bus::start(config, runtime, broker)),
+        match Driver::connect(&config, runtime.arbiters()).await {
+            Ok(driver) => Ok(Bus::start(config, runtime, driver)),
             Err(error) => {
                 runtime.stop();
                 Err(error)
@@ -108,22 +93,11 @@ impl Bus {
         Bus::connect(Config::from_file(path)?).await
     }
 
-    fn start(config: Config, runtime: Runtime, broker: Option<Broker>) -> Bus {
-        let settings = Arc::new(QueueSettings {
-            capacity: config.queue.memory.capacity,
-            push_timeout: config.queue.push_timeout,
-            retry: RetryPolicy::new(config.queue.retry.clone()),
-        });
-        let arbiters = runtime.arbiters().clone();
-        let registry = Registry::start_in_arbiter(runtime.arbiters().next(), move |_| {
-            Registry::new(arbiters, settings)
-        });
+    fn start(config: Config, runtime: Runtime, driver: Driver) -> Bus {
         Bus {
             inner: Arc::new(BusInner {
                 config,
-                broker,
-                registry,
-                queues: RwLock::default(),
+                driver,
                 closed: AtomicBool::new(false),
                 next_listener: AtomicU64::new(1),
                 runtime,
@@ -131,9 +105,8 @@ impl Bus {
         }
     }
 
-    /// The broker driver, unless this bus runs on memory.
-    pub(crate) fn broker(&self) -> Option<&Broker> {
-        self.inner.broker.as_ref()
+    pub(crate) fn driver(&self) -> &Driver {
+        &self.inner.driver
     }
 
     pub(crate) fn next_listener_id(&self) -> ListenerId {
@@ -152,147 +125,6 @@ impl Bus {
         Ok(())
     }
 
-    /// The actor of `queue`; started when `create` is set, else `None` for a
-    /// queue never used.
-    pub(crate) async fn queue(
-        &self,
-        queue: &str,
-        create: bool,
-    ) -> Result<Option<Arc<QueueHandle>>> {
-        if let Some(handle) = self
-            .inner
-            .queues
-            .read()
-            .ok()
-            .and_then(|q| q.get(queue).cloned())
-        {
-            return Ok(Some(handle));
-        }
-        let name: Arc<str> = queue.into();
-        let found = self
-            .inner
-            .registry
-            .send(Lookup {
-                name: name.clone(),
-                create,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        if let (Some(handle), Ok(mut cache)) = (&found, self.inner.queues.write()) {
-            cache.insert(name, handle.clone());
-        }
-        Ok(found)
-    }
-
-    pub(crate) async fn queue_or_start(&self, queue: &str) -> Result<Arc<QueueHandle>> {
-        self.queue(queue, true).await?.ok_or(Error::Closed)
-    }
-
-    /// Pushes `payload` onto `queue`.
-    ///
-    /// Returns once the message is stored where a listener will find it
-    /// (§3.1); a message pushed before any listener waits for one. When the
-    /// queue is full the push waits for room, up to `queue.push_timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidQueueName`] and [`Error::PayloadTooLarge`] before any
-    /// I/O; [`Error::Timeout`] when no room came in time; [`Error::Closed`]
-    /// after [`shutdown`](Self::shutdown).
-    ///
-    /// ```
-    /// # actix::System::new().block_on(async {
-    /// let bus = actorbus::Bus::memory();
-    /// let id = bus.push("my-queue", "hello world").await?;
-    /// let delivery = bus.receive("my-queue", std::time::Duration::from_secs(1)).await?;
-    /// assert_eq!(delivery.id(), &id);
-    /// # bus.shutdown().await?;
-    /// # Ok::<_, actorbus::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<MessageId> {
-        self.push_with(queue, payload, PushOptions::default()).await
-    }
-
-    /// Pushes `value` encoded as JSON.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Codec`] when `value` cannot be encoded; otherwise as [`push`](Self::push).
-    pub async fn push_json<T: Serialize + ?Sized>(
-        &self,
-        queue: &str,
-        value: &T,
-    ) -> Result<MessageId> {
-        let payload = serde_json::to_vec(value).map_err(Error::codec)?;
-        self.push(queue, payload).await
-    }
-
-    /// Pushes onto the bus's default queue (`queue.default`).
-    ///
-    /// # Errors
-    ///
-    /// As [`push`](Self::push).
-    pub async fn push_default(&self, payload: impl Into<Bytes>) -> Result<MessageId> {
-        self.push(&self.inner.config.queue.default, payload).await
-    }
-
-    /// Pushes with a delay and/or headers.
-    ///
-    /// # Errors
-    ///
-    /// As [`push`](Self::push).
-    ///
-    /// ```
-    /// # actix::System::new().block_on(async {
-    /// use std::time::Duration;
-    /// use actorbus::PushOptions;
-    ///
-    /// let bus = actorbus::Bus::memory();
-    /// let opts = PushOptions::default().with_delay(Duration::from_millis(50));
-    /// bus.push_with("reminders", "wake up", opts).await?;
-    /// assert_eq!(bus.stats("reminders").await?.delayed, 1);
-    /// # bus.shutdown().await?;
-    /// # Ok::<_, actorbus::Error>(())
-    /// # }).unwrap();
-    /// ```
-    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
-    pub async fn push_with(
-        &self,
-        queue: &str,
-        payload: impl Into<Bytes>,
-        opts: PushOptions,
-    ) -> Result<MessageId> {
-        let payload = payload.into();
-        self.check_open()?;
-        validate::queue_name(queue)?;
-        validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
-        let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
-        let envelope = Envelope::new(payload, headers);
-        let id = envelope.id.clone();
-        if let Some(broker) = self.broker() {
-            broker.push(queue, envelope, opts.delay).await?;
-            return Ok(id);
-        }
-        let queue = self.queue_or_start(queue).await?;
-        if queue.room.try_take() {
-            queue.addr.do_send(Enqueue {
-                envelope,
-                delay: opts.delay,
-                admission: Admission::Reserved,
-            });
-            return Ok(id);
-        }
-        let (reply, stored) = oneshot::channel();
-        queue.addr.do_send(Enqueue {
-            envelope,
-            delay: opts.delay,
-            admission: Admission::Wait(reply),
-        });
-        stored.await.map_err(|_| Error::Closed)??;
-        Ok(id)
-    }
-
     /// Counts the messages of `queue` and of `<queue>.dead`.
     ///
     /// # Errors
@@ -301,20 +133,7 @@ impl Bus {
     pub async fn stats(&self, queue: &str) -> Result<QueueStats> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        if let Some(broker) = self.broker() {
-            return broker.stats(queue).await;
-        }
-        let mut stats = self.local_stats(queue).await?;
-        let dead = self.local_stats(&validate::dead_letter_name(queue)).await?;
-        stats.dead = dead.ready + dead.delayed + dead.in_flight;
-        Ok(stats)
-    }
-
-    async fn local_stats(&self, queue: &str) -> Result<QueueStats> {
-        match self.queue(queue, false).await? {
-            Some(queue) => queue.addr.send(GetStats).await.map_err(|_| Error::Closed),
-            None => Ok(QueueStats::default()),
-        }
+        self.driver().stats(queue).await
     }
 
     /// Drops the ready messages of `queue` and says how many. Messages in
@@ -326,13 +145,7 @@ impl Bus {
     pub async fn purge(&self, queue: &str) -> Result<u64> {
         self.check_open()?;
         validate::queue_name(queue)?;
-        if let Some(broker) = self.broker() {
-            return broker.purge(queue).await;
-        }
-        match self.queue(queue, false).await? {
-            Some(queue) => queue.addr.send(Purge).await.map_err(|_| Error::Closed),
-            None => Ok(0),
-        }
+        self.driver().purge(queue).await
     }
 
     /// Stops taking work, lets handlers in flight finish (up to
@@ -351,16 +164,7 @@ impl Bus {
             return Ok(());
         }
         let timeout = self.inner.config.queue.shutdown_timeout;
-        let drained = match self.broker() {
-            Some(broker) => broker.shutdown(timeout).await,
-            None => Ok(self
-                .inner
-                .registry
-                .send(Shutdown { timeout })
-                .await
-                .unwrap_or(false)),
-        };
-        let drained = match drained {
+        let drained = match self.driver().shutdown(timeout).await {
             Ok(drained) => drained,
             Err(error) => {
                 self.inner.runtime.stop();
@@ -375,17 +179,6 @@ impl Bus {
         }
         self.inner.runtime.stop();
         Ok(())
-    }
-
-    /// Fault injection for supervision tests: makes `queue`'s actor panic.
-    /// Not part of the API.
-    #[doc(hidden)]
-    pub async fn __crash_queue_actor(&self, queue: &str) -> Result<()> {
-        if let Some(broker) = self.broker() {
-            return broker.crash_queue_actor(queue).await;
-        }
-        let queue = self.queue_or_start(queue).await?;
-        queue.addr.send(Crash).await.map_err(|_| Error::Closed)
     }
 }
 

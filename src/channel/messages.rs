@@ -1,16 +1,20 @@
-//! What passes between a listener and its queue: joining, verdicts on deliveries, leaving.
+//! The messages a channel actor takes: from its listeners, from the bus, and from its driver.
 //!
-//! Every queue actor (the memory driver's [`QueueActor`](crate::driver::memory::queue::QueueActor)
-//! and the broker drivers' queue actors) accepts these, so one
-//! [`ListenerActor`](crate::listener::actor::ListenerActor) serves them all.
+//! Requests that want an answer carry a [`Reply`]; the channel (or its
+//! backend, after its I/O) answers there. Everything else is fire and forget.
+
+use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
-use crate::delivery::AckToken;
-use crate::driver::memory::store::ListenerId;
+use crate::channel::backend::Reply;
+use crate::delivery::{AckToken, Delivery};
 use crate::listener::actor::ListenerActor;
+use crate::listener::ListenerId;
+use crate::stats::QueueStats;
 
-/// Attaches a started listener actor to its queue actor `Q`.
+/// Attaches a started listener actor to its channel `Q`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Subscribe<Q: ListenerQueue> {
@@ -53,7 +57,58 @@ pub(crate) struct Detached {
     pub(crate) listener: ListenerId,
 }
 
-/// A queue actor that listeners can report to.
+/// The channel's stop message (`bus.remove`): stops every listener, keeps
+/// the messages. Answered once every listener has stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopListeners {
+    pub(crate) reply: oneshot::Sender<()>,
+}
+
+/// Counts the queue, `dead` included.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct GetStats {
+    pub(crate) reply: Reply<QueueStats>,
+}
+
+/// Drops the ready messages; answers how many.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Purge {
+    pub(crate) reply: Reply<u64>,
+}
+
+/// Takes one message, acknowledged on hand-over, or `Error::Timeout`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Receive {
+    pub(crate) timeout: Duration,
+    pub(crate) reply: Reply<Delivery>,
+}
+
+/// Answered once the backend's I/O in flight is done (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Drain {
+    pub(crate) reply: Reply<()>,
+}
+
+/// Fault injection for the supervision tests: panics inside the actor now,
+/// or (with a handler's name) the next time that handler runs.
+#[cfg(feature = "test-util")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Crash {
+    pub(crate) on_next: Option<String>,
+}
+
+/// An event for the channel's backend, from its driver or itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Relay<E: Send + 'static>(pub(crate) E);
+
+/// A channel that listeners can report to.
 pub(crate) trait ListenerQueue:
     Actor<Context = Context<Self>> + Handler<Settle> + Handler<Unsubscribe> + Handler<Detached>
 {

@@ -1,5 +1,15 @@
-//! The channel: one queue's supervised actor, its messages, its listeners and its retry rules.
+//! The channel: one queue's supervised actor, the same for every driver, over a driver's [`Backend`](backend::Backend).
+//!
+//! - `actor`: [`ChannelActor`](actor::ChannelActor), its handlers and panic guard;
+//! - `core`: listeners, held deliveries and verdicts, kept for every driver;
+//! - `backend`: the trait a driver implements for one queue;
+//! - `messages`: what listeners, the bus and drivers send a channel;
+//! - `subscribers`: which listener gets the next message;
+//! - `retry`: retry-or-dead-letter decisions and the why-headers.
 
+pub(crate) mod actor;
+pub(crate) mod backend;
+pub(crate) mod core;
 pub(crate) mod messages;
 pub(crate) mod retry;
 pub(crate) mod subscribers;

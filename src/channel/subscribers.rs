@@ -3,7 +3,7 @@
 //! Pure bookkeeping, kept apart from the queue actor so that the fairness
 //! and window rules can be tested without actors.
 
-use crate::driver::memory::store::ListenerId;
+use crate::listener::ListenerId;
 
 /// One listener as its queue sees it; `A` is its address.
 struct Subscriber<A> {
@@ -43,6 +43,32 @@ impl<A> Subscribers<A> {
             window: window.max(1),
             leased: 0,
         });
+    }
+
+    /// Whether listener `id` is attached.
+    pub(crate) fn contains(&self, id: ListenerId) -> bool {
+        self.list.iter().any(|s| s.id == id)
+    }
+
+    /// The attached listeners' ids.
+    pub(crate) fn ids(&self) -> Vec<ListenerId> {
+        self.list.iter().map(|s| s.id).collect()
+    }
+
+    /// How many more leases listener `id` may take; 0 when it is not attached.
+    pub(crate) fn credit(&self, id: ListenerId) -> usize {
+        self.list
+            .iter()
+            .find(|s| s.id == id)
+            .map_or(0, |s| s.window.saturating_sub(s.leased))
+    }
+
+    /// Listener `id`'s address and `count` more leases for it, unless it is
+    /// not attached.
+    pub(crate) fn lease(&mut self, id: ListenerId, count: usize) -> Option<&A> {
+        let s = self.list.iter_mut().find(|s| s.id == id)?;
+        s.leased += count;
+        Some(&s.addr)
     }
 
     /// Forgets a listener; its leases are the caller's to reclaim.

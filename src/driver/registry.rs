@@ -1,153 +1,137 @@
-//! `Registry`: the actor that maps queue names to their queue actors, one registry per bus.
+//! `Registry`: the actor that maps queue names to channel actors, one per bus, the same for every driver.
 //!
-//! It is the only place queue actors are created, so two concurrent first
-//! pushes to a queue still make one actor. The bus caches what it learns
-//! here, so the registry is off the hot path.
+//! It is the only place channel actors are created, so two concurrent first
+//! uses of a queue still make one actor. Each channel is placed on the next
+//! of the bus's arbiters, and its listeners run there too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
-use actix::ArbiterHandle;
-use futures_util::future::join_all;
 
+use crate::channel::actor::ChannelActor;
+use crate::channel::backend::Backend;
 use crate::channel::retry::RetryPolicy;
-use crate::delivery::Envelope;
-use crate::driver::memory::queue::{Enqueue, QueueActor, StopListeners};
-use crate::driver::memory::room::{Admission, Room};
 use crate::runtime::Arbiters;
 
-/// Settings every queue of a bus shares.
-#[derive(Debug)]
-pub(crate) struct QueueSettings {
-    /// Messages one queue holds before pushes wait.
-    pub(crate) capacity: usize,
-    /// How long a push may wait for room.
-    pub(crate) push_timeout: Duration,
-    /// Retry and dead-letter decisions.
-    pub(crate) retry: RetryPolicy,
-}
+/// How a driver makes the backend of a new channel.
+pub(crate) trait Open: Backend {
+    /// What the bus keeps beside a channel's address, for pushes that skip
+    /// the channel's mailbox or reply (memory: its capacity gauge; redis:
+    /// its pusher).
+    type Front: Send + Sync + 'static;
+    /// The driver's shared state every new backend needs.
+    type Driver: Send + Unpin + 'static;
 
-/// The registry's actor.
-pub(crate) struct Registry {
-    /// Every queue of the bus.
-    queues: HashMap<Arc<str>, Arc<QueueHandle>>,
-    /// Where new queue actors are placed, in turn.
-    arbiters: Arbiters,
-    /// Settings handed to every new queue.
-    settings: Arc<QueueSettings>,
+    /// The backend of channel `name`, and its front.
+    fn open(
+        driver: &Self::Driver,
+        name: &Arc<str>,
+        arbiters: &Arbiters,
+        registry: &Addr<Registry<Self>>,
+    ) -> (Self, Self::Front);
 }
 
 /// What the bus needs to reach one queue.
-pub(crate) struct QueueHandle {
-    /// The queue's actor.
-    pub(crate) addr: Addr<QueueActor>,
+pub(crate) struct Channel<B: Open> {
+    /// The queue's channel actor.
+    pub(crate) addr: Addr<ChannelActor<B>>,
     /// The arbiter it runs on; its listeners run there too, so a delivery
     /// and its acknowledgement never cross threads.
     pub(crate) arbiter: ArbiterHandle,
-    /// Its capacity gauge, for pushes that do not wait for a reply.
-    pub(crate) room: Arc<Room>,
+    /// The driver's extra handle on it.
+    pub(crate) front: B::Front,
 }
 
-/// Finds a queue, starting its actor when `create` is set.
+/// The registry's actor.
+pub(crate) struct Registry<B: Open> {
+    /// Every channel of the bus.
+    channels: HashMap<Arc<str>, Arc<Channel<B>>>,
+    /// Where new channels are placed, in turn.
+    arbiters: Arbiters,
+    /// Retry settings handed to every new channel.
+    retry: Arc<RetryPolicy>,
+    /// What new backends are made from.
+    driver: B::Driver,
+    /// Closed at shutdown: no new channel after that.
+    closed: bool,
+}
+
+/// Finds a channel, starting it when `create` is set.
 #[derive(Message)]
-#[rtype(result = "Option<Arc<QueueHandle>>")]
-pub(crate) struct Lookup {
+#[rtype(result = "Option<Arc<Channel<B>>>")]
+pub(crate) struct Lookup<B: Open> {
     pub(crate) name: Arc<str>,
     pub(crate) create: bool,
+    pub(crate) marker: std::marker::PhantomData<fn() -> B>,
 }
 
-/// Moves a message into a dead-letter queue, creating that queue if needed.
+/// Every channel, and no new one from now on (shutdown).
 #[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct DeadLetter {
-    pub(crate) queue: String,
-    pub(crate) envelope: Envelope,
-}
+#[rtype(result = "Vec<Arc<Channel<B>>>")]
+pub(crate) struct CloseAll<B: Open>(pub(crate) std::marker::PhantomData<fn() -> B>);
 
-/// Stops every listener of every queue, waiting at most `timeout`.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub(crate) struct Shutdown {
-    pub(crate) timeout: Duration,
-}
-
-impl Registry {
-    pub(crate) fn new(arbiters: Arbiters, settings: Arc<QueueSettings>) -> Self {
+impl<B: Open> Registry<B> {
+    pub(crate) fn new(arbiters: Arbiters, retry: Arc<RetryPolicy>, driver: B::Driver) -> Self {
         Registry {
-            queues: HashMap::new(),
+            channels: HashMap::new(),
             arbiters,
-            settings,
+            retry,
+            driver,
+            closed: false,
         }
     }
 
-    fn get_or_start(&mut self, name: Arc<str>, ctx: &mut Context<Self>) -> Arc<QueueHandle> {
-        if let Some(handle) = self.queues.get(&name) {
-            return handle.clone();
+    /// The channel of `name`, started on first use (`None` once closed).
+    pub(crate) fn get_or_start(
+        &mut self,
+        name: Arc<str>,
+        ctx: &mut Context<Self>,
+    ) -> Option<Arc<Channel<B>>> {
+        if let Some(channel) = self.channels.get(&name) {
+            return Some(channel.clone());
         }
-        let registry = ctx.address();
-        let settings = self.settings.clone();
-        let room = Arc::new(Room::new(settings.capacity));
-        let queue_name = name.clone();
+        if self.closed {
+            return None;
+        }
+        let (backend, front) = B::open(&self.driver, &name, &self.arbiters, &ctx.address());
         let arbiter = self.arbiters.next().clone();
-        let queue_room = room.clone();
+        let (queue, retry) = (name.clone(), self.retry.clone());
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
-            QueueActor::new(queue_name, settings, registry, queue_room)
+            ChannelActor::new(queue, retry, backend)
         });
-        tracing::debug!(queue = %name, "queue actor started");
-        let handle = Arc::new(QueueHandle {
+        tracing::debug!(queue = %name, "channel started");
+        let channel = Arc::new(Channel {
             addr,
             arbiter,
-            room,
+            front,
         });
-        self.queues.insert(name, handle.clone());
-        handle
+        self.channels.insert(name, channel.clone());
+        Some(channel)
     }
 }
 
-impl Actor for Registry {
+impl<B: Open> Actor for Registry<B> {
     type Context = Context<Self>;
 }
 
-impl Handler<Lookup> for Registry {
-    type Result = Option<Arc<QueueHandle>>;
+impl<B: Open> Handler<Lookup<B>> for Registry<B> {
+    type Result = Option<Arc<Channel<B>>>;
 
-    fn handle(&mut self, msg: Lookup, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Lookup<B>, ctx: &mut Context<Self>) -> Self::Result {
         if msg.create {
-            Some(self.get_or_start(msg.name, ctx))
+            self.get_or_start(msg.name, ctx)
         } else {
-            self.queues.get(&msg.name).cloned()
+            self.channels.get(&msg.name).cloned()
         }
     }
 }
 
-impl Handler<DeadLetter> for Registry {
-    type Result = ();
+impl<B: Open> Handler<CloseAll<B>> for Registry<B> {
+    type Result = Vec<Arc<Channel<B>>>;
 
-    fn handle(&mut self, msg: DeadLetter, ctx: &mut Context<Self>) {
-        let queue = self.get_or_start(msg.queue.into(), ctx);
-        queue.addr.do_send(Enqueue {
-            envelope: msg.envelope,
-            delay: None,
-            admission: Admission::Forced,
-        });
-    }
-}
-
-impl Handler<Shutdown> for Registry {
-    type Result = ResponseFuture<bool>;
-
-    fn handle(&mut self, msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
-        let stops: Vec<_> = self
-            .queues
-            .values()
-            .map(|q| q.addr.send(StopListeners))
-            .collect();
-        Box::pin(async move {
-            tokio::time::timeout(msg.timeout, join_all(stops))
-                .await
-                .is_ok()
-        })
+    fn handle(&mut self, _: CloseAll<B>, _ctx: &mut Context<Self>) -> Self::Result {
+        self.closed = true;
+        self.channels.values().cloned().collect()
     }
 }

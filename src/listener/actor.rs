@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::channel::messages::{Detached, ListenerQueue, Outcome, Settle, Unsubscribe};
 use crate::delivery::{AckToken, Delivery, HandlerResult};
-use crate::driver::memory::store::ListenerId;
+use crate::listener::ListenerId;
 use crate::panic_guard::{self, panic_text};
 
 /// A handler as the listener stores it: any closure or actor recipient,

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use actix::{Actor, Addr, ArbiterHandle, Recipient};
 
 use crate::channel::messages::{ListenerQueue, Subscribe};
-use crate::driver::memory::store::ListenerId;
 use crate::error::{Error, Result};
 use crate::listener::actor::{HandlerFn, ListenerActor, StopListener};
+
+/// Identifies a listener within its bus.
+pub(crate) type ListenerId = u64;
 
 /// A handler attached to a queue by [`Bus::add_listener`](crate::Bus::add_listener)
 /// or [`Bus::subscribe`](crate::Bus::subscribe).

@@ -12,8 +12,8 @@ use crate::driver::amqp::link::{backend, declare_queue, Link};
 use crate::driver::amqp::queue::{AmqpQueue, ConsumerEnded, Consuming, Incoming};
 use crate::driver::amqp::tags::{fire, on};
 use crate::driver::amqp::wire;
-use crate::driver::memory::store::ListenerId;
 use crate::error::Result;
+use crate::listener::ListenerId;
 
 /// A listener's running consumer.
 pub(crate) struct Consumed {

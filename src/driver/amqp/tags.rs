@@ -12,7 +12,7 @@ use lapin::Channel;
 use rustc_hash::FxHashMap;
 
 use crate::delivery::{AckToken, Envelope};
-use crate::driver::memory::store::ListenerId;
+use crate::listener::ListenerId;
 
 /// A delivery a listener holds.
 pub(crate) struct Held {

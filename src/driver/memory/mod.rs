@@ -1,6 +1,150 @@
-//! The memory driver: queues kept in the process.
+//! The memory driver: queues kept in the process, inside their channel actors.
+//!
+//! Its driver actor is the [`Registry`] itself: there is no connection to
+//! own, only channels to start and dead letters to route.
 
-pub(crate) mod queue;
+pub(crate) mod backend;
 pub(crate) mod room;
 pub(crate) mod store;
 pub(crate) mod waiters;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::channel::messages::Relay;
+use crate::channel::retry::RetryPolicy;
+use crate::config::Config;
+use crate::delivery::Envelope;
+use crate::driver::channels::Channels;
+use crate::driver::registry::{Open, Registry};
+use crate::error::{Error, Result};
+use crate::runtime::Arbiters;
+use crate::stats::QueueStats;
+use crate::validate;
+
+use backend::{MemoryBackend, MemoryEvent};
+use room::{Admission, Room};
+
+/// Settings every queue of a memory bus shares.
+#[derive(Debug)]
+pub(crate) struct MemorySettings {
+    /// Messages one queue holds before pushes wait.
+    pub(crate) capacity: usize,
+    /// How long a push may wait for room.
+    pub(crate) push_timeout: Duration,
+}
+
+/// The bus's handle on the memory driver.
+pub(crate) struct Memory {
+    channels: Channels<MemoryBackend>,
+}
+
+/// Moves a message into a dead-letter queue, starting that queue if needed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct DeadLetter {
+    pub(crate) queue: String,
+    pub(crate) envelope: Envelope,
+}
+
+impl Open for MemoryBackend {
+    type Front = Arc<Room>;
+    type Driver = Arc<MemorySettings>;
+
+    fn open(
+        settings: &Arc<MemorySettings>,
+        _name: &Arc<str>,
+        _arbiters: &Arbiters,
+        registry: &Addr<Registry<Self>>,
+    ) -> (Self, Arc<Room>) {
+        let room = Arc::new(Room::new(settings.capacity));
+        let backend = MemoryBackend::new(settings.clone(), registry.clone(), room.clone());
+        (backend, room)
+    }
+}
+
+impl Handler<DeadLetter> for Registry<MemoryBackend> {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeadLetter, ctx: &mut Context<Self>) {
+        match self.get_or_start(msg.queue.into(), ctx) {
+            Some(dead) => dead.addr.do_send(Relay(MemoryEvent::Enqueue {
+                envelope: msg.envelope,
+                delay: None,
+                admission: Admission::Forced,
+            })),
+            // Only after shutdown, when everything the process holds ends.
+            None => tracing::debug!(id = %msg.envelope.id, "dead letter after shutdown dropped"),
+        }
+    }
+}
+
+impl Memory {
+    pub(crate) fn start(config: &Config, arbiters: &Arbiters) -> Self {
+        let settings = Arc::new(MemorySettings {
+            capacity: config.queue.memory.capacity,
+            push_timeout: config.queue.push_timeout,
+        });
+        let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
+        Memory {
+            channels: Channels::start(arbiters, retry, settings),
+        }
+    }
+
+    pub(crate) fn channels(&self) -> &Channels<MemoryBackend> {
+        &self.channels
+    }
+
+    /// Stores `envelope` in `queue`'s channel: with room, one message into
+    /// its mailbox and no reply to wait for; without, parked there until
+    /// room comes back or `queue.push_timeout` passes.
+    pub(crate) async fn push(
+        &self,
+        queue: &str,
+        envelope: Envelope,
+        delay: Option<Duration>,
+    ) -> Result<()> {
+        let channel = match self.channels.cached(queue) {
+            Some(channel) => channel,
+            None => self.channels.open(queue).await?,
+        };
+        if channel.front.try_take() {
+            channel.addr.do_send(Relay(MemoryEvent::Enqueue {
+                envelope,
+                delay,
+                admission: Admission::Reserved,
+            }));
+            return Ok(());
+        }
+        let (reply, stored) = oneshot::channel();
+        channel.addr.do_send(Relay(MemoryEvent::Enqueue {
+            envelope,
+            delay,
+            admission: Admission::Wait(reply),
+        }));
+        stored.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Counts `queue`, with `dead` from `<queue>.dead`; a queue never used is empty.
+    pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        let mut stats = self.channels.stats(queue).await?.unwrap_or_default();
+        let dead_queue = validate::dead_letter_name(queue);
+        if let Some(dead) = self.channels.stats(&dead_queue).await? {
+            stats.dead = dead.ready + dead.delayed + dead.in_flight;
+        }
+        Ok(stats)
+    }
+
+    /// Drops the ready messages of `queue`; a queue never used has none.
+    pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
+        Ok(self.channels.purge(queue).await?.unwrap_or(0))
+    }
+
+    /// Stops every listener, waiting up to `timeout` for their handlers.
+    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+        Ok(self.channels.close(timeout, Duration::from_secs(5)).await)
+    }
+}

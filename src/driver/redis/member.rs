@@ -15,12 +15,12 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::channel::retry::Verdict;
 use crate::delivery::{AckToken, Delivery, Envelope};
-use crate::driver::memory::store::ListenerId;
 use crate::driver::redis::commands::{self, dead_fields, read, Reader, Records};
 use crate::driver::redis::link::{no_group, BLOCK};
 use crate::driver::redis::queue::RedisQueue;
 use crate::driver::redis::wire::{decode, due_ms, Entry};
 use crate::listener::actor::{Deliver, ListenerActor};
+use crate::listener::ListenerId;
 
 /// One attached listener.
 pub(crate) struct Member {

@@ -1,0 +1,101 @@
+//! Producing on a `Bus`: `push` and its variants.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::bus::Bus;
+use crate::delivery::Envelope;
+use crate::error::{Error, Result};
+use crate::message_id::MessageId;
+use crate::options::PushOptions;
+use crate::validate;
+
+impl Bus {
+    /// Pushes `payload` onto `queue`.
+    ///
+    /// Returns once the message is stored where a listener will find it
+    /// ; a message pushed before any listener waits for one. When the
+    /// queue is full the push waits for room, up to `queue.push_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`] and [`Error::PayloadTooLarge`] before any
+    /// I/O; [`Error::Timeout`] when no room came in time; [`Error::Closed`]
+    /// after [`shutdown`](Self::shutdown).
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let id = bus.push("my-queue", "hello world").await?;
+    /// let delivery = bus.receive("my-queue", std::time::Duration::from_secs(1)).await?;
+    /// assert_eq!(delivery.id(), &id);
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<MessageId> {
+        self.push_with(queue, payload, PushOptions::default()).await
+    }
+
+    /// Pushes `value` encoded as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] when `value` cannot be encoded; otherwise as [`push`](Self::push).
+    pub async fn push_json<T: Serialize + ?Sized>(
+        &self,
+        queue: &str,
+        value: &T,
+    ) -> Result<MessageId> {
+        let payload = serde_json::to_vec(value).map_err(Error::codec)?;
+        self.push(queue, payload).await
+    }
+
+    /// Pushes onto the bus's default queue (`queue.default`).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub async fn push_default(&self, payload: impl Into<Bytes>) -> Result<MessageId> {
+        self.push(&self.inner.config.queue.default, payload).await
+    }
+
+    /// Pushes with a delay and/or headers.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// use std::time::Duration;
+    /// use actorbus::PushOptions;
+    ///
+    /// let bus = actorbus::Bus::memory();
+    /// let opts = PushOptions::default().with_delay(Duration::from_millis(50));
+    /// bus.push_with("reminders", "wake up", opts).await?;
+    /// assert_eq!(bus.stats("reminders").await?.delayed, 1);
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub async fn push_with(
+        &self,
+        queue: &str,
+        payload: impl Into<Bytes>,
+        opts: PushOptions,
+    ) -> Result<MessageId> {
+        let payload = payload.into();
+        self.check_open()?;
+        validate::queue_name(queue)?;
+        validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
+        let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
+        let envelope = Envelope::new(payload, headers);
+        let id = envelope.id.clone();
+        self.driver().push(queue, envelope, opts.delay).await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,219 @@
+//! `ChannelActor`: the supervised actor of one queue, the same for every driver over its [`Backend`].
+//!
+//! It owns the queue's listeners, the deliveries they hold, the retry and
+//! dead-letter decisions, and the stop fan-out ([`Core`]); its backend does
+//! the driver's I/O. Every handler runs under one panic guard: a panic stops
+//! the actor, its supervisor restarts it with its state (actix keeps the
+//! value across a restart), and the restart is counted in
+//! [`QueueStats::restarts`]. Messages in its mailbox survive the restart.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+
+use crate::channel::backend::{Backend, Cx};
+use crate::channel::core::Core;
+#[cfg(feature = "test-util")]
+use crate::channel::messages::Crash;
+use crate::channel::messages::{
+    Detached, Drain, GetStats, Purge, Receive, Relay, Settle, StopListeners, Subscribe, Unsubscribe,
+};
+use crate::channel::retry::RetryPolicy;
+use crate::error::Error;
+use crate::listener::actor::StopListener;
+use crate::panic_guard;
+use crate::stats::QueueStats;
+
+/// One queue's actor.
+pub(crate) struct ChannelActor<B: Backend> {
+    /// Listeners, held deliveries, verdicts: the same for every driver.
+    core: Core<B>,
+    /// The driver's I/O for this queue.
+    backend: B,
+}
+
+impl<B: Backend> ChannelActor<B> {
+    pub(crate) fn new(name: Arc<str>, retry: Arc<RetryPolicy>, backend: B) -> Self {
+        ChannelActor {
+            core: Core::new(name, retry),
+            backend,
+        }
+    }
+
+    /// Runs `body` on the backend under the panic guard; a panic stops the
+    /// actor so that its supervisor restarts it. `what` names the handler
+    /// in logs (and lets the tests make it panic).
+    pub(crate) fn with_backend<R: Default>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        what: &'static str,
+        body: impl FnOnce(&mut B, &mut Cx<'_, B>) -> R,
+    ) -> R {
+        let (core, backend) = (&mut self.core, &mut self.backend);
+        let ran = panic_guard::catch(|| {
+            #[cfg(feature = "test-util")]
+            core.trip(what);
+            body(backend, &mut Cx { core, ctx })
+        });
+        match ran {
+            Ok(result) => result,
+            Err(panic) => {
+                tracing::error!(queue = %self.core.name, handler = what, %panic, "channel actor panicked; restarting");
+                ctx.stop();
+                R::default()
+            }
+        }
+    }
+}
+
+impl<B: Backend> Actor for ChannelActor<B> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Also runs after a restart: the old context's timers and futures are gone.
+        self.with_backend(ctx, "started", |b, cx| b.started(cx));
+    }
+}
+
+impl<B: Backend> Supervised for ChannelActor<B> {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        self.core.restarted();
+        self.with_backend(ctx, "restarting", |b, cx| b.restarting(cx));
+    }
+}
+
+impl<B: Backend> Handler<Subscribe<ChannelActor<B>>> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe<ChannelActor<B>>, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "subscribe", |b, cx| {
+            cx.core.attach(msg.id, msg.addr, msg.window);
+            b.attached(msg.id, cx);
+        });
+    }
+}
+
+impl<B: Backend> Handler<Settle> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "settle", |b, cx| {
+            let batch = cx.core.settle(msg.outcomes);
+            if !batch.is_empty() {
+                b.settle(batch, cx);
+            }
+            b.credit(msg.listener, cx);
+        });
+    }
+}
+
+impl<B: Backend> Handler<Unsubscribe> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "unsubscribe", |b, cx| {
+            cx.core.detach(msg.listener);
+            b.unsubscribed(msg.listener, cx);
+        });
+    }
+}
+
+impl<B: Backend> Handler<Detached> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "detached", |b, cx| {
+            cx.core.detach(msg.listener);
+            let orphans = cx.core.orphans(msg.listener);
+            if !orphans.is_empty() {
+                tracing::debug!(queue = %cx.core.name, count = orphans.len(), "releasing deliveries of a stopped listener");
+                b.settle(orphans, cx);
+            }
+            b.detached(msg.listener, cx);
+        });
+    }
+}
+
+impl<B: Backend> Handler<StopListeners> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopListeners, ctx: &mut Context<Self>) {
+        // Delivery stops at once; each listener finishes what it holds, and
+        // its `Detached` releases the rest before its stop is answered.
+        let stops: Vec<_> = self.with_backend(ctx, "stop_listeners", |_, cx| {
+            let listeners = cx.core.detach_all();
+            listeners.iter().map(|l| l.send(StopListener)).collect()
+        });
+        // Not in the actor's context: a restart must not lose the answer.
+        actix::spawn(async move {
+            join_all(stops).await;
+            let _ = msg.reply.send(());
+        });
+    }
+}
+
+impl<B: Backend> Handler<GetStats> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: GetStats, ctx: &mut Context<Self>) {
+        let (listeners, restarts) = (self.core.listener_count() as u64, self.core.restarts());
+        let (reply, counted) = oneshot::channel();
+        self.with_backend(ctx, "stats", |b, cx| b.stats(reply, cx));
+        actix::spawn(async move {
+            let stats = counted.await.unwrap_or(Err(Error::Closed));
+            let _ = msg.reply.send(stats.map(|stats| QueueStats {
+                listeners,
+                restarts,
+                ..stats
+            }));
+        });
+    }
+}
+
+impl<B: Backend> Handler<Purge> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Purge, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "purge", |b, cx| b.purge(msg.reply, cx));
+    }
+}
+
+impl<B: Backend> Handler<Receive> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Receive, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "receive", |b, cx| {
+            b.receive(msg.timeout, msg.reply, cx)
+        });
+    }
+}
+
+impl<B: Backend> Handler<Drain> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "drain", |b, cx| b.drain(msg.reply, cx));
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl<B: Backend> Handler<Crash> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Crash, ctx: &mut Context<Self>) {
+        match msg.on_next {
+            Some(handler) => self.core.fault = Some(handler),
+            None => self.with_backend(ctx, "crash", |_, _| -> () { panic!("injected fault") }),
+        }
+    }
+}
+
+impl<B: Backend> Handler<Relay<B::Event>> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relay<B::Event>, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "event", |b, cx| b.on_event(msg.0, cx));
+    }
+}

@@ -1,0 +1,251 @@
+//! `Core`: what a channel keeps for every driver — its listeners, the deliveries they hold, and the verdict on each.
+//!
+//! Pure bookkeeping inside the [`ChannelActor`](crate::channel::actor::ChannelActor):
+//! a delivery gets an [`AckToken`] as it is handed to a listener and keeps
+//! its backend's handle and envelope here until the listener's verdict
+//! turns it into a [`Settlement`] (with the retry-or-dead-letter decision
+//! made here, once for every driver).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix::Addr;
+use rustc_hash::FxHashMap;
+
+use crate::channel::actor::ChannelActor;
+use crate::channel::backend::{Backend, Settlement};
+use crate::channel::messages::Outcome;
+use crate::channel::retry::{RetryPolicy, Verdict};
+use crate::channel::subscribers::Subscribers;
+use crate::delivery::{AckToken, Delivery, Envelope};
+use crate::listener::actor::{Deliver, ListenerActor};
+use crate::listener::ListenerId;
+
+/// A delivery a listener holds.
+struct Held<H> {
+    /// Who holds it.
+    listener: ListenerId,
+    /// The message, for a release, retry or dead-letter copy.
+    envelope: Envelope,
+    /// What settles it on the backend.
+    handle: H,
+}
+
+/// Held deliveries by token.
+struct Ledger<H> {
+    held: FxHashMap<AckToken, Held<H>>,
+    /// The last token handed out; tokens grow in delivery order.
+    next_token: u64,
+}
+
+impl<H> Ledger<H> {
+    /// Records a delivery to `listener` under a new token.
+    fn hold(
+        &mut self,
+        queue: &Arc<str>,
+        listener: ListenerId,
+        handle: H,
+        envelope: Envelope,
+    ) -> (AckToken, Delivery) {
+        self.next_token += 1;
+        let token = AckToken(self.next_token);
+        let delivery = Delivery::new(envelope.clone(), queue.clone());
+        self.held.insert(
+            token,
+            Held {
+                listener,
+                envelope,
+                handle,
+            },
+        );
+        (token, delivery)
+    }
+}
+
+/// The driver-independent state of one channel.
+pub(crate) struct Core<B: Backend> {
+    /// The queue's name, shared by every delivery made from it.
+    pub(crate) name: Arc<str>,
+    /// Attached listeners, their windows and leases.
+    listeners: Subscribers<Addr<ListenerActor<ChannelActor<B>>>>,
+    /// Deliveries handed to listeners and not yet settled.
+    ledger: Ledger<B::Handle>,
+    /// Retry and dead-letter decisions.
+    retry: Arc<RetryPolicy>,
+    /// Supervisor restarts, counted in `stats`.
+    restarts: Arc<AtomicU64>,
+    /// A handler that is to panic once (fault injection for the tests).
+    #[cfg(feature = "test-util")]
+    pub(crate) fault: Option<String>,
+}
+
+impl<B: Backend> Core<B> {
+    pub(crate) fn new(name: Arc<str>, retry: Arc<RetryPolicy>) -> Self {
+        Core {
+            name,
+            listeners: Subscribers::default(),
+            ledger: Ledger {
+                held: FxHashMap::default(),
+                next_token: 0,
+            },
+            retry,
+            restarts: Arc::default(),
+            #[cfg(feature = "test-util")]
+            fault: None,
+        }
+    }
+
+    /// Panics when the tests asked handler `what` to (once).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn trip(&mut self, what: &str) {
+        if self.fault.as_deref() == Some(what) {
+            self.fault = None;
+            panic!("injected fault in {what}");
+        }
+    }
+
+    pub(crate) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn attach(
+        &mut self,
+        id: ListenerId,
+        addr: Addr<ListenerActor<ChannelActor<B>>>,
+        window: usize,
+    ) {
+        self.listeners.attach(id, addr, window);
+    }
+
+    /// Listener `id` takes nothing more; its leases stay to be settled.
+    pub(crate) fn detach(&mut self, id: ListenerId) {
+        self.listeners.detach(id);
+    }
+
+    /// Detaches every listener, returning their addresses (to stop them).
+    pub(crate) fn detach_all(&mut self) -> Vec<Addr<ListenerActor<ChannelActor<B>>>> {
+        self.listeners.drain()
+    }
+
+    pub(crate) fn listener_count(&self) -> usize {
+        self.listeners.len()
+    }
+
+    pub(crate) fn credit(&self, id: ListenerId) -> usize {
+        self.listeners.credit(id)
+    }
+
+    pub(crate) fn is_active(&self, id: ListenerId) -> bool {
+        self.listeners.contains(id)
+    }
+
+    pub(crate) fn active(&self) -> Vec<ListenerId> {
+        self.listeners.ids()
+    }
+
+    pub(crate) fn held(&self) -> impl Iterator<Item = (ListenerId, &B::Handle)> {
+        self.ledger.held.values().map(|h| (h.listener, &h.handle))
+    }
+
+    pub(crate) fn held_len(&self) -> usize {
+        self.ledger.held.len()
+    }
+
+    /// Hands `items` to `listener`; returns them all when it takes nothing more.
+    pub(crate) fn deliver(
+        &mut self,
+        listener: ListenerId,
+        items: Vec<(B::Handle, Envelope)>,
+    ) -> Vec<(B::Handle, Envelope)> {
+        if items.is_empty() || !self.listeners.contains(listener) {
+            return items;
+        }
+        let (ledger, name) = (&mut self.ledger, &self.name);
+        let batch: Vec<(AckToken, Delivery)> = items
+            .into_iter()
+            .map(|(handle, envelope)| ledger.hold(name, listener, handle, envelope))
+            .collect();
+        if let Some(addr) = self.listeners.lease(listener, batch.len()) {
+            addr.do_send(Deliver(batch));
+        }
+        Vec::new()
+    }
+
+    /// Hands what `next` yields to listeners with room, one each in turn.
+    pub(crate) fn assign(&mut self, mut next: impl FnMut() -> Option<(B::Handle, Envelope)>) {
+        let (ledger, name) = (&mut self.ledger, &self.name);
+        let batches = self.listeners.assign(|listener| {
+            let (handle, envelope) = next()?;
+            Some(ledger.hold(name, listener, handle, envelope))
+        });
+        for (addr, batch) in batches {
+            addr.do_send(Deliver(batch));
+        }
+    }
+
+    /// Turns a listener's verdicts into settlements, in token order:
+    /// releases as they are, failures into a retry copy with `attempt + 1`
+    /// or a dead letter with its why-headers. Tokens already settled are
+    /// skipped, so a duplicate verdict never counts twice.
+    pub(crate) fn settle(
+        &mut self,
+        mut outcomes: Vec<(AckToken, Outcome)>,
+    ) -> Vec<Settlement<B::Handle>> {
+        outcomes.sort_unstable_by_key(|(token, _)| *token);
+        let now = SystemTime::now();
+        let mut batch = Vec::with_capacity(outcomes.len());
+        for (token, outcome) in outcomes {
+            let Some(Held {
+                listener,
+                mut envelope,
+                handle,
+            }) = self.ledger.held.remove(&token)
+            else {
+                continue;
+            };
+            self.listeners.returned(listener, 1);
+            batch.push(match outcome {
+                Outcome::Ack => Settlement::Ack(handle),
+                Outcome::Release => Settlement::Release(handle, envelope),
+                Outcome::Fail(error) => {
+                    match self.retry.on_failure(envelope.attempt, &error, now) {
+                        Verdict::Retry { attempt, after } => {
+                            envelope.attempt = attempt;
+                            Settlement::Retry(handle, envelope, after)
+                        }
+                        Verdict::DeadLetter { headers } => {
+                            tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, %error, "message dead-lettered");
+                            Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
+                                .extend(headers);
+                            Settlement::Dead(handle, envelope)
+                        }
+                    }
+                }
+            });
+        }
+        batch
+    }
+
+    /// Releases whatever `listener` still holds: it stopped before its
+    /// verdicts on them (they never reached its handler).
+    pub(crate) fn orphans(&mut self, listener: ListenerId) -> Vec<Settlement<B::Handle>> {
+        let mut tokens: Vec<AckToken> = self
+            .ledger
+            .held
+            .iter()
+            .filter(|(_, h)| h.listener == listener)
+            .map(|(token, _)| *token)
+            .collect();
+        tokens.sort_unstable();
+        tokens
+            .into_iter()
+            .filter_map(|token| self.ledger.held.remove(&token))
+            .map(|h| Settlement::Release(h.handle, h.envelope))
+            .collect()
+    }
+}
