@@ -47,7 +47,7 @@ impl PushOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerOptions {
     /// How many deliveries this listener handles at once. Default 1, which
-    /// keeps FIFO order (§3.6). Zero is treated as 1.
+    /// keeps FIFO order. Zero is treated as 1.
     pub concurrency: usize,
     /// How many deliveries may wait at this listener beyond those in hand,
     /// so that the next one is ready when a handler finishes. `None` picks
@@ -69,6 +69,15 @@ impl ListenerOptions {
     #[must_use]
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets [`prefetch`](Self::prefetch): how many deliveries may wait at
+    /// this listener beyond those in hand (0: none, each is fetched as a
+    /// handler frees up).
+    #[must_use]
+    pub fn with_prefetch(mut self, prefetch: usize) -> Self {
+        self.prefetch = Some(prefetch);
         self
     }
 

@@ -85,6 +85,9 @@ macro_rules! conformance_suite {
             shutdown::shutdown_waits_for_handler_in_flight,
             shutdown::shutdown_gives_up_on_a_stuck_handler_after_shutdown_timeout,
             shutdown::shutdown_releases_a_waiting_receive,
+            // supervision: a panicking channel restarts with nothing lost
+            supervision::crash_keeps_stored_messages_and_listeners,
+            supervision::panic_in_any_handler_restarts_the_channel_and_loses_nothing,
             $($group::$extra,)*
         );
     };
@@ -132,6 +135,7 @@ pub mod cases {
     pub mod removal;
     pub mod retry;
     pub mod shutdown;
+    pub mod supervision;
 
     async fn bus_with(factory: &BusFactory, config: Config) -> Bus {
         bounded("bus factory", LIMIT, factory(config)).await

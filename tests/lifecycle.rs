@@ -165,6 +165,74 @@ async fn subscribed_actor_receives_messages() {
     bus.shutdown().await.unwrap();
 }
 
+/// Handles each delivery in a future that waits for a permit, counting how
+/// many run at once.
+struct Gated {
+    gate: Arc<tokio::sync::Semaphore>,
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Actor for Gated {
+    type Context = Context<Self>;
+}
+
+impl Handler<Delivery> for Gated {
+    type Result = actix::ResponseFuture<HandlerResult>;
+
+    fn handle(&mut self, _msg: Delivery, _ctx: &mut Context<Self>) -> Self::Result {
+        let (gate, running, most) = (self.gate.clone(), self.running.clone(), self.most.clone());
+        Box::pin(async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            gate.acquire().await.map_err(|e| e.to_string())?.forget();
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+#[actix::test]
+async fn subscribe_with_bounds_an_actors_deliveries_at_once() {
+    let bus = bus_with(fast_config()).await;
+    let q = unique_queue("actor-concurrency");
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let actor = Gated {
+        gate: gate.clone(),
+        running: running.clone(),
+        most: most.clone(),
+    }
+    .start();
+    let opts = actorbus::ListenerOptions::default()
+        .with_concurrency(3)
+        .with_prefetch(0);
+    let listener = bus
+        .subscribe_with(&q, opts, actor.recipient())
+        .await
+        .expect("subscribe_with");
+    for i in 0..6 {
+        bus.push(&q, indexed(i)).await.unwrap();
+    }
+    support::eventually("3 deliveries in the actor at once", LIMIT, || {
+        let running = running.clone();
+        async move { running.load(Ordering::SeqCst) == 3 }
+    })
+    .await;
+    // Prefetch 0: the other three wait in the queue, not at the listener.
+    let s = bus.stats(&q).await.unwrap();
+    assert_eq!((s.in_flight, s.ready), (3, 3), "{s:?}");
+    gate.add_permits(6);
+    stats_until(&bus, &q, "all handled", |s| s.ready + s.in_flight == 0).await;
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        3,
+        "never more than its concurrency"
+    );
+    listener.remove().await.unwrap();
+    bus.shutdown().await.unwrap();
+}
+
 #[actix::test]
 async fn subscribed_actor_returning_err_gets_retries() {
     let bus = bus_with(fast_config()).await;

@@ -80,6 +80,52 @@ impl Bus {
     ///
     /// As [`add_listener`](Self::add_listener).
     pub async fn subscribe(&self, queue: &str, recipient: Recipient<Delivery>) -> Result<Listener> {
+        self.subscribe_with(queue, ListenerOptions::default(), recipient)
+            .await
+    }
+
+    /// Attaches an actix actor as a listener with `opts`: with a
+    /// `concurrency` above 1 the actor gets that many deliveries at once in
+    /// its mailbox (an actor handles its mailbox one message at a time, so
+    /// this only pays off for handlers that return a future).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_listener`](Self::add_listener).
+    ///
+    /// ```
+    /// use actix::prelude::*;
+    /// use actorbus::{Delivery, HandlerResult, ListenerOptions};
+    ///
+    /// struct Counter(u32);
+    /// impl Actor for Counter {
+    ///     type Context = Context<Self>;
+    /// }
+    /// impl Handler<Delivery> for Counter {
+    ///     type Result = HandlerResult;
+    ///     fn handle(&mut self, _delivery: Delivery, _ctx: &mut Context<Self>) -> HandlerResult {
+    ///         self.0 += 1;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let opts = ListenerOptions::default().with_concurrency(4).with_prefetch(16);
+    /// let counter = Counter(0).start();
+    /// let listener = bus.subscribe_with("counted", opts, counter.recipient()).await?;
+    /// bus.push("counted", "one").await?;
+    /// # listener.remove().await?;
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn subscribe_with(
+        &self,
+        queue: &str,
+        opts: ListenerOptions,
+        recipient: Recipient<Delivery>,
+    ) -> Result<Listener> {
         let handler: HandlerFn = Arc::new(move |delivery| {
             let sent = recipient.send(delivery);
             async move {
@@ -90,8 +136,7 @@ impl Bus {
             }
             .boxed()
         });
-        self.attach(queue, ListenerOptions::default(), handler)
-            .await
+        self.attach(queue, opts, handler).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]

@@ -53,9 +53,10 @@ impl<B: Backend> ChannelActor<B> {
     ) -> R {
         let (core, backend) = (&mut self.core, &mut self.backend);
         let ran = panic_guard::catch(|| {
+            let result = body(backend, &mut Cx { core, ctx });
             #[cfg(feature = "test-util")]
             core.trip(what);
-            body(backend, &mut Cx { core, ctx })
+            result
         });
         match ran {
             Ok(result) => result,

@@ -96,7 +96,8 @@ impl<B: Backend> Core<B> {
         }
     }
 
-    /// Panics when the tests asked handler `what` to (once).
+    /// Panics when the tests asked handler `what` to (once), after its work:
+    /// what the tests check is that a restart keeps and resumes everything.
     #[cfg(feature = "test-util")]
     pub(crate) fn trip(&mut self, what: &str) {
         if self.fault.as_deref() == Some(what) {
