@@ -18,7 +18,7 @@ pub enum Error {
     #[error("operation timed out")]
     Timeout,
 
-    /// The queue name breaks the rules of §3.9: 1 to 200 bytes of UTF-8,
+    /// The queue name breaks the naming rules: 1 to 200 bytes of UTF-8,
     /// no control characters, not starting with `amq.`.
     #[error("invalid queue name {name:?}: {reason}")]
     InvalidQueueName {

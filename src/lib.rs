@@ -4,9 +4,10 @@
 //! driver chosen in `application.conf` with `queue.driver = memory | amqp |
 //! redis`. Like its ancestor, the queue module of hunt-framework, a bus is a
 //! *connection* to one backend, and a connection holds any number of named
-//! *queues*. Unlike it, every driver gives the same promises: at-least-once
-//! delivery, retries with exponential backoff, dead letters, delayed
-//! messages, backpressure, and competing consumers.
+//! *queues*. Unlike it, every driver gives the same promises (see
+//! [Semantics](#semantics)): at-least-once delivery, retries with exponential
+//! backoff, dead letters, delayed messages, backpressure, and competing
+//! consumers.
 //!
 //! # Quickstart
 //!
@@ -30,60 +31,26 @@
 //! # }).unwrap();
 //! ```
 //!
-//! # Layout
+//! # Components
 //!
-//! | module | concept |
+//! | module | what it is |
 //! |---|---|
-//! | `bus` | [`Bus`]: building a bus, producing, stats, purge, shutdown |
-//! | `bus_consume` | consuming: [`Bus::add_listener`], [`Bus::subscribe`], [`Bus::receive`], [`Bus::remove`] |
-//! | `listener` | [`Listener`]: the handle that removes one listener |
-//! | `delivery` | [`Delivery`], the received message, and the stored envelope behind it |
-//! | `message_id` | [`MessageId`], kept across retries and dead-lettering |
-//! | `options` | [`PushOptions`], [`ListenerOptions`] |
-//! | `stats` | [`QueueStats`] |
-//! | `config`, `amqp_config`, `redis_config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
-//! | `config_parse` | each key applied to its field, and the rules every [`Config`] keeps, parsed or built in code |
-//! | `config_value`, `config_size`, `config_duration` | one raw value to a typed setting: strings, driver, queue names, urls, integers; sizes; durations |
-//! | `hocon_text` | HOCON text to a tree, safely: hocon 0.9's panics, misreads and unbounded nesting kept out |
-//! | `error` | [`Error`], the one error type, and [`Result`] |
-//! | `registry` | the actor mapping queue names to queue actors |
-//! | `queue_actor` | the supervised actor of one queue |
-//! | `listener_actor` | the actor of one listener, running its handler |
-//! | `memory_store` | the memory driver's messages of one queue: ready, delayed, in flight |
-//! | `subscribers` | which listener gets the next message (windows, round robin) |
-//! | `room` | a queue's capacity gauge: backpressure without a reply per push |
-//! | `waiters` | pushes waiting for room, receives waiting for a message |
-//! | `timer` | one actor timer for the earliest of many deadlines |
-//! | `retry` | retry-or-dead-letter decisions and the why-headers |
-//! | `runtime` | the actix system and arbiters a bus runs on |
-//! | `validate` | queue-name and payload checks, before any I/O |
-//! | `panic_guard` | panics turned into failed deliveries and actor restarts |
-//! | `amqp_broker` | the bus's handle on the amqp driver: starts its actors, forwards calls |
-//! | `amqp_driver` | [`AmqpDriver`]: the publish link, confirms, reconnection with backoff |
-//! | `amqp_link` | one generation of the two RabbitMQ connections; declares, counts, purges |
-//! | `amqp_queue` | the supervised actor of one RabbitMQ queue: consumers, tags, acks, retries |
-//! | `amqp_consumer` | one listener's consumer channel and its relay task |
-//! | `amqp_receive` | `receive` by `basic.get` polling, acknowledged on hand-over |
-//! | `amqp_shared` | settings and handles shared by the amqp actors |
-//! | `amqp_tags` | held deliveries by token: channel and delivery tag, `multiple` acks, requeues |
-//! | `amqp_wire` | queue names, wait queues, message properties (§6) |
-//! | `redis_broker` | the bus's handle on the redis driver (Redis Streams) |
-//! | `redis_driver` | [`RedisDriver`]: the redis driver's actor, its connections and one queue actor per queue |
-//! | `redis_queue` | the supervised actor of one queue on Redis: settles, delays, stats |
-//! | `redis_pusher` | the push side of one queue on Redis: pipelined `XADD`s, on another arbiter |
-//! | `redis_member` | one listener on Redis: its reader (`XREADGROUP`), the reaper (`XAUTOCLAIM`) |
-//! | `redis_link` | a bus's Redis connections: pool, shared connections, reconnection |
-//! | `redis_reader` | the Redis commands: reads, settle and other scripts, the one-shot receive |
-//! | `redis_wire` | how messages look in Redis: entry fields, delay-set members |
-//! | `redis_scripts` | the Lua scripts: settle, promote due delays, stats, purge, drop a consumer |
+//! | `bus` | [`Bus`], the handle users hold: producing, consuming, operating |
+//! | `channel` | the supervised actor of one queue, the same for every driver, over a driver's `Backend` |
+//! | `listener` | [`Listener`] and the actor that runs one handler |
+//! | `driver` | the drivers (`memory/`, `amqp/`, `redis/`), each a `Backend` and a driver actor, and the one name → channel registry |
+//! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
+//! | `delivery`, `message_id`, `options`, `stats`, `error` | the public types: [`Delivery`], [`MessageId`], [`PushOptions`], [`ListenerOptions`], [`QueueStats`], [`Error`] |
+//! | `runtime`, `timer`, `validate`, `panic_guard` | the arbiters a bus runs on; one timer for many deadlines; input checks; panics as values |
 //!
 //! # Features
 //!
 //! | feature | default | gives |
 //! |---|---|---|
-//! | `amqp` | on | `queue.driver = amqp`: RabbitMQ through lapin, [`AmqpConfig`], [`AmqpDriver`] |
+//! | `amqp` | on | `queue.driver = amqp`: RabbitMQ through lapin, [`AmqpConfig`] |
 //! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
-//! | `redis` | on | `queue.driver = redis`: Redis Streams through deadpool-redis, [`RedisConfig`], [`RedisDriver`] |
+//! | `redis` | on | `queue.driver = redis`: Redis Streams through deadpool-redis, [`RedisConfig`] |
+//! | `test-util` | off | `actorbus::testing`: fault injection (make a queue's actor panic) for supervision tests |
 //!
 //! The memory driver is always there.
 //!
@@ -95,63 +62,98 @@
 //! plain thread.
 //!
 //! ```text
-//!  Bus ──Enqueue / Receive / Purge / GetStats──▶ QueueActor ──Deliver(batch)──▶ ListenerActor ──▶ handler
-//!   │                                            ▲    │                             │
-//!   │                                            │    └─DeadLetter─▶ Registry ─Enqueue─▶ QueueActor (<q>.dead)
-//!   │                                            └────Settle(Ack | Fail | Release)──┘
-//!   └──Subscribe / StopListeners──▶ QueueActor         ListenerActor ──Unsubscribe, then Detached──▶ QueueActor
+//!  Bus ──push──▶ driver ──(memory: Relay(Enqueue) │ broker: publish, confirm)
+//!   │                                     │
+//!   │                                     ▼
+//!   ├──Receive / GetStats / Purge──▶ ChannelActor<Backend> ◀──Relay(event)── driver actor ◀── broker
+//!   │                                 │        ▲
+//!   │                     Deliver(batch)      Settle(Ack | Fail | Release)
+//!   │                                 ▼        │
+//!   └──Subscribe / StopListeners──▶  ListenerActor ──▶ handler
+//!                                    ListenerActor ──Unsubscribe, then Detached──▶ ChannelActor
 //! ```
 //!
-//! - The **registry** actor maps names to queue actors and starts them,
-//!   spread over the arbiters; the bus caches what it learns there.
-//! - A **queue actor** (one per queue, `Supervised`) owns every message from
-//!   the moment a push is stored until a listener settles it with `Ack`. A
-//!   push first reserves room on the queue's capacity gauge (`Room`), then
-//!   puts the message in the queue actor's mailbox and returns: the mailbox
-//!   belongs to the actor, survives its restarts, and is read in order, so
-//!   any later request — a listener, a `receive`, `stats` — finds the
-//!   message. Only a push that finds the queue full waits, parked in the
-//!   actor until room comes back or `queue.push_timeout` passes. While a
-//!   listener holds a message it is *leased*: still owned by the queue,
-//!   tagged with an acknowledgement token and the listener's id. `Fail`
-//!   becomes a delayed retry or a dead letter; `Release` puts the message
-//!   back, unattempted, at the front.
+//! - The **registry** (one per bus) maps queue names to channel actors and
+//!   starts them, spread over the arbiters; the bus caches what it learns.
+//! - A **channel actor** (one per queue, `Supervised`) is the same code for
+//!   every driver. It owns the queue's listeners and their windows, every
+//!   delivery a listener holds (under an acknowledgement token, with the
+//!   backend's handle for it), the retry-or-dead-letter decision, the stop
+//!   fan-out, and one panic guard around every handler: a panic restarts the
+//!   actor with its state, counted in [`QueueStats::restarts`].
+//! - A **backend** is a driver's I/O for one queue, inside its channel actor:
+//!   the memory backend keeps the messages themselves; the amqp backend maps
+//!   tokens to consumer channels and delivery tags, and a failed delivery to
+//!   a confirmed copy in a TTL wait queue or `<queue>.dead` before the
+//!   original is acknowledged; the redis backend reads the stream with a
+//!   consumer group and settles entries in Lua scripts.
+//! - A **driver actor** per bus owns the broker connections and reconnects
+//!   with backoff ([`Bus::connect`] starts it); the memory driver needs none
+//!   (its registry routes dead letters).
 //! - A **listener actor** (one per listener, on its queue's arbiter, so a
-//!   delivery and its verdict never cross threads) holds at most its window of
-//!   leases, runs at most `concurrency` handlers, and sends verdicts back
-//!   in batches. Its stop message makes it hand back what it has not
+//!   delivery and its verdict never cross threads) holds at most its window
+//!   of deliveries, runs at most `concurrency` handlers, and sends verdicts
+//!   back in batches. Its stop message makes it hand back what it has not
 //!   started, finish what is in hand, and stop; its final `Detached` makes
-//!   the queue reclaim any lease still on its way to it. So a message is gone
-//!   only after an `Ack`, and a removed listener's handler is never called
-//!   again.
-//! - The **memory driver** keeps the store inside the queue actor.
-//! - The **broker drivers** keep the listener side as it is (the same
-//!   `ListenerActor`, the same `Settle` / `Unsubscribe` / `Detached`
-//!   protocol) and swap the store for the broker. A driver actor
-//!   ([`AmqpDriver`], [`RedisDriver`]) owns the connections and reconnects
-//!   with backoff; a supervised queue actor per queue (`AmqpQueue`,
-//!   `RedisQueue`) holds that queue's listeners, relays the broker's
-//!   deliveries to them, and turns their verdicts into broker operations,
-//!   with each acknowledgement token mapped to an AMQP delivery tag (on the
-//!   channel that delivered it) or a stream entry id. `Ack` is a broker
-//!   acknowledgement (`basic.ack`, or `XACK` + `XDEL`); `Fail` is a
-//!   confirmed copy with `attempt + 1` into a TTL wait queue (amqp) or a
-//!   delay sorted set (redis), or into `<q>.dead`, before the original is
-//!   acknowledged; `Release` hands the message back to the broker
-//!   unacknowledged. A push returns after the broker's confirm (amqp) or
-//!   Redis's reply (redis).
+//!   the channel release anything still on its way to it.
 //!
 //! # Semantics
 //!
-//! The promises are those of the contract: a push is stored before it
-//! returns; a delivery is acknowledged only after its handler returned `Ok`;
-//! `Err` or a panic is retried after `queue.retry.backoff` (doubling, capped
-//! by `queue.retry.max_backoff`) up to `queue.retry.max_attempts`, then the
-//! message moves to `<queue>.dead` with `x-error`, `x-attempts` and
-//! `x-failed-at` headers; the listeners of a queue compete, each message
-//! reaching one; order is FIFO for one listener with concurrency 1 and no
-//! retries. The memory driver keeps everything in the process: what it holds
-//! ends with the process.
+//! The same on every driver.
+//!
+//! - **Stored before success.** `push` returns `Ok` only once the message
+//!   is stored where a listener will find it: in the queue's channel actor
+//!   (memory), confirmed by RabbitMQ (amqp, publisher confirms), or
+//!   acknowledged by Redis (redis). Messages pushed while a queue has no
+//!   listener wait for one.
+//! - **At-least-once.** A delivery is acknowledged (gone for good) only
+//!   after its handler returned `Ok`. `Err` or a panic in a handler never
+//!   loses the message: it is retried. A process that dies mid-handling gets
+//!   its unacknowledged messages redelivered (amqp, redis) when a listener
+//!   next runs.
+//! - **Retries and dead letters.** A failed delivery is delivered again with
+//!   `attempt() + 1` after `queue.retry.backoff`, doubling per attempt up to
+//!   `queue.retry.max_backoff`, up to `queue.retry.max_attempts`. Then it
+//!   moves to `<queue>.dead` with the headers `x-error`, `x-attempts` and
+//!   `x-failed-at`. `<queue>.dead` is an ordinary queue: it can be listened
+//!   to, received from, counted and purged. Nothing is dropped silently.
+//! - **Delays.** [`PushOptions::delay`] holds a message back for that long;
+//!   it survives a restart on amqp and redis. The memory driver keeps
+//!   everything in the process: what it holds ends with the process.
+//! - **Competing consumers.** Each message reaches exactly one listener of
+//!   its queue (across processes too, on amqp and redis).
+//!   [`ListenerOptions::concurrency`] bounds how many deliveries one
+//!   listener handles at once, and a broker never hands one listener more
+//!   than its window.
+//! - **Order.** FIFO per queue for one listener with concurrency 1 and no
+//!   retries; otherwise no order is promised.
+//! - **Removal by stop message.** [`Listener::remove`] sends that listener's
+//!   actor a stop message; [`Bus::remove`] sends the queue's channel actor
+//!   one, which stops all its listeners. A stopped listener finishes the
+//!   delivery in hand, hands back (does not acknowledge) what it prefetched,
+//!   and its handler is never called again. Messages stay in the queue;
+//!   [`Bus::purge`] is the only way to drop them.
+//! - **Shutdown.** [`Bus::shutdown`] stops taking pushes
+//!   ([`Error::Closed`]), waits for handlers in flight up to
+//!   `queue.shutdown_timeout`, returns what is unacknowledged, flushes
+//!   confirms, and closes connections.
+//! - **Bad input.** A queue name is 1 to 200 bytes of UTF-8 without control
+//!   characters, not starting with `amq.`; anything else is
+//!   [`Error::InvalidQueueName`] before any I/O. A payload over
+//!   `queue.max_payload` is [`Error::PayloadTooLarge`] before any I/O. A bad
+//!   config is [`Error::Config`] naming the key. No input makes the library
+//!   panic.
+//! - **Broker outages.** Losing the broker connection never loses a
+//!   confirmed push and never hangs a caller: the driver reconnects with
+//!   backoff, restores its queues and listeners, and re-sends what was not
+//!   confirmed; a push waits up to `queue.push_timeout` and then fails with
+//!   [`Error::Timeout`].
+//! - **receive.** [`Bus::receive`] takes the next message as a one-shot
+//!   listener and acknowledges it as it hands it over: from then on the
+//!   caller owns it.
+//! - **Supervision.** A panic inside a queue's channel actor restarts it
+//!   with its listeners, stored messages and deliveries in flight; a call
+//!   whose answer was under way when it panicked may get [`Error::Closed`].
 
 mod bus;
 mod channel;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// `<queue>.dead`, so it can be used to de-duplicate at-least-once deliveries.
 /// Ids made by actorbus are UUIDv7: time-ordered, and kept binary so that an
 /// id costs 16 bytes, not a string allocation, per queued message. A message
-/// published by another program (§6) keeps the id it came with (an AMQP
+/// published by another program keeps the id it came with (an AMQP
 /// `message_id`, or the stream entry id on Redis) as text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(Repr);

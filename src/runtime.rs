@@ -1,4 +1,4 @@
-//! `Runtime`: where a bus's actors live — the caller's actix system, or one of the bus's own (§4).
+//! `Runtime`: where a bus's actors live — the caller's actix system, or one of the bus's own.
 //!
 //! Inside `#[actix::main]` or actix-web, the bus starts its arbiters on the
 //! running system. Called from a plain tokio runtime or a plain thread, it

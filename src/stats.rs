@@ -21,7 +21,7 @@ pub struct QueueStats {
     /// fault. Nothing is lost by a restart; a rising count is worth a look.
     pub restarts: u64,
     /// Whether the backend keeps queued messages across its own restart:
-    /// `false` on the memory driver (§3.4) and on a Redis without
+    /// `false` on the memory driver and on a Redis without
     /// `appendonly`, `true` on RabbitMQ's durable queues.
     pub durable: bool,
 }

@@ -1,4 +1,4 @@
-//! Input checks of §3.9, done before any I/O so bad input never reaches a driver.
+//! Input checks (queue names, payload sizes), done before any I/O so bad input never reaches a driver.
 
 use crate::error::{Error, Result};
 
@@ -9,7 +9,7 @@ pub(crate) const MAX_QUEUE_NAME: usize = 200;
 ///
 /// The 200-byte limit applies to the name without its `.dead` suffixes, so
 /// that the dead-letter queue of a 200-byte queue is as reachable as any
-/// other (§3.3: `<queue>.dead` is an ordinary queue).
+/// other (`<queue>.dead` is an ordinary queue).
 pub(crate) fn queue_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "must not be empty"

@@ -21,11 +21,11 @@ impl Bus {
     ///
     /// `Ok` from the handler acknowledges the delivery; `Err` or a panic has
     /// it retried with backoff and, after `queue.retry.max_attempts`, moved
-    /// to `<queue>.dead` (§3.3).
+    /// to `<queue>.dead`.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    /// [`Error::InvalidQueueName`](crate::Error::InvalidQueueName); [`Error::Closed`](crate::Error::Closed) after shutdown.
     ///
     /// ```
     /// # actix::System::new().block_on(async {
@@ -160,11 +160,11 @@ impl Bus {
     }
 
     /// Stops every listener of `queue` by sending the queue's actor its stop
-    /// message (§3.7). The messages stay; only [`purge`](Self::purge) drops them.
+    /// message. The messages stay; only [`purge`](Self::purge) drops them.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    /// [`Error::InvalidQueueName`](crate::Error::InvalidQueueName); [`Error::Closed`](crate::Error::Closed) after shutdown.
     #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
     pub async fn remove(&self, queue: &str) -> Result<()> {
         self.check_open()?;
@@ -172,15 +172,15 @@ impl Bus {
         self.driver().remove(queue).await
     }
 
-    /// Takes the next message of `queue`, waiting up to `timeout` (§3.11).
+    /// Takes the next message of `queue`, waiting up to `timeout`.
     ///
     /// The message is acknowledged as it is handed over: from then on the
     /// caller owns it.
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] when no message came in time;
-    /// [`Error::InvalidQueueName`]; [`Error::Closed`] after shutdown.
+    /// [`Error::Timeout`](crate::Error::Timeout) when no message came in time;
+    /// [`Error::InvalidQueueName`](crate::Error::InvalidQueueName); [`Error::Closed`](crate::Error::Closed) after shutdown.
     ///
     /// ```
     /// # actix::System::new().block_on(async {

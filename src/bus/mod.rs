@@ -41,7 +41,7 @@ struct BusInner {
 impl Bus {
     /// A bus on the in-process memory driver with default settings.
     ///
-    /// Needs no services. Everything it holds ends with the process (§3.4).
+    /// Needs no services. Everything it holds ends with the process.
     ///
     /// # Panics
     ///
@@ -149,7 +149,7 @@ impl Bus {
     }
 
     /// Stops taking work, lets handlers in flight finish (up to
-    /// `queue.shutdown_timeout`), then stops the bus's actors (§3.8).
+    /// `queue.shutdown_timeout`), then stops the bus's actors.
     ///
     /// Later calls on any clone fail with [`Error::Closed`]; a second
     /// `shutdown` is `Ok`. On the memory driver whatever is still queued
@@ -191,7 +191,7 @@ impl fmt::Debug for Bus {
     }
 }
 
-// The contract (§1) promises a handle that can go anywhere; this fails to
+// The API promises a handle that can go anywhere; this fails to
 // compile if a field ever takes that away.
 const _: fn() = || {
     fn shareable<T: Clone + Send + Sync + 'static>() {}

@@ -1,7 +1,7 @@
 //! `RetryPolicy`: what happens to a failed delivery — retry after a backoff, or dead-letter.
 //!
 //! Pure logic shared by every driver, so that retries and dead letters behave
-//! the same on memory, amqp and redis (§3.3).
+//! the same on memory, amqp and redis.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -2,7 +2,7 @@
 //! parsers that give it a type: strings, the driver, queue names, urls and
 //! whole numbers (sizes and durations have files of their own).
 //!
-//! Every parser names the key and quotes the value in its error (§3.9, §5).
+//! Every parser names the key and quotes the value in its error.
 //! Each rule has a `check_*` twin for a value already typed, so that a
 //! `Config` built in code meets the very rules a parsed one does.
 
@@ -127,7 +127,7 @@ pub(crate) fn driver(key: &str, value: &Value) -> Result<DriverKind> {
     }
 }
 
-/// A queue name, by the same rules as a name given to `push` (§3.9).
+/// A queue name, by the same rules as a name given to `push`.
 pub(crate) fn queue_name(key: &str, value: &Value) -> Result<String> {
     let name = string(key, value)?;
     check_queue_name(key, &name)?;

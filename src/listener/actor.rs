@@ -5,7 +5,7 @@
 //! queue in batches ([`Settle`]). A panicking handler is a failed delivery,
 //! not a dead actor. On [`StopListener`] it hands back what it has not
 //! started, finishes what is in hand, and then stops; its handler is never
-//! called again (§3.7).
+//! called again.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;

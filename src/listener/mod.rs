@@ -88,7 +88,7 @@ impl Listener {
         self.stop.connected()
     }
 
-    /// Stops this listener only, by sending its actor a stop message (§3.7).
+    /// Stops this listener only, by sending its actor a stop message.
     ///
     /// Returns once the actor has stopped: the delivery in hand was finished,
     /// what it had prefetched went back to the queue unacknowledged, and the

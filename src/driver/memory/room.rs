@@ -14,7 +14,7 @@ use crate::error::Result;
 /// How an enqueued message got its place in the queue.
 pub(crate) enum Admission {
     /// The pusher took room on the [`Room`] gauge and did not wait: once in
-    /// this actor's mailbox the message is stored (§3.1), since the mailbox
+    /// this actor's mailbox the message is stored, since the mailbox
     /// outlives restarts and is read in order before any later request.
     Reserved,
     /// The bus's own move (a dead letter): never refused, so nothing is dropped.
