@@ -1,6 +1,6 @@
 //! The conformance suite: the semantics of CONTRACT.md §3, the same on every driver.
 //!
-//! Each case is a `pub async fn` in [`cases`] taking a bus factory. The
+//! Each case is a `pub async fn` in [`conformance`] taking a bus factory. The
 //! `conformance_suite!` macro turns the whole list into `#[tokio::test]`s for
 //! one driver, so a new driver gets every case with one line:
 //!
@@ -100,7 +100,7 @@ macro_rules! conformance_suite {
                 async fn $case() {
                     crate::support::init_tracing();
                     let factory: &crate::support::BusFactory = &$factory;
-                    crate::cases::$group::$case(factory).await;
+                    crate::conformance::$group::$case(factory).await;
                 }
             )*
         }
@@ -117,8 +117,7 @@ conformance_suite!(redis, support::redis_bus);
 /// Each is named for the behaviour it checks. They live one concept per file in
 /// `tests/conformance/` (not test targets of their own: only this file runs them).
 #[allow(missing_docs)]
-#[path = "conformance"]
-pub mod cases {
+pub mod conformance {
     use std::time::Duration;
 
     use actorbus::{Bus, Config};

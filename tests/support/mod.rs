@@ -6,6 +6,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
+pub mod config;
+#[cfg(feature = "amqp")]
+pub mod rabbit_node;
+#[cfg(feature = "redis")]
+pub mod redis;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,17 +2,15 @@
 //! that use the bus, and independence of buses. The supervision of queue actors
 //! (crash and restart) is in `supervision.rs`.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, Context, Handler};
-use actorbus::{Bus, Config, Delivery, Error, HandlerResult};
-use support::{
+use crate::support::{
     bounded, fast_config, index_of, indexed, stats_until, unique_queue, Collector, LIMIT,
 };
+use actix::{Actor, ActorContext, Context, Handler};
+use actorbus::{Bus, Config, Delivery, Error, HandlerResult};
 
 async fn bus_with(config: Config) -> Bus {
     Bus::connect(config).await.expect("memory bus")
@@ -214,7 +212,7 @@ async fn subscribe_with_bounds_an_actors_deliveries_at_once() {
     for i in 0..6 {
         bus.push(&q, indexed(i)).await.unwrap();
     }
-    support::eventually("3 deliveries in the actor at once", LIMIT, || {
+    crate::support::eventually("3 deliveries in the actor at once", LIMIT, || {
         let running = running.clone();
         async move { running.load(Ordering::SeqCst) == 3 }
     })

@@ -2,13 +2,11 @@
 //! tokio runtime of either flavour, and from plain threads. The caller sees no
 //! difference.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{bounded, fast_config, unique_queue, Collector, LIMIT};
 use actix::{Actor, Context, Handler, Message};
 use actorbus::{Bus, Config, Delivery, Error};
-use support::{bounded, fast_config, unique_queue, Collector, LIMIT};
 
 /// The same small round trip everywhere: a listener gets a push, `receive`
 /// gets another, a delayed one arrives, and shutdown closes the bus.
@@ -151,7 +149,7 @@ fn built_without_any_runtime_then_used_from_several() {
                 let mut got = Vec::new();
                 for _ in 0..10 {
                     let d = bus.receive(&q, LIMIT).await.expect("receive");
-                    got.push(support::index_of(&d));
+                    got.push(crate::support::index_of(&d));
                 }
                 got
             })

@@ -2,16 +2,14 @@
 //! `stats.restarts`): stored, in-flight and delayed messages, listeners, waiting
 //! receives and pushes waiting for room all survive the restart.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use actorbus::{Bus, Config, Delivery, Error, PushOptions};
-use support::{
+use crate::support::{
     bounded, fast_config, index_of, indexed, init_tracing, stats_until, unique_queue, Collector,
     LIMIT,
 };
+use actorbus::{Bus, Config, Delivery, Error, PushOptions};
 use tokio::sync::Semaphore;
 
 async fn bus_with(config: Config) -> Bus {

@@ -3,14 +3,12 @@
 //! Bad input is refused before any I/O with the documented error, and no
 //! input makes the library panic.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::{bounded, init_tracing, unique_queue, LIMIT};
 use actix::{Actor, Context, Handler};
 use actorbus::{Bus, Config, Delivery, Error, HandlerResult, ListenerOptions, PushOptions};
-use support::{bounded, init_tracing, unique_queue, LIMIT};
 
 /// Names §3.9 refuses, with the rule each breaks.
 fn invalid_names() -> Vec<(String, &'static str)> {
@@ -428,7 +426,7 @@ async fn extreme_inputs_do_not_panic() {
         .await
         .expect("concurrency 0");
     bus.push(&empty, "handled").await.unwrap();
-    support::stats_until(&bus, &empty, "handled with concurrency 0", |s| {
+    crate::support::stats_until(&bus, &empty, "handled with concurrency 0", |s| {
         s.ready + s.in_flight == 0
     })
     .await;

@@ -12,10 +12,7 @@ use std::time::Duration;
 
 use actorbus::{Config, DriverKind, Error, QueueConfig};
 
-#[path = "support/config.rs"]
-mod config_support;
-
-use config_support::{assert_no_env_overrides, parse};
+use crate::support::config::{assert_no_env_overrides, parse};
 
 /// The example block of the contract, §5, verbatim.
 const CONTRACT_EXAMPLE: &str = r#"

@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use actorbus::{Bus, Config, Error};
 
-#[path = "support/config.rs"]
-mod config_support;
-
-use config_support::{assert_no_env_overrides, config_error};
+use crate::support::config::{assert_no_env_overrides, config_error};
 
 fn assert_error(text: &str, key: &str, fragment: &str) {
     let (got_key, message) = config_error(text);

@@ -8,10 +8,7 @@
 
 use actorbus::{Config, Error};
 
-#[path = "support/config.rs"]
-mod config_support;
-
-use config_support::{config_error, parse};
+use crate::support::config::{config_error, parse};
 
 #[test]
 fn syntax_errors_name_the_document() {
