@@ -1,5 +1,5 @@
-//! Throughput, latency and memory benchmark of the memory driver, with raw
-//! tokio/actix baselines measured in the same run.
+//! Throughput, latency and memory benchmark of every driver, with raw
+//! baselines (tokio, actix, lapin, redis) measured in the same run.
 //!
 //! ```text
 //! cargo bench --bench throughput                      # full run (N = 1,000,000)
@@ -36,38 +36,29 @@
 //! RSS row runs in a child process (this binary re-executed with
 //! `--rss-child`), so that memory freed by earlier rows cannot hide growth.
 //!
-//! Layout: `args` (flags and env), `row` (one result), `table` (the printed
-//! report and JSON lines), `targets` (ratios and pass/miss), `raw` (tokio and
-//! actix throughput baselines), `bus_rows` (bus end-to-end rows), `latency`
-//! (paced latency rows, bus and raw actix), `rss` (the child-process memory
-//! row), `stats` (percentiles, medians), `sink` (counting handled messages),
-//! `machine` (/proc readings: other processes' CPU, load, RSS).
+//! Layout: `harness/` (flags and env, one result row, the printed table and
+//! JSON lines, targets and ratios, paced latency, the child-process RSS row,
+//! percentiles and medians, counting handled messages, /proc readings),
+//! `memory/` (the memory driver's rows and the raw tokio and actix
+//! baselines), `amqp/` and `redis/` (each broker driver's rows and raw
+//! baselines). One target, so every ratio comes from one run.
 
-mod amqp_rows;
-mod args;
-mod bus_rows;
-mod latency;
-mod machine;
-mod raw;
-mod redis_rows;
-mod row;
-mod rss;
-mod sink;
-mod stats;
-mod table;
-mod targets;
+mod amqp;
+mod harness;
+mod memory;
+mod redis;
 
 use std::time::Instant;
 
 use actix::System;
 use bytes::Bytes;
 
-use args::Opts;
-use bus_rows::bus_e2e;
-use latency::{bus_latency, raw_actix_latency, Pacing};
-use machine::{loadavg, with_foreign_cpu, with_other_cpu, CpuSnap};
-use row::Row;
-use stats::{median_latency, median_of};
+use harness::args::Opts;
+use harness::latency::{bus_latency, raw_actix_latency, Pacing};
+use harness::machine::{loadavg, with_foreign_cpu, with_other_cpu, CpuSnap};
+use harness::row::Row;
+use harness::stats::{median_latency, median_of};
+use memory::bus_e2e;
 
 /// Payload size of every row. Throughput rows (bus and raw alike) push clones
 /// of one shared 64-byte `Bytes`, so every row pays the same (tiny) producer
@@ -80,9 +71,9 @@ fn payload() -> Bytes {
 }
 
 fn main() {
-    let (opts, rss_child_mode) = args::parse_args();
+    let (opts, rss_child_mode) = harness::args::parse_args();
     if rss_child_mode {
-        rss::rss_child(opts.rss_n, opts.producers);
+        harness::rss::rss_child(opts.rss_n, opts.producers);
     }
     let started = Instant::now();
     let load_before = loadavg();
@@ -103,7 +94,7 @@ fn main() {
     if opts.wants("raw tokio mpsc") {
         eprintln!("  raw tokio mpsc ...");
         let snap = CpuSnap::now();
-        let row = raw::raw_tokio_mpsc(opts.n, opts.reps);
+        let row = memory::raw::raw_tokio_mpsc(opts.n, opts.reps);
         rows.push(with_foreign_cpu(row, snap));
     }
     let inner = opts.clone();
@@ -111,22 +102,22 @@ fn main() {
     if opts.wants("memory rss") {
         eprintln!("  memory rss ...");
         let snap = CpuSnap::now();
-        let row = rss::bus_rss(&opts);
+        let row = harness::rss::bus_rss(&opts);
         rows.push(with_foreign_cpu(row, snap));
     }
 
-    targets::apply(&mut rows, &opts);
+    harness::targets::apply(&mut rows, &opts);
 
     println!();
-    table::print_table(&rows);
+    harness::table::print_table(&rows);
     println!();
     let whole_run_other_cpu = whole_run.and_then(CpuSnap::foreign_since);
-    for note in table::notes(&opts, started, &load_before, whole_run_other_cpu) {
+    for note in harness::table::notes(&opts, started, &load_before, whole_run_other_cpu) {
         println!("  {note}");
     }
 
     if let Some(path) = &opts.json {
-        table::write_json(path, &rows);
+        harness::table::write_json(path, &rows);
     }
 }
 
@@ -139,25 +130,25 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
     if opts.wants("raw actix 2 actors") {
         eprintln!("  raw actix 2 actors ...");
         let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::raw_actix_do_send(n)).await;
+        let row = median_of(reps, || memory::raw::raw_actix_do_send(n)).await;
         rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants(&send_pipelined) {
         eprintln!("  {send_pipelined} ...");
         let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::raw_actix_send(&send_pipelined, n, k)).await;
+        let row = median_of(reps, || memory::raw::raw_actix_send(&send_pipelined, n, k)).await;
         rows.push(with_foreign_cpu(row, snap));
     }
     if opts.wants("raw actix send().await seq") {
         eprintln!("  raw actix send().await seq ...");
         let snap = CpuSnap::now();
         let row = median_of(reps, || {
-            raw::raw_actix_send("raw actix send().await seq", n_seq, 1)
+            memory::raw::raw_actix_send("raw actix send().await seq", n_seq, 1)
         })
         .await;
         rows.push(with_foreign_cpu(row, snap));
     }
-    let e2e = bus_rows::e2e_specs(n, n_seq, k);
+    let e2e = memory::e2e_specs(n, n_seq, k);
     let main = e2e[0];
     for spec in e2e {
         // Exact match for the main row, so that its filter does not pick its variants.
@@ -173,8 +164,8 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
         }
     }
     rows.extend(latency_rows(&opts).await);
-    rows.extend(amqp_rows::rows(&opts).await);
-    rows.extend(redis_rows::rows(&opts).await);
+    rows.extend(amqp::rows(&opts).await);
+    rows.extend(redis::rows(&opts).await);
     rows
 }
 

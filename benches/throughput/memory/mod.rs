@@ -1,6 +1,8 @@
 //! Bus throughput end to end on the memory driver: push → queue actor →
 //! listener → handler → ack, for one or many queues and listeners.
 
+pub(crate) mod raw;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,8 +10,8 @@ use actorbus::{Bus, Delivery, HandlerResult, ListenerOptions};
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::row::{Kind, Row};
-use crate::sink::{settle_down, Sink};
+use crate::harness::row::{Kind, Row};
+use crate::harness::sink::{settle_down, Sink};
 use crate::{payload, PAYLOAD_LEN};
 
 #[derive(Clone, Copy)]

@@ -22,11 +22,11 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::raw;
-use crate::args::Opts;
-use crate::machine::{with_foreign_cpu, with_other_cpu, CpuSnap};
-use crate::row::{Kind, Row};
-use crate::sink::{settle_down, Sink};
-use crate::stats::{median_of, percentile};
+use crate::harness::args::Opts;
+use crate::harness::machine::{with_foreign_cpu, with_other_cpu, CpuSnap};
+use crate::harness::row::{Kind, Row};
+use crate::harness::sink::{settle_down, Sink};
+use crate::harness::stats::{median_of, percentile};
 use crate::PAYLOAD_LEN;
 
 /// Default broker of the rows.
@@ -155,7 +155,10 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     }
     for (runs, cpu) in [(raw_runs, raw_cpu), (bus_runs, bus_cpu)] {
         if !runs.is_empty() {
-            rows.push(with_other_cpu(crate::stats::median_latency(runs), cpu));
+            rows.push(with_other_cpu(
+                crate::harness::stats::median_latency(runs),
+                cpu,
+            ));
         }
     }
     rows

@@ -11,9 +11,9 @@ use actix::prelude::*;
 use actorbus::{Bus, Delivery, HandlerResult};
 use serde_json::json;
 
-use crate::row::{Kind, Row};
-use crate::sink::{settle_down, Sink};
-use crate::stats::percentile;
+use crate::harness::row::{Kind, Row};
+use crate::harness::sink::{settle_down, Sink};
+use crate::harness::stats::percentile;
 use crate::PAYLOAD_LEN;
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use actorbus::{Bus, Config};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::args::Opts;
-use crate::machine::{proc_status_bytes, MIB};
-use crate::row::{Kind, Row};
-use crate::sink::settle_down;
+use crate::harness::args::Opts;
+use crate::harness::machine::{proc_status_bytes, MIB};
+use crate::harness::row::{Kind, Row};
+use crate::harness::sink::settle_down;
 use crate::PAYLOAD_LEN;
 
 /// Runs in the child: queues `n` distinct 64-byte payloads with no listener

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::args::Opts;
-use crate::machine::loadavg;
-use crate::row::{Row, RUNTIME_NOTE};
+use crate::harness::args::Opts;
+use crate::harness::machine::loadavg;
+use crate::harness::row::{Row, RUNTIME_NOTE};
 
 pub(crate) fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
     match v {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::row::Row;
+use crate::harness::row::Row;
 
 pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 

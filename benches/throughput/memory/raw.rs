@@ -8,10 +8,10 @@ use actix::prelude::*;
 use bytes::Bytes;
 use serde_json::json;
 
+use crate::harness::row::{Kind, Row};
+use crate::harness::sink::Sink;
+use crate::harness::stats::median_row;
 use crate::payload;
-use crate::row::{Kind, Row};
-use crate::sink::Sink;
-use crate::stats::median_row;
 
 /// (a) two tokio tasks and a bounded mpsc channel, on a 2-worker runtime.
 pub(crate) fn raw_tokio_mpsc(n: usize, reps: usize) -> Row {

@@ -7,8 +7,8 @@ pub(crate) mod bus;
 #[cfg(feature = "amqp")]
 mod raw;
 
-use crate::args::Opts;
-use crate::row::Row;
+use crate::harness::args::Opts;
+use crate::harness::row::Row;
 
 /// Every amqp row the filter selects (none without the `amqp` feature).
 pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::row::Row;
-use crate::sink::settle_down;
+use crate::harness::row::Row;
+use crate::harness::sink::settle_down;
 
 /// Nearest-rank percentile of sorted samples.
 pub(crate) fn percentile(sorted: &[u64], q: f64) -> u64 {

@@ -18,7 +18,7 @@ use super::bus::{
     latency_row, paced, queue_name, record, stamped, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
     RAW_PUSH_64,
 };
-use crate::row::{Kind, Row};
+use crate::harness::row::{Kind, Row};
 
 /// Confirms kept in flight by the best-practice publisher, and its prefetch.
 pub(crate) const IN_FLIGHT: usize = 1000;

@@ -10,8 +10,8 @@
 //! of the issue are filled in here, so the rows are `Kind::Raw` and
 //! `Kind::Latency` rows that `targets::apply` leaves alone.
 
-use crate::args::Opts;
-use crate::row::Row;
+use crate::harness::args::Opts;
+use crate::harness::row::Row;
 
 /// Every redis row the filter selects.
 pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
@@ -38,13 +38,15 @@ mod imp {
     use redis::AsyncConnectionConfig;
     use serde_json::json;
 
-    use crate::args::Opts;
-    use crate::latency::{drive, latency_row, paced_bus_latency, record, samples, Pacing, Plan};
-    use crate::machine::{with_foreign_cpu, CpuSnap};
+    use crate::harness::args::Opts;
+    use crate::harness::latency::{
+        drive, latency_row, paced_bus_latency, record, samples, Pacing, Plan,
+    };
+    use crate::harness::machine::{with_foreign_cpu, CpuSnap};
+    use crate::harness::row::{Kind, Row};
+    use crate::harness::sink::{settle_down, Sink};
+    use crate::harness::stats::{median_latency, median_of};
     use crate::payload;
-    use crate::row::{Kind, Row};
-    use crate::sink::{settle_down, Sink};
-    use crate::stats::{median_latency, median_of};
 
     const BEST: &str = "raw redis best (XADD x100 pipelined, XREADGROUP COUNT 100 + XACK)";
     const NAIVE: &str = "raw redis naive (awaited XADD, XREADGROUP COUNT 1 + XACK)";

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use crate::args::Opts;
-use crate::row::{Kind, Row};
+use crate::harness::args::Opts;
+use crate::harness::row::{Kind, Row};
 
 /// Throughput target of the bus e2e rows.
 const TARGET_MSGS_PER_S: f64 = 1_000_000.0;
@@ -82,7 +82,7 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
 /// targets it gave the amqp throughput rows.
 #[cfg(feature = "amqp")]
 pub(crate) fn amqp(rows: &mut [Row]) {
-    use crate::amqp_rows::bus::{
+    use crate::amqp::bus::{
         E2E, E2E_DEEP, LATENCY, PUSH, PUSH_DEEP, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
     };
     let find = |name: &str| rows.iter().find(|r| r.name == name);

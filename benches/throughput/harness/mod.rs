@@ -1,0 +1,11 @@
+//! What every row shares: flags, results, the printed table, targets, pacing, counting and readings of the machine.
+
+pub(crate) mod args;
+pub(crate) mod latency;
+pub(crate) mod machine;
+pub(crate) mod row;
+pub(crate) mod rss;
+pub(crate) mod sink;
+pub(crate) mod stats;
+pub(crate) mod table;
+pub(crate) mod targets;
