@@ -142,7 +142,8 @@ async fn crash_keeps_messages_in_flight_and_their_settlement() {
 async fn crash_keeps_delayed_messages_and_their_timer() {
     let bus = bus_with(fast_config()).await;
     let q = unique_queue("crash-delay");
-    let opts = PushOptions::default().with_delay(Duration::from_millis(300));
+    // Long enough that a busy machine still reads `stats` before it is due.
+    let opts = PushOptions::default().with_delay(Duration::from_secs(3));
     let id = bus.push_with(&q, "later", opts).await.unwrap();
     actorbus::testing::crash_channel(&bus, &q)
         .await
