@@ -1,5 +1,5 @@
 //! Panics turned into values: a handler's panic is a failed delivery, and a
-//! queue actor's panic is a restart, never a lost thread.
+//! channel actor's panic is a restart, never a lost thread.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

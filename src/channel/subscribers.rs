@@ -1,6 +1,6 @@
 //! `Subscribers`: a queue's listeners and their leases — who gets the next message.
 //!
-//! Pure bookkeeping, kept apart from the queue actor so that the fairness
+//! Pure bookkeeping, kept apart from the channel actor so that the fairness
 //! and window rules can be tested without actors.
 
 use crate::listener::ListenerId;

@@ -27,7 +27,7 @@ use crate::panic_guard::{self, panic_text};
 pub(crate) type HandlerFn =
     Arc<dyn Fn(Delivery) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
 
-/// One listener's actor, reporting to a queue actor of type `Q`.
+/// One listener's actor, reporting to its channel actor `Q`.
 pub(crate) struct ListenerActor<Q: ListenerQueue> {
     /// Its id within the queue.
     id: ListenerId,

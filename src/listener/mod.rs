@@ -41,9 +41,9 @@ pub(crate) struct ListenerSpec {
 }
 
 impl Listener {
-    /// Starts `spec`'s listener actor on `arbiter` (its queue actor's, so a
+    /// Starts `spec`'s listener actor on `arbiter` (its channel's, so a
     /// delivery and its verdict never cross threads) and subscribes it to
-    /// the queue actor `queue_addr`, whichever driver's that is.
+    /// the channel actor `queue_addr`.
     pub(crate) async fn start<Q>(
         queue: &str,
         spec: ListenerSpec,
