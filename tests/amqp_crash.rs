@@ -1,11 +1,9 @@
-//! Consumer crash (§3.2, issue 3 test 1): a consumer in a child process is
+//! Consumer crash (at-least-once delivery): a consumer in a child process is
 //! SIGKILLed while it handles messages. Of 10 000 pushed, every one is
 //! handled by a fresh process (lost = 0), and the duplicates — handled by the
 //! killed process but not yet acknowledged — are bounded by the prefetch.
 #![cfg(feature = "amqp")]
 
-#[path = "support/amqp.rs"]
-mod amqp;
 mod support;
 
 use std::collections::HashMap;
@@ -16,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actorbus::{Bus, Delivery, ListenerOptions};
-use support::{eventually, index_of, indexed, unique_queue};
+use support::{amqp, eventually, index_of, indexed, unique_queue};
 
 const N: u32 = 10_000;
 /// `amqp.prefetch` of the child consumers: the bound on duplicates.

@@ -1,17 +1,15 @@
-//! Interop (§6, issue 3): a client this project did not write — Python's
+//! Interop (the wire format): a client this project did not write — Python's
 //! `pika`, installed by `scripts/test` — talks to the bus through RabbitMQ.
 //! A body it publishes to `<q>` reaches the listeners; a push consumed by it
 //! arrives as the exact payload bytes, with the message id and persistence.
 #![cfg(feature = "amqp")]
 
-#[path = "support/amqp.rs"]
-mod amqp;
 mod support;
 
 use std::process::Command;
 
 use actorbus::{Bus, PushOptions};
-use support::{unique_queue, Collector, LIMIT};
+use support::{amqp, unique_queue, Collector, LIMIT};
 
 /// Runs `script` with `python3 -c`, returning its stdout.
 fn python(script: &str, args: &[&str]) -> String {

@@ -3,8 +3,6 @@
 //! `receive`; one byte over `queue.max_payload` is refused before any I/O.
 #![cfg(feature = "amqp")]
 
-#[path = "support/amqp.rs"]
-mod amqp;
 mod support;
 
 use std::time::Duration;
@@ -12,7 +10,7 @@ use std::time::Duration;
 use actorbus::{Bus, Error};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use support::{unique_queue, Collector, LIMIT};
+use support::{amqp, unique_queue, Collector, LIMIT};
 
 /// RabbitMQ's default `frame_max`, which lapin accepts: bodies larger than a
 /// frame are split over several body frames.

@@ -1,4 +1,4 @@
-//! Broker restart (§3.10, issue 3 test 2) on a PRIVATE RabbitMQ node (its
+//! Broker restart (reconnection) on a PRIVATE RabbitMQ node (its
 //! own name, ports and data directory; the shared node is never touched):
 //! while 10 000 messages flow, RabbitMQ is restarted with `stop_app` /
 //! `start_app`, then the whole node with a full stop and start. Every push
@@ -6,10 +6,6 @@
 //! and the listeners resume on their old handles.
 #![cfg(feature = "amqp")]
 
-#[path = "support/amqp.rs"]
-mod amqp;
-#[path = "support/rabbit_node.rs"]
-mod rabbit_node;
 mod support;
 
 use std::future::ready;
@@ -19,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use actorbus::{Bus, Delivery, Error, ListenerOptions};
 use rabbit_node::RabbitNode;
-use support::{eventually, index_of, indexed, unique_queue, Collector};
+use support::{amqp, eventually, index_of, indexed, rabbit_node, unique_queue, Collector};
 
 const N: u32 = 10_000;
 const PUSHERS: u32 = 8;

@@ -1,10 +1,8 @@
-//! Bad amqp settings (§3.9, issue 3 test 3): a closed port, wrong
+//! Bad amqp settings (fail fast, never retried): a closed port, wrong
 //! credentials, a wrong vhost, a malformed url and a silent server each give
 //! a typed error within 5 s, after one connection attempt (no retry storm).
 #![cfg(feature = "amqp")]
 
-#[path = "support/amqp.rs"]
-mod amqp;
 mod support;
 
 use std::net::TcpListener;
@@ -13,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actorbus::{Bus, Error};
+use support::amqp;
 
 /// The bound of the issue: a bad setting is reported within 5 s.
 const WITHIN: Duration = Duration::from_secs(5);

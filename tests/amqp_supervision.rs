@@ -1,16 +1,14 @@
-//! Supervision on amqp: a crashed queue actor is restarted by its supervisor
+//! Supervision on amqp: a crashed channel actor is restarted by its supervisor
 //! (counted in `stats.restarts`) and keeps its listeners and their
 //! deliveries; RabbitMQ keeps the messages.
 #![cfg(feature = "amqp")]
 
-#[path = "support/amqp.rs"]
-mod amqp;
 mod support;
 
 use std::collections::BTreeSet;
 
 use actorbus::Bus;
-use support::{index_of, indexed, stats_until, unique_queue, Collector, LIMIT};
+use support::{amqp, index_of, indexed, stats_until, unique_queue, Collector, LIMIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashed_queue_actor_restarts_and_keeps_its_listeners() {

@@ -1,41 +1,55 @@
 //! `AmqpBroker`: the bus's handle on the amqp driver (RabbitMQ through lapin).
 //!
-//! It starts the [`AmqpDriver`] and one supervised [`AmqpQueue`] per queue
-//! on the bus's arbiters, and forwards the bus's calls to them. Every broker
-//! I/O runs on those arbiters; the caller only awaits replies (§4).
+//! It starts the [`AmqpDriver`] and the bus's [`Channels`], one supervised
+//! channel actor per queue over an [`AmqpBackend`], on the bus's arbiters.
+//! Every broker I/O runs on those arbiters; the caller only awaits replies.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::join_all;
-use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
-use crate::delivery::{Delivery, Envelope};
+use crate::delivery::Envelope;
+use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
 use crate::driver::amqp::link::{parse_uri, Link};
-use crate::driver::amqp::queue::{AmqpQueue, Crash, Flush, GetStats, NewLink, StopListeners};
-use crate::driver::amqp::receive;
 use crate::driver::amqp::shared::AmqpShared;
-use crate::driver::amqp::wire;
+use crate::driver::channels::Channels;
+use crate::driver::registry::{Open, Registry};
 use crate::error::{Error, Result};
-use crate::listener::Listener;
-use crate::listener::ListenerSpec;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
-/// A queue's actor and the arbiter it (and its listeners) run on.
-type QueueSlot = (Addr<AmqpQueue>, ArbiterHandle);
+/// Longest wait at shutdown for the retry and dead-letter copies still
+/// being published; what is not confirmed by then is redelivered.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// The bus's handle on the amqp driver.
 pub(crate) struct AmqpBroker {
+    /// Handles and settings every channel shares.
     shared: Arc<AmqpShared>,
+    /// Where I/O for a queue without a channel runs.
     arbiters: Arbiters,
-    /// The queue actors started so far, by queue name.
-    queues: Mutex<FxHashMap<Arc<str>, QueueSlot>>,
+    /// The channel actors of the queues this bus used.
+    channels: Channels<AmqpBackend>,
+}
+
+impl Open for AmqpBackend {
+    type Front = ();
+    type Driver = Arc<AmqpShared>;
+
+    fn open(
+        shared: &Arc<AmqpShared>,
+        _name: &Arc<str>,
+        _arbiters: &Arbiters,
+        _registry: &Addr<Registry<Self>>,
+    ) -> (Self, ()) {
+        (AmqpBackend::new(shared.clone()), ())
+    }
 }
 
 impl AmqpBroker {
@@ -61,51 +75,26 @@ impl AmqpBroker {
             let _ = tx.send(started);
         });
         let (driver, links) = rx.await.map_err(|_| Error::Closed)??;
-        let shared = AmqpShared::new(
+        let shared = Arc::new(AmqpShared::new(
             driver,
             links,
-            RetryPolicy::new(config.queue.retry.clone()),
             config.queue.push_timeout,
             config.amqp.prefetch,
-        );
+        ));
+        let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Ok(AmqpBroker {
-            shared: Arc::new(shared),
+            channels: Channels::start(&arbiters, retry, shared.clone()),
+            shared,
             arbiters,
-            queues: Mutex::default(),
         })
     }
 
-    /// The actor of `queue`, started on first use.
-    fn queue(&self, queue: &str) -> QueueSlot {
-        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = queues.get(queue) {
-            return found.clone();
-        }
-        let name: Arc<str> = queue.into();
-        let arbiter = self.arbiters.next().clone();
-        let shared = self.shared.clone();
-        let n = name.clone();
-        let addr = Supervisor::start_in_arbiter(&arbiter, move |_| AmqpQueue::new(n, shared));
-        // Re-consume on every new link, from outside the actor so that a
-        // restart of the actor does not lose the watch.
-        let (mut links, watcher) = (self.shared.links.clone(), addr.clone());
-        arbiter.spawn(async move {
-            links.borrow_and_update();
-            while links.changed().await.is_ok() && watcher.connected() {
-                let link = links.borrow_and_update().clone();
-                if let Some(link) = link {
-                    watcher.do_send(NewLink(link));
-                }
-            }
-        });
-        queues.insert(name, (addr.clone(), arbiter.clone()));
-        (addr, arbiter)
+    pub(crate) fn channels(&self) -> &Channels<AmqpBackend> {
+        &self.channels
     }
 
-    fn wire(queue: &str) -> String {
-        wire::wire_name(queue)
-    }
-
+    /// Publishes `envelope` to `queue` (through its wait queue after
+    /// `delay`), returning once the broker confirmed it.
     pub(crate) async fn push(
         &self,
         queue: &str,
@@ -124,70 +113,42 @@ impl AmqpBroker {
             .map_err(|_| Error::Closed)?
     }
 
-    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
-        let (addr, arbiter) = self.queue(queue);
-        Listener::start(queue, spec, addr, &arbiter).await
-    }
-
-    pub(crate) async fn remove(&self, queue: &str) -> Result<()> {
-        let found = self.queues.lock().ok().and_then(|q| q.get(queue).cloned());
-        if let Some((addr, _)) = found {
-            addr.send(StopListeners).await.map_err(|_| Error::Closed)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
-        let (tx, rx) = oneshot::channel();
-        let shared = self.shared.clone();
-        let name: Arc<str> = queue.into();
-        let deadline = Instant::now() + timeout;
-        self.arbiters.next().spawn(async move {
-            receive::receive(shared, name, deadline, tx).await;
-        });
-        rx.await.map_err(|_| Error::Closed)?
-    }
-
+    /// Counts `queue` through its channel, or on the broker for a queue
+    /// this bus never used (nothing in flight, no listener).
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let (addr, _) = self.queue(queue);
-        addr.send(GetStats).await.map_err(|_| Error::Closed)?
+        match self.channels.stats(queue).await? {
+            Some(stats) => Ok(stats),
+            None => self.on_arbiter(self.shared.stats(queue, 0)).await,
+        }
     }
 
+    /// Purges `queue` through its channel, or on the broker for a queue
+    /// this bus never used.
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
-        let (tx, rx) = oneshot::channel();
-        let shared = self.shared.clone();
-        let wire = Self::wire(queue);
-        self.arbiters.next().spawn(async move {
-            let purged = match shared.link().await {
-                Ok(link) => link.purge(&wire).await,
-                Err(e) => Err(e),
-            };
-            let _ = tx.send(purged);
-        });
-        rx.await.map_err(|_| Error::Closed)?
+        match self.channels.purge(queue).await? {
+            Some(purged) => Ok(purged),
+            None => self.on_arbiter(self.shared.purge(queue)).await,
+        }
     }
 
+    /// Stops every listener (waiting up to `timeout` for their handlers),
+    /// lets the copies in flight be confirmed, then closes the connections.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
-        let queues: Vec<Addr<AmqpQueue>> = self
-            .queues
-            .lock()
-            .map(|q| q.values().map(|(a, _)| a.clone()).collect())
-            .unwrap_or_default();
-        let stops = join_all(queues.iter().map(|q| q.send(StopListeners)));
-        let drained = tokio::time::timeout(timeout, stops).await.is_ok();
-        if drained {
-            // The verdicts of the stopped listeners are in the queues'
-            // mailboxes: let them go out before the connections close.
-            let flushes = join_all(queues.iter().map(|q| q.send(Flush)));
-            let _ = tokio::time::timeout(Duration::from_secs(5), flushes).await;
-        }
+        let drained = self.channels.close(timeout, DRAIN_LIMIT).await;
         let _ = self.shared.driver.send(Close).await;
         Ok(drained)
     }
 
-    pub(crate) async fn crash_queue_actor(&self, queue: &str) -> Result<()> {
-        let (addr, _) = self.queue(queue);
-        addr.send(Crash).await.map_err(|_| Error::Closed)
+    /// Runs `op` on one of the bus's arbiters, never on the caller's runtime.
+    async fn on_arbiter<T: Send + 'static>(
+        &self,
+        op: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.arbiters.next().spawn(async move {
+            let _ = tx.send(op.await);
+        });
+        rx.await.map_err(|_| Error::Closed)?
     }
 }

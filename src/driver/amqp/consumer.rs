@@ -1,4 +1,4 @@
-//! One listener's AMQP consumer: its channel, and the task relaying its deliveries to the queue actor.
+//! One listener's AMQP consumer: its channel, and the task relaying its deliveries to the channel actor.
 
 use std::sync::Arc;
 
@@ -8,8 +8,10 @@ use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Consumer};
 
+use crate::channel::actor::ChannelActor;
+use crate::channel::messages::Relay;
+use crate::driver::amqp::backend::{AmqpBackend, AmqpEvent};
 use crate::driver::amqp::link::{backend, declare_queue, Link};
-use crate::driver::amqp::queue::{AmqpQueue, ConsumerEnded, Consuming, Incoming};
 use crate::driver::amqp::tags::{fire, on};
 use crate::driver::amqp::wire;
 use crate::error::Result;
@@ -21,7 +23,7 @@ pub(crate) struct Consumed {
     pub(crate) channel: Channel,
     /// Its consumer tag.
     pub(crate) tag: ShortString,
-    /// The queue actor's number for the channel.
+    /// The backend's number for the channel.
     pub(crate) epoch: u64,
     /// The link it runs on.
     pub(crate) generation: u64,
@@ -37,13 +39,25 @@ impl Consumed {
     }
 }
 
-/// Closes a consumer channel in the background; the broker requeues what
-/// it still had delivered unacknowledged.
-pub(crate) fn close(channel: Channel) {
-    fire(async move { channel.close(200, "listener stopped".into()).await });
+/// Closes a consumer channel on a task of its own; the broker requeues
+/// what it still had delivered unacknowledged. The returned receiver
+/// resolves once the broker answered (or after a bound).
+pub(crate) fn close(channel: Channel) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, closed) = tokio::sync::oneshot::channel();
+    actix::spawn(async move {
+        let close = channel.close(200, "listener stopped".into());
+        if let Ok(Err(error)) = tokio::time::timeout(CLOSE_WAIT, close).await {
+            tracing::debug!(%error, "consumer channel already closed");
+        }
+        let _ = done.send(());
+    });
+    closed
 }
 
-/// Most deliveries relayed to the queue actor in one message.
+/// Longest wait for the broker to confirm a consumer channel's close.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Most deliveries relayed to the channel actor in one message.
 const RELAY_BATCH: usize = 256;
 
 /// Opens a channel on the consuming connection with `prefetch` and starts a
@@ -70,12 +84,12 @@ pub(crate) async fn open(link: &Link, queue: &str, prefetch: u16) -> Result<(Cha
 
 /// Opens listener `listener`'s consumer on `link` and relays its
 /// deliveries to `queue`, on a task of its own: it outlives a restart of
-/// the queue actor, whose address stays the same.
+/// the channel actor, whose address stays the same.
 pub(crate) fn start(
     link: Arc<Link>,
     name: Arc<str>,
     prefetch: u16,
-    queue: Addr<AmqpQueue>,
+    queue: Addr<ChannelActor<AmqpBackend>>,
     listener: ListenerId,
     epoch: u64,
 ) {
@@ -83,22 +97,22 @@ pub(crate) fn start(
         let generation = link.generation;
         match open(&link, &name, prefetch).await {
             Ok((channel, consumer)) => {
-                queue.do_send(Consuming {
+                queue.do_send(Relay(AmqpEvent::Consuming {
                     listener,
                     epoch,
                     generation,
                     opened: Some((channel.clone(), consumer.tag())),
-                });
+                }));
                 relay(consumer, channel, queue, listener, epoch).await;
             }
             Err(error) => {
                 tracing::warn!(%error, queue = %name, "cannot start a consumer");
-                queue.do_send(Consuming {
+                queue.do_send(Relay(AmqpEvent::Consuming {
                     listener,
                     epoch,
                     generation,
                     opened: None,
-                });
+                }));
             }
         }
     });
@@ -109,7 +123,7 @@ pub(crate) fn start(
 pub(crate) async fn relay(
     consumer: Consumer,
     channel: Channel,
-    queue: Addr<AmqpQueue>,
+    queue: Addr<ChannelActor<AmqpBackend>>,
     listener: ListenerId,
     epoch: u64,
 ) {
@@ -127,16 +141,16 @@ pub(crate) async fn relay(
             }
         }
         if !deliveries.is_empty() {
-            queue.do_send(Incoming {
+            queue.do_send(Relay(AmqpEvent::Incoming {
                 listener,
                 epoch,
                 channel: channel.clone(),
                 deliveries,
-            });
+            }));
         }
         if failed {
             break;
         }
     }
-    queue.do_send(ConsumerEnded { listener, epoch });
+    queue.do_send(Relay(AmqpEvent::ConsumerEnded { listener, epoch }));
 }

@@ -1,11 +1,12 @@
-//! `AmqpDriver`: owns the amqp driver's connections, publishes with confirms, and reconnects (§3.10).
+//! `AmqpDriver`: owns the amqp driver's connections, publishes with confirms, and reconnects with backoff after an outage.
 //!
-//! The current [`Link`] is published on a `watch` channel: pushes, queue
-//! actors and receives read it from there. A push that loses its link waits
+//! The current [`Link`] is published on a `watch` channel: pushes, channel
+//! backends and receives read it from there. A push that loses its link waits
 //! for the next one and publishes again (a push is only `Ok` after a
 //! confirm), until `queue.push_timeout`. Any party that sees a link die sends
 //! [`Broken`]; the driver then reconnects with exponential backoff and
-//! jitter, and queue actors re-consume when the new link appears.
+//! jitter, and every channel's listeners consume again when the new link
+//! appears (each backend watches the links).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -177,7 +178,7 @@ pub(crate) async fn wait_link(links: &mut Links, deadline: Instant) -> Result<Ar
 
 /// Publishes `envelope` to `target` and waits for the broker's confirm,
 /// publishing again on the next link when the current one dies, up to
-/// `timeout` (§3.1, §3.10).
+/// `timeout`: a push is only `Ok` once the broker stored it, outage or not.
 ///
 /// # Errors
 ///

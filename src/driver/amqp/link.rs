@@ -25,7 +25,7 @@ use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
 use crate::validate;
 
-/// Longest wait for a connection to open; bad settings fail within this (§3.9).
+/// Longest wait for a connection to open; bad settings fail within this, without retrying.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Where a publish goes.

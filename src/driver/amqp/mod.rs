@@ -1,10 +1,20 @@
 //! The amqp driver: RabbitMQ through lapin.
+//!
+//! - `broker`: [`AmqpBroker`](broker::AmqpBroker), the bus's handle, and how a channel's backend is opened;
+//! - `backend`: [`AmqpBackend`](backend::AmqpBackend), the I/O of one queue under its channel actor;
+//! - `consumer`: one listener's consumer channel and its relay task;
+//! - `tags`: unsettled delivery tags per consumer channel, acks and nacks;
+//! - `receive`: `receive` by `basic.get` polling;
+//! - `driver`: [`AmqpDriver`](driver::AmqpDriver), connections, confirmed publishes, reconnection;
+//! - `link`: one generation of connections and the broker operations on it;
+//! - `shared`: settings and handles every channel shares, counting and purging;
+//! - `wire`: queue names, wait queues, message properties.
 
+pub(crate) mod backend;
 pub(crate) mod broker;
 pub(crate) mod consumer;
 pub(crate) mod driver;
 pub(crate) mod link;
-pub(crate) mod queue;
 pub(crate) mod receive;
 pub(crate) mod shared;
 pub(crate) mod tags;

@@ -1,4 +1,4 @@
-//! `receive` on the amqp driver (§3.11): `basic.get` polling on a channel of its own.
+//! `receive` on the amqp driver: `basic.get` polling on a channel of its own.
 //!
 //! The message is acknowledged only once it was handed to the caller; a
 //! caller that gave up gets nothing, and a message taken just as it gave up

@@ -1,19 +1,19 @@
-//! `AmqpShared`: what the amqp driver's broker handle, queue actors and receives share.
+//! `AmqpShared`: what the amqp driver's bus handle, backends and receives share — and the counting and purging they all use.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use rustc_hash::FxHashMap;
 
-use crate::channel::retry::{RetryPolicy, Verdict};
 use crate::delivery::Envelope;
 use crate::driver::amqp::driver::{self, AmqpDriver, Links};
 use crate::driver::amqp::link::{Link, Target};
 use crate::driver::amqp::wire;
 use crate::error::Result;
+use crate::stats::QueueStats;
 use crate::validate;
 
 /// Settings and handles of one amqp bus.
@@ -22,8 +22,6 @@ pub(crate) struct AmqpShared {
     pub(crate) driver: Addr<AmqpDriver>,
     /// The current link.
     pub(crate) links: Links,
-    /// `queue.retry.*`.
-    pub(crate) retry: RetryPolicy,
     /// `queue.push_timeout`: the longest a publish waits through an outage.
     pub(crate) push_timeout: Duration,
     /// `amqp.prefetch`: the cap on one consumer's unacknowledged deliveries.
@@ -36,14 +34,12 @@ impl AmqpShared {
     pub(crate) fn new(
         driver: Addr<AmqpDriver>,
         links: Links,
-        retry: RetryPolicy,
         push_timeout: Duration,
         prefetch: u16,
     ) -> Self {
         AmqpShared {
             driver,
             links,
-            retry,
             push_timeout,
             prefetch,
             waits: Mutex::default(),
@@ -65,32 +61,6 @@ impl AmqpShared {
                     target: queue.to_owned(),
                     delay,
                 }
-            }
-        }
-    }
-
-    /// Where a delivery of `queue` that failed with `error` goes, and as
-    /// what: its wait queue with `attempt + 1` (retry after the backoff),
-    /// or `<queue>.dead` with the why-headers (§3.3).
-    pub(crate) fn after_failure(
-        &self,
-        queue: &str,
-        mut envelope: Envelope,
-        error: &str,
-    ) -> (Target, Envelope) {
-        match self
-            .retry
-            .on_failure(envelope.attempt, error, SystemTime::now())
-        {
-            Verdict::Retry { attempt, after } => {
-                envelope.attempt = attempt;
-                (self.target(queue, Some(after)), envelope)
-            }
-            Verdict::DeadLetter { headers } => {
-                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
-                    .extend(headers);
-                tracing::warn!(%queue, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
-                (Target::Queue(validate::dead_letter_name(queue)), envelope)
             }
         }
     }
@@ -126,5 +96,52 @@ impl AmqpShared {
     pub(crate) async fn link(&self) -> Result<Arc<Link>> {
         let mut links = self.links.clone();
         driver::wait_link(&mut links, Instant::now() + self.push_timeout).await
+    }
+
+    /// Counts `queue` on the broker: `ready` in the queue, `delayed` in the
+    /// wait queues this bus used, `dead` in `<queue>.dead`; `in_flight` is
+    /// the caller's (what its listeners hold). The listener and restart
+    /// counts are left for the channel to fill in.
+    pub(crate) fn stats(
+        self: &Arc<Self>,
+        queue: &str,
+        in_flight: u64,
+    ) -> impl Future<Output = Result<QueueStats>> + Send + 'static {
+        let dead = wire::wire_name(&validate::dead_letter_name(queue));
+        let delays = self.wait_delays(queue);
+        let mut names = vec![wire::wire_name(queue), dead];
+        names.extend(
+            delays
+                .iter()
+                .map(|&ms| wire::wait_name(queue, Duration::from_millis(ms))),
+        );
+        let (shared, queue) = (self.clone(), queue.to_owned());
+        async move {
+            let counts = shared.link().await?.counts(&names).await?;
+            // A wait queue that expired (`x-expires`) holds nothing: stop asking.
+            for (ms, count) in delays.iter().zip(&counts[2..]) {
+                if count.is_none() {
+                    shared.forget_wait(&queue, *ms);
+                }
+            }
+            let count = |c: &Option<u64>| c.unwrap_or(0);
+            Ok(QueueStats {
+                ready: count(&counts[0]),
+                in_flight,
+                delayed: counts[2..].iter().map(count).sum(),
+                dead: count(&counts[1]),
+                durable: true,
+                ..QueueStats::default()
+            })
+        }
+    }
+
+    /// Drops the ready messages of `queue` on the broker, answering how many.
+    pub(crate) fn purge(
+        self: &Arc<Self>,
+        queue: &str,
+    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+        let (shared, wire) = (self.clone(), wire::wire_name(queue));
+        async move { shared.link().await?.purge(&wire).await }
     }
 }

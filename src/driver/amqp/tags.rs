@@ -1,103 +1,89 @@
-//! `Tags`: the deliveries a queue's listeners hold, and the acks and nacks that settle them.
+//! `Tags`: the delivery tags of a queue's consumer channels still unsettled, and the acks and nacks that settle them.
 //!
-//! Each [`AckToken`] maps to the channel that delivered it and its delivery
+//! A delivery's [`AmqpHandle`] names the channel that delivered it and its
 //! tag there. A tag is only ever acknowledged on that channel; when the
 //! channel died the broker has requeued the delivery, and settling it here
-//! only forgets it.
+//! only forgets it. The set of unsettled tags per channel (held by a
+//! listener, or waiting for its retry or dead-letter copy to be confirmed)
+//! gives the floor below which one `multiple` ack settles many at once.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Channel;
 use rustc_hash::FxHashMap;
 
-use crate::delivery::{AckToken, Envelope};
-use crate::listener::ListenerId;
-
-/// A delivery a listener holds.
-pub(crate) struct Held {
-    /// The listener it was handed to.
-    pub(crate) listener: ListenerId,
-    /// The consumer channel it came on (numbered by the queue actor).
+/// What settles one amqp delivery.
+#[derive(Clone)]
+pub(crate) struct AmqpHandle {
+    /// The backend's number for the consumer channel it came on.
     pub(crate) epoch: u64,
     /// That channel: the only one its tag may be acknowledged on.
     pub(crate) channel: Channel,
     /// Its delivery tag on `channel`.
     pub(crate) tag: u64,
-    /// The message, for a retry or dead-letter copy.
-    pub(crate) envelope: Envelope,
-    /// A copy is being published to a wait queue or `<queue>.dead`.
-    pub(crate) moving: bool,
 }
 
-/// The held deliveries of one queue, by token.
+impl AmqpHandle {
+    /// Whether its channel is still open; if not, the broker requeued it.
+    pub(crate) fn live(&self) -> bool {
+        self.channel.status().connected()
+    }
+}
+
+/// Unsettled delivery tags, per consumer channel.
 #[derive(Default)]
 pub(crate) struct Tags {
-    held: FxHashMap<AckToken, Held>,
+    by_epoch: FxHashMap<u64, BTreeSet<u64>>,
 }
 
 impl Tags {
-    pub(crate) fn insert(&mut self, token: AckToken, held: Held) {
-        self.held.insert(token, held);
+    /// A delivery came in on channel `epoch`.
+    pub(crate) fn insert(&mut self, epoch: u64, tag: u64) {
+        self.by_epoch.entry(epoch).or_default().insert(tag);
     }
 
-    pub(crate) fn get(&self, token: &AckToken) -> Option<&Held> {
-        self.held.get(token)
+    /// Forgets a delivery without telling the broker (its channel died).
+    pub(crate) fn forget(&mut self, handle: &AmqpHandle) {
+        if let Some(tags) = self.by_epoch.get_mut(&handle.epoch) {
+            tags.remove(&handle.tag);
+            if tags.is_empty() {
+                self.by_epoch.remove(&handle.epoch);
+            }
+        }
     }
 
-    pub(crate) fn get_mut(&mut self, token: &AckToken) -> Option<&mut Held> {
-        self.held.get_mut(token)
+    /// Whether anything delivered on channel `epoch` is still unsettled.
+    pub(crate) fn holds(&self, epoch: u64) -> bool {
+        self.by_epoch.contains_key(&epoch)
     }
 
-    pub(crate) fn remove(&mut self, token: &AckToken) -> Option<Held> {
-        self.held.remove(token)
+    /// The lowest tag still unsettled on channel `epoch`.
+    fn floor(&self, epoch: u64) -> u64 {
+        self.by_epoch
+            .get(&epoch)
+            .and_then(|tags| tags.first().copied())
+            .unwrap_or(u64::MAX)
     }
 
-    /// Deliveries in listeners' hands; one whose copy is on its way to a
-    /// wait queue or `<queue>.dead` is counted there once confirmed, never twice.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.held.values().filter(|h| !h.moving).count()
-    }
-
-    /// Whether `listener` still holds anything.
-    pub(crate) fn holds(&self, listener: ListenerId) -> bool {
-        self.held.values().any(|h| h.listener == listener)
-    }
-
-    /// What a stopped `listener` left unsettled (copies in progress aside).
-    pub(crate) fn orphans(&self, listener: ListenerId) -> Vec<AckToken> {
-        self.held
-            .iter()
-            .filter(|(_, h)| h.listener == listener && !h.moving)
-            .map(|(t, _)| *t)
-            .collect()
-    }
-
-    /// Acknowledges `tokens`: one `multiple` ack per channel for the tags
-    /// below the lowest one still held there, single acks for the rest.
-    pub(crate) fn ack(&mut self, tokens: impl IntoIterator<Item = AckToken>) {
+    /// Acknowledges `handles`: one `multiple` ack per channel for the tags
+    /// below the lowest one still unsettled there, single acks for the rest.
+    pub(crate) fn ack(&mut self, handles: Vec<AmqpHandle>) {
         let mut groups: FxHashMap<u64, (Channel, Vec<u64>)> = FxHashMap::default();
-        for token in tokens {
-            let Some(held) = self.held.remove(&token) else {
-                continue;
-            };
-            if held.channel.status().connected() {
+        for handle in handles {
+            self.forget(&handle);
+            if handle.live() {
                 groups
-                    .entry(held.epoch)
-                    .or_insert_with(|| (held.channel.clone(), Vec::new()))
+                    .entry(handle.epoch)
+                    .or_insert_with(|| (handle.channel.clone(), Vec::new()))
                     .1
-                    .push(held.tag);
+                    .push(handle.tag);
             }
         }
         for (epoch, (channel, mut tags)) in groups {
             tags.sort_unstable();
-            let floor = self
-                .held
-                .values()
-                .filter(|h| h.epoch == epoch)
-                .map(|h| h.tag)
-                .min()
-                .unwrap_or(u64::MAX);
+            let floor = self.floor(epoch);
             let below = tags.partition_point(|&t| t < floor);
             if below > 0 {
                 let multiple = BasicAckOptions {
@@ -116,21 +102,20 @@ impl Tags {
         }
     }
 
-    /// Hands `tokens` back to the queue unacknowledged, in tag order.
-    pub(crate) fn release(&mut self, tokens: impl IntoIterator<Item = AckToken>) {
-        let mut back: Vec<(u64, u64, Channel)> = tokens
-            .into_iter()
-            .filter_map(|t| self.held.remove(&t))
-            .filter(|h| h.channel.status().connected())
-            .map(|h| (h.epoch, h.tag, h.channel))
-            .collect();
-        back.sort_unstable_by_key(|(epoch, tag, _)| (*epoch, *tag));
-        for (_, tag, channel) in back {
+    /// Hands `handles` back to the queue unacknowledged, in tag order.
+    pub(crate) fn release(&mut self, mut handles: Vec<AmqpHandle>) {
+        handles.sort_unstable_by_key(|h| (h.epoch, h.tag));
+        for handle in handles {
+            self.forget(&handle);
+            if !handle.live() {
+                continue;
+            }
             let requeue = BasicNackOptions {
                 multiple: false,
                 requeue: true,
             };
-            fire(on(&channel, move |ch| async move {
+            let tag = handle.tag;
+            fire(on(&handle.channel, move |ch| async move {
                 ch.basic_nack(tag, requeue).await
             }));
         }

@@ -1,4 +1,4 @@
-//! The amqp driver's wire format (§6): queue names, message properties, and back.
+//! The amqp driver's wire format, readable by any AMQP client: queue names, message properties, and back.
 //!
 //! The body is the payload unchanged. `message_id` carries the [`MessageId`],
 //! `timestamp` the publish time, and the headers the user's headers plus
