@@ -97,6 +97,9 @@ pub(crate) struct Cx<'a, B: Backend> {
     pub(crate) ctx: &'a mut Context<ChannelActor<B>>,
 }
 
+// Some of these serve only the broker backends (the memory backend assigns
+// from its own store and spawns no I/O).
+#[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
 impl<B: Backend> Cx<'_, B> {
     /// The queue's name.
     pub(crate) fn name(&self) -> &Arc<str> {
@@ -135,6 +138,7 @@ impl<B: Backend> Cx<'_, B> {
     }
 
     /// Every delivery listeners hold: who holds it, and its handle.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the redis reaper
     pub(crate) fn held(&self) -> impl Iterator<Item = (ListenerId, &B::Handle)> {
         self.core.held()
     }

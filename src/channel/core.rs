@@ -137,18 +137,23 @@ impl<B: Backend> Core<B> {
         self.listeners.len()
     }
 
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))] // brokers only
     pub(crate) fn credit(&self, id: ListenerId) -> usize {
         self.listeners.credit(id)
     }
 
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn is_active(&self, id: ListenerId) -> bool {
         self.listeners.contains(id)
     }
 
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn active(&self) -> Vec<ListenerId> {
         self.listeners.ids()
     }
 
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the redis reaper
     pub(crate) fn held(&self) -> impl Iterator<Item = (ListenerId, &B::Handle)> {
         self.ledger.held.values().map(|h| (h.listener, &h.handle))
     }
@@ -158,6 +163,7 @@ impl<B: Backend> Core<B> {
     }
 
     /// Hands `items` to `listener`; returns them all when it takes nothing more.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn deliver(
         &mut self,
         listener: ListenerId,

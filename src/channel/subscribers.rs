@@ -46,16 +46,19 @@ impl<A> Subscribers<A> {
     }
 
     /// Whether listener `id` is attached.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))] // brokers only
     pub(crate) fn contains(&self, id: ListenerId) -> bool {
         self.list.iter().any(|s| s.id == id)
     }
 
     /// The attached listeners' ids.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn ids(&self) -> Vec<ListenerId> {
         self.list.iter().map(|s| s.id).collect()
     }
 
     /// How many more leases listener `id` may take; 0 when it is not attached.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn credit(&self, id: ListenerId) -> usize {
         self.list
             .iter()
@@ -65,6 +68,7 @@ impl<A> Subscribers<A> {
 
     /// Listener `id`'s address and `count` more leases for it, unless it is
     /// not attached.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn lease(&mut self, id: ListenerId, count: usize) -> Option<&A> {
         let s = self.list.iter_mut().find(|s| s.id == id)?;
         s.leased += count;

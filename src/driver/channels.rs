@@ -43,11 +43,6 @@ impl<B: Open> Channels<B> {
         }
     }
 
-    /// The registry, for a driver's own messages to it.
-    pub(crate) fn registry(&self) -> &Addr<Registry<B>> {
-        &self.registry
-    }
-
     /// The channel of `queue` if this handle already knows it: no message, no wait.
     pub(crate) fn cached(&self, queue: &str) -> Option<Arc<Channel<B>>> {
         self.cache.read().ok()?.get(queue).cloned()
