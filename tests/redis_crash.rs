@@ -1,4 +1,4 @@
-//! Consumer crash (§3.2): a consumer process SIGKILLed mid-handling loses
+//! Consumer crash: a consumer process SIGKILLed mid-handling loses
 //! nothing. Of 10,000 pushed, every one is handled — by the same consumer
 //! restarted (it re-reads its own pending entries, id `0`), or by another
 //! consumer that takes them over with `XAUTOCLAIM` after `redis.claim_idle`.
@@ -9,9 +9,9 @@
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis.rs"]
-mod redis_support;
 mod support;
+
+use support::redis as redis_support;
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;

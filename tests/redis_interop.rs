@@ -1,13 +1,13 @@
-//! §6 on the wire: a plain `redis-cli XADD <q> '*' payload hello` reaches a
+//! The wire format, from outside: a plain `redis-cli XADD <q> '*' payload hello` reaches a
 //! listener, an entry without `payload` lands in `<q>.dead` with a why-header
 //! (never dropped, never crashing the listener), and what the bus pushes is
 //! readable by any client.
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis.rs"]
-mod redis_support;
 mod support;
+
+use support::redis as redis_support;
 
 use std::time::Duration;
 

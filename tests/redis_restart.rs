@@ -1,13 +1,13 @@
-//! Redis restart (§3.10): a private `redis-server` (appendonly, its own
+//! Redis restart: a private `redis-server` (appendonly, its own
 //! directory and port; never the shared one) is SIGKILLed and restarted while
 //! 10,000 messages flow. Every push that returned `Ok` is handled, and no
 //! push hangs past `queue.push_timeout`.
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis.rs"]
-mod redis_support;
 mod support;
+
+use support::redis as redis_support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,9 @@
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis.rs"]
-mod redis_support;
 mod support;
+
+use support::redis as redis_support;
 
 use std::time::Duration;
 

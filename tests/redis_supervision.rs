@@ -1,12 +1,12 @@
-//! The redis queue actor under its supervisor: a crash restarts it (counted
+//! The redis channel actor under its supervisor: a crash restarts it (counted
 //! in `stats.restarts`) and loses nothing — stored messages stay in Redis,
 //! and a listener's reads in flight are re-read from its pending entries.
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis.rs"]
-mod redis_support;
 mod support;
+
+use support::redis as redis_support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

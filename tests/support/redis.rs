@@ -1,7 +1,7 @@
 //! Helpers of the redis driver's behaviour tests: `redis-cli`, key cleanup,
 //! free ports, and a private `redis-server` that a test may kill.
 //!
-//! Included with `#[path = "support/redis.rs"] mod redis_support;`.
+//! Reached as `support::redis` (declared in `tests/support/mod.rs`).
 
 #![allow(dead_code, unreachable_pub)]
 

@@ -1,30 +1,29 @@
 //! `RedisBroker`: the bus's handle on the redis driver — Redis Streams through deadpool-redis.
 //!
-//! Every call becomes a message to the [`RedisDriver`] or to a queue's
-//! [`RedisQueue`] actor, which do the I/O on the bus's arbiters; the caller
-//! only awaits the reply (§4). An immediate push skips even that message:
-//! its `XADD` goes through a connection whose I/O runs on an arbiter.
+//! Listeners, removal and receive go through the bus's [`Channels`]; pushes
+//! go to each queue's pusher, or straight to Redis. Every call's I/O runs on
+//! the bus's arbiters; the caller only awaits the reply. An immediate push
+//! skips even the message to the pusher: its `XADD` goes through a
+//! connection whose I/O runs on the pusher's arbiter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
-use crate::delivery::{Delivery, Envelope};
-use crate::driver::memory::queue::{Crash, Receive, StopListeners};
+use crate::delivery::Envelope;
+use crate::driver::channels::Channels;
+use crate::driver::redis::backend::RedisBackend;
 use crate::driver::redis::commands;
-use crate::driver::redis::driver::{Close, OpenQueue, QueueRef, RedisDriver, RedisSettings};
+use crate::driver::redis::driver::{Close, Count, PurgeStream, RedisDriver, RedisShared};
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
-use crate::driver::redis::queue::{GetStats, Purge};
+use crate::driver::redis::wire::Keys;
 use crate::error::{Error, Result};
-use crate::listener::Listener;
-use crate::listener::ListenerSpec;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
@@ -34,8 +33,8 @@ pub(crate) struct RedisBroker {
     driver: Addr<RedisDriver>,
     /// The bus's connections, for direct pushes.
     link: Arc<RedisLink>,
-    /// Queue actors already looked up, so a push skips the driver.
-    queues: RwLock<FxHashMap<Arc<str>, QueueRef>>,
+    /// The bus's channels, one per queue used.
+    channels: Arc<Channels<RedisBackend>>,
     /// `queue.push_timeout`.
     push_timeout: Duration,
 }
@@ -51,45 +50,29 @@ impl RedisBroker {
             let _ = tx.send(RedisLink::connect(&redis).await);
         });
         let link = Arc::new(rx.await.map_err(|_| Error::Closed)??);
-        let settings = Arc::new(RedisSettings {
-            retry: RetryPolicy::new(config.queue.retry.clone()),
+        let shared = Arc::new(RedisShared {
+            link: link.clone(),
             push_timeout: config.queue.push_timeout,
             claim_idle: config.redis.claim_idle,
             consumer: consumer_prefix(&config.redis.consumer),
         });
-        let driver_link = link.clone();
+        let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
+        let channels = Arc::new(Channels::start(&arbiters, retry, shared));
+        let (driver_link, driver_channels) = (link.clone(), channels.clone());
+        let push_timeout = config.queue.push_timeout;
         let driver = RedisDriver::start_in_arbiter(&arbiter, move |_| {
-            RedisDriver::new(driver_link, settings, arbiters)
+            RedisDriver::new(driver_link, driver_channels, push_timeout)
         });
         Ok(RedisBroker {
             driver,
             link,
-            queues: RwLock::default(),
-            push_timeout: config.queue.push_timeout,
+            channels,
+            push_timeout,
         })
     }
 
-    async fn queue(&self, name: &str, create: bool) -> Result<Option<QueueRef>> {
-        if let Some(found) = self.queues.read().ok().and_then(|q| q.get(name).cloned()) {
-            return Ok(Some(found));
-        }
-        let name: Arc<str> = name.into();
-        let found = self
-            .driver
-            .send(OpenQueue {
-                name: name.clone(),
-                create,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        if let (Some(found), Ok(mut cache)) = (&found, self.queues.write()) {
-            cache.insert(name, found.clone());
-        }
-        Ok(found)
-    }
-
-    async fn open(&self, name: &str) -> Result<QueueRef> {
-        self.queue(name, true).await?.ok_or(Error::Closed)
+    pub(crate) fn channels(&self) -> &Channels<RedisBackend> {
+        &self.channels
     }
 
     pub(crate) async fn push(
@@ -105,6 +88,10 @@ impl RedisBroker {
                 return Ok(());
             }
         }
+        let channel = match self.channels.cached(queue) {
+            Some(channel) => channel,
+            None => self.channels.open(queue).await?,
+        };
         let (reply, stored) = oneshot::channel();
         let push = Push {
             envelope,
@@ -112,27 +99,11 @@ impl RedisBroker {
             deadline,
             reply,
         };
-        // Send under the cache's read lock, cloning no handle.
-        let unsent = match self.queues.read() {
-            Ok(cache) => match cache.get(queue) {
-                Some(found) => {
-                    if found.inbox.put(push) {
-                        found.pusher.do_send(Wake);
-                    }
-                    None
-                }
-                None => Some(push),
-            },
-            Err(_) => Some(push),
-        };
-        if let Some(push) = unsent {
-            let found = self.open(queue).await?;
-            if found.inbox.put(push) {
-                found.pusher.do_send(Wake);
-            }
+        if channel.front.inbox.put(push) {
+            channel.front.pusher.do_send(Wake);
         }
         stored.await.map_err(|_| {
-            Error::backend("the redis queue actor stopped before Redis confirmed the push")
+            Error::backend("the redis pusher stopped before Redis confirmed the push")
         })?
     }
 
@@ -142,8 +113,8 @@ impl RedisBroker {
     /// pusher actor (fewer wake-ups per push; measured in the bench's
     /// `redis push-only` and `redis latency` rows). `Some` once Redis
     /// confirmed it; `None` when that connection is missing or failed: the
-    /// pusher then stores the push, reconnecting with backoff (§3.10); an
-    /// `XADD` that failed may have been stored, so it may be stored twice
+    /// pusher then stores the push, reconnecting with backoff; an `XADD`
+    /// that failed may have been stored, so it may be stored twice
     /// (at-least-once, as any retried push).
     async fn push_direct(&self, queue: &str, envelope: &Envelope, limit: Duration) -> Option<()> {
         // The reply's deadline is a timer on the caller's runtime. Only an
@@ -152,10 +123,9 @@ impl RedisBroker {
         // through the pusher.
         System::try_current()?;
         let (cmd, thread) = {
-            let cache = self.queues.read().ok()?;
-            let found = cache.get(queue)?;
-            let thread = *found.inbox.thread.get()?;
-            (commands::xadd(&found.keys, envelope), thread)
+            let channel = self.channels.cached(queue)?;
+            let thread = *channel.front.inbox.thread.get()?;
+            (commands::xadd(&channel.front.keys, envelope), thread)
         };
         let (generation, mut conn) = self.link.shared_of(thread)?;
         conn.set_response_timeout(limit);
@@ -166,41 +136,31 @@ impl RedisBroker {
         stored.ok()
     }
 
-    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
-        let found = self.open(queue).await?;
-        Listener::start(queue, spec, found.addr.clone(), &found.arbiter).await
-    }
-
-    pub(crate) async fn remove(&self, queue: &str) -> Result<()> {
-        if let Some(found) = self.queue(queue, false).await? {
-            found
-                .addr
-                .send(StopListeners)
-                .await
-                .map_err(|_| Error::Closed)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
-        let found = self.open(queue).await?;
-        let (reply, received) = oneshot::channel();
-        found.addr.do_send(Receive { timeout, reply });
-        received.await.map_err(|_| Error::Closed)?
-    }
-
+    /// Counts `queue` through its channel; a queue this bus never used is
+    /// counted on the driver's arbiter, starting no channel.
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let found = self.open(queue).await?;
-        let (reply, counted) = oneshot::channel();
-        found.addr.do_send(GetStats { reply });
-        counted.await.map_err(|_| Error::Closed)?
+        let found = self.channels.stats(queue).await?;
+        self.or_driver(found, Count(Keys::new(queue))).await
     }
 
+    /// Drops the ready messages of `queue`, starting no channel for a
+    /// queue this bus never used.
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
-        let found = self.open(queue).await?;
-        let (reply, purged) = oneshot::channel();
-        found.addr.do_send(Purge { reply });
-        purged.await.map_err(|_| Error::Closed)?
+        let found = self.channels.purge(queue).await?;
+        self.or_driver(found, PurgeStream(Keys::new(queue))).await
+    }
+
+    /// A channel's answer, or else the driver's answer to `msg`.
+    async fn or_driver<T, M>(&self, found: Option<T>, msg: M) -> Result<T>
+    where
+        M: Message<Result = Result<T>> + Send + 'static,
+        T: Send + 'static,
+        RedisDriver: Handler<M>,
+    {
+        match found {
+            Some(answer) => Ok(answer),
+            None => self.driver.send(msg).await.map_err(|_| Error::Closed)?,
+        }
     }
 
     pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
@@ -208,11 +168,6 @@ impl RedisBroker {
             .send(Close { timeout })
             .await
             .map_err(|_| Error::Closed)
-    }
-
-    pub(crate) async fn crash_queue_actor(&self, queue: &str) -> Result<()> {
-        let found = self.open(queue).await?;
-        found.addr.send(Crash).await.map_err(|_| Error::Closed)
     }
 }
 

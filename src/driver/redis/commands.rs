@@ -1,9 +1,8 @@
 //! The redis driver's Redis commands: reads (`XREADGROUP`, `XAUTOCLAIM`), settles, and the one-shot `receive`.
 //!
-//! Free functions over a connection or the [`RedisLink`], so that the queue
-//! actor only decides what to do and these do it.
+//! Free functions over a connection or the [`RedisLink`], so that the
+//! backend only decides what to do and these do it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,34 +16,9 @@ use crate::channel::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::redis::link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
 use crate::driver::redis::scripts::{DROP_CONSUMER, PROMOTE, PURGE, SETTLE, STATS};
-use crate::driver::redis::wire::{self, decode, due_ms, fields, Entry, Keys, Malformed, GROUP};
+use crate::driver::redis::wire::{self, decode, due_ms, Entry, Keys, Malformed, GROUP};
 use crate::error::{Error, Result};
-
-/// A listener's own connection for blocking reads.
-pub(crate) struct Reader {
-    /// The connection, used by one read at a time.
-    pub(crate) conn: MultiplexedConnection,
-    /// Its id on the server, for `CLIENT UNBLOCK`.
-    pub(crate) client_id: i64,
-}
-
-impl Reader {
-    /// Opens a connection of its own, named after its consumer so that
-    /// `CLIENT LIST` shows whose it is.
-    pub(crate) async fn open(
-        link: &RedisLink,
-        consumer: &str,
-    ) -> std::result::Result<Reader, RedisError> {
-        let mut conn = link.fresh().await?;
-        redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg(consumer)
-            .query_async::<()>(&mut conn)
-            .await?;
-        let client_id = client_id(&mut conn).await?;
-        Ok(Reader { conn, client_id })
-    }
-}
+use crate::stats::QueueStats;
 
 /// `XREADGROUP` for `consumer`: new entries (`from = None`, blocking up to
 /// `block`), or its own pending entries after id `from`.
@@ -298,14 +272,22 @@ pub(crate) async fn promote(
     .await
 }
 
-/// `{ready, pending, delayed, dead}` of a queue.
-pub(crate) async fn count(
-    link: Arc<RedisLink>,
-    keys: Keys,
-    limit: Duration,
-) -> Result<(u64, u64, u64, u64)> {
+/// Counts a queue: `ready` (entries no consumer was handed yet),
+/// `in_flight` (pending entries of every consumer, `XPENDING`), `delayed`,
+/// `dead`, and `durable` from the link. The channel fills in its own
+/// `listeners` and `restarts`; a queue without a channel has none.
+pub(crate) async fn count(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<QueueStats> {
     let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
-    invoke(&link, limit, &STATS, &stream_keys, &[GROUP.as_bytes()]).await
+    let (ready, in_flight, delayed, dead) =
+        invoke(&link, limit, &STATS, &stream_keys, &[GROUP.as_bytes()]).await?;
+    Ok(QueueStats {
+        ready,
+        in_flight,
+        delayed,
+        dead,
+        durable: link.durable,
+        ..QueueStats::default()
+    })
 }
 
 /// Deletes the entries of `keys.stream` no consumer was handed yet.
@@ -344,7 +326,7 @@ pub(crate) struct ReceiveJob {
 }
 
 /// Takes one message as a one-shot consumer: the entry is acknowledged only
-/// once the caller has it, and handed back if the caller gave up (§3.11).
+/// once the caller has it, and handed back if the caller gave up.
 pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<Delivery>>) {
     let deadline = Instant::now() + job.timeout;
     let mut conn = None;
@@ -447,7 +429,7 @@ async fn hand_over(
             }
         }
         Ok(envelope) => {
-            // Acknowledged before it is handed over (§3.11), so that the
+            // Acknowledged before it is handed over, so that the
             // caller who has it sees it gone from every count.
             records.ack(entry_id.clone());
             if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
@@ -470,14 +452,4 @@ async fn hand_over(
         tracing::warn!(%error, entry = %entry_id, "cannot settle a received entry; it will be redelivered");
     }
     back
-}
-
-/// The why-headers of a dead letter, as `h:` fields.
-pub(crate) fn dead_fields(
-    envelope: &Envelope,
-    why: BTreeMap<String, String>,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut envelope = envelope.clone();
-    Arc::make_mut(envelope.headers.get_or_insert_with(Default::default)).extend(why);
-    fields(&envelope)
 }

@@ -1,37 +1,33 @@
-//! `RedisDriver`: the redis driver's actor — owns the bus's Redis connections and starts one `RedisQueue` per queue.
+//! `RedisDriver`: the redis driver's actor — owns the bus's Redis connections, runs what needs no channel, and closes everything at shutdown.
 //!
-//! It is the only place queue actors are created, so two concurrent first
-//! uses of a queue still make one actor; the bus handle
-//! ([`RedisBroker`](crate::driver::redis::broker::RedisBroker)) caches what it learns
-//! here. At shutdown it stops every listener, waits for the commands in
-//! flight, and closes the connections.
+//! Channels are created by the generic [`Registry`](crate::driver::registry::Registry)
+//! (each with its pusher, see [`RedisBackend`]'s `Open`); this actor keeps
+//! the connections they share. Counting or purging a queue this bus never
+//! used runs here, on an arbiter, without starting a channel. At shutdown
+//! it stops every listener, lets the commands in flight finish, and closes
+//! the connections.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix::ArbiterHandle;
-use futures_util::future::join_all;
-use tokio::sync::oneshot;
 
-use crate::channel::retry::RetryPolicy;
-use crate::driver::memory::queue::StopListeners;
+use crate::driver::channels::Channels;
+use crate::driver::redis::backend::RedisBackend;
+use crate::driver::redis::commands;
 use crate::driver::redis::link::RedisLink;
-use crate::driver::redis::pusher::{Inbox, RedisPusher};
-use crate::driver::redis::queue::{Idle, RedisQueue};
 use crate::driver::redis::wire::Keys;
-use crate::runtime::Arbiters;
+use crate::error::Result;
+use crate::stats::QueueStats;
 
 /// Longest wait at shutdown for the commands in flight (settles, hand-backs)
 /// once the listeners stopped.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// Settings every queue of a redis bus shares.
-#[derive(Debug)]
-pub(crate) struct RedisSettings {
-    /// Retry and dead-letter decisions.
-    pub(crate) retry: RetryPolicy,
+/// What every queue of a redis bus shares: the connections and settings.
+pub(crate) struct RedisShared {
+    /// The bus's connections.
+    pub(crate) link: Arc<RedisLink>,
     /// How long a push (and any command) may wait through an outage.
     pub(crate) push_timeout: Duration,
     /// `redis.claim_idle`.
@@ -41,45 +37,29 @@ pub(crate) struct RedisSettings {
 }
 
 /// The redis driver's actor, one per bus: it owns the bus's Redis
-/// connections and starts one supervised queue actor per queue.
+/// connections.
 ///
 /// [`Bus::connect`](crate::Bus::connect) starts it when `queue.driver =
 /// redis`; it is public so the driver can be named (in docs, in
 /// `tracing` output), not driven directly.
 pub struct RedisDriver {
-    /// The bus's connections, shared with every queue actor.
+    /// The bus's connections, shared with every channel.
     link: Arc<RedisLink>,
-    /// Settings handed to every queue actor.
-    settings: Arc<RedisSettings>,
-    /// Where queue actors are placed, in turn.
-    arbiters: Arbiters,
-    /// Every queue actor of the bus.
-    queues: HashMap<Arc<str>, QueueRef>,
+    /// The bus's channels, closed at shutdown before the connections.
+    channels: Arc<Channels<RedisBackend>>,
+    /// `queue.push_timeout`: how long a command may wait through an outage.
+    push_timeout: Duration,
 }
 
-/// What the bus needs to reach one queue.
-#[derive(Clone)]
-pub(crate) struct QueueRef {
-    /// The queue's actor.
-    pub(crate) addr: Addr<RedisQueue>,
-    /// Its keys, for the `XADD` of a direct push.
-    pub(crate) keys: Keys,
-    /// Its push side.
-    pub(crate) pusher: Addr<RedisPusher>,
-    /// Where pushes wait for it.
-    pub(crate) inbox: Arc<Inbox>,
-    /// Its arbiter; its listeners run there too, so a delivery and its
-    /// verdict never cross threads.
-    pub(crate) arbiter: ArbiterHandle,
-}
-
-/// Finds a queue, starting its actor when `create` is set.
+/// Counts a queue that has no channel.
 #[derive(Message)]
-#[rtype(result = "Option<QueueRef>")]
-pub(crate) struct OpenQueue {
-    pub(crate) name: Arc<str>,
-    pub(crate) create: bool,
-}
+#[rtype(result = "Result<QueueStats>")]
+pub(crate) struct Count(pub(crate) Keys);
+
+/// Purges a queue that has no channel.
+#[derive(Message)]
+#[rtype(result = "Result<u64>")]
+pub(crate) struct PurgeStream(pub(crate) Keys);
 
 /// Stops every listener (waiting up to `timeout` for handlers), lets the
 /// commands in flight finish, and closes the connections. Answers whether
@@ -93,14 +73,13 @@ pub(crate) struct Close {
 impl RedisDriver {
     pub(crate) fn new(
         link: Arc<RedisLink>,
-        settings: Arc<RedisSettings>,
-        arbiters: Arbiters,
+        channels: Arc<Channels<RedisBackend>>,
+        push_timeout: Duration,
     ) -> Self {
         RedisDriver {
             link,
-            settings,
-            arbiters,
-            queues: HashMap::new(),
+            channels,
+            push_timeout,
         }
     }
 }
@@ -109,37 +88,19 @@ impl Actor for RedisDriver {
     type Context = Context<Self>;
 }
 
-impl Handler<OpenQueue> for RedisDriver {
-    type Result = Option<QueueRef>;
+impl Handler<Count> for RedisDriver {
+    type Result = ResponseFuture<Result<QueueStats>>;
 
-    fn handle(&mut self, msg: OpenQueue, _ctx: &mut Context<Self>) -> Option<QueueRef> {
-        if let Some(found) = self.queues.get(&msg.name) {
-            return Some(found.clone());
-        }
-        if !msg.create || self.link.is_closing() {
-            return None;
-        }
-        let arbiter = self.arbiters.next().clone();
-        let (name, link, settings) = (msg.name.clone(), self.link.clone(), self.settings.clone());
-        let addr =
-            Supervisor::start_in_arbiter(&arbiter, move |_| RedisQueue::new(name, link, settings));
-        // The next arbiter: storing and delivering use both cores.
-        let (keys, link) = (Keys::new(&msg.name), self.link.clone());
-        let (queue, pusher_keys) = (addr.clone(), keys.clone());
-        let inbox = Arc::new(Inbox::default());
-        let pusher_inbox = inbox.clone();
-        let pusher = RedisPusher::start_in_arbiter(self.arbiters.next(), move |_| {
-            RedisPusher::new(pusher_keys, link, queue, pusher_inbox)
-        });
-        let queue = QueueRef {
-            addr,
-            keys,
-            pusher,
-            inbox,
-            arbiter,
-        };
-        self.queues.insert(msg.name, queue.clone());
-        Some(queue)
+    fn handle(&mut self, msg: Count, _ctx: &mut Context<Self>) -> Self::Result {
+        Box::pin(commands::count(self.link.clone(), msg.0, self.push_timeout))
+    }
+}
+
+impl Handler<PurgeStream> for RedisDriver {
+    type Result = ResponseFuture<Result<u64>>;
+
+    fn handle(&mut self, msg: PurgeStream, _ctx: &mut Context<Self>) -> Self::Result {
+        Box::pin(commands::purge(self.link.clone(), msg.0, self.push_timeout))
     }
 }
 
@@ -147,20 +108,11 @@ impl Handler<Close> for RedisDriver {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, msg: Close, _ctx: &mut Context<Self>) -> Self::Result {
-        let queues: Vec<Addr<RedisQueue>> = self.queues.values().map(|q| q.addr.clone()).collect();
-        let link = self.link.clone();
+        let (link, channels) = (self.link.clone(), self.channels.clone());
         Box::pin(async move {
-            let stops = join_all(queues.iter().map(|q| q.send(StopListeners)));
-            let drained = tokio::time::timeout(msg.timeout, stops).await.is_ok();
-            link.start_closing();
-            let idle = join_all(queues.iter().map(|q| {
-                let (reply, done) = oneshot::channel();
-                q.do_send(Idle { reply });
-                done
-            }));
-            if tokio::time::timeout(DRAIN_LIMIT, idle).await.is_err() {
-                tracing::warn!("redis commands still in flight at shutdown; their deliveries will be redelivered");
-            }
+            // Each channel's drain starts closing the link (blocked receives
+            // give up, readers stop) once the listeners have stopped.
+            let drained = channels.close(msg.timeout, DRAIN_LIMIT).await;
             link.close();
             drained
         })

@@ -2,15 +2,15 @@
 //!
 //! Every command that does not block goes over a shared multiplexed
 //! connection, one per arbiter thread (made there, so its I/O task runs
-//! beside the queue actors that use it), so concurrent pushes and settles
+//! beside the channels that use it), so concurrent pushes and settles
 //! pipeline on it instead of waiting a round trip each, and the commands
-//! one queue actor issues run in the order it issued them. An immediate
+//! one channel issues run in the order it issued them. An immediate
 //! push sends its `XADD` through its pusher's arbiter's connection from the
 //! caller's task: the I/O still runs on that arbiter, the caller only
 //! awaits the reply. Blocking reads (`XREADGROUP … BLOCK`) each get a
 //! connection of their own, taken from the pool. A lost connection is
 //! re-made on next use, with backoff, for as long as the caller's deadline
-//! allows (§3.10).
+//! allows: an outage delays work, it does not fail it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,10 +1,11 @@
 //! `RedisPusher`: the push side of one queue on Redis — gathers concurrent pushes into pipelines and answers each once Redis has it.
 //!
-//! It runs on a different arbiter than the queue's [`RedisQueue`] when the
-//! bus has more than one, so that storing messages and delivering them use
-//! both cores. A push is answered only after Redis confirmed its `XADD` (or
-//! its `ZADD` into the delay set, after which the queue actor is told when
-//! to look) (§3.1); through an outage it waits up to `queue.push_timeout`.
+//! It runs on a different arbiter than the queue's channel when the bus
+//! has more than one, so that storing messages and delivering them use both
+//! cores. A push is answered only after Redis confirmed its `XADD` (or its
+//! `ZADD` into the delay set, after which the channel is told when to
+//! look): a push that returned is stored. Through an outage it waits up to
+//! `queue.push_timeout`.
 //!
 //! An immediate push comes here only when it cannot go straight through
 //! this arbiter's shared connection
@@ -19,10 +20,12 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::channel::actor::ChannelActor;
+use crate::channel::messages::Relay;
 use crate::delivery::Envelope;
+use crate::driver::redis::backend::{RedisBackend, RedisEvent};
 use crate::driver::redis::commands;
 use crate::driver::redis::link::{copy_error, RedisLink};
-use crate::driver::redis::queue::{Promote, RedisQueue};
 use crate::driver::redis::wire::Keys;
 use crate::error::{Error, Result};
 
@@ -37,15 +40,19 @@ pub(crate) struct RedisPusher {
     keys: Keys,
     /// The bus's connections.
     link: Arc<RedisLink>,
-    /// The queue's actor, told about delayed messages.
-    queue: Addr<RedisQueue>,
+    /// The queue's channel, told about delayed messages; `None` until it
+    /// started and sent [`Watch`].
+    channel: Option<Addr<ChannelActor<RedisBackend>>>,
+    /// The latest due time of delayed messages stored before the channel
+    /// was known, told to it once it is.
+    unsent: Option<Instant>,
     /// Pushes handed over by the bus handles.
     inbox: Arc<Inbox>,
     /// Pipelines in flight.
     pushing: usize,
 }
 
-/// A message to store; answered once Redis has it (§3.1).
+/// A message to store; answered once Redis has it.
 pub(crate) struct Push {
     pub(crate) envelope: Envelope,
     pub(crate) delay: Option<Duration>,
@@ -85,19 +92,28 @@ impl Inbox {
 #[rtype(result = "()")]
 pub(crate) struct Wake;
 
+/// The queue's channel started (again): delayed messages are reported there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Watch(pub(crate) Addr<ChannelActor<RedisBackend>>);
+
 impl RedisPusher {
-    pub(crate) fn new(
-        keys: Keys,
-        link: Arc<RedisLink>,
-        queue: Addr<RedisQueue>,
-        inbox: Arc<Inbox>,
-    ) -> Self {
+    pub(crate) fn new(keys: Keys, link: Arc<RedisLink>, inbox: Arc<Inbox>) -> Self {
         RedisPusher {
             keys,
             link,
-            queue,
+            channel: None,
+            unsent: None,
             inbox,
             pushing: 0,
+        }
+    }
+
+    /// Tells the channel to look at the delay set no later than `at`.
+    fn promote_at(&mut self, at: Instant) {
+        match &self.channel {
+            Some(channel) => channel.do_send(Relay(RedisEvent::Promote { at })),
+            None => self.unsent = self.unsent.max(Some(at)),
         }
     }
 
@@ -139,9 +155,7 @@ impl RedisPusher {
                 if let (Ok(()), Some(delay)) = (&sent, latest) {
                     // The latest due time covers the batch: earlier ones are
                     // moved by the same run.
-                    act.queue.do_send(Promote {
-                        at: Instant::now() + delay,
-                    });
+                    act.promote_at(Instant::now() + delay);
                 }
                 act.flush(ctx);
             }));
@@ -164,5 +178,16 @@ impl Handler<Wake> for RedisPusher {
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.flush(ctx);
+    }
+}
+
+impl Handler<Watch> for RedisPusher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Watch, _ctx: &mut Context<Self>) {
+        self.channel = Some(msg.0);
+        if let Some(at) = self.unsent.take() {
+            self.promote_at(at);
+        }
     }
 }

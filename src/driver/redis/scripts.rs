@@ -2,7 +2,7 @@
 //!
 //! Atomic because a crash between, say, storing a retry copy and
 //! acknowledging the original must leave one of the two, never both or
-//! neither. The delay-set members they split are laid out in `redis_wire`.
+//! neither. The delay-set members they split are laid out in `wire`.
 
 use std::sync::LazyLock;
 

@@ -10,7 +10,7 @@
 //! scored by due time (ms since the Unix epoch), each member the entry's
 //! fields length-prefixed (`<len>:<bytes>` per field and value), which Lua
 //! can split without any binary-unsafe decoding. The scripts that move
-//! them are in `redis_scripts`.
+//! them are in `scripts`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
