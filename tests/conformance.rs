@@ -88,6 +88,7 @@ macro_rules! conformance_suite {
             // supervision: a panicking channel restarts with nothing lost
             supervision::crash_keeps_stored_messages_and_listeners,
             supervision::panic_in_any_handler_restarts_the_channel_and_loses_nothing,
+            supervision::crash_while_a_listener_works_loses_nothing,
             $($group::$extra,)*
         );
     };

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use actorbus::testing::{crash_channel, panic_next};
-use actorbus::{Bus, Error};
+use actorbus::{Bus, Error, ListenerOptions};
 
 use super::{bus_with, shutdown};
 use crate::support::{
@@ -132,5 +132,46 @@ pub async fn panic_in_any_handler_restarts_the_channel_and_loses_nothing(factory
     .await;
     assert_eq!((s.restarts, s.dead, s.listeners), (5, 0, 1), "{s:?}");
     third.remove().await.expect("remove");
+    shutdown(bus).await;
+}
+
+pub async fn crash_while_a_listener_works_loses_nothing(factory: &BusFactory) {
+    let bus = bus_with(factory, fast_config()).await;
+    let q = unique_queue("sup-busy");
+    let seen = Collector::new();
+    let opts = ListenerOptions::default().with_concurrency(4);
+    let listener = bus
+        .add_listener_with(&q, opts, seen.handler())
+        .await
+        .expect("add_listener");
+    let mut crashes = 0;
+    for i in 0..40 {
+        bus.push(&q, indexed(i)).await.expect("push");
+        if i % 7 == 0 {
+            bounded("crash", LIMIT, crash_channel(&bus, &q))
+                .await
+                .expect("crash hook");
+            crashes += 1;
+        }
+    }
+    crate::support::eventually("every message handled", LIMIT, || {
+        let seen = seen.clone();
+        async move {
+            seen.snapshot()
+                .iter()
+                .map(index_of)
+                .collect::<BTreeSet<_>>()
+                .len()
+                == 40
+        }
+    })
+    .await;
+    all_of(&seen, 40);
+    let s = stats_until(&bus, &q, "all settled", |s| {
+        s.ready == 0 && s.in_flight == 0
+    })
+    .await;
+    assert_eq!((s.restarts, s.listeners, s.dead), (crashes, 1, 0), "{s:?}");
+    listener.remove().await.expect("remove");
     shutdown(bus).await;
 }

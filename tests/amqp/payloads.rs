@@ -1,16 +1,13 @@
 //! Payload sizes on amqp (issue 3 test 4): 0 bytes, the frame size ± 1 and
 //! several MiB come back byte-identical, through a listener and through
 //! `receive`; one byte over `queue.max_payload` is refused before any I/O.
-#![cfg(feature = "amqp")]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::{amqp, unique_queue, Collector, LIMIT};
 use actorbus::{Bus, Error};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use support::{amqp, unique_queue, Collector, LIMIT};
 
 /// RabbitMQ's default `frame_max`, which lapin accepts: bodies larger than a
 /// frame are split over several body frames.

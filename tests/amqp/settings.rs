@@ -1,17 +1,14 @@
 //! Bad amqp settings (fail fast, never retried): a closed port, wrong
 //! credentials, a wrong vhost, a malformed url and a silent server each give
 //! a typed error within 5 s, after one connection attempt (no retry storm).
-#![cfg(feature = "amqp")]
-
-mod support;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::amqp;
 use actorbus::{Bus, Error};
-use support::amqp;
 
 /// The bound of the issue: a bad setting is reported within 5 s.
 const WITHIN: Duration = Duration::from_secs(5);

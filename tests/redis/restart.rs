@@ -3,19 +3,15 @@
 //! 10,000 messages flow. Every push that returned `Ok` is handled, and no
 //! push hangs past `queue.push_timeout`.
 
-#![cfg(feature = "redis")]
-
-mod support;
-
-use support::redis as redis_support;
+use crate::support::redis as redis_support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{bounded, eventually, index_of, indexed, init_tracing, unique_queue, LIMIT};
 use actorbus::{Delivery, Error, ListenerOptions};
 use redis_support::{bus_on, config_on, PrivateRedis};
-use support::{bounded, eventually, index_of, indexed, init_tracing, unique_queue, LIMIT};
 
 const N: u32 = 10_000;
 const PUSHERS: u32 = 16;

@@ -2,9 +2,6 @@
 //! SIGKILLed while it handles messages. Of 10 000 pushed, every one is
 //! handled by a fresh process (lost = 0), and the duplicates — handled by the
 //! killed process but not yet acknowledged — are bounded by the prefetch.
-#![cfg(feature = "amqp")]
-
-mod support;
 
 use std::collections::HashMap;
 use std::future::ready;
@@ -13,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{amqp, eventually, index_of, indexed, unique_queue};
 use actorbus::{Bus, Delivery, ListenerOptions};
-use support::{amqp, eventually, index_of, indexed, unique_queue};
 
 const N: u32 = 10_000;
 /// `amqp.prefetch` of the child consumers: the bound on duplicates.
@@ -63,7 +60,12 @@ async fn crash_child() {
 
 fn spawn_child(queue: &str, log: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "crash_child", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "amqp::crash::crash_child",
+            "--test-threads=1",
+        ])
         .env(QUEUE_VAR, queue)
         .env(LOG_VAR, log)
         .stdout(Stdio::null())
@@ -82,7 +84,7 @@ fn handled(log: &Path) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_killed_mid_handling_loses_nothing() {
-    support::init_tracing();
+    crate::support::init_tracing();
     let q = unique_queue("crash");
     let dir = std::env::temp_dir().join(format!("actorbus-crash-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

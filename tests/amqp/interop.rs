@@ -2,14 +2,11 @@
 //! `pika`, installed by `scripts/test` — talks to the bus through RabbitMQ.
 //! A body it publishes to `<q>` reaches the listeners; a push consumed by it
 //! arrives as the exact payload bytes, with the message id and persistence.
-#![cfg(feature = "amqp")]
-
-mod support;
 
 use std::process::Command;
 
+use crate::support::{amqp, unique_queue, Collector, LIMIT};
 use actorbus::{Bus, PushOptions};
-use support::{amqp, unique_queue, Collector, LIMIT};
 
 /// Runs `script` with `python3 -c`, returning its stdout.
 fn python(script: &str, args: &[&str]) -> String {

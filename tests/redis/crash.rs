@@ -7,11 +7,7 @@
 //! run only [`crash_child`], which listens until it is killed and appends
 //! each handled message's number to a file.
 
-#![cfg(feature = "redis")]
-
-mod support;
-
-use support::redis as redis_support;
+use crate::support::redis as redis_support;
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
@@ -21,10 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{eventually, index_of, indexed, init_tracing, stats_until, unique_queue};
 use actorbus::{Bus, Delivery, ListenerOptions};
 use futures_util::future::join_all;
 use redis_support::{cleanup, cli, config_on, SHARED_URL};
-use support::{eventually, index_of, indexed, init_tracing, stats_until, unique_queue};
 
 /// Messages per run.
 const N: u32 = 10_000;
@@ -40,7 +36,7 @@ const ENV_CLAIM_IDLE_S: &str = "ACTORBUS_CRASH_CLAIM_IDLE_S";
 /// message, so a SIGKILL loses none that were recorded), after a little work.
 fn recorder(
     file: &Path,
-) -> impl Fn(Delivery) -> support::BoxFuture<actorbus::HandlerResult> + Send + Sync {
+) -> impl Fn(Delivery) -> crate::support::BoxFuture<actorbus::HandlerResult> + Send + Sync {
     let file = Arc::new(Mutex::new(
         OpenOptions::new()
             .create(true)
@@ -104,7 +100,12 @@ fn spawn_child(queue: &str, consumer: &str, file: &Path) -> Child {
     // restarted child recovers it recovers by re-reading its own entries.
     Command::new(std::env::current_exe().expect("test binary"))
         .env(ENV_CLAIM_IDLE_S, "3600")
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "redis::crash::crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ENV_QUEUE, queue)
         .env(ENV_CONSUMER, consumer)
         .env(ENV_FILE, file)

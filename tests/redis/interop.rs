@@ -3,17 +3,13 @@
 //! (never dropped, never crashing the listener), and what the bus pushes is
 //! readable by any client.
 
-#![cfg(feature = "redis")]
-
-mod support;
-
-use support::redis as redis_support;
+use crate::support::redis as redis_support;
 
 use std::time::Duration;
 
+use crate::support::{init_tracing, stats_until, unique_queue, Collector, LIMIT};
 use actorbus::PushOptions;
 use redis_support::{bus_on, cleanup, cli, SHARED_URL};
-use support::{init_tracing, stats_until, unique_queue, Collector, LIMIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cli_xadd_reaches_a_listener() {

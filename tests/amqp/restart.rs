@@ -4,18 +4,15 @@
 //! `start_app`, then the whole node with a full stop and start. Every push
 //! that returned `Ok` is handled, no push hangs past `queue.push_timeout`,
 //! and the listeners resume on their old handles.
-#![cfg(feature = "amqp")]
-
-mod support;
 
 use std::future::ready;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{amqp, eventually, index_of, indexed, rabbit_node, unique_queue, Collector};
 use actorbus::{Bus, Delivery, Error, ListenerOptions};
 use rabbit_node::RabbitNode;
-use support::{amqp, eventually, index_of, indexed, rabbit_node, unique_queue, Collector};
 
 const N: u32 = 10_000;
 const PUSHERS: u32 = 8;
@@ -23,7 +20,7 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restarts_lose_no_confirmed_push() {
-    support::init_tracing();
+    crate::support::init_tracing();
     assert!(RabbitNode::available(), "rabbitmq-server is not installed");
     let node = tokio::task::spawn_blocking(|| RabbitNode::start("restart"))
         .await
@@ -211,7 +208,7 @@ async fn broker_restarts_lose_no_confirmed_push() {
 /// the broker is back, the same bus pushes and consumes again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_during_an_outage_time_out_then_work_again() {
-    support::init_tracing();
+    crate::support::init_tracing();
     assert!(RabbitNode::available(), "rabbitmq-server is not installed");
     let node = tokio::task::spawn_blocking(|| RabbitNode::start("outage"))
         .await

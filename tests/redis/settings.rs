@@ -2,17 +2,13 @@
 //! pitfall: a listener idle longer than redis 1.x's default 500 ms response
 //! timeout keeps working.
 
-#![cfg(feature = "redis")]
-
-mod support;
-
-use support::redis as redis_support;
+use crate::support::redis as redis_support;
 
 use std::time::Duration;
 
+use crate::support::{bounded, init_tracing, unique_queue, Collector, LIMIT};
 use actorbus::{Bus, Error, ListenerOptions};
 use redis_support::{cleanup, config_on, free_port, SHARED_URL};
-use support::{bounded, init_tracing, unique_queue, Collector, LIMIT};
 
 /// The bound the issue sets for each bad setting.
 const FIVE_SECONDS: Duration = Duration::from_secs(5);
@@ -94,7 +90,7 @@ async fn an_idle_listener_outlives_the_block_timeout() {
     // whole BLOCK of the driver's reads.
     // Its reader's connection is named after its consumer.
     let reader = format!("name={consumer}-");
-    support::eventually("the reader connected", LIMIT, || async {
+    crate::support::eventually("the reader connected", LIMIT, || async {
         reader_connection(&reader).is_some()
     })
     .await;

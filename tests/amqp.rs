@@ -1,0 +1,15 @@
+//! The amqp driver's own tests, beyond the conformance suite: crashes,
+//! broker restarts, interoperability with other clients, payloads, settings
+//! (supervision is in the conformance suite).
+
+#![cfg(feature = "amqp")]
+
+mod support;
+
+mod amqp {
+    mod crash;
+    mod interop;
+    mod payloads;
+    mod restart;
+    mod settings;
+}

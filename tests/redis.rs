@@ -1,0 +1,14 @@
+//! The redis driver's own tests, beyond the conformance suite: crashes,
+//! broker restarts, interoperability with other clients, settings
+//! (supervision is in the conformance suite).
+
+#![cfg(feature = "redis")]
+
+mod support;
+
+mod redis {
+    mod crash;
+    mod interop;
+    mod restart;
+    mod settings;
+}
