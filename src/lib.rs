@@ -179,10 +179,6 @@ pub use config::AmqpConfig;
 pub use config::RedisConfig;
 pub use config::{Config, DriverKind, MemoryConfig, QueueConfig, RetryConfig};
 pub use delivery::{Delivery, HandlerResult};
-#[cfg(feature = "amqp")]
-pub use driver::AmqpDriver;
-#[cfg(feature = "redis")]
-pub use driver::RedisDriver;
 pub use error::{BoxError, Error, Result};
 pub use listener::Listener;
 pub use message_id::MessageId;

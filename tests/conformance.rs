@@ -1,4 +1,4 @@
-//! The conformance suite: the semantics of CONTRACT.md §3, the same on every driver.
+//! The conformance suite: the semantics of the crate docs (`# Semantics`), the same on every driver.
 //!
 //! Each case is a `pub async fn` in [`conformance`] taking a bus factory. The
 //! `conformance_suite!` macro turns the whole list into `#[tokio::test]`s for
@@ -22,7 +22,7 @@ use support::{memory_bus, BusFactory};
 /// Generates one `#[tokio::test]` per conformance case, for the driver whose
 /// factory is `$factory`, inside `mod $name`.
 ///
-/// `conformance_suite!(name, factory)` runs every case of §3. Adding
+/// `conformance_suite!(name, factory)` runs every shared case. Adding
 /// `, capacity` also runs the backpressure cases, which rely on a bounded
 /// local store (`queue.memory.capacity`): they belong to drivers that have one.
 macro_rules! conformance_suite {
@@ -39,17 +39,17 @@ macro_rules! conformance_suite {
     };
     (@with $name:ident, $factory:expr; $($group:ident::$extra:ident,)*) => {
         conformance_suite!(@module $name, $factory;
-            // §3.1 storage before success, §2 producing
+            // storage before success, producing
             produce::push_before_listener_is_delivered_later,
             produce::push_returns_distinct_ids,
             produce::payloads_and_json_round_trip,
             produce::push_default_uses_configured_default_queue,
             produce::headers_arrive_with_the_delivery,
-            // §3.5 competing consumers and concurrency
+            // competing consumers and concurrency
             competing::competing_consumers_each_message_exactly_once,
             competing::concurrency_bounds_handlers_running_at_once,
             competing::default_concurrency_is_one,
-            // §3.2, §3.3 at-least-once, retries, dead letters
+            // at-least-once, retries, dead letters
             retry::handler_error_is_retried_with_rising_attempt,
             retry::panic_before_future_is_retried,
             retry::panic_inside_future_is_retried,
@@ -58,19 +58,19 @@ macro_rules! conformance_suite {
             retry::panicking_poison_message_names_the_panic,
             retry::dead_letter_queue_is_an_ordinary_queue,
             retry::dead_letter_queue_of_a_200_byte_queue_is_reachable,
-            // §3.4 delays
+            // delays
             delay::delayed_message_waits_then_is_delivered,
             delay::delayed_message_reaches_a_listener_after_its_delay,
             delay::delayed_message_does_not_block_ready_ones,
-            // §3.6 order
+            // order
             competing::fifo_for_one_listener_with_concurrency_one,
-            // §3.7 removal
+            // removal
             removal::listener_remove_stops_handler_and_keeps_messages,
             removal::bus_remove_stops_every_listener_and_keeps_messages,
             removal::remove_twice_and_remove_unknown_queue_are_ok,
             removal::stopped_listener_finishes_delivery_in_hand,
             removal::bus_remove_finishes_delivery_in_hand,
-            // §3.11 receive
+            // receive
             receive::receive_takes_one_message_and_acknowledges_it,
             receive::receive_waits_for_a_later_push,
             receive::receive_times_out_on_empty_queue,
@@ -79,7 +79,7 @@ macro_rules! conformance_suite {
             // stats and purge
             operate::stats_count_ready_delayed_in_flight_and_listeners,
             operate::purge_drops_ready_messages_only,
-            // §3.8 shutdown
+            // shutdown
             shutdown::shutdown_refuses_new_work_on_every_clone,
             shutdown::shutdown_twice_is_ok,
             shutdown::shutdown_waits_for_handler_in_flight,

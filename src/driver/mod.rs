@@ -19,11 +19,6 @@ pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod registry;
 
-#[cfg(feature = "amqp")]
-pub use amqp::driver::AmqpDriver;
-#[cfg(feature = "redis")]
-pub use redis::driver::RedisDriver;
-
 use std::time::Duration;
 
 use crate::config::{Config, DriverKind};

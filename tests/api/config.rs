@@ -1,5 +1,5 @@
 //! `Config::from_hocon_str` and `Config::from_file` through the public API
-//! (§5): the defaults, and what each key reads. Bad values are in
+//!: the defaults, and what each key reads. Bad values are in
 //! `config_errors.rs`, hocon's syntax and its quirks in `config_hocon.rs`.
 //!
 //! These tests set no environment variables (that would race with other
@@ -14,7 +14,7 @@ use actorbus::{Config, DriverKind, Error, QueueConfig};
 
 use crate::support::config::{assert_no_env_overrides, parse};
 
-/// The example block of the contract, §5, verbatim.
+/// The example `application.conf` of the README, verbatim.
 const CONTRACT_EXAMPLE: &str = r#"
 queue.driver = amqp              # memory | amqp | redis
 queue.default = default          # the default queue of this connection
@@ -42,7 +42,7 @@ fn empty_text_gives_the_defaults() {
     assert_eq!(parse("queue {}"), Config::default());
 }
 
-/// Asserts the `queue.*` values the contract documents (§5), all but
+/// Asserts the `queue.*` values the contract documents, all but
 /// `queue.driver`: the defaults, which the contract example also spells out.
 #[track_caller]
 fn assert_contract_queue_values(queue: &QueueConfig) {

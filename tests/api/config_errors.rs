@@ -1,4 +1,4 @@
-//! Bad values through the public API (§5, §3.9): each key refuses what breaks
+//! Bad values through the public API: each key refuses what breaks
 //! its rule with `Error::Config` naming the key and quoting the value, whether
 //! the value comes from `application.conf` or is set in code and given to
 //! `Bus::connect`.

@@ -1,4 +1,4 @@
-//! hocon's syntax through `Config::from_hocon_str` (§5): a document that does
+//! hocon's syntax through `Config::from_hocon_str`: a document that does
 //! not parse is `Error::Config` naming the document, never a panic or a stack
 //! overflow, and what hocon 0.9 misreads is read right.
 //!

@@ -1,4 +1,4 @@
-//! Every public error path (CONTRACT.md §2 `Error`, §3.9 bad input).
+//! Every public error path (`Error`, and bad input).
 //!
 //! Bad input is refused before any I/O with the documented error, and no
 //! input makes the library panic.
@@ -10,7 +10,7 @@ use crate::support::{bounded, init_tracing, unique_queue, LIMIT};
 use actix::{Actor, Context, Handler};
 use actorbus::{Bus, Config, Delivery, Error, HandlerResult, ListenerOptions, PushOptions};
 
-/// Names §3.9 refuses, with the rule each breaks.
+/// Queue names the bus refuses, with the rule each breaks.
 fn invalid_names() -> Vec<(String, &'static str)> {
     vec![
         (String::new(), "empty"),

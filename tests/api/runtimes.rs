@@ -1,4 +1,4 @@
-//! Where the bus runs (CONTRACT.md §4): inside an actix system, on a plain
+//! Where the bus runs: inside an actix system, on a plain
 //! tokio runtime of either flavour, and from plain threads. The caller sees no
 //! difference.
 

@@ -1,4 +1,4 @@
-//! §3.1 and §3.8 with a bounded store (`queue.memory.capacity`): push waits, times out, is released.
+//! Backpressure with a bounded store (`queue.memory.capacity`): push waits, times out, is released.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! §3.5 competing consumers and concurrency, §3.6 FIFO order for one listener.
+//! Competing consumers and concurrency, FIFO order for one listener.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};

@@ -1,4 +1,4 @@
-//! §3.4 delays: a delayed message is held back, then delivered like any other.
+//! Delays: a delayed message is held back, then delivered like any other.
 
 use std::time::{Duration, Instant};
 

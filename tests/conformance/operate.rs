@@ -1,4 +1,4 @@
-//! Stats and purge (§2), as §3.1, §3.4 and §3.7 count them: `purge` drops only ready messages.
+//! Stats and purge, as stored, delayed and in-flight messages count: `purge` drops only ready messages.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! §3.1 storage before success, §2 producing: push, ids, payloads, JSON, default queue, headers.
+//! Storage before success, producing: push, ids, payloads, JSON, default queue, headers.
 
 use std::collections::{BTreeMap, HashSet};
 

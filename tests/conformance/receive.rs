@@ -1,4 +1,4 @@
-//! §3.11 receive: takes and acknowledges one message, waits, times out, competes with others.
+//! Receive: takes and acknowledges one message, waits, times out, competes with others.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! §3.7 removal by stop message: `listener.remove()`, `bus.remove(queue)`, the delivery in hand.
+//! Removal by stop message: `listener.remove()`, `bus.remove(queue)`, the delivery in hand.
 
 use std::time::Duration;
 

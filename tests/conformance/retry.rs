@@ -1,4 +1,4 @@
-//! §3.2 at-least-once and §3.3 retries: errors, panics, the doubling backoff, dead letters.
+//! At-least-once and retries: errors, panics, the doubling backoff, dead letters.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -350,7 +350,7 @@ pub async fn dead_letter_queue_of_a_200_byte_queue_is_reachable(factory: &BusFac
     let id = bus.push(&q, "to the dead letters").await.expect("push");
     stats_until(&bus, &q, "dead == 1", |s| s.dead == 1).await;
     listener.remove().await.expect("remove");
-    // §3.3: `<queue>.dead` is an ordinary queue: it can be received from,
+    // `<queue>.dead` is an ordinary queue: it can be received from,
     // counted and purged -- also when `<queue>` has the longest valid name.
     let d = bus.receive(&dead, LIMIT).await.unwrap_or_else(|e| {
         panic!("cannot receive from the dead-letter queue of a 200-byte queue: {e}")

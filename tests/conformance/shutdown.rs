@@ -1,4 +1,4 @@
-//! §3.8 shutdown: `Error::Closed` everywhere, `queue.shutdown_timeout`, waiting receives (§3.11).
+//! Shutdown: `Error::Closed` everywhere, `queue.shutdown_timeout`, waiting receives.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

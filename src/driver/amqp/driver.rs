@@ -37,9 +37,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// confirms in flight, and reconnects after an outage.
 ///
 /// [`Bus::connect`](crate::Bus::connect) starts it when `queue.driver =
-/// amqp`; it is public so the driver can be named (in docs, in `tracing`
-/// output), not driven directly.
-pub struct AmqpDriver {
+/// amqp`.
+pub(crate) struct AmqpDriver {
     /// `amqp.*` settings, for reconnecting.
     config: AmqpConfig,
     /// Where the consuming connection's I/O runs.

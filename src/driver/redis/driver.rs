@@ -40,9 +40,8 @@ pub(crate) struct RedisShared {
 /// connections.
 ///
 /// [`Bus::connect`](crate::Bus::connect) starts it when `queue.driver =
-/// redis`; it is public so the driver can be named (in docs, in
-/// `tracing` output), not driven directly.
-pub struct RedisDriver {
+/// redis`.
+pub(crate) struct RedisDriver {
     /// The bus's connections, shared with every channel.
     link: Arc<RedisLink>,
     /// The bus's channels, closed at shutdown before the connections.
