@@ -95,6 +95,10 @@ impl Bus {
         let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
         let envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();
+        let envelope = match self.driver().try_push(queue, envelope, opts.delay) {
+            Ok(()) => return Ok(id),
+            Err(envelope) => envelope,
+        };
         self.driver().push(queue, envelope, opts.delay).await?;
         Ok(id)
     }

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use crate::channel::backend::{Backend, Cx};
+use crate::channel::backend::{Backend, Cx, Settlement};
 use crate::channel::core::Core;
 #[cfg(feature = "test-util")]
 use crate::channel::messages::Crash;
@@ -32,6 +32,8 @@ pub(crate) struct ChannelActor<B: Backend> {
     core: Core<B>,
     /// The driver's I/O for this queue.
     backend: B,
+    /// Settlements on their way to the backend; kept to reuse its allocation.
+    batch: Vec<Settlement<B::Handle>>,
 }
 
 impl<B: Backend> ChannelActor<B> {
@@ -39,6 +41,7 @@ impl<B: Backend> ChannelActor<B> {
         ChannelActor {
             core: Core::new(name, retry),
             backend,
+            batch: Vec::new(),
         }
     }
 
@@ -100,13 +103,16 @@ impl<B: Backend> Handler<Settle> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
+        let mut batch = std::mem::take(&mut self.batch);
         self.with_backend(ctx, "settle", |b, cx| {
-            let batch = cx.core.settle(msg.outcomes);
+            cx.core.settle(msg.outcomes, &mut batch);
             if !batch.is_empty() {
-                b.settle(batch, cx);
+                b.settle(batch.drain(..), cx);
             }
             b.credit(msg.listener, cx);
         });
+        batch.clear();
+        self.batch = batch;
     }
 }
 
@@ -125,15 +131,18 @@ impl<B: Backend> Handler<Detached> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
+        let mut orphans = std::mem::take(&mut self.batch);
         self.with_backend(ctx, "detached", |b, cx| {
             cx.core.detach(msg.listener);
-            let orphans = cx.core.orphans(msg.listener);
+            cx.core.orphans(msg.listener, &mut orphans);
             if !orphans.is_empty() {
                 tracing::debug!(queue = %cx.core.name, count = orphans.len(), "releasing deliveries of a stopped listener");
-                b.settle(orphans, cx);
+                b.settle(orphans.drain(..), cx);
             }
             b.detached(msg.listener, cx);
         });
+        orphans.clear();
+        self.batch = orphans;
     }
 }
 

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use std::vec::Drain;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
@@ -70,8 +71,9 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// `listener`'s actor stopped; what it held was released just before.
     fn detached(&mut self, listener: ListenerId, cx: &mut Cx<'_, Self>);
 
-    /// Settles a batch of deliveries, in token order.
-    fn settle(&mut self, batch: Vec<Settlement<Self::Handle>>, cx: &mut Cx<'_, Self>);
+    /// Settles a batch of deliveries, in token order. (A drain of the
+    /// channel's own buffer: no allocation per batch.)
+    fn settle(&mut self, batch: Drain<'_, Settlement<Self::Handle>>, cx: &mut Cx<'_, Self>);
 
     /// Something the driver relayed, or the backend sent itself.
     fn on_event(&mut self, event: Self::Event, cx: &mut Cx<'_, Self>);

@@ -202,10 +202,9 @@ impl<B: Backend> Core<B> {
     pub(crate) fn settle(
         &mut self,
         mut outcomes: Vec<(AckToken, Outcome)>,
-    ) -> Vec<Settlement<B::Handle>> {
+        batch: &mut Vec<Settlement<B::Handle>>,
+    ) {
         outcomes.sort_unstable_by_key(|(token, _)| *token);
-        let now = SystemTime::now();
-        let mut batch = Vec::with_capacity(outcomes.len());
         for (token, outcome) in outcomes {
             let Some(Held {
                 listener,
@@ -220,7 +219,10 @@ impl<B: Backend> Core<B> {
                 Outcome::Ack => Settlement::Ack(handle),
                 Outcome::Release => Settlement::Release(handle, envelope),
                 Outcome::Fail(error) => {
-                    match self.retry.on_failure(envelope.attempt, &error, now) {
+                    match self
+                        .retry
+                        .on_failure(envelope.attempt, &error, SystemTime::now())
+                    {
                         Verdict::Retry { attempt, after } => {
                             envelope.attempt = attempt;
                             Settlement::Retry(handle, envelope, after)
@@ -235,12 +237,11 @@ impl<B: Backend> Core<B> {
                 }
             });
         }
-        batch
     }
 
     /// Releases whatever `listener` still holds: it stopped before its
     /// verdicts on them (they never reached its handler).
-    pub(crate) fn orphans(&mut self, listener: ListenerId) -> Vec<Settlement<B::Handle>> {
+    pub(crate) fn orphans(&mut self, listener: ListenerId, batch: &mut Vec<Settlement<B::Handle>>) {
         let mut tokens: Vec<AckToken> = self
             .ledger
             .held
@@ -249,10 +250,11 @@ impl<B: Backend> Core<B> {
             .map(|(token, _)| *token)
             .collect();
         tokens.sort_unstable();
-        tokens
-            .into_iter()
-            .filter_map(|token| self.ledger.held.remove(&token))
-            .map(|h| Settlement::Release(h.handle, h.envelope))
-            .collect()
+        batch.extend(
+            tokens
+                .into_iter()
+                .filter_map(|token| self.ledger.held.remove(&token))
+                .map(|h| Settlement::Release(h.handle, h.envelope)),
+        );
     }
 }

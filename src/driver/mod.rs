@@ -82,6 +82,23 @@ impl Driver {
         }
     }
 
+    /// Stores `envelope` on `queue` at once, when the driver can without
+    /// waiting for anything (memory: a queue this handle knows, with room);
+    /// otherwise gives it back for [`push`](Self::push). Not async, so
+    /// that the common push costs no future of its own.
+    pub(crate) fn try_push(
+        &self,
+        queue: &str,
+        envelope: Envelope,
+        delay: Option<Duration>,
+    ) -> std::result::Result<(), Envelope> {
+        match self {
+            Driver::Memory(memory) => memory.try_push(queue, envelope, delay),
+            #[allow(unreachable_patterns)]
+            _ => Err(envelope),
+        }
+    }
+
     /// Stores `envelope` on `queue` (after `delay`), returning once it is
     /// stored where a listener will find it; waits up to
     /// `queue.push_timeout` for room or through an outage.

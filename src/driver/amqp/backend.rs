@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use std::vec::Drain;
 
 use actix::prelude::*;
 use lapin::types::ShortString;
@@ -383,7 +384,7 @@ impl Backend for AmqpBackend {
         }
     }
 
-    fn settle(&mut self, batch: Vec<Settlement<AmqpHandle>>, cx: &mut Cx<'_, Self>) {
+    fn settle(&mut self, batch: Drain<'_, Settlement<AmqpHandle>>, cx: &mut Cx<'_, Self>) {
         let (mut acks, mut releases) = (Vec::new(), Vec::new());
         for settlement in batch {
             match settlement {

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use std::vec::Drain;
 
 use actix::Addr;
 
@@ -226,7 +227,7 @@ impl Backend for MemoryBackend {
 
     fn detached(&mut self, _listener: ListenerId, _cx: &mut Cx<'_, Self>) {}
 
-    fn settle(&mut self, batch: Vec<Settlement<()>>, cx: &mut Cx<'_, Self>) {
+    fn settle(&mut self, batch: Drain<'_, Settlement<()>>, cx: &mut Cx<'_, Self>) {
         let (mut released, mut gone) = (Vec::new(), 0);
         for settlement in batch {
             match settlement {

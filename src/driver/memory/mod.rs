@@ -98,19 +98,38 @@ impl Memory {
         &self.channels
     }
 
-    /// Stores `envelope` in `queue`'s channel: with room, one message into
-    /// its mailbox and no reply to wait for; without, parked there until
-    /// room comes back or `queue.push_timeout` passes.
+    /// Stores `envelope` in the channel of a known `queue` with room: one
+    /// message into its mailbox and no reply to wait for. Otherwise gives
+    /// it back for [`push`](Self::push).
+    pub(crate) fn try_push(
+        &self,
+        queue: &str,
+        envelope: Envelope,
+        delay: Option<Duration>,
+    ) -> std::result::Result<(), Envelope> {
+        match self.channels.cached(queue) {
+            Some(channel) if channel.front.try_take() => {
+                channel.addr.do_send(Relay(MemoryEvent::Enqueue {
+                    envelope,
+                    delay,
+                    admission: Admission::Reserved,
+                }));
+                Ok(())
+            }
+            _ => Err(envelope),
+        }
+    }
+
+    /// Stores `envelope` in `queue`'s channel (started on first use): with
+    /// room at once, without parked there until room comes back or
+    /// `queue.push_timeout` passes.
     pub(crate) async fn push(
         &self,
         queue: &str,
         envelope: Envelope,
         delay: Option<Duration>,
     ) -> Result<()> {
-        let channel = match self.channels.cached(queue) {
-            Some(channel) => channel,
-            None => self.channels.open(queue).await?,
-        };
+        let channel = self.channels.open(queue).await?;
         if channel.front.try_take() {
             channel.addr.do_send(Relay(MemoryEvent::Enqueue {
                 envelope,

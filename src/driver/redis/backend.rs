@@ -2,7 +2,7 @@
 //!
 //! The stream holds the messages; the channel holds the deliveries its
 //! listeners hold, each under its stream entry id. The backend reads for
-//! the listeners (one reader each, in [`reader`](crate::driver::redis::reader)),
+//! the listeners (one reader each, in the `reader` module),
 //! turns each batch of verdicts into one atomic settle script
 //! ([`SETTLE`](crate::driver::redis::scripts::SETTLE)), and moves due
 //! delayed messages into the stream on a timer.
@@ -12,10 +12,13 @@
 //! pending entries, so nothing is lost. Settles run outside it, so that a
 //! restart does not turn a verdict already given into a redelivery.
 
+mod reader;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use std::vec::Drain;
 
 use actix::Addr;
 use rustc_hash::FxHashMap;
@@ -27,13 +30,14 @@ use crate::driver::redis::commands::{self, ReceiveJob, Records};
 use crate::driver::redis::driver::RedisShared;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::pusher::{Inbox, RedisPusher, Watch};
-use crate::driver::redis::reader::Reader;
 use crate::driver::redis::wire::{due_ms, fields, Keys};
 use crate::driver::registry::{Open, Registry};
 use crate::listener::ListenerId;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 use crate::timer::Timer;
+
+use reader::Reader;
 
 /// How often a queue with listeners looks for due delayed messages that
 /// another process scheduled; its own are moved on time.
@@ -44,15 +48,15 @@ const PROMOTE_BATCH: usize = 1000;
 /// One queue of the redis driver.
 pub(crate) struct RedisBackend {
     /// Its stream, delay set and dead-letter stream.
-    pub(crate) keys: Keys,
+    keys: Keys,
     /// The bus's connections.
-    pub(crate) link: Arc<RedisLink>,
+    link: Arc<RedisLink>,
     /// Bus-wide settings.
-    pub(crate) shared: Arc<RedisShared>,
+    shared: Arc<RedisShared>,
     /// The queue's push side, told where to report delayed messages.
     pusher: Addr<RedisPusher>,
     /// Each listener's reader, until its listener left and its read ended.
-    pub(crate) readers: FxHashMap<ListenerId, Reader>,
+    readers: FxHashMap<ListenerId, Reader>,
     /// The delay timer: moves due messages into the stream.
     promote_timer: Timer,
     /// A promote script is running.
@@ -301,7 +305,7 @@ impl Backend for RedisBackend {
         self.finish_if_done(listener);
     }
 
-    fn settle(&mut self, batch: Vec<Settlement<String>>, cx: &mut Cx<'_, Self>) {
+    fn settle(&mut self, batch: Drain<'_, Settlement<String>>, cx: &mut Cx<'_, Self>) {
         let mut records = Records::default();
         for settlement in batch {
             match settlement {

@@ -2,8 +2,8 @@
 //!
 //! - `broker`: [`RedisBroker`](broker::RedisBroker), the bus's handle, with the direct push path;
 //! - `driver`: [`RedisDriver`](driver::RedisDriver), the actor that owns the connections;
-//! - `backend`: one queue's I/O under its channel actor;
-//! - `reader`: one listener's reads, and the reaper;
+//! - `backend`: one queue's I/O under its channel actor, and (`backend::reader`) each
+//!   listener's reads and the reaper;
 //! - `pusher`: pipelined pushes on another arbiter;
 //! - `commands`, `scripts`, `link`, `wire`: Redis commands, Lua scripts, connections, layout.
 
@@ -13,6 +13,5 @@ pub(crate) mod commands;
 pub(crate) mod driver;
 pub(crate) mod link;
 pub(crate) mod pusher;
-pub(crate) mod reader;
 pub(crate) mod scripts;
 pub(crate) mod wire;

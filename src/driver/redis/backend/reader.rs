@@ -13,8 +13,8 @@ use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::RedisBackend;
 use crate::channel::backend::Cx;
-use crate::driver::redis::backend::RedisBackend;
 use crate::driver::redis::commands::{self, read, Records};
 use crate::driver::redis::link::{client_id, no_group, RedisLink, BLOCK};
 use crate::driver::redis::wire::{decode, Entry};
@@ -24,7 +24,7 @@ use crate::listener::ListenerId;
 const CLAIM_BATCH: usize = 256;
 
 /// One listener's reader.
-pub(crate) struct Reader {
+pub(super) struct Reader {
     /// Its consumer name in the group.
     consumer: Arc<str>,
     /// Its idle connection; `None` while reading, connecting, or after a failure.
@@ -67,7 +67,7 @@ impl Reader {
 
     /// Forgets the read in flight and its connection: they died with a
     /// restarted channel's context.
-    pub(crate) fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.state = ReadState::Idle;
         self.conn = None;
     }
@@ -92,7 +92,7 @@ async fn connect(
 impl RedisBackend {
     /// Starts the next step of listener `id`'s reader: connect, or read as
     /// much as its listener can take.
-    pub(crate) fn pump(&mut self, id: ListenerId, cx: &mut Cx<'_, Self>) {
+    pub(super) fn pump(&mut self, id: ListenerId, cx: &mut Cx<'_, Self>) {
         if self.link.is_closing() || !cx.is_active(id) {
             return;
         }
@@ -237,7 +237,7 @@ impl RedisBackend {
 
     /// Removes a stopped listener's reader once its read is done, and
     /// deletes its consumer from the group if it holds nothing.
-    pub(crate) fn finish_if_done(&mut self, id: ListenerId) {
+    pub(super) fn finish_if_done(&mut self, id: ListenerId) {
         let done = self
             .readers
             .get(&id)
@@ -264,7 +264,7 @@ impl RedisBackend {
     /// Listener `id` takes nothing more: its blocked read is woken, or it
     /// would take new entries for a listener that is gone, only to hand
     /// them back.
-    pub(crate) fn unblock(&mut self, id: ListenerId, cx: &mut Cx<'_, Self>) {
+    pub(super) fn unblock(&mut self, id: ListenerId, cx: &mut Cx<'_, Self>) {
         let Some(reader) = self.readers.get(&id) else {
             return;
         };
@@ -280,7 +280,7 @@ impl RedisBackend {
 
     /// Takes over entries of dead consumers for listeners with credit, and
     /// keeps what listeners hold from looking dead.
-    pub(crate) fn reap(&mut self, cx: &mut Cx<'_, Self>) {
+    pub(super) fn reap(&mut self, cx: &mut Cx<'_, Self>) {
         let mut holding: FxHashMap<ListenerId, Vec<String>> = FxHashMap::default();
         for (listener, entry) in cx.held() {
             holding.entry(listener).or_default().push(entry.clone());
