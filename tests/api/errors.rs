@@ -26,6 +26,8 @@ fn invalid_names() -> Vec<(String, &'static str)> {
         ("esc\u{1b}[0m".to_owned(), "escape"),
         ("amq.x".to_owned(), "amq. prefix"),
         ("amq.gen-123".to_owned(), "amq. prefix"),
+        ("jobs.delayed".to_owned(), "the redis delay set of `jobs`"),
+        ("jobs.wait.5000".to_owned(), "an amqp wait queue of `jobs`"),
     ]
 }
 

@@ -444,7 +444,7 @@ impl Backend for AmqpBackend {
 
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {
         // Not in the actor's context: a restart must not drop the answer.
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timer::deadline(Instant::now(), timeout);
         let (shared, name) = (self.shared.clone(), cx.name().clone());
         actix::spawn(receive::receive(shared, name, deadline, reply));
     }

@@ -18,12 +18,12 @@ use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::memory::room::{Admission, Room};
 use crate::driver::memory::store::MemoryStore;
-use crate::driver::memory::waiters::{deadline, ParkedPush, Receiver, Waiters};
+use crate::driver::memory::waiters::{ParkedPush, Receiver, Waiters};
 use crate::driver::memory::{DeadLetter, MemorySettings};
 use crate::driver::registry::Registry;
 use crate::listener::ListenerId;
 use crate::stats::QueueStats;
-use crate::timer::Timer;
+use crate::timer::{deadline, Timer};
 use crate::validate;
 
 /// One queue of the memory driver.

@@ -35,7 +35,7 @@ use crate::driver::registry::{Open, Registry};
 use crate::listener::ListenerId;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
-use crate::timer::Timer;
+use crate::timer::{deadline, Timer};
 
 use reader::Reader;
 
@@ -235,7 +235,7 @@ impl RedisBackend {
                 }
             };
             if let Some(next) = next {
-                b.arm_promote(Instant::now() + next, cx);
+                b.arm_promote(deadline(Instant::now(), next), cx);
             }
         });
     }
@@ -313,7 +313,7 @@ impl Backend for RedisBackend {
                 Settlement::Release(entry, envelope) => records.hand_back(entry, &envelope),
                 Settlement::Retry(entry, envelope, after) => {
                     records.retry(entry, &envelope, due_ms(after));
-                    self.arm_promote(Instant::now() + after, cx);
+                    self.arm_promote(deadline(Instant::now(), after), cx);
                 }
                 Settlement::Dead(entry, envelope) => records.dead(entry, fields(&envelope)),
             }
