@@ -85,6 +85,7 @@ macro_rules! conformance_suite {
             shutdown::shutdown_waits_for_handler_in_flight,
             shutdown::shutdown_gives_up_on_a_stuck_handler_after_shutdown_timeout,
             shutdown::shutdown_releases_a_waiting_receive,
+            shutdown::shutdown_after_the_callers_system_stopped_still_drains,
             // hard edges: the largest durations, headers the bus cannot carry
             edges::longest_delay_is_held_as_long_as_possible,
             edges::receive_waits_as_long_as_asked,
