@@ -141,6 +141,12 @@ impl<B: Backend> Handler<Detached> for ChannelActor<B> {
             }
             b.detached(msg.listener, cx);
         });
+        // Behind whatever the backend made the actor wait for (amqp: the
+        // broker's close-ok of the listener's channel).
+        let done = msg.done;
+        ctx.wait(actix::fut::wrap_future::<_, Self>(async move {
+            let _ = done.send(());
+        }));
         orphans.clear();
         self.batch = orphans;
     }

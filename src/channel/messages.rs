@@ -51,10 +51,14 @@ pub(crate) struct Unsubscribe {
 }
 
 /// A listener actor has stopped: whatever it still leases was never handled.
+/// `done` is answered once the channel has handed all of it back (on amqp,
+/// once the broker closed the listener's consumer channel), so that a
+/// removal returns only when its messages are back in the queue.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Detached {
     pub(crate) listener: ListenerId,
+    pub(crate) done: oneshot::Sender<()>,
 }
 
 /// The channel's stop message (`bus.remove`): stops every listener, keeps

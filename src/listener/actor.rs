@@ -181,10 +181,20 @@ impl<Q: ListenerQueue> Actor for ListenerActor<Q> {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         self.release_backlog();
         // After every verdict, so the queue reclaims only what never arrived.
-        self.queue.do_send(Detached { listener: self.id });
-        for waiter in self.stop_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
+        let (done, returned) = oneshot::channel();
+        self.queue.do_send(Detached {
+            listener: self.id,
+            done,
+        });
+        let waiters = std::mem::take(&mut self.stop_waiters);
+        // This actor's context is ending: answer from a task of the arbiter.
+        actix::spawn(async move {
+            // An error means the channel is gone: nothing is left to hand back.
+            let _ = returned.await;
+            for waiter in waiters {
+                let _ = waiter.send(());
+            }
+        });
     }
 }
 
