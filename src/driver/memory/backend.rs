@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use std::vec::Drain;
 
 use actix::Addr;
+use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::delivery::{Delivery, Envelope};
@@ -225,7 +226,15 @@ impl Backend for MemoryBackend {
 
     fn unsubscribed(&mut self, _listener: ListenerId, _cx: &mut Cx<'_, Self>) {}
 
-    fn detached(&mut self, _listener: ListenerId, _cx: &mut Cx<'_, Self>) {}
+    fn detached(
+        &mut self,
+        _listener: ListenerId,
+        done: oneshot::Sender<()>,
+        _cx: &mut Cx<'_, Self>,
+    ) {
+        // Its messages went back into the store with the releases before.
+        let _ = done.send(());
+    }
 
     fn settle(&mut self, batch: Drain<'_, Settlement<()>>, cx: &mut Cx<'_, Self>) {
         let (mut released, mut gone) = (Vec::new(), 0);
