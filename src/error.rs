@@ -28,6 +28,17 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A header of a push is one the bus cannot carry: an empty name, one
+    /// with control characters or over 255 bytes, a name starting with
+    /// `x-` (reserved for the bus), or headers too large for the broker.
+    #[error("invalid header {name:?}: {reason}")]
+    InvalidHeader {
+        /// The rejected header's name.
+        name: String,
+        /// Which rule it broke.
+        reason: String,
+    },
+
     /// The payload is larger than `queue.max_payload`.
     #[error("payload of {size} bytes exceeds queue.max_payload of {max} bytes")]
     PayloadTooLarge {

@@ -56,10 +56,11 @@
 //!
 //! # How it works
 //!
-//! Every bus runs actors on actix arbiters, one per core: the caller's actix
-//! system when there is one (`#[actix::main]`, actix-web), or a system of the
-//! bus's own otherwise, so the same code works from `#[tokio::main]` or a
-//! plain thread.
+//! Every bus runs its actors on actix arbiters of its own, one per core, in
+//! an actix system of its own: the same code works from `#[actix::main]`,
+//! actix-web, `#[tokio::main]` or a plain thread, and an application whose
+//! system stops (actix-web stops it on SIGTERM or Ctrl-C) can still call
+//! [`Bus::shutdown`] afterwards to drain.
 //!
 //! ```text
 //!  Bus ──push──▶ driver ──(memory: Relay(Enqueue) │ broker: publish, confirm)

@@ -1,9 +1,10 @@
-//! `Runtime`: where a bus's actors live — the caller's actix system, or one of the bus's own.
+//! `Runtime`: where a bus's actors live — an actix system of the bus's own, whoever calls it.
 //!
-//! Inside `#[actix::main]` or actix-web, the bus starts its arbiters on the
-//! running system. Called from a plain tokio runtime or a plain thread, it
-//! starts a system on a thread of its own. Either way the caller only holds
-//! `Addr`s and `Send` futures, which work on any executor.
+//! Inside `#[actix::main]`, actix-web, a plain tokio runtime or a plain
+//! thread alike, the bus starts a system on a thread of its own, so that
+//! the application's system stopping (actix-web does on a signal) leaves the
+//! bus running until its `shutdown`. The caller only holds `Addr`s and
+//! `Send` futures, which work on any executor.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,20 +45,19 @@ impl Arbiters {
 /// The arbiters of one bus, and the system thread when the bus owns one.
 pub(crate) struct Runtime {
     arbiters: Arbiters,
-    /// Set when the bus started its own system; stopped on shutdown.
+    /// The bus's system and its thread; taken (and stopped) on shutdown.
     owned: Mutex<Option<(System, JoinHandle<()>)>>,
 }
 
 impl Runtime {
-    /// Uses the current actix system if there is one, else starts one.
+    /// Starts the bus's own actix system on a thread of its own, with one
+    /// arbiter per core.
+    ///
+    /// Always its own, even inside an application's system: actix-web stops
+    /// its whole system on SIGTERM or Ctrl-C, and a bus living there would
+    /// lose its actors before `shutdown` could drain them.
     pub(crate) fn start() -> Result<Runtime> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        if System::try_current().is_some() {
-            return Ok(Runtime {
-                arbiters: Arbiters::new((0..workers).map(|_| Arbiter::new().handle()).collect()),
-                owned: Mutex::new(None),
-            });
-        }
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("actorbus-system".to_owned())
@@ -87,19 +87,14 @@ impl Runtime {
         &self.arbiters
     }
 
-    /// Stops the arbiters (and the system, when it is the bus's own).
+    /// Stops the bus's system (its thread then stops the arbiters).
     ///
     /// Joining is left to the system thread itself: a shutdown may be called
     /// from inside one of these arbiters, which must not wait for itself.
     pub(crate) fn stop(&self) {
         let owned = self.owned.lock().map(|mut o| o.take()).unwrap_or(None);
-        match owned {
-            Some((system, _thread)) => system.stop(),
-            None => {
-                for arbiter in self.arbiters.handles.iter() {
-                    arbiter.stop();
-                }
-            }
+        if let Some((system, _thread)) = owned {
+            system.stop();
         }
     }
 }

@@ -12,6 +12,12 @@ use actix::{Actor, AsyncContext, SpawnHandle};
 /// huge delay never reaches the runtime's timer as an overflowing duration.
 const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// `now + wait`, saturating instead of overflowing on absurd waits.
+pub(crate) fn deadline(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
+}
+
 /// The armed timer of one actor, if any, and when it fires.
 #[derive(Default)]
 pub(crate) struct Timer {
@@ -41,5 +47,20 @@ impl Timer {
         let wait = next.saturating_duration_since(Instant::now()).min(MAX_WAIT);
         let handle = ctx.run_later(wait, fire);
         self.armed = Some((next, handle));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_saturates() {
+        let now = Instant::now();
+        assert!(deadline(now, Duration::MAX) > now);
+        assert_eq!(
+            deadline(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Input checks (queue names, payload sizes), done before any I/O so bad input never reaches a driver.
 
+use std::collections::BTreeMap;
+
 use crate::error::{Error, Result};
 
 /// Longest queue name, in bytes.
@@ -21,6 +23,13 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
         // RabbitMQ reserves the prefix; refusing it everywhere keeps queues
         // portable between drivers.
         "must not start with \"amq.\""
+    } else if name.ends_with(DELAYED_SUFFIX) {
+        // The redis driver keeps a queue's delayed messages under
+        // `<queue>.delayed`; refused on every driver to keep queues portable.
+        "must not end with \".delayed\" (the delay set of another queue)"
+    } else if is_wait_queue(name) {
+        // The amqp driver's TTL wait queues are `<queue>.wait.<ms>`.
+        "must not end with \".wait.<digits>\" (a wait queue of another queue)"
     } else {
         return Ok(());
     };
@@ -28,6 +37,38 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
         name: name.to_owned(),
         reason,
     })
+}
+
+/// Whether `name` ends like a wait queue: `.wait.` and then only digits.
+fn is_wait_queue(name: &str) -> bool {
+    name.rsplit_once(WAIT_INFIX)
+        .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Longest header name, in bytes: AMQP carries names as short strings.
+const MAX_HEADER_NAME: usize = 255;
+
+/// Checks the headers of a push: names the bus can carry on every driver,
+/// none that it reserves for itself (`x-…`).
+pub(crate) fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
+    for name in headers.keys() {
+        let reason = if name.is_empty() {
+            "must not be empty"
+        } else if name.len() > MAX_HEADER_NAME {
+            "must be at most 255 bytes"
+        } else if name.chars().any(char::is_control) {
+            "must not contain control characters"
+        } else if name.len() >= 2 && name[..2].eq_ignore_ascii_case("x-") {
+            "names starting with \"x-\" are reserved for the bus (x-error, x-attempts, ...)"
+        } else {
+            continue;
+        };
+        return Err(Error::InvalidHeader {
+            name: name.clone(),
+            reason: reason.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// `name` with every trailing `.dead` removed.
@@ -52,6 +93,8 @@ pub(crate) fn dead_letter_name(queue: &str) -> String {
 }
 
 const DEAD_SUFFIX: &str = ".dead";
+const DELAYED_SUFFIX: &str = ".delayed";
+const WAIT_INFIX: &str = ".wait.";
 
 #[cfg(test)]
 mod tests {
@@ -69,6 +112,35 @@ mod tests {
         for name in ["a", "orders", "orders.dead", "émoji-✓", &"x".repeat(200)] {
             assert!(queue_name(name).is_ok(), "{name:?} should be valid");
         }
+    }
+
+    #[test]
+    fn rejects_names_of_driver_internal_keys() {
+        assert!(reason("jobs.delayed").contains(".delayed"));
+        assert!(reason("jobs.wait.5000").contains(".wait."));
+        for fine in [
+            "jobs.wait",
+            "jobs.wait.",
+            "jobs.wait.5s",
+            "delayed",
+            "jobs.delayedx",
+        ] {
+            assert!(queue_name(fine).is_ok(), "{fine:?} should be valid");
+        }
+    }
+
+    #[test]
+    fn checks_header_names() {
+        let one = |name: &str| BTreeMap::from([(name.to_owned(), "v".to_owned())]);
+        assert!(headers(&one("tenant")).is_ok());
+        for bad in ["", "x-attempt", "X-Error", "a\nb"] {
+            assert!(
+                matches!(headers(&one(bad)), Err(Error::InvalidHeader { .. })),
+                "{bad:?} should be refused"
+            );
+        }
+        assert!(headers(&one(&"h".repeat(255))).is_ok());
+        assert!(headers(&one(&"h".repeat(256))).is_err());
     }
 
     #[test]

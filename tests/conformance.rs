@@ -85,6 +85,11 @@ macro_rules! conformance_suite {
             shutdown::shutdown_waits_for_handler_in_flight,
             shutdown::shutdown_gives_up_on_a_stuck_handler_after_shutdown_timeout,
             shutdown::shutdown_releases_a_waiting_receive,
+            shutdown::shutdown_after_the_callers_system_stopped_still_drains,
+            // hard edges: the largest durations, headers the bus cannot carry
+            edges::longest_delay_is_held_as_long_as_possible,
+            edges::receive_waits_as_long_as_asked,
+            edges::headers_the_bus_cannot_carry_are_refused,
             // supervision: a panicking channel restarts with nothing lost
             supervision::crash_keeps_stored_messages_and_listeners,
             supervision::panic_in_any_handler_restarts_the_channel_and_loses_nothing,
@@ -129,6 +134,7 @@ pub mod conformance {
     pub mod backpressure;
     pub mod competing;
     pub mod delay;
+    pub mod edges;
     pub mod operate;
     pub mod produce;
     pub mod receive;

@@ -64,9 +64,16 @@ impl Bus {
 
     /// Pushes with a delay and/or headers.
     ///
+    /// A delay beyond what the backend can hold is cut to its longest
+    /// (`Duration::MAX` means "as long as possible"): about 49 days on amqp
+    /// (RabbitMQ's largest message TTL), centuries elsewhere.
+    ///
     /// # Errors
     ///
-    /// As [`push`](Self::push).
+    /// As [`push`](Self::push), and [`Error::InvalidHeader`] before any I/O
+    /// for a header name that is empty, over 255 bytes, has control
+    /// characters or starts with `x-` (reserved for the bus), or headers
+    /// too large for the broker to carry (amqp: one frame).
     ///
     /// ```
     /// # actix::System::new().block_on(async {
@@ -92,6 +99,7 @@ impl Bus {
         self.check_open()?;
         validate::queue_name(queue)?;
         validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
+        validate::headers(&opts.headers)?;
         let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
         let envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();

@@ -139,14 +139,8 @@ impl<B: Backend> Handler<Detached> for ChannelActor<B> {
                 tracing::debug!(queue = %cx.core.name, count = orphans.len(), "releasing deliveries of a stopped listener");
                 b.settle(orphans.drain(..), cx);
             }
-            b.detached(msg.listener, cx);
+            b.detached(msg.listener, msg.done, cx);
         });
-        // Behind whatever the backend made the actor wait for (amqp: the
-        // broker's close-ok of the listener's channel).
-        let done = msg.done;
-        ctx.wait(actix::fut::wrap_future::<_, Self>(async move {
-            let _ = done.send(());
-        }));
         orphans.clear();
         self.batch = orphans;
     }

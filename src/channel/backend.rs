@@ -69,7 +69,9 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     fn unsubscribed(&mut self, listener: ListenerId, cx: &mut Cx<'_, Self>);
 
     /// `listener`'s actor stopped; what it held was released just before.
-    fn detached(&mut self, listener: ListenerId, cx: &mut Cx<'_, Self>);
+    /// Answer `done` once those messages are back in the queue (the
+    /// listener's removal returns then).
+    fn detached(&mut self, listener: ListenerId, done: oneshot::Sender<()>, cx: &mut Cx<'_, Self>);
 
     /// Settles a batch of deliveries, in token order. (A drain of the
     /// channel's own buffer: no allocation per batch.)

@@ -208,7 +208,7 @@ impl<B: Backend> Core<B> {
         for (token, outcome) in outcomes {
             let Some(Held {
                 listener,
-                mut envelope,
+                envelope,
                 handle,
             }) = self.ledger.held.remove(&token)
             else {
@@ -218,24 +218,35 @@ impl<B: Backend> Core<B> {
             batch.push(match outcome {
                 Outcome::Ack => Settlement::Ack(handle),
                 Outcome::Release => Settlement::Release(handle, envelope),
-                Outcome::Fail(error) => {
-                    match self
-                        .retry
-                        .on_failure(envelope.attempt, &error, SystemTime::now())
-                    {
-                        Verdict::Retry { attempt, after } => {
-                            envelope.attempt = attempt;
-                            Settlement::Retry(handle, envelope, after)
-                        }
-                        Verdict::DeadLetter { headers } => {
-                            tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, %error, "message dead-lettered");
-                            Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
-                                .extend(headers);
-                            Settlement::Dead(handle, envelope)
-                        }
-                    }
-                }
+                Outcome::Fail(error) => self.failed(handle, envelope, &error),
             });
+        }
+    }
+
+    /// The verdict on a delivery that failed with `error`: a copy with
+    /// `attempt + 1` after the backoff, or, after the last attempt, a dead
+    /// letter with the why-headers.
+    fn failed(
+        &self,
+        handle: B::Handle,
+        mut envelope: Envelope,
+        error: &str,
+    ) -> Settlement<B::Handle> {
+        match self
+            .retry
+            .on_failure(envelope.attempt, error, SystemTime::now())
+        {
+            Verdict::Retry { attempt, after } => {
+                tracing::debug!(queue = %self.name, id = %envelope.id, attempt = envelope.attempt, error, ?after, "delivery failed; retrying");
+                envelope.attempt = attempt;
+                Settlement::Retry(handle, envelope, after)
+            }
+            Verdict::DeadLetter { headers } => {
+                tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
+                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
+                    .extend(headers);
+                Settlement::Dead(handle, envelope)
+            }
         }
     }
 

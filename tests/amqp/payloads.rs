@@ -117,3 +117,44 @@ async fn payload_over_max_payload_is_refused_before_any_io() {
     let _ = raw.close(200, "done".into()).await;
     amqp::delete_queues(amqp::URL, &[&q]).await;
 }
+
+/// Headers larger than a frame would make RabbitMQ drop the connection (and
+/// with it every push in flight): they are refused before any I/O, and a
+/// stream of ordinary pushes beside them sees no error and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_larger_than_a_frame_are_refused_without_disturbing_others() {
+    let bus = Bus::connect(amqp::config()).await.expect("connect");
+    let (q, other) = (unique_queue("big-header"), unique_queue("bystander"));
+    let pushes = {
+        let (bus, other) = (bus.clone(), other.clone());
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..300u32 {
+                ids.push(bus.push(&other, i.to_be_bytes().to_vec()).await);
+            }
+            ids
+        })
+    };
+    for size in [FRAME, 1024 * 1024] {
+        let opts = actorbus::PushOptions::default().with_header("blob", "b".repeat(size));
+        let pushed = bus.push_with(&q, "m", opts).await;
+        assert!(
+            matches!(pushed, Err(Error::InvalidHeader { ref name, .. }) if name == "blob"),
+            "{size}-byte header: {pushed:?}"
+        );
+    }
+    let ok = actorbus::PushOptions::default().with_header("blob", "b".repeat(FRAME / 2));
+    bus.push_with(&q, "m", ok)
+        .await
+        .expect("headers that fit in a frame go through");
+    let ids = tokio::time::timeout(LIMIT, pushes)
+        .await
+        .expect("the bystander pushes finish")
+        .expect("the bystander task");
+    assert!(ids.iter().all(Result::is_ok), "no bystander push failed");
+    let s = bus.stats(&other).await.expect("stats");
+    assert_eq!(s.ready, 300, "each bystander push stored once: {s:?}");
+    assert_eq!(bus.stats(&q).await.expect("stats").ready, 1);
+    bus.shutdown().await.expect("shutdown");
+    amqp::delete_queues(amqp::URL, &[&q, &other]).await;
+}

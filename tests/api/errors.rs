@@ -26,6 +26,8 @@ fn invalid_names() -> Vec<(String, &'static str)> {
         ("esc\u{1b}[0m".to_owned(), "escape"),
         ("amq.x".to_owned(), "amq. prefix"),
         ("amq.gen-123".to_owned(), "amq. prefix"),
+        ("jobs.delayed".to_owned(), "the redis delay set of `jobs`"),
+        ("jobs.wait.5000".to_owned(), "an amqp wait queue of `jobs`"),
     ]
 }
 
@@ -431,13 +433,17 @@ async fn extreme_inputs_do_not_panic() {
     })
     .await;
     listener.remove().await.unwrap();
-    // Headers with odd content travel as they are.
-    let opts = PushOptions::default()
-        .with_header("", "empty key")
-        .with_header("newline", "a\nb");
+    // An empty header name is refused (no driver can carry it); odd values
+    // travel as they are.
+    let empty_name = PushOptions::default().with_header("", "empty key");
+    assert!(matches!(
+        bus.push_with(&q, "empty header name", empty_name).await,
+        Err(Error::InvalidHeader { .. })
+    ));
+    let opts = PushOptions::default().with_header("newline", "a\nb");
     bus.push_with(&q, "odd headers", opts)
         .await
-        .expect("odd headers");
+        .expect("odd header values");
     let d = bus.receive(&q, LIMIT).await.unwrap();
     assert_eq!(d.headers().get("newline").map(String::as_str), Some("a\nb"));
     bus.shutdown().await.expect("shutdown");

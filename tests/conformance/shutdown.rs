@@ -1,13 +1,15 @@
 //! Shutdown: `Error::Closed` everywhere, `queue.shutdown_timeout`, waiting receives.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actorbus::{Delivery, Error, ListenerOptions, PushOptions};
 
-use super::bus_with;
-use crate::support::{bounded, fast_config, unique_queue, BusFactory, Collector, LIMIT};
+use tokio::sync::Semaphore;
+
+use super::{bus_with, shutdown};
+use crate::support::{bounded, fast_config, indexed, unique_queue, BusFactory, Collector, LIMIT};
 
 pub async fn shutdown_refuses_new_work_on_every_clone(factory: &BusFactory) {
     let bus = bus_with(factory, fast_config()).await;
@@ -166,4 +168,76 @@ pub async fn shutdown_gives_up_on_a_stuck_handler_after_shutdown_timeout(factory
         start.elapsed()
     );
     assert!(matches!(bus.push(&q, "x").await, Err(Error::Closed)));
+}
+
+/// actix-web stops its whole actix system on SIGTERM or Ctrl-C, before the
+/// application calls `bus.shutdown()`: the bus lives in a system of its own,
+/// so the shutdown still finishes the handler in hand and keeps the rest.
+pub async fn shutdown_after_the_callers_system_stopped_still_drains(factory: &BusFactory) {
+    let q = unique_queue("shutdown-system-gone");
+    let gate = Arc::new(Semaphore::new(0));
+    let (started, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let bus = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let system = actix::System::new();
+                let bus = system.block_on(async {
+                    let bus = bus_with(factory, fast_config()).await;
+                    let (g, s, d) = (gate.clone(), started.clone(), done.clone());
+                    bus.add_listener(&q, move |_d: Delivery| {
+                        let (gate, started, done) = (g.clone(), s.clone(), d.clone());
+                        async move {
+                            started.fetch_add(1, Ordering::SeqCst);
+                            gate.acquire().await.map_err(|e| e.to_string())?.forget();
+                            done.fetch_add(1, Ordering::SeqCst);
+                            Ok(())
+                        }
+                    })
+                    .await
+                    .expect("add_listener");
+                    for i in 0..4 {
+                        bus.push(&q, indexed(i)).await.expect("push");
+                    }
+                    crate::support::eventually("a handler in hand", LIMIT, || {
+                        let started = started.clone();
+                        async move { started.load(Ordering::SeqCst) == 1 }
+                    })
+                    .await;
+                    bus
+                });
+                // What actix-web does on a signal: the application's system stops.
+                actix::System::current().stop();
+                system
+                    .run()
+                    .expect("the application's system stops cleanly");
+                bus
+            })
+            .join()
+            .expect("the application's thread")
+    });
+    let shutting = {
+        let bus = bus.clone();
+        tokio::spawn(async move { bus.shutdown().await })
+    };
+    gate.add_permits(100);
+    bounded("shutdown after the system stopped", LIMIT, shutting)
+        .await
+        .expect("the shutdown task")
+        .expect("shutdown drains although the caller's system is gone");
+    let (started, done) = (started.load(Ordering::SeqCst), done.load(Ordering::SeqCst));
+    assert!(done >= 1, "the handler in hand finished");
+    assert_eq!(started, done, "no handler was cut off");
+    // On a broker the rest is still there for the next process, in order
+    // (on memory it ended with the bus, as everything the bus holds does).
+    let fresh = bus_with(factory, fast_config()).await;
+    if fresh.config().queue.driver != actorbus::DriverKind::Memory {
+        let mut left = Vec::new();
+        while let Ok(d) = fresh.receive(&q, Duration::from_secs(2)).await {
+            left.push(crate::support::index_of(&d));
+        }
+        left.sort_unstable();
+        let expected: Vec<u32> = (done as u32..4).collect();
+        assert_eq!(left, expected, "the rest were handed back, not lost");
+    }
+    shutdown(fresh).await;
 }

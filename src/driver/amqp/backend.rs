@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use std::vec::Drain;
 
-use actix::prelude::*;
 use lapin::types::ShortString;
 use lapin::Channel;
 use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
 
-use crate::channel::actor::ChannelActor;
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
 use crate::delivery::{Delivery, Envelope};
@@ -46,8 +45,9 @@ pub(crate) struct AmqpBackend {
     /// Delivery tags not yet settled, per consumer channel.
     tags: Tags,
     /// Consumer channels to close once nothing delivered on them is
-    /// unsettled (a retry or dead-letter copy may still be on its way).
-    doomed: FxHashMap<u64, Channel>,
+    /// unsettled (a copy may still be on its way), with whoever waits for
+    /// the broker's close-ok (a listener's removal).
+    doomed: FxHashMap<u64, (Channel, Vec<oneshot::Sender<()>>)>,
     /// Retry and dead-letter copies being published.
     moving: usize,
     /// `drain` requests, answered once no copy is being published.
@@ -165,33 +165,57 @@ impl AmqpBackend {
         }
     }
 
-    /// Closes a consumer channel once nothing delivered on it is unsettled;
-    /// returns when the broker answered its close if that is now.
-    fn retire(
-        &mut self,
-        epoch: u64,
-        channel: Channel,
-    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    /// Closes a consumer channel once nothing delivered on it is unsettled,
+    /// then answers `waiter` (when given) on the broker's close-ok.
+    fn retire(&mut self, epoch: u64, channel: Channel, waiter: Option<oneshot::Sender<()>>) {
         if !channel.status().connected() {
-            return None;
+            // Gone with its connection: the broker requeued what it held.
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(());
+            }
+            return;
         }
         if self.tags.holds(epoch) {
-            self.doomed.insert(epoch, channel);
-            return None;
+            let doomed = self.doomed.entry(epoch).or_insert((channel, Vec::new()));
+            doomed.1.extend(waiter);
+            return;
         }
-        Some(consumer::close(channel))
+        close_then(channel, waiter.into_iter().collect());
     }
 
     /// Closes the doomed channels whose deliveries are all settled.
     fn close_settled(&mut self) {
         let tags = &self.tags;
-        self.doomed.retain(|&epoch, channel| {
+        self.doomed.retain(|&epoch, (channel, waiters)| {
             let settled = !tags.holds(epoch);
             if settled {
-                drop(consumer::close(channel.clone()));
+                close_then(channel.clone(), std::mem::take(waiters));
             }
             !settled
         });
+    }
+
+    /// What `settlement` of a held delivery does: acks and releases
+    /// (requeues) are gathered for one pass over the tags, copies start at once.
+    fn apply(
+        &mut self,
+        settlement: Settlement<AmqpHandle>,
+        acks: &mut Vec<AmqpHandle>,
+        releases: &mut Vec<AmqpHandle>,
+        cx: &mut Cx<'_, Self>,
+    ) {
+        match settlement {
+            Settlement::Ack(handle) => acks.push(handle),
+            Settlement::Release(handle, _) => releases.push(handle),
+            Settlement::Retry(handle, envelope, after) => {
+                let target = self.shared.target(cx.name(), Some(after));
+                self.move_copy(handle, target, envelope, cx);
+            }
+            Settlement::Dead(handle, envelope) => {
+                let target = Target::Queue(validate::dead_letter_name(cx.name()));
+                self.move_copy(handle, target, envelope, cx);
+            }
+        }
     }
 
     /// Publishes the copy of a failed delivery to `target`, and settles the
@@ -235,19 +259,17 @@ impl AmqpBackend {
         if !channel.status().connected() {
             return; // The broker requeued them with their channel.
         }
-        let items: Vec<(AmqpHandle, Envelope)> = deliveries
-            .into_iter()
-            .map(|delivery| {
-                let tag = delivery.delivery_tag;
-                self.tags.insert(epoch, tag);
-                let handle = AmqpHandle {
-                    epoch,
-                    channel: channel.clone(),
-                    tag,
-                };
-                (handle, wire::envelope(&delivery.properties, delivery.data))
-            })
-            .collect();
+        let mut items = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let tag = delivery.delivery_tag;
+            self.tags.insert(epoch, tag);
+            let handle = AmqpHandle {
+                epoch,
+                channel: channel.clone(),
+                tag,
+            };
+            items.push((handle, wire::envelope(&delivery.properties, delivery.data)));
+        }
         let refused = cx.deliver(listener, items);
         if !refused.is_empty() {
             // The listener stopped taking deliveries: back to the queue.
@@ -280,7 +302,7 @@ impl AmqpBackend {
                 if let Some(old) = slot.consumer.replace(new) {
                     // A consumer of an older link that still runs.
                     old.cancel();
-                    let _ = self.retire(old.epoch, old.channel);
+                    self.retire(old.epoch, old.channel, None);
                 }
             }
             (slot, Some((channel, _))) => {
@@ -302,16 +324,19 @@ impl AmqpBackend {
         let Some(slot) = self.consumers.get_mut(&listener) else {
             return;
         };
+        if !cx.is_active(listener) {
+            // Cancelled for a leaving listener: its `detached` closes the
+            // channel and answers the removal on the broker's close-ok.
+            return;
+        }
         if slot.consumer.as_ref().is_some_and(|c| c.epoch == epoch) {
             if let Some(ended) = slot.consumer.take() {
-                // Cancelled on a live channel: what the listener holds is
-                // still settled there, and the channel closes after.
-                let _ = self.retire(ended.epoch, ended.channel);
+                // Its channel died or the broker cancelled it: what the
+                // listener holds is still settled there, then it closes.
+                self.retire(ended.epoch, ended.channel, None);
             }
         }
-        if cx.is_active(listener) {
-            cx.run_later(RECONSUME_AFTER, move |b, cx| b.consume(listener, cx));
-        }
+        cx.run_later(RECONSUME_AFTER, move |b, cx| b.consume(listener, cx));
     }
 
     fn moved(&mut self, handle: AmqpHandle, ok: bool) {
@@ -370,35 +395,27 @@ impl Backend for AmqpBackend {
         self.cancel(listener);
     }
 
-    fn detached(&mut self, listener: ListenerId, cx: &mut Cx<'_, Self>) {
-        let Some(consumer) = self.consumers.remove(&listener).and_then(|s| s.consumer) else {
-            return;
-        };
-        if let Some(closed) = self.retire(consumer.epoch, consumer.channel) {
-            // Closing waits for the broker's close-ok, by which time the
-            // requeued messages are back: later stats see them.
-            let closed = actix::fut::wrap_future::<_, ChannelActor<Self>>(async move {
-                let _ = closed.await;
-            });
-            cx.ctx().wait(closed);
+    fn detached(
+        &mut self,
+        listener: ListenerId,
+        done: oneshot::Sender<()>,
+        _cx: &mut Cx<'_, Self>,
+    ) {
+        match self.consumers.remove(&listener).and_then(|s| s.consumer) {
+            // Answered on the broker's close-ok (once no copy of its
+            // deliveries is still on its way): by then the broker has
+            // requeued what it held, and later stats see it.
+            Some(consumer) => self.retire(consumer.epoch, consumer.channel, Some(done)),
+            None => {
+                let _ = done.send(());
+            }
         }
     }
 
     fn settle(&mut self, batch: Drain<'_, Settlement<AmqpHandle>>, cx: &mut Cx<'_, Self>) {
         let (mut acks, mut releases) = (Vec::new(), Vec::new());
         for settlement in batch {
-            match settlement {
-                Settlement::Ack(handle) => acks.push(handle),
-                Settlement::Release(handle, _) => releases.push(handle),
-                Settlement::Retry(handle, envelope, after) => {
-                    let target = self.shared.target(cx.name(), Some(after));
-                    self.move_copy(handle, target, envelope, cx);
-                }
-                Settlement::Dead(handle, envelope) => {
-                    let target = Target::Queue(validate::dead_letter_name(cx.name()));
-                    self.move_copy(handle, target, envelope, cx);
-                }
-            }
+            self.apply(settlement, &mut acks, &mut releases, cx);
         }
         self.tags.release(releases);
         self.tags.ack(acks);
@@ -444,7 +461,7 @@ impl Backend for AmqpBackend {
 
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {
         // Not in the actor's context: a restart must not drop the answer.
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timer::deadline(Instant::now(), timeout);
         let (shared, name) = (self.shared.clone(), cx.name().clone());
         actix::spawn(receive::receive(shared, name, deadline, reply));
     }
@@ -456,4 +473,15 @@ impl Backend for AmqpBackend {
             self.drains.push(reply);
         }
     }
+}
+
+/// Closes a consumer channel and answers `waiters` on the broker's close-ok.
+fn close_then(channel: Channel, waiters: Vec<oneshot::Sender<()>>) {
+    let closed = consumer::close(channel);
+    actix::spawn(async move {
+        let _ = closed.await;
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+    });
 }

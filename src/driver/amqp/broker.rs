@@ -18,6 +18,7 @@ use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
 use crate::driver::amqp::link::{parse_uri, Link};
 use crate::driver::amqp::shared::AmqpShared;
+use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Open, Registry};
 use crate::error::{Error, Result};
@@ -101,6 +102,9 @@ impl AmqpBroker {
         envelope: Envelope,
         delay: Option<Duration>,
     ) -> Result<()> {
+        // Headers that do not fit in one frame make RabbitMQ drop the whole
+        // connection: refuse them before any I/O.
+        wire::check_frame(&envelope, self.shared.frame_max())?;
         let target = self.shared.target(queue, delay);
         self.shared
             .driver

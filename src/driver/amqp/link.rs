@@ -117,6 +117,11 @@ impl Link {
         })
     }
 
+    /// The frame size negotiated on the publishing connection.
+    pub(crate) fn frame_max(&self) -> usize {
+        self.publish.configuration().frame_max() as usize
+    }
+
     /// Whether both connections and the confirm channel are up.
     pub(crate) fn is_up(&self) -> bool {
         self.publish.status().connected()

@@ -16,6 +16,9 @@ use crate::error::Result;
 use crate::stats::QueueStats;
 use crate::validate;
 
+/// RabbitMQ's default `frame_max`.
+const DEFAULT_FRAME_MAX: usize = 131_072;
+
 /// Settings and handles of one amqp bus.
 pub(crate) struct AmqpShared {
     /// The driver actor, told about dead links.
@@ -90,6 +93,15 @@ impl AmqpShared {
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let (links, driver, timeout) = (self.links.clone(), self.driver.clone(), self.push_timeout);
         async move { driver::publish(links, driver, target, &envelope, timeout).await }
+    }
+
+    /// The largest frame of the current link (RabbitMQ's default while
+    /// there is none): a message's headers must fit in one.
+    pub(crate) fn frame_max(&self) -> usize {
+        self.links
+            .borrow()
+            .as_ref()
+            .map_or(DEFAULT_FRAME_MAX, |link| link.frame_max())
     }
 
     /// The current link, waiting up to `push_timeout` through an outage.

@@ -50,10 +50,16 @@ pub(crate) fn wait_name(queue: &str, delay: Duration) -> String {
     wire_name(&format!("{queue}.wait.{}", wait_ms(delay)))
 }
 
-/// A delay in whole milliseconds, rounded up so nothing comes early; at least 1.
+/// The longest wait RabbitMQ can hold: `x-message-ttl` and `x-expires` are
+/// 32-bit millisecond counts, and `x-expires` adds [`WAIT_QUEUE_GRACE`].
+pub(crate) const MAX_WAIT_MS: u64 = u32::MAX as u64 - WAIT_QUEUE_GRACE.as_millis() as u64;
+
+/// A delay in whole milliseconds, rounded up so nothing comes early; at
+/// least 1, and at most [`MAX_WAIT_MS`] ("as long as possible", about 49
+/// days: a longer delay would be refused by the broker).
 pub(crate) fn wait_ms(delay: Duration) -> u64 {
     let ms = delay.as_nanos().div_ceil(1_000_000);
-    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_WAIT_MS)
 }
 
 /// The arguments of the wait queue for `delay` in front of `target` (a wire name).
@@ -81,6 +87,37 @@ fn clamp(value: u64) -> i64 {
 /// A short string, or a typed error instead of lapin's panic.
 pub(crate) fn short(text: &str) -> Result<ShortString> {
     ShortString::try_new(text).map_err(|e| Error::backend(format!("{e}: {text:?}")))
+}
+
+/// Refuses a message whose properties cannot travel in one frame of
+/// `frame_max` bytes (AMQP sends a message's header in a single frame;
+/// RabbitMQ closes the connection on a larger one).
+pub(crate) fn check_frame(envelope: &Envelope, frame_max: usize) -> Result<()> {
+    // Frame header and end (8), class, weight, body size and flags (14),
+    // delivery mode, message id, timestamp and the `x-attempt` entry.
+    const FIXED: usize = 8 + 14 + 1 + 1 + 64 + 8 + 4 + 16;
+    let headers: usize = envelope
+        .headers
+        .iter()
+        .flat_map(|h| h.iter())
+        .map(|(k, v)| 1 + k.len() + 1 + 4 + v.len())
+        .sum();
+    let size = FIXED + headers;
+    if size > frame_max {
+        let name = envelope
+            .headers
+            .iter()
+            .flat_map(|h| h.iter())
+            .max_by_key(|(k, v)| k.len() + v.len())
+            .map_or_else(String::new, |(k, _)| k.clone());
+        return Err(Error::InvalidHeader {
+            name,
+            reason: format!(
+                "the headers take {size} bytes, more than one AMQP frame of {frame_max} bytes can carry"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The properties `envelope` is published with: persistent, with id,

@@ -13,17 +13,18 @@ use std::time::{Duration, Instant};
 use std::vec::Drain;
 
 use actix::Addr;
+use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::memory::room::{Admission, Room};
 use crate::driver::memory::store::MemoryStore;
-use crate::driver::memory::waiters::{deadline, ParkedPush, Receiver, Waiters};
+use crate::driver::memory::waiters::{ParkedPush, Receiver, Waiters};
 use crate::driver::memory::{DeadLetter, MemorySettings};
 use crate::driver::registry::Registry;
 use crate::listener::ListenerId;
 use crate::stats::QueueStats;
-use crate::timer::Timer;
+use crate::timer::{deadline, Timer};
 use crate::validate;
 
 /// One queue of the memory driver.
@@ -225,7 +226,15 @@ impl Backend for MemoryBackend {
 
     fn unsubscribed(&mut self, _listener: ListenerId, _cx: &mut Cx<'_, Self>) {}
 
-    fn detached(&mut self, _listener: ListenerId, _cx: &mut Cx<'_, Self>) {}
+    fn detached(
+        &mut self,
+        _listener: ListenerId,
+        done: oneshot::Sender<()>,
+        _cx: &mut Cx<'_, Self>,
+    ) {
+        // Its messages went back into the store with the releases before.
+        let _ = done.send(());
+    }
 
     fn settle(&mut self, batch: Drain<'_, Settlement<()>>, cx: &mut Cx<'_, Self>) {
         let (mut released, mut gone) = (Vec::new(), 0);

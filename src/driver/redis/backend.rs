@@ -22,6 +22,7 @@ use std::vec::Drain;
 
 use actix::Addr;
 use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
@@ -35,7 +36,7 @@ use crate::driver::registry::{Open, Registry};
 use crate::listener::ListenerId;
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
-use crate::timer::Timer;
+use crate::timer::{deadline, Timer};
 
 use reader::Reader;
 
@@ -191,6 +192,24 @@ impl RedisBackend {
         });
     }
 
+    /// Adds what `settlement` does to the next settle script.
+    fn record(
+        &mut self,
+        settlement: Settlement<String>,
+        records: &mut Records,
+        cx: &mut Cx<'_, Self>,
+    ) {
+        match settlement {
+            Settlement::Ack(entry) => records.ack(entry),
+            Settlement::Release(entry, envelope) => records.hand_back(entry, &envelope),
+            Settlement::Retry(entry, envelope, after) => {
+                records.retry(entry, &envelope, due_ms(after));
+                self.arm_promote(deadline(Instant::now(), after), cx);
+            }
+            Settlement::Dead(entry, envelope) => records.dead(entry, fields(&envelope)),
+        }
+    }
+
     /// Makes sure delayed messages are looked at no later than `at`.
     fn arm_promote(&mut self, at: Instant, cx: &mut Cx<'_, Self>) {
         self.promote_timer.arm(cx.ctx(), at, |act, ctx| {
@@ -235,7 +254,7 @@ impl RedisBackend {
                 }
             };
             if let Some(next) = next {
-                b.arm_promote(Instant::now() + next, cx);
+                b.arm_promote(deadline(Instant::now(), next), cx);
             }
         });
     }
@@ -298,25 +317,25 @@ impl Backend for RedisBackend {
         self.unblock(listener, cx);
     }
 
-    fn detached(&mut self, listener: ListenerId, _cx: &mut Cx<'_, Self>) {
+    fn detached(
+        &mut self,
+        listener: ListenerId,
+        done: oneshot::Sender<()>,
+        _cx: &mut Cx<'_, Self>,
+    ) {
         if let Some(reader) = self.readers.get_mut(&listener) {
             reader.detached = true;
         }
         self.finish_if_done(listener);
+        // Its deliveries were handed back (copies at the end of the stream)
+        // by the settle just before, in a script of their own.
+        let _ = done.send(());
     }
 
     fn settle(&mut self, batch: Drain<'_, Settlement<String>>, cx: &mut Cx<'_, Self>) {
         let mut records = Records::default();
         for settlement in batch {
-            match settlement {
-                Settlement::Ack(entry) => records.ack(entry),
-                Settlement::Release(entry, envelope) => records.hand_back(entry, &envelope),
-                Settlement::Retry(entry, envelope, after) => {
-                    records.retry(entry, &envelope, due_ms(after));
-                    self.arm_promote(Instant::now() + after, cx);
-                }
-                Settlement::Dead(entry, envelope) => records.dead(entry, fields(&envelope)),
-            }
+            self.record(settlement, &mut records, cx);
         }
         self.settle_records(records, cx);
     }

@@ -328,7 +328,10 @@ pub(crate) struct ReceiveJob {
 /// Takes one message as a one-shot consumer: the entry is acknowledged only
 /// once the caller has it, and handed back if the caller gave up.
 pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<Delivery>>) {
-    let deadline = Instant::now() + job.timeout;
+    let deadline = Instant::from_std(crate::timer::deadline(
+        std::time::Instant::now(),
+        job.timeout,
+    ));
     let mut conn = None;
     let mut backoff = Duration::from_millis(25);
     loop {

@@ -28,6 +28,7 @@ use crate::driver::redis::commands;
 use crate::driver::redis::link::{copy_error, RedisLink};
 use crate::driver::redis::wire::Keys;
 use crate::error::{Error, Result};
+use crate::timer::deadline;
 
 /// Most pushes sent in one pipeline.
 const PUSH_BATCH: usize = 512;
@@ -155,7 +156,7 @@ impl RedisPusher {
                 if let (Ok(()), Some(delay)) = (&sent, latest) {
                     // The latest due time covers the batch: earlier ones are
                     // moved by the same run.
-                    act.promote_at(Instant::now() + delay);
+                    act.promote_at(deadline(Instant::now(), delay));
                 }
                 act.flush(ctx);
             }));

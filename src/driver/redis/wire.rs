@@ -118,7 +118,10 @@ pub(crate) fn due_ms(after: Duration) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    u64::try_from((now + after).as_millis()).unwrap_or(u64::MAX)
+    // A delay too long to add is "as long as possible".
+    now.checked_add(after)
+        .and_then(|due| u64::try_from(due.as_millis()).ok())
+        .unwrap_or(u64::MAX)
 }
 
 /// A stream entry that is not a message: it goes to `<q>.dead` as it is,
