@@ -89,6 +89,12 @@ macro_rules! conformance_suite {
             supervision::crash_keeps_stored_messages_and_listeners,
             supervision::panic_in_any_handler_restarts_the_channel_and_loses_nothing,
             supervision::crash_while_a_listener_works_loses_nothing,
+            // typed queues and reject
+            typed::typed_values_round_trip_as_plain_json,
+            typed::undecodable_payload_is_dead_lettered_at_once,
+            typed::reject_dead_letters_at_once_without_retries,
+            typed::typed_actor_gets_values_and_can_reject,
+            typed::typed_push_of_an_unencodable_value_is_a_codec_error,
             $($group::$extra,)*
         );
     };
@@ -136,6 +142,7 @@ pub mod conformance {
     pub mod retry;
     pub mod shutdown;
     pub mod supervision;
+    pub mod typed;
 
     async fn bus_with(factory: &BusFactory, config: Config) -> Bus {
         bounded("bus factory", LIMIT, factory(config)).await

@@ -1,6 +1,6 @@
 //! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
 
-mod consume;
+pub(crate) mod consume;
 mod produce;
 
 use std::fmt;
