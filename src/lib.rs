@@ -35,7 +35,7 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | `bus` | [`Bus`], the handle users hold: producing, consuming, operating |
+//! | `bus` | [`Bus`], the handle users hold: producing, consuming, topics, operating |
 //! | `channel` | the supervised actor of one queue, the same for every driver, over a driver's `Backend` |
 //! | `listener` | [`Listener`] and the actor that runs one handler |
 //! | `driver` | the drivers (`memory/`, `amqp/`, `redis/`), each a `Backend` and a driver actor, and the one name → channel registry |
@@ -124,6 +124,12 @@
 //!   message to `<queue>.dead` at once, on the attempt it failed, with the
 //!   same headers; a payload of a typed [`Queue`] that does not decode goes
 //!   the same way. Neither is retried.
+//! - **Topics.** [`Bus::publish`] gives every subscriber group of a topic
+//!   a copy; the members of a group ([`Bus::add_subscriber`]) compete. A
+//!   group is the ordinary queue `<topic>.<group>`, with every promise
+//!   above, and is durable once joined: it stores what is published while
+//!   none of its members runs. A group gets only what was published after
+//!   it was first joined.
 //! - **Delays.** [`PushOptions::delay`] holds a message back for that long;
 //!   it survives a restart on amqp and redis. The memory driver keeps
 //!   everything in the process: what it holds ends with the process.

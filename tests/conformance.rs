@@ -95,6 +95,14 @@ macro_rules! conformance_suite {
             typed::reject_dead_letters_at_once_without_retries,
             typed::typed_actor_gets_values_and_can_reject,
             typed::typed_push_of_an_unencodable_value_is_a_codec_error,
+            // topics with subscriber groups
+            topic::publish_reaches_every_group,
+            topic::members_of_a_group_compete,
+            topic::group_stores_while_no_member_runs,
+            topic::failing_group_retries_and_dead_letters_alone,
+            topic::group_joined_later_gets_only_later_messages,
+            topic::stopped_group_does_not_slow_another,
+            topic::bad_topic_or_group_names_are_refused,
             $($group::$extra,)*
         );
     };
@@ -142,6 +150,7 @@ pub mod conformance {
     pub mod retry;
     pub mod shutdown;
     pub mod supervision;
+    pub mod topic;
     pub mod typed;
 
     async fn bus_with(factory: &BusFactory, config: Config) -> Bus {

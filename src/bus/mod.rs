@@ -2,6 +2,7 @@
 
 pub(crate) mod consume;
 mod produce;
+mod topic;
 
 use std::fmt;
 use std::path::Path;

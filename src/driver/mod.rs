@@ -111,6 +111,18 @@ impl Driver {
         on_driver!(self, d => d.push(queue, envelope, delay).await)
     }
 
+    /// Publishes `envelope` to every subscriber group of `topic`, returning
+    /// once each group's copy is stored.
+    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        on_driver!(self, d => d.publish(topic, envelope).await)
+    }
+
+    /// Makes the subscriber group whose queue is `group_queue` durable on
+    /// `topic`: from now on it stores every message published there.
+    pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        on_driver!(self, d => d.join(topic, group_queue).await)
+    }
+
     /// Starts a listener actor on `queue` and returns its handle.
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
         on_driver!(self, d => d.channels().attach(queue, spec).await)

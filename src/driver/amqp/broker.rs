@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::delivery::Envelope;
 use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
-use crate::driver::amqp::link::{parse_uri, Link};
+use crate::driver::amqp::link::{parse_uri, Link, Target};
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Open, Registry};
@@ -111,6 +111,31 @@ impl AmqpBroker {
             })
             .await
             .map_err(|_| Error::Closed)?
+    }
+
+    /// Publishes `envelope` to the fanout exchange `<topic>`, returning once
+    /// the broker confirmed it (every bound group's queue has its copy).
+    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        self.shared
+            .driver
+            .send(Publish {
+                target: Target::Topic(topic.to_owned()),
+                envelope,
+                timeout: self.shared.push_timeout,
+            })
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Declares `<topic>` and the group's queue, and binds them.
+    pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        let (shared, topic, queue) = (
+            self.shared.clone(),
+            topic.to_owned(),
+            group_queue.to_owned(),
+        );
+        self.on_arbiter(async move { shared.link().await?.join_topic(&topic, &queue).await })
+            .await
     }
 
     /// Counts `queue` through its channel, or on the broker for a queue
