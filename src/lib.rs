@@ -130,6 +130,11 @@
 //!   above, and is durable once joined: it stores what is published while
 //!   none of its members runs. A group gets only what was published after
 //!   it was first joined.
+//! - **Request/reply.** [`Bus::request`] pushes with a reply address and a
+//!   correlation id (headers `x-reply-to`, `x-correlation-id`) and waits
+//!   for the answer [`Bus::reply`] sends to the bus's reply queue. A reply
+//!   after the timeout is dropped and counted ([`Bus::late_replies`]),
+//!   never given to another request.
 //! - **Delays.** [`PushOptions::delay`] holds a message back for that long;
 //!   it survives a restart on amqp and redis. The memory driver keeps
 //!   everything in the process: what it holds ends with the process.

@@ -103,6 +103,10 @@ macro_rules! conformance_suite {
             topic::group_joined_later_gets_only_later_messages,
             topic::stopped_group_does_not_slow_another,
             topic::bad_topic_or_group_names_are_refused,
+            // request / reply
+            request::request_gets_its_own_reply,
+            request::late_reply_is_dropped_and_counted,
+            request::reply_to_a_plain_delivery_is_refused,
             $($group::$extra,)*
         );
     };
@@ -147,6 +151,7 @@ pub mod conformance {
     pub mod produce;
     pub mod receive;
     pub mod removal;
+    pub mod request;
     pub mod retry;
     pub mod shutdown;
     pub mod supervision;

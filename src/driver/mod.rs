@@ -149,10 +149,12 @@ impl Driver {
     }
 
     /// Stops listeners (waiting up to `timeout` for handlers), returns what
-    /// is unacknowledged, flushes confirms and closes connections.
-    /// `Ok(false)` when handlers were still running at the timeout.
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
-        on_driver!(self, d => d.shutdown(timeout).await)
+    /// is unacknowledged, flushes confirms, deletes the queues in `doomed`
+    /// (the bus's reply queue) with their dead letters once nothing reads
+    /// them, and closes connections. `Ok(false)` when handlers were still
+    /// running at the timeout.
+    pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
+        on_driver!(self, d => d.shutdown(timeout, doomed).await)
     }
 
     /// Fault injection for the supervision tests.

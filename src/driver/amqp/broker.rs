@@ -157,10 +157,20 @@ impl AmqpBroker {
     }
 
     /// Stops every listener (waiting up to `timeout` for their handlers),
-    /// lets the copies in flight be confirmed, then closes the connections.
+    /// lets the copies in flight be confirmed, deletes the `doomed` queues,
+    /// then closes the connections.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+    pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
         let drained = self.channels.close(timeout, DRAIN_LIMIT).await;
+        for queue in doomed {
+            let shared = self.shared.clone();
+            let deleted = self
+                .on_arbiter(async move { shared.link().await?.delete(&queue).await })
+                .await;
+            if let Err(error) = deleted {
+                tracing::warn!(%error, "could not delete a queue of this bus at shutdown");
+            }
+        }
         let _ = self.shared.driver.send(Close).await;
         Ok(drained)
     }

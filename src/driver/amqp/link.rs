@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueuePurgeOptions,
+    QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
 };
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::types::FieldTable;
@@ -300,6 +300,21 @@ impl Link {
         };
         let _ = ch.close(200, "done".into()).await;
         Ok(purged)
+    }
+
+    /// Deletes `queue` (a user-facing name) and its dead-letter queue.
+    pub(crate) async fn delete(&self, queue: &str) -> Result<()> {
+        let ch = self.publish.create_channel().await.map_err(backend)?;
+        for name in [queue.to_owned(), validate::dead_letter_name(queue)] {
+            ch.queue_delete(
+                wire::short(&wire::wire_name(&name))?,
+                QueueDeleteOptions::default(),
+            )
+            .await
+            .map_err(backend)?;
+        }
+        let _ = ch.close(200, "deleted".into()).await;
+        Ok(())
     }
 
     /// Closes both connections.

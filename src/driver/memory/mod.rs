@@ -187,7 +187,8 @@ impl Memory {
     }
 
     /// Stops every listener, waiting up to `timeout` for their handlers.
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+    /// The `doomed` queues end with the rest of what the process holds.
+    pub(crate) async fn shutdown(&self, timeout: Duration, _doomed: Vec<String>) -> Result<bool> {
         Ok(self.channels.close(timeout, Duration::from_secs(5)).await)
     }
 }

@@ -183,9 +183,10 @@ impl RedisBroker {
         }
     }
 
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+    pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
+        let doomed = doomed.iter().map(|queue| Keys::new(queue)).collect();
         self.driver
-            .send(Close { timeout })
+            .send(Close { timeout, doomed })
             .await
             .map_err(|_| Error::Closed)
     }

@@ -84,6 +84,8 @@ pub(crate) struct JoinTopic {
 #[rtype(result = "bool")]
 pub(crate) struct Close {
     pub(crate) timeout: Duration,
+    /// Queues whose keys go once nothing reads them (the reply stream).
+    pub(crate) doomed: Vec<Keys>,
 }
 
 impl RedisDriver {
@@ -148,10 +150,16 @@ impl Handler<Close> for RedisDriver {
 
     fn handle(&mut self, msg: Close, _ctx: &mut Context<Self>) -> Self::Result {
         let (link, channels) = (self.link.clone(), self.channels.clone());
+        let limit = self.push_timeout.min(DRAIN_LIMIT);
         Box::pin(async move {
             // Each channel's drain starts closing the link (blocked receives
             // give up, readers stop) once the listeners have stopped.
             let drained = channels.close(msg.timeout, DRAIN_LIMIT).await;
+            for keys in msg.doomed {
+                if let Err(error) = commands::delete(&link, &keys, limit).await {
+                    tracing::warn!(stream = %keys.stream, %error, "could not delete a stream of this bus at shutdown");
+                }
+            }
             link.close();
             drained
         })
