@@ -117,6 +117,23 @@ impl Delivery {
         self.envelope.attempt
     }
 
+    /// Where a reply to this message goes: set on a message sent with
+    /// [`Bus::request`](crate::Bus::request) (header `x-reply-to`), which
+    /// [`Bus::reply`](crate::Bus::reply) answers.
+    pub fn reply_to(&self) -> Option<&str> {
+        self.headers()
+            .get(crate::bus::request::HEADER_REPLY_TO)
+            .map(String::as_str)
+    }
+
+    /// What pairs a request with its reply (header `x-correlation-id`): set
+    /// on requests and on replies.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.headers()
+            .get(crate::bus::request::HEADER_CORRELATION_ID)
+            .map(String::as_str)
+    }
+
     /// Headers pushed with the message, plus the bus's own `x-` headers
     /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters).
     pub fn headers(&self) -> &BTreeMap<String, String> {

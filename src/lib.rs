@@ -35,10 +35,12 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | `bus` | [`Bus`], the handle users hold: producing, consuming, operating |
+//! | `bus` | [`Bus`], the handle users hold: producing, consuming, topics, operating |
 //! | `channel` | the supervised actor of one queue, the same for every driver, over a driver's `Backend` |
 //! | `listener` | [`Listener`] and the actor that runs one handler |
 //! | `driver` | the drivers (`memory/`, `amqp/`, `redis/`), each a `Backend` and a driver actor, and the one name → channel registry |
+//! | `typed` | [`Queue`], a typed handle on a queue; [`Typed`], the decoded delivery; [`Codec`] ([`Json`] and, with `msgpack`, `MessagePack`) |
+//! | `reject` | [`Reject`], the handler error that dead-letters at once |
 //! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
 //! | `delivery`, `message_id`, `options`, `stats`, `error` | the public types: [`Delivery`], [`MessageId`], [`PushOptions`], [`ListenerOptions`], [`QueueStats`], [`Error`] |
 //! | `runtime`, `timer`, `validate`, `panic_guard` | the arbiters a bus runs on; one timer for many deadlines; input checks; panics as values |
@@ -50,6 +52,7 @@
 //! | `amqp` | on | `queue.driver = amqp`: RabbitMQ through lapin, [`AmqpConfig`] |
 //! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
 //! | `redis` | on | `queue.driver = redis`: Redis Streams through deadpool-redis, [`RedisConfig`] |
+//! | `msgpack` | off | `MessagePack`, a [`Codec`] for typed queues (rmp-serde) |
 //! | `test-util` | off | `actorbus::testing`: fault injection (make a queue's actor panic) for supervision tests |
 //!
 //! The memory driver is always there.
@@ -118,6 +121,21 @@
 //!   moves to `<queue>.dead` with the headers `x-error`, `x-attempts` and
 //!   `x-failed-at`. `<queue>.dead` is an ordinary queue: it can be listened
 //!   to, received from, counted and purged. Nothing is dropped silently.
+//! - **Reject.** A handler error that is (or wraps) a [`Reject`] moves the
+//!   message to `<queue>.dead` at once, on the attempt it failed, with the
+//!   same headers; a payload of a typed [`Queue`] that does not decode goes
+//!   the same way. Neither is retried.
+//! - **Topics.** [`Bus::publish`] gives every subscriber group of a topic
+//!   a copy; the members of a group ([`Bus::add_subscriber`]) compete. A
+//!   group is the ordinary queue `<topic>.<group>`, with every promise
+//!   above, and is durable once joined: it stores what is published while
+//!   none of its members runs. A group gets only what was published after
+//!   it was first joined.
+//! - **Request/reply.** [`Bus::request`] pushes with a reply address and a
+//!   correlation id (headers `x-reply-to`, `x-correlation-id`) and waits
+//!   for the answer [`Bus::reply`] sends to the bus's reply queue. A reply
+//!   after the timeout is dropped and counted ([`Bus::late_replies`]),
+//!   never given to another request.
 //! - **Delays.** [`PushOptions::delay`] holds a message back for that long;
 //!   it survives a restart on amqp and redis. The memory driver keeps
 //!   everything in the process: what it holds ends with the process.
@@ -166,11 +184,13 @@ mod listener;
 mod message_id;
 mod options;
 mod panic_guard;
+mod reject;
 mod runtime;
 mod stats;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod timer;
+mod typed;
 mod validate;
 
 pub use bus::Bus;
@@ -184,4 +204,10 @@ pub use error::{BoxError, Error, Result};
 pub use listener::Listener;
 pub use message_id::MessageId;
 pub use options::{ListenerOptions, PushOptions};
+pub use reject::Reject;
 pub use stats::QueueStats;
+#[cfg(feature = "msgpack")]
+pub use typed::codec::MessagePack;
+pub use typed::codec::{Codec, Json};
+pub use typed::message::Typed;
+pub use typed::queue::Queue;

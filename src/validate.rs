@@ -71,6 +71,31 @@ pub(crate) fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
+/// Checks a topic and a subscriber group given by a user, and names the
+/// group's queue, `<topic>.<group>`.
+///
+/// A group name is not empty, has no control characters and no `.`, so
+/// that one queue name never stands for two topic and group pairs; the
+/// topic and the group's queue follow the queue-name rules.
+pub(crate) fn group_queue(topic: &str, group: &str) -> Result<String> {
+    queue_name(topic)?;
+    let reason = if group.is_empty() {
+        "a group name must not be empty"
+    } else if group.contains('.') {
+        "a group name must not contain \".\""
+    } else if group.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        let queue = format!("{topic}.{group}");
+        queue_name(&queue)?;
+        return Ok(queue);
+    };
+    Err(Error::InvalidQueueName {
+        name: group.to_owned(),
+        reason,
+    })
+}
+
 /// `name` with every trailing `.dead` removed.
 fn without_dead_suffixes(mut name: &str) -> &str {
     while let Some(base) = name.strip_suffix(DEAD_SUFFIX) {
@@ -172,6 +197,30 @@ mod tests {
         assert_eq!(
             reason(&format!("{long}.deadx")),
             "must be at most 200 bytes"
+        );
+    }
+
+    #[test]
+    fn group_queues_are_topic_dot_group() {
+        assert_eq!(group_queue("orders", "billing").unwrap(), "orders.billing");
+        for (topic, group) in [
+            ("orders", ""),
+            ("orders", "a.b"),
+            ("orders", "x\n"),
+            ("", "g"),
+        ] {
+            assert!(
+                matches!(
+                    group_queue(topic, group),
+                    Err(Error::InvalidQueueName { .. })
+                ),
+                "{topic:?} / {group:?}"
+            );
+        }
+        let long = "t".repeat(199);
+        assert!(
+            group_queue(&long, "g").is_err(),
+            "the group's queue is too long"
         );
     }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod api {
+    mod codecs;
     mod config;
     mod config_errors;
     mod config_hocon;

@@ -94,6 +94,24 @@ macro_rules! conformance_suite {
             supervision::crash_keeps_stored_messages_and_listeners,
             supervision::panic_in_any_handler_restarts_the_channel_and_loses_nothing,
             supervision::crash_while_a_listener_works_loses_nothing,
+            // typed queues and reject
+            typed::typed_values_round_trip_as_plain_json,
+            typed::undecodable_payload_is_dead_lettered_at_once,
+            typed::reject_dead_letters_at_once_without_retries,
+            typed::typed_actor_gets_values_and_can_reject,
+            typed::typed_push_of_an_unencodable_value_is_a_codec_error,
+            // topics with subscriber groups
+            topic::publish_reaches_every_group,
+            topic::members_of_a_group_compete,
+            topic::group_stores_while_no_member_runs,
+            topic::failing_group_retries_and_dead_letters_alone,
+            topic::group_joined_later_gets_only_later_messages,
+            topic::stopped_group_does_not_slow_another,
+            topic::bad_topic_or_group_names_are_refused,
+            // request / reply
+            request::request_gets_its_own_reply,
+            request::late_reply_is_dropped_and_counted,
+            request::reply_to_a_plain_delivery_is_refused,
             $($group::$extra,)*
         );
     };
@@ -139,9 +157,12 @@ pub mod conformance {
     pub mod produce;
     pub mod receive;
     pub mod removal;
+    pub mod request;
     pub mod retry;
     pub mod shutdown;
     pub mod supervision;
+    pub mod topic;
+    pub mod typed;
 
     async fn bus_with(factory: &BusFactory, config: Config) -> Bus {
         bounded("bus factory", LIMIT, factory(config)).await

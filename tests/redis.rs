@@ -11,4 +11,5 @@ mod redis {
     mod interop;
     mod restart;
     mod settings;
+    mod topics;
 }

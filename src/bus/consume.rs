@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 
 use crate::bus::Bus;
 use crate::delivery::{Delivery, HandlerResult};
-use crate::error::Result;
+use crate::error::{BoxError, Result};
 use crate::listener::actor::HandlerFn;
 use crate::listener::Listener;
 use crate::listener::ListenerSpec;
@@ -126,21 +126,11 @@ impl Bus {
         opts: ListenerOptions,
         recipient: Recipient<Delivery>,
     ) -> Result<Listener> {
-        let handler: HandlerFn = Arc::new(move |delivery| {
-            let sent = recipient.send(delivery);
-            async move {
-                match sent.await {
-                    Ok(result) => result,
-                    Err(mailbox) => Err(format!("listener actor unreachable: {mailbox}").into()),
-                }
-            }
-            .boxed()
-        });
-        self.attach(queue, opts, handler).await
+        self.attach(queue, opts, via_recipient(recipient, Ok)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
-    async fn attach(
+    pub(crate) async fn attach(
         &self,
         queue: &str,
         opts: ListenerOptions,
@@ -198,4 +188,26 @@ impl Bus {
         validate::queue_name(queue)?;
         self.driver().receive(queue, timeout).await
     }
+}
+
+/// A handler that sends each delivery, made into `M` by `make`, to an
+/// actor's `recipient`; the actor's answer settles it. An error from `make`
+/// settles it without a send.
+pub(crate) fn via_recipient<M>(
+    recipient: Recipient<M>,
+    make: impl Fn(Delivery) -> Result<M, BoxError> + Send + Sync + 'static,
+) -> HandlerFn
+where
+    M: actix::Message<Result = HandlerResult> + Send + 'static,
+{
+    Arc::new(move |delivery| {
+        let sent = make(delivery).map(|message| recipient.send(message));
+        async move {
+            match sent?.await {
+                Ok(result) => result,
+                Err(mailbox) => Err(format!("listener actor unreachable: {mailbox}").into()),
+            }
+        }
+        .boxed()
+    })
 }

@@ -1,7 +1,9 @@
 //! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
 
-mod consume;
+pub(crate) mod consume;
 mod produce;
+pub(crate) mod request;
+mod topic;
 
 use std::fmt;
 use std::path::Path;
@@ -34,6 +36,8 @@ struct BusInner {
     /// Set by `shutdown`: every later call is `Error::Closed`.
     closed: AtomicBool,
     next_listener: AtomicU64,
+    /// The reply queue, started by the first `request`.
+    replies: tokio::sync::OnceCell<request::Replies>,
     /// Declared last: dropping it stops the actors above.
     runtime: Runtime,
 }
@@ -100,6 +104,7 @@ impl Bus {
                 driver,
                 closed: AtomicBool::new(false),
                 next_listener: AtomicU64::new(1),
+                replies: tokio::sync::OnceCell::new(),
                 runtime,
             }),
         }
@@ -163,8 +168,9 @@ impl Bus {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let doomed = self.close_replies();
         let timeout = self.inner.config.queue.shutdown_timeout;
-        let drained = match self.driver().shutdown(timeout).await {
+        let drained = match self.driver().shutdown(timeout, doomed).await {
             Ok(drained) => drained,
             Err(error) => {
                 self.inner.runtime.stop();

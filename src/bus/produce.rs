@@ -95,11 +95,22 @@ impl Bus {
         payload: impl Into<Bytes>,
         opts: PushOptions,
     ) -> Result<MessageId> {
-        let payload = payload.into();
+        validate::headers(&opts.headers)?;
+        self.push_with_bus_headers(queue, payload.into(), opts)
+            .await
+    }
+
+    /// [`push_with`](Self::push_with) for headers the bus sets itself
+    /// (`x-…`, which users may not set): request and reply.
+    pub(crate) async fn push_with_bus_headers(
+        &self,
+        queue: &str,
+        payload: Bytes,
+        opts: PushOptions,
+    ) -> Result<MessageId> {
         self.check_open()?;
         validate::queue_name(queue)?;
         validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
-        validate::headers(&opts.headers)?;
         let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
         let envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use crate::channel::actor::ChannelActor;
 use crate::channel::backend::{Backend, Settlement};
 use crate::channel::messages::Outcome;
-use crate::channel::retry::{RetryPolicy, Verdict};
+use crate::channel::retry::{dead_letter_headers, RetryPolicy, Verdict};
 use crate::channel::subscribers::Subscribers;
 use crate::delivery::{AckToken, Delivery, Envelope};
 use crate::listener::actor::{Deliver, ListenerActor};
@@ -219,6 +219,12 @@ impl<B: Backend> Core<B> {
                 Outcome::Ack => Settlement::Ack(handle),
                 Outcome::Release => Settlement::Release(handle, envelope),
                 Outcome::Fail(error) => self.failed(handle, envelope, &error),
+                Outcome::Reject(error) => {
+                    // No retry can fix it: dead-letter on this attempt.
+                    tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, %error, "message rejected; dead-lettered");
+                    let headers = dead_letter_headers(envelope.attempt, &error, SystemTime::now());
+                    dead(handle, envelope, headers)
+                }
             });
         }
     }
@@ -243,9 +249,7 @@ impl<B: Backend> Core<B> {
             }
             Verdict::DeadLetter { headers } => {
                 tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
-                Arc::make_mut(envelope.headers.get_or_insert_with(Default::default))
-                    .extend(headers);
-                Settlement::Dead(handle, envelope)
+                dead(handle, envelope, headers)
             }
         }
     }
@@ -268,4 +272,15 @@ impl<B: Backend> Core<B> {
                 .map(|h| Settlement::Release(h.handle, h.envelope)),
         );
     }
+}
+
+/// The dead-letter settlement of `envelope`, with its why-`headers` added
+/// to the user's.
+fn dead<H>(
+    handle: H,
+    mut envelope: Envelope,
+    headers: std::collections::BTreeMap<String, String>,
+) -> Settlement<H> {
+    Arc::make_mut(envelope.headers.get_or_insert_with(Default::default)).extend(headers);
+    Settlement::Dead(handle, envelope)
 }

@@ -29,8 +29,11 @@ pub(crate) struct Subscribe<Q: ListenerQueue> {
 pub(crate) enum Outcome {
     /// Handled: gone for good.
     Ack,
-    /// The handler failed (or panicked) with this error.
+    /// The handler failed (or panicked) with this error: retry it.
     Fail(String),
+    /// The handler rejected it ([`Reject`](crate::Reject)) with this error:
+    /// dead-letter it at once.
+    Reject(String),
     /// Never started: hand it back untouched.
     Release,
 }

@@ -59,24 +59,35 @@ impl RetryPolicy {
                 after: self.backoff(attempt),
             };
         }
-        let mut error = error.to_owned();
-        if error.len() > MAX_ERROR_LEN {
-            let mut cut = MAX_ERROR_LEN;
-            while !error.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            error.truncate(cut);
+        Verdict::DeadLetter {
+            headers: dead_letter_headers(attempt, error, now),
         }
-        let headers = BTreeMap::from([
-            (HEADER_ERROR.to_owned(), error),
-            (HEADER_ATTEMPTS.to_owned(), attempt.to_string()),
-            (
-                HEADER_FAILED_AT.to_owned(),
-                humantime::format_rfc3339_millis(now).to_string(),
-            ),
-        ]);
-        Verdict::DeadLetter { headers }
     }
+}
+
+/// The why-headers of a message dead-lettered on `attempt` with `error`:
+/// after its last retry, or at once when its handler rejected it.
+pub(crate) fn dead_letter_headers(
+    attempt: u32,
+    error: &str,
+    now: SystemTime,
+) -> BTreeMap<String, String> {
+    let mut error = error.to_owned();
+    if error.len() > MAX_ERROR_LEN {
+        let mut cut = MAX_ERROR_LEN;
+        while !error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.truncate(cut);
+    }
+    BTreeMap::from([
+        (HEADER_ERROR.to_owned(), error),
+        (HEADER_ATTEMPTS.to_owned(), attempt.to_string()),
+        (
+            HEADER_FAILED_AT.to_owned(),
+            humantime::format_rfc3339_millis(now).to_string(),
+        ),
+    ])
 }
 
 #[cfg(test)]

@@ -111,6 +111,18 @@ impl Driver {
         on_driver!(self, d => d.push(queue, envelope, delay).await)
     }
 
+    /// Publishes `envelope` to every subscriber group of `topic`, returning
+    /// once each group's copy is stored.
+    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        on_driver!(self, d => d.publish(topic, envelope).await)
+    }
+
+    /// Makes the subscriber group whose queue is `group_queue` durable on
+    /// `topic`: from now on it stores every message published there.
+    pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        on_driver!(self, d => d.join(topic, group_queue).await)
+    }
+
     /// Starts a listener actor on `queue` and returns its handle.
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
         on_driver!(self, d => d.channels().attach(queue, spec).await)
@@ -137,10 +149,12 @@ impl Driver {
     }
 
     /// Stops listeners (waiting up to `timeout` for handlers), returns what
-    /// is unacknowledged, flushes confirms and closes connections.
-    /// `Ok(false)` when handlers were still running at the timeout.
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
-        on_driver!(self, d => d.shutdown(timeout).await)
+    /// is unacknowledged, flushes confirms, deletes the queues in `doomed`
+    /// (the bus's reply queue) with their dead letters once nothing reads
+    /// them, and closes connections. `Ok(false)` when handlers were still
+    /// running at the timeout.
+    pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
+        on_driver!(self, d => d.shutdown(timeout, doomed).await)
     }
 
     /// Fault injection for the supervision tests.

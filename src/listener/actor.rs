@@ -21,6 +21,7 @@ use crate::channel::messages::{Detached, ListenerQueue, Outcome, Settle, Unsubsc
 use crate::delivery::{AckToken, Delivery, HandlerResult};
 use crate::listener::ListenerId;
 use crate::panic_guard::{self, panic_text};
+use crate::reject::Reject;
 
 /// A handler as the listener stores it: any closure or actor recipient,
 /// behind one type.
@@ -170,6 +171,7 @@ fn start(handler: &HandlerFn, delivery: Delivery) -> Started {
 fn outcome(result: Result<HandlerResult, String>) -> Outcome {
     match result {
         Ok(Ok(())) => Outcome::Ack,
+        Ok(Err(error)) if Reject::is_in(&*error) => Outcome::Reject(error.to_string()),
         Ok(Err(error)) => Outcome::Fail(error.to_string()),
         Err(panic) => Outcome::Fail(format!("handler panicked: {panic}")),
     }

@@ -268,3 +268,37 @@ pub fn index_of(delivery: &Delivery) -> u32 {
     });
     u32::from_be_bytes(bytes)
 }
+
+/// An actor running in an actix system of its own thread, for tests that
+/// run on plain tokio (as the conformance suite does); the system stops
+/// when this is dropped.
+pub struct ActorThread<A: actix::Actor> {
+    /// The actor's address.
+    pub addr: actix::Addr<A>,
+    system: actix::System,
+}
+
+impl<A> ActorThread<A>
+where
+    A: actix::Actor<Context = actix::Context<A>>,
+{
+    /// Starts the actor `make` builds on a new thread with its own system.
+    pub fn start(make: impl FnOnce() -> A + Send + 'static) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix::System::new();
+            system.block_on(async move {
+                let _ = tx.send((actix::Actor::start(make()), actix::System::current()));
+            });
+            let _ = system.run();
+        });
+        let (addr, system) = rx.recv_timeout(LIMIT).expect("actor thread started");
+        ActorThread { addr, system }
+    }
+}
+
+impl<A: actix::Actor> Drop for ActorThread<A> {
+    fn drop(&mut self) {
+        self.system.stop();
+    }
+}

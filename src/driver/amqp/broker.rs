@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::delivery::Envelope;
 use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
-use crate::driver::amqp::link::{parse_uri, Link};
+use crate::driver::amqp::link::{parse_uri, Link, Target};
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
@@ -117,6 +117,31 @@ impl AmqpBroker {
             .map_err(|_| Error::Closed)?
     }
 
+    /// Publishes `envelope` to the fanout exchange `<topic>`, returning once
+    /// the broker confirmed it (every bound group's queue has its copy).
+    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        self.shared
+            .driver
+            .send(Publish {
+                target: Target::Topic(topic.to_owned()),
+                envelope,
+                timeout: self.shared.push_timeout,
+            })
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Declares `<topic>` and the group's queue, and binds them.
+    pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        let (shared, topic, queue) = (
+            self.shared.clone(),
+            topic.to_owned(),
+            group_queue.to_owned(),
+        );
+        self.on_arbiter(async move { shared.link().await?.join_topic(&topic, &queue).await })
+            .await
+    }
+
     /// Counts `queue` through its channel, or on the broker for a queue
     /// this bus never used (nothing in flight, no listener).
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
@@ -136,10 +161,20 @@ impl AmqpBroker {
     }
 
     /// Stops every listener (waiting up to `timeout` for their handlers),
-    /// lets the copies in flight be confirmed, then closes the connections.
+    /// lets the copies in flight be confirmed, deletes the `doomed` queues,
+    /// then closes the connections.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+    pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
         let drained = self.channels.close(timeout, DRAIN_LIMIT).await;
+        for queue in doomed {
+            let shared = self.shared.clone();
+            let deleted = self
+                .on_arbiter(async move { shared.link().await?.delete(&queue).await })
+                .await;
+            if let Err(error) = deleted {
+                tracing::warn!(%error, "could not delete a queue of this bus at shutdown");
+            }
+        }
         let _ = self.shared.driver.send(Close).await;
         Ok(drained)
     }

@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
 };
 use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::types::FieldTable;
 use lapin::uri::{AMQPScheme, AMQPUri};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind,
+    ExchangeKind,
+};
 
 use actix::ArbiterHandle;
 use tokio::sync::oneshot;
@@ -35,14 +39,33 @@ pub(crate) enum Target {
     Queue(String),
     /// The wait queue for `delay` in front of the durable queue `target`.
     Wait { target: String, delay: Duration },
+    /// The fanout exchange of a topic: every group's queue bound to it.
+    Topic(String),
 }
 
 impl Target {
-    /// The queue the message is routed to.
-    pub(crate) fn routing_key(&self) -> String {
+    /// The exchange the message is published to: the default one for queues.
+    fn exchange(&self) -> String {
+        match self {
+            Target::Topic(topic) => wire::wire_name(topic),
+            _ => String::new(),
+        }
+    }
+
+    /// The routing key: the queue's wire name (a fanout ignores it).
+    fn routing_key(&self) -> String {
         match self {
             Target::Queue(name) => wire::wire_name(name),
             Target::Wait { target, delay } => wire::wait_name(target, *delay),
+            Target::Topic(_) => String::new(),
+        }
+    }
+
+    /// What the link remembers as declared.
+    fn declared_as(&self) -> String {
+        match self {
+            Target::Topic(topic) => format!("exchange {}", wire::wire_name(topic)),
+            _ => self.routing_key(),
         }
     }
 }
@@ -136,7 +159,8 @@ impl Link {
         payload: &Bytes,
         properties: &BasicProperties,
     ) -> std::result::Result<(), Fault> {
-        let name = target.routing_key();
+        let (exchange, key) = (target.exchange(), target.routing_key());
+        let name = target.declared_as();
         // A queue deleted behind our back makes the message unroutable:
         // declare again and retry once before calling it an error.
         for round in 0..2 {
@@ -150,8 +174,8 @@ impl Link {
             let confirm = self
                 .confirms
                 .basic_publish(
-                    "".into(),
-                    wire::short(&name).map_err(Fault::Fatal)?,
+                    wire::short(&exchange).map_err(Fault::Fatal)?,
+                    wire::short(&key).map_err(Fault::Fatal)?,
                     options,
                     payload,
                     properties.clone(),
@@ -162,6 +186,8 @@ impl Link {
                 .map_err(|e| self.fault(e))?;
             match confirm {
                 Confirmation::Ack(None) | Confirmation::NotRequested => return Ok(()),
+                // A topic without groups routes to no queue: nobody to tell.
+                Confirmation::Ack(Some(_)) if matches!(target, Target::Topic(_)) => return Ok(()),
                 Confirmation::Ack(Some(_)) => continue,
                 Confirmation::Nack(_) => {
                     return Err(Fault::Fatal(Error::backend(format!(
@@ -178,7 +204,7 @@ impl Link {
     /// Declares the queue behind `target` unless this link did recently.
     async fn declare(&self, target: &Target, name: &str, force: bool) -> Result<()> {
         let fresh_for = match target {
-            Target::Queue(_) => Duration::MAX,
+            Target::Queue(_) | Target::Topic(_) => Duration::MAX,
             Target::Wait { .. } => WAIT_QUEUE_GRACE / 2,
         };
         let known = self
@@ -192,6 +218,7 @@ impl Link {
         }
         match target {
             Target::Queue(queue) => declare_queue(&self.publish, queue).await?,
+            Target::Topic(topic) => declare_exchange(&self.publish, topic).await?,
             Target::Wait { target, delay } => {
                 // The wait queue dead-letters into `target`: it must exist too.
                 declare_queue(&self.publish, target).await?;
@@ -212,6 +239,27 @@ impl Link {
         } else {
             Fault::Fatal(error.0)
         }
+    }
+
+    /// Makes the group whose queue is `queue` durable on `topic`: declares
+    /// the topic's fanout exchange, the queue and its dead-letter queue, and
+    /// binds the queue to the exchange.
+    pub(crate) async fn join_topic(&self, topic: &str, queue: &str) -> Result<()> {
+        declare_exchange(&self.publish, topic).await?;
+        declare_queue(&self.publish, queue).await?;
+        let (exchange, wire_queue) = (wire::wire_name(topic), wire::wire_name(queue));
+        let ch = self.publish.create_channel().await.map_err(backend)?;
+        ch.queue_bind(
+            wire::short(&wire_queue)?,
+            wire::short(&exchange)?,
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| Error::backend(format!("cannot bind {wire_queue:?} to {exchange:?}: {e}")))?;
+        let _ = ch.close(200, "bound".into()).await;
+        Ok(())
     }
 
     /// Message counts of `names` (wire names), `None` for a queue that does not exist.
@@ -259,6 +307,21 @@ impl Link {
         Ok(purged)
     }
 
+    /// Deletes `queue` (a user-facing name) and its dead-letter queue.
+    pub(crate) async fn delete(&self, queue: &str) -> Result<()> {
+        let ch = self.publish.create_channel().await.map_err(backend)?;
+        for name in [queue.to_owned(), validate::dead_letter_name(queue)] {
+            ch.queue_delete(
+                wire::short(&wire::wire_name(&name))?,
+                QueueDeleteOptions::default(),
+            )
+            .await
+            .map_err(backend)?;
+        }
+        let _ = ch.close(200, "deleted".into()).await;
+        Ok(())
+    }
+
     /// Closes both connections.
     pub(crate) async fn close(&self) {
         let _ = self.confirms.wait_for_confirms().await;
@@ -276,6 +339,30 @@ pub(crate) async fn declare_queue(conn: &Connection, queue: &str) -> Result<()> 
         let dead = wire::wire_name(&validate::dead_letter_name(queue));
         declare_on(conn, &dead, FieldTable::default()).await?;
     }
+    Ok(())
+}
+
+/// Declares the durable fanout exchange of `topic` (a user-facing name).
+pub(crate) async fn declare_exchange(conn: &Connection, topic: &str) -> Result<()> {
+    let name = wire::wire_name(topic);
+    let ch = conn.create_channel().await.map_err(backend)?;
+    let options = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    ch.exchange_declare(
+        wire::short(&name)?,
+        ExchangeKind::Fanout,
+        options,
+        FieldTable::default(),
+    )
+    .await
+    .map_err(|e| {
+        Error::backend(format!(
+            "cannot declare exchange {name:?} (an existing exchange of that name of another kind?): {e}"
+        ))
+    })?;
+    let _ = ch.close(200, "declared".into()).await;
     Ok(())
 }
 

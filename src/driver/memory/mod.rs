@@ -6,6 +6,7 @@
 pub(crate) mod backend;
 pub(crate) mod room;
 pub(crate) mod store;
+pub(crate) mod topics;
 pub(crate) mod waiters;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::validate;
 
 use backend::{MemoryBackend, MemoryEvent};
 use room::{Admission, Room};
+use topics::Topics;
 
 /// Settings every queue of a memory bus shares.
 #[derive(Debug)]
@@ -40,6 +42,8 @@ pub(crate) struct MemorySettings {
 /// The bus's handle on the memory driver.
 pub(crate) struct Memory {
     channels: Channels<MemoryBackend>,
+    /// The subscriber groups of each topic.
+    topics: Topics,
 }
 
 /// Moves a message into a dead-letter queue, starting that queue if needed.
@@ -91,6 +95,7 @@ impl Memory {
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Memory {
             channels: Channels::start(arbiters, retry, settings),
+            topics: Topics::default(),
         }
     }
 
@@ -147,6 +152,25 @@ impl Memory {
         stored.await.map_err(|_| Error::Closed)?
     }
 
+    /// Stores a copy of `envelope` (same id) in the queue of every group of
+    /// `topic`; a full group's queue makes this wait as a push does.
+    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        for group in self.topics.groups(topic).iter() {
+            if let Err(copy) = self.try_push(group, envelope.clone(), None) {
+                self.push(group, copy, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a group to `topic` and starts its queue's channel, which
+    /// stores what is published from now on.
+    pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        self.channels.open(group_queue).await?;
+        self.topics.join(topic, group_queue);
+        Ok(())
+    }
+
     /// Counts `queue`, with `dead` from `<queue>.dead`; a queue never used is empty.
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
         let mut stats = self.channels.stats(queue).await?.unwrap_or_default();
@@ -163,7 +187,8 @@ impl Memory {
     }
 
     /// Stops every listener, waiting up to `timeout` for their handlers.
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+    /// The `doomed` queues end with the rest of what the process holds.
+    pub(crate) async fn shutdown(&self, timeout: Duration, _doomed: Vec<String>) -> Result<bool> {
         Ok(self.channels.close(timeout, Duration::from_secs(5)).await)
     }
 }

@@ -19,7 +19,9 @@ use crate::delivery::Envelope;
 use crate::driver::channels::Channels;
 use crate::driver::redis::backend::RedisBackend;
 use crate::driver::redis::commands;
-use crate::driver::redis::driver::{Close, Count, PurgeStream, RedisDriver, RedisShared};
+use crate::driver::redis::driver::{
+    Close, Count, JoinTopic, PublishTopic, PurgeStream, RedisDriver, RedisShared,
+};
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
 use crate::driver::redis::wire::Keys;
@@ -136,6 +138,24 @@ impl RedisBroker {
         stored.ok()
     }
 
+    /// Adds `envelope` to the stream of every group of `topic`.
+    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        let topic = topic.to_owned();
+        self.driver
+            .send(PublishTopic { topic, envelope })
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Makes the group whose stream is `group_queue` durable on `topic`.
+    pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        let (topic, queue) = (topic.to_owned(), group_queue.to_owned());
+        self.driver
+            .send(JoinTopic { topic, queue })
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
     /// Counts `queue` through its channel; a queue this bus never used is
     /// counted on the driver's arbiter, starting no channel.
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
@@ -163,9 +183,10 @@ impl RedisBroker {
         }
     }
 
-    pub(crate) async fn shutdown(&self, timeout: Duration) -> Result<bool> {
+    pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
+        let doomed = doomed.iter().map(|queue| Keys::new(queue)).collect();
         self.driver
-            .send(Close { timeout })
+            .send(Close { timeout, doomed })
             .await
             .map_err(|_| Error::Closed)
     }

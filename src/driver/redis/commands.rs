@@ -315,6 +315,18 @@ pub(crate) async fn ensure_group(link: Arc<RedisLink>, keys: Keys, limit: Durati
     .await
 }
 
+/// Deletes the stream, delay set and dead letters of a queue.
+pub(crate) async fn delete(link: &RedisLink, keys: &Keys, limit: Duration) -> Result<()> {
+    let mut cmd = redis::cmd("DEL");
+    cmd.arg(&*keys.stream).arg(&*keys.delayed).arg(&*keys.dead);
+    let cmd = Arc::new(cmd);
+    link.run(limit, |mut conn| {
+        let cmd = cmd.clone();
+        async move { cmd.query_async::<()>(&mut conn).await }
+    })
+    .await
+}
+
 /// What a one-shot receive needs.
 pub(crate) struct ReceiveJob {
     pub(crate) link: Arc<RedisLink>,

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::delivery::Envelope;
 use crate::driver::channels::Channels;
 use crate::driver::redis::backend::RedisBackend;
-use crate::driver::redis::commands;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::wire::Keys;
+use crate::driver::redis::{commands, topics};
 use crate::error::Result;
 use crate::stats::QueueStats;
 
@@ -60,6 +61,22 @@ pub(crate) struct Count(pub(crate) Keys);
 #[rtype(result = "Result<u64>")]
 pub(crate) struct PurgeStream(pub(crate) Keys);
 
+/// Publishes to every group of a topic.
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub(crate) struct PublishTopic {
+    pub(crate) topic: String,
+    pub(crate) envelope: Envelope,
+}
+
+/// Makes a topic's group durable (its stream, consumer group, membership).
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub(crate) struct JoinTopic {
+    pub(crate) topic: String,
+    pub(crate) queue: String,
+}
+
 /// Stops every listener (waiting up to `timeout` for handlers), lets the
 /// commands in flight finish, and closes the connections. Answers whether
 /// the handlers finished in time.
@@ -67,6 +84,8 @@ pub(crate) struct PurgeStream(pub(crate) Keys);
 #[rtype(result = "bool")]
 pub(crate) struct Close {
     pub(crate) timeout: Duration,
+    /// Queues whose keys go once nothing reads them (the reply stream).
+    pub(crate) doomed: Vec<Keys>,
 }
 
 impl RedisDriver {
@@ -103,15 +122,44 @@ impl Handler<PurgeStream> for RedisDriver {
     }
 }
 
+impl Handler<PublishTopic> for RedisDriver {
+    type Result = ResponseFuture<Result<()>>;
+
+    fn handle(&mut self, msg: PublishTopic, _ctx: &mut Context<Self>) -> Self::Result {
+        let limit = self.push_timeout;
+        Box::pin(topics::publish(
+            self.link.clone(),
+            msg.topic,
+            msg.envelope,
+            limit,
+        ))
+    }
+}
+
+impl Handler<JoinTopic> for RedisDriver {
+    type Result = ResponseFuture<Result<()>>;
+
+    fn handle(&mut self, msg: JoinTopic, _ctx: &mut Context<Self>) -> Self::Result {
+        let limit = self.push_timeout;
+        Box::pin(topics::join(self.link.clone(), msg.topic, msg.queue, limit))
+    }
+}
+
 impl Handler<Close> for RedisDriver {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, msg: Close, _ctx: &mut Context<Self>) -> Self::Result {
         let (link, channels) = (self.link.clone(), self.channels.clone());
+        let limit = self.push_timeout.min(DRAIN_LIMIT);
         Box::pin(async move {
             // Each channel's drain starts closing the link (blocked receives
             // give up, readers stop) once the listeners have stopped.
             let drained = channels.close(msg.timeout, DRAIN_LIMIT).await;
+            for keys in msg.doomed {
+                if let Err(error) = commands::delete(&link, &keys, limit).await {
+                    tracing::warn!(stream = %keys.stream, %error, "could not delete a stream of this bus at shutdown");
+                }
+            }
             link.close();
             drained
         })

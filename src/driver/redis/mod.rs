@@ -5,6 +5,7 @@
 //! - `backend`: one queue's I/O under its channel actor, and (`backend::reader`) each
 //!   listener's reads and the reaper;
 //! - `pusher`: pipelined pushes on another arbiter;
+//! - `topics`: publishing to every subscriber group's stream, and joining a group;
 //! - `commands`, `scripts`, `link`, `wire`: Redis commands, Lua scripts, connections, layout.
 
 pub(crate) mod backend;
@@ -14,4 +15,5 @@ pub(crate) mod driver;
 pub(crate) mod link;
 pub(crate) mod pusher;
 pub(crate) mod scripts;
+pub(crate) mod topics;
 pub(crate) mod wire;

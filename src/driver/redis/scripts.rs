@@ -152,3 +152,18 @@ return 0
 ",
     )
 });
+
+/// Publishes to a topic: adds one entry to the stream of every group in
+/// the topic's group set. KEYS: group set. ARGV: the entry's fields.
+/// Returns how many groups got it.
+pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local groups = redis.call('SMEMBERS', KEYS[1])
+for _, stream in ipairs(groups) do
+  redis.call('XADD', stream, '*', unpack(ARGV))
+end
+return #groups
+",
+    )
+});

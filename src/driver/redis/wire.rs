@@ -56,6 +56,11 @@ impl Keys {
     }
 }
 
+/// The set of a topic's group streams, `<topic>.groups`: who a publish reaches.
+pub(crate) fn groups_key(topic: &str) -> String {
+    format!("{topic}.groups")
+}
+
 /// Calls `arg` with each field name and value of `envelope`, in order, as
 /// `XADD` takes them; nothing is copied but the id's text.
 pub(crate) fn write_fields(envelope: &Envelope, mut arg: impl FnMut(&[u8])) {
