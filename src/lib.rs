@@ -174,7 +174,7 @@ mod validate;
 
 pub use bus::Bus;
 #[cfg(feature = "amqp")]
-pub use config::AmqpConfig;
+pub use config::{AmqpConfig, AmqpQueueType};
 #[cfg(feature = "redis")]
 pub use config::RedisConfig;
 pub use config::{Config, DriverKind, MemoryConfig, QueueConfig, RetryConfig};
