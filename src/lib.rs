@@ -173,10 +173,10 @@ mod timer;
 mod validate;
 
 pub use bus::Bus;
-#[cfg(feature = "amqp")]
-pub use config::{AmqpConfig, AmqpQueueType};
 #[cfg(feature = "redis")]
 pub use config::RedisConfig;
+#[cfg(feature = "amqp")]
+pub use config::{AmqpConfig, AmqpQueueType};
 pub use config::{Config, DriverKind, MemoryConfig, QueueConfig, RetryConfig};
 pub use delivery::{Delivery, HandlerResult};
 pub use error::{BoxError, Error, Result};

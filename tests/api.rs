@@ -6,8 +6,11 @@ mod support;
 
 mod api {
     mod config;
+    mod config_connections;
     mod config_errors;
+    mod config_fuzz;
     mod config_hocon;
+    mod config_secrets;
     mod errors;
     mod lifecycle;
     mod runtimes;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use hocon::{HoconValue, ParseOptions, ResolveOptions, ScalarType, TokenKind};
 
-use crate::config::parse;
 use crate::config::value::Value;
+use crate::config::{connections, parse};
 use crate::error::{Error, Result};
 
 /// How deep a document may nest, counting objects, arrays and the segments of
@@ -21,6 +21,11 @@ pub(crate) const MAX_DEPTH: usize = 128;
 /// 300 overflows 2 MiB in a debug build), so the parse runs on a thread of
 /// [`PARSE_STACK`] with room for this many and more.
 pub(crate) const MAX_SUBSTITUTIONS: usize = 256;
+/// At most this deep (and with at most [`INLINE_SUBSTITUTIONS`]) a document
+/// is parsed on the caller's thread: a quarter of what overflowed 2 MiB.
+const INLINE_DEPTH: usize = 30;
+/// See [`INLINE_DEPTH`].
+const INLINE_SUBSTITUTIONS: usize = 30;
 /// The stack of the thread that parses: room for [`MAX_DEPTH`] levels and
 /// [`MAX_SUBSTITUTIONS`] nested resolutions several times over, whatever
 /// stack the caller has (only what is touched is allocated).
@@ -38,7 +43,10 @@ pub(crate) fn settings(
     source: &str,
     base_dir: Option<PathBuf>,
 ) -> Result<Vec<(String, Value)>> {
-    screen(text).map_err(|problem| Error::config(source, problem))?;
+    let shape = screen(text).map_err(|problem| Error::config(source, problem))?;
+    if shape.fits_any_stack() {
+        return parse_and_flatten(text, base_dir).map_err(|problem| Error::config(source, problem));
+    }
     let text = text.to_owned();
     let parsed = std::thread::Builder::new()
         .name("actorbus-config".to_owned())
@@ -58,9 +66,9 @@ pub(crate) fn settings(
 /// [`MAX_DEPTH`] and [`MAX_SUBSTITUTIONS`]) and a closing brace that closes
 /// nothing, after which hocon-parser would drop the rest of the text. Other
 /// syntax errors are left to the parser.
-fn screen(text: &str) -> std::result::Result<(), String> {
+fn screen(text: &str) -> std::result::Result<Shape, String> {
     let Ok(tokens) = hocon::tokenize(text) else {
-        return Ok(());
+        return Ok(Shape::default());
     };
     // Levels opened by the enclosing braces, each with the dotted segments of
     // the key before it; and the dots seen since the last brace or line.
@@ -68,6 +76,7 @@ fn screen(text: &str) -> std::result::Result<(), String> {
     let mut opened = 0usize;
     let mut dots = 0usize;
     let mut substitutions = 0usize;
+    let mut shape = Shape::default();
     for token in &tokens {
         match token.kind {
             TokenKind::LBrace | TokenKind::LBracket => {
@@ -88,10 +97,14 @@ fn screen(text: &str) -> std::result::Result<(), String> {
                 dots = 0;
             }
             TokenKind::Newline | TokenKind::Comma => dots = 0,
-            TokenKind::Unquoted => dots += token.value.matches('.').count(),
+            TokenKind::Unquoted => {
+                dots += token.value.matches('.').count();
+                shape.includes |= token.value.starts_with("include");
+            }
             TokenKind::Substitution | TokenKind::PlusEquals => substitutions += 1,
             _ => {}
         }
+        shape.depth = shape.depth.max(opened + dots);
         if opened + dots > MAX_DEPTH {
             return Err(format!(
                 "invalid hocon on line {}: nested deeper than {MAX_DEPTH} levels \
@@ -105,11 +118,32 @@ fn screen(text: &str) -> std::result::Result<(), String> {
             "invalid hocon: more than {MAX_SUBSTITUTIONS} substitutions"
         ));
     }
-    Ok(())
+    shape.substitutions = substitutions;
+    Ok(shape)
 }
 
-/// The parse proper, on the parsing thread: the tree never leaves it (its
-/// drop recurses too).
+/// What [`screen`] saw of a document.
+#[derive(Debug, Default)]
+struct Shape {
+    /// The deepest level, objects, arrays and dotted keys together.
+    depth: usize,
+    /// How many substitutions it holds.
+    substitutions: usize,
+    /// Whether it includes other files, which are not screened.
+    includes: bool,
+}
+
+impl Shape {
+    /// Whether the parse fits the stack of any thread (2 MiB and more), so
+    /// that it can run on the caller's: a thread per parse costs more than
+    /// the parse of a small document.
+    fn fits_any_stack(&self) -> bool {
+        self.depth <= INLINE_DEPTH && self.substitutions <= INLINE_SUBSTITUTIONS && !self.includes
+    }
+}
+
+/// The parse proper, on the caller's thread or the parsing one: the tree
+/// never leaves it (its drop recurses too).
 fn parse_and_flatten(
     text: &str,
     base_dir: Option<PathBuf>,
@@ -119,7 +153,9 @@ fn parse_and_flatten(
         options = options.with_base_dir(dir);
     }
     let document = hocon::parse_string_with_options(text, options)
-        .and_then(|document| document.resolve(ResolveOptions::defaults().with_allow_unresolved(true)))
+        .and_then(|document| {
+            document.resolve(ResolveOptions::defaults().with_allow_unresolved(true))
+        })
         .map_err(|err| problem(&err.to_string()))?;
     let mut settings = Vec::new();
     for section in document.keys() {
@@ -146,10 +182,15 @@ fn problem(message: &str) -> String {
 /// order. Inside `queue.connections` every object is descended: a
 /// connection's keys are checked against the top-level ones later.
 fn flatten(key: String, value: &HoconValue, out: &mut Vec<(String, Value)>) {
+    let in_connection = key.strip_prefix(connections::PREFIX);
     match value {
         HoconValue::Object(map)
-            if parse::is_object_key(&key) || key.starts_with("queue.connections.") =>
+            if parse::is_object_key(&key) || in_connection.is_some() && !map.is_empty() =>
         {
+            // A connection is declared by its object, even an empty one.
+            if in_connection.is_some_and(|rest| !rest.contains('.')) {
+                out.push((key.clone(), Value::Object));
+            }
             for (name, child) in map {
                 flatten(format!("{key}.{name}"), child, out);
             }
@@ -214,23 +255,37 @@ mod tests {
         assert!(screen(&mixed).unwrap_err().contains("deeper than 128"));
         // Dots in quoted strings and comments do not count, nor do closed
         // levels.
-        let wide = format!("{}\nq = \"{}\" # {}", "a { b = 1 }\n".repeat(200), ".".repeat(500), ".".repeat(500));
+        let wide = format!(
+            "{}\nq = \"{}\" # {}",
+            "a { b = 1 }\n".repeat(200),
+            ".".repeat(500),
+            ".".repeat(500)
+        );
         assert!(screen(&wide).is_ok());
     }
 
     #[test]
     fn a_stray_closing_brace_is_refused() {
-        assert!(screen("a = 1 }\nqueue.driver = redis").unwrap_err().contains("line 1"));
-        assert!(screen("a = 1\n]").unwrap_err().contains("`]` closes nothing"));
+        assert!(screen("a = 1 }\nqueue.driver = redis")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(screen("a = 1\n]")
+            .unwrap_err()
+            .contains("`]` closes nothing"));
         assert!(screen("{ a { b = [1, {}] } }").is_ok());
     }
 
     #[test]
     fn substitutions_are_bounded() {
         let chain = |n: usize| {
-            (0..n).map(|i| format!("a{i} = ${{a{}}}\n", i + 1)).collect::<String>() + &format!("a{n} = 1")
+            (0..n)
+                .map(|i| format!("a{i} = ${{a{}}}\n", i + 1))
+                .collect::<String>()
+                + &format!("a{n} = 1")
         };
         assert!(screen(&chain(MAX_SUBSTITUTIONS)).is_ok());
-        assert!(screen(&chain(MAX_SUBSTITUTIONS + 1)).unwrap_err().contains("substitutions"));
+        assert!(screen(&chain(MAX_SUBSTITUTIONS + 1))
+            .unwrap_err()
+            .contains("substitutions"));
     }
 }

@@ -52,7 +52,11 @@ pub(crate) fn overrides(env: impl IntoIterator<Item = (String, String)>) -> Resu
         let Some(path) = var.strip_prefix(PREFIX) else {
             continue;
         };
-        let first = path.split('_').next().unwrap_or_default().to_ascii_lowercase();
+        let first = path
+            .split('_')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if !path.contains("__") && !SECTIONS.contains(&first.as_str()) {
             tracing::debug!(%var, "ignoring a variable that is not a config key");
             continue;

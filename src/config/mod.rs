@@ -214,7 +214,10 @@ impl Config {
         })?;
         let text = String::from_utf8(bytes).map_err(|err| {
             let at = err.utf8_error().valid_up_to();
-            Error::config(&source, format!("the file is not utf-8 (invalid byte at offset {at})"))
+            Error::config(
+                &source,
+                format!("the file is not utf-8 (invalid byte at offset {at})"),
+            )
         })?;
         let base_dir = path.parent().map(Path::to_path_buf);
         load(&text, &source, base_dir, env::process_env())
@@ -432,7 +435,10 @@ mod tests {
     #[test]
     fn a_variable_that_names_no_key_is_an_error() {
         let cases = [
-            ("ACTORBUS_QUEUE__RETRY__MAX_ATTEMPS", "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS"),
+            (
+                "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPS",
+                "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS",
+            ),
             ("ACTORBUS_QUEUE_DRIVER", "ACTORBUS_QUEUE__DRIVER"),
             ("ACTORBUS_REDIS_URL", "ACTORBUS_REDIS__URL"),
             ("ACTORBUS_QUEUE____DRIVER", "ACTORBUS_QUEUE__DRIVER"),
@@ -445,7 +451,10 @@ mod tests {
             let (key, message) = error(load_env("", &[(var, "3")]));
             assert_eq!(key, var);
             assert!(message.starts_with("names no config key"), "{message}");
-            assert!(message.contains(&format!("did you mean `{near}`?")), "{message}");
+            assert!(
+                message.contains(&format!("did you mean `{near}`?")),
+                "{message}"
+            );
         }
         let (key, message) = error(load_env("", &[("ACTORBUS_QUEUE__RETRY", "5")]));
         assert_eq!(key, "queue.retry");
@@ -476,12 +485,18 @@ mod tests {
             text,
             &[
                 ("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DEFAULT", "work"),
-                ("ACTORBUS_QUEUE__CONNECTIONS__OTHER__RETRY__MAX_ATTEMPTS", "2"),
+                (
+                    "ACTORBUS_QUEUE__CONNECTIONS__OTHER__RETRY__MAX_ATTEMPTS",
+                    "2",
+                ),
             ],
         )
         .unwrap();
         assert_eq!(config.connection("jobs").unwrap().queue.default, "work");
-        assert_eq!(config.connection("other").unwrap().queue.retry.max_attempts, 2);
+        assert_eq!(
+            config.connection("other").unwrap().queue.retry.max_attempts,
+            2
+        );
         let (key, message) = error(load_env(
             text,
             &[("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DRIVR", "redis")],

@@ -54,7 +54,11 @@ impl Default for RedisConfig {
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cluster: Vec<String> = self.cluster.iter().map(|url| redact_password(url)).collect();
+        let cluster: Vec<String> = self
+            .cluster
+            .iter()
+            .map(|url| redact_password(url))
+            .collect();
         f.debug_struct("RedisConfig")
             .field("url", &redact_password(&self.url))
             .field("cluster", &cluster)

@@ -168,7 +168,9 @@ pub(crate) fn check_url(key: &str, url: &str, schemes: &[&str]) -> Result<()> {
 #[cfg(any(feature = "amqp", feature = "redis"))]
 fn host(rest: &str) -> &str {
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     if host_port.starts_with('[') {
         return host_port;
     }

@@ -143,7 +143,10 @@ fn unknown_keys_in_our_objects_are_errors() {
     }
     // A near miss says what was meant.
     let (_, message) = config_error("queue.retry.max_attemps = 3");
-    assert_eq!(message, "unknown key: did you mean `queue.retry.max_attempts`?");
+    assert_eq!(
+        message,
+        "unknown key: did you mean `queue.retry.max_attempts`?"
+    );
     let (_, message) = config_error("queue { colour { a = 1 } }");
     assert_eq!(message, "unknown key");
     if cfg!(feature = "redis") {

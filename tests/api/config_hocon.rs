@@ -60,7 +60,9 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(message.contains("deeper than 128 levels"), "{message}");
     // A long chain of substitutions, resolved recursively, is bounded too.
     let chain = |n: usize| {
-        (0..n).map(|i| format!("a{i} = ${{a{}}}\n", i + 1)).collect::<String>()
+        (0..n)
+            .map(|i| format!("a{i} = ${{a{}}}\n", i + 1))
+            .collect::<String>()
             + &format!("a{n} = 7\nqueue.retry.max_attempts = ${{a0}}")
     };
     assert_eq!(parse(&chain(250)).queue.retry.max_attempts, 7);
@@ -116,8 +118,14 @@ fn comments_and_object_merging_work() {
 fn includes_are_read_relative_to_the_file() {
     let dir = TempDir::new();
     std::fs::create_dir(dir.0.join("conf")).unwrap();
-    dir.file("conf/queue.conf", "queue.retry.max_attempts = 3\nqueue.default = base");
-    dir.file("conf/broker.conf", "include \"queue.conf\"\nqueue.memory.capacity = 9");
+    dir.file(
+        "conf/queue.conf",
+        "queue.retry.max_attempts = 3\nqueue.default = base",
+    );
+    dir.file(
+        "conf/broker.conf",
+        "include \"queue.conf\"\nqueue.memory.capacity = 9",
+    );
     let main = dir.file(
         "application.conf",
         "include \"conf/broker.conf\"\ninclude \"missing.conf\"\nqueue.default = jobs",
@@ -137,7 +145,10 @@ fn includes_are_read_relative_to_the_file() {
     }
     // A file that includes itself is an error, not a loop.
     let looping = dir.file("loop.conf", "include \"loop.conf\"\nqueue.default = x");
-    assert!(matches!(Config::from_file(&looping), Err(Error::Config { .. })));
+    assert!(matches!(
+        Config::from_file(&looping),
+        Err(Error::Config { .. })
+    ));
 }
 
 #[test]
@@ -176,7 +187,9 @@ fn optional_substitutions_read_the_environment() {
         &[(URL_VAR, "from-the-environment")],
     );
     // Without the variable the fallback stays.
-    let config = parse(&format!("queue.default = jobs\nqueue.default = ${{?{URL_VAR}}}"));
+    let config = parse(&format!(
+        "queue.default = jobs\nqueue.default = ${{?{URL_VAR}}}"
+    ));
     assert_eq!(config.queue.default, "jobs");
 }
 

@@ -79,7 +79,13 @@ impl Drop for TempDir {
 /// child process with `vars` added to its environment, and returns its output.
 pub fn run_test_in_child(name: &str, vars: &[(&str, &str)]) -> Output {
     let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args([name, "--exact", "--include-ignored", "--test-threads=1", "-q"])
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--test-threads=1",
+            "-q",
+        ])
         .envs(vars.iter().copied())
         .output()
         .expect("cannot run the test binary");
