@@ -65,6 +65,12 @@ impl Connections {
         for (key, value) in settings {
             let written = format!("{PREFIX}{name}.{key}");
             let Some(target) = target_key(key) else {
+                // As at the top level, the keys of a driver not compiled
+                // in are not ours.
+                let section = key.split('.').next().unwrap_or_default();
+                if matches!(section, "amqp" | "redis") && !parse::is_section(section) {
+                    continue;
+                }
                 return Err(Error::config(written, unknown_key(key)));
             };
             parse::apply(&mut config, target, value).map_err(|err| rename(err, &written))?;

@@ -6,7 +6,7 @@
 //! These tests set no environment variables (that would race with other
 //! tests); they assume the process has no `ACTORBUS_*` override set.
 
-use actorbus::{Bus, Config, Error};
+use actorbus::Config;
 
 use crate::support::config::{config_error, parse};
 
@@ -132,6 +132,8 @@ fn a_redis_url_without_a_host_is_refused() {
 #[cfg(feature = "amqp")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_refuses_a_hostless_url_set_in_code() {
+    use actorbus::{Bus, Error};
+
     let mut config = Config::default();
     config.queue.driver = actorbus::DriverKind::Amqp;
     config.amqp.url = format!("amqp://guest:{SECRET}@");
