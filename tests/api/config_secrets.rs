@@ -1,6 +1,7 @@
 //! Passwords in urls (`amqp.url`, `amqp.urls`, `redis.url`, `redis.cluster`,
-//! and the same keys in a named connection) never show in `Debug` or in
-//! errors: they are `***`. And a url without a host is refused, not taken
+//! and the same keys in a named connection) never show in `Debug`, in
+//! errors or in logs (every level, the drivers' libraries included, while
+//! the brokers refuse the password): they are `***`. And a url without a host is refused, not taken
 //! for 127.0.0.1.
 //!
 //! These tests set no environment variables (that would race with other
@@ -184,4 +185,72 @@ fn cluster_keys_are_checked_and_default_to_unused() {
         assert_eq!(key, "redis.cluster");
     }
     let _ = config;
+}
+
+/// The config of the logging test: every url key carries [`SECRET`], and the
+/// brokers (which know no such password) refuse it.
+#[cfg(all(feature = "amqp", feature = "redis"))]
+fn secret_config() -> Config {
+    parse(&format!(
+        r#"
+        amqp.url = "amqp://guest:{SECRET}@127.0.0.1:5672/%2f"
+        amqp.urls = ["amqp://guest:{SECRET}@127.0.0.1:5672/%2f"]
+        redis.url = "redis://:{SECRET}@127.0.0.1:6379/0"
+        redis.cluster = ["redis://:{SECRET}@127.0.0.1:7000"]
+        queue.push_timeout = 5s
+        "#
+    ))
+}
+
+#[cfg(all(feature = "amqp", feature = "redis"))]
+#[test]
+#[ignore = "run by logs_never_show_a_password, which reads its stderr"]
+fn child_logs_everything_while_connecting_with_passwords() {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = secret_config();
+    tracing::info!(?config, "the config");
+    for driver in [actorbus::DriverKind::Amqp, actorbus::DriverKind::Redis] {
+        let mut config = config.clone();
+        config.queue.driver = driver;
+        let connected = runtime.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                actorbus::Bus::connect(config),
+            )
+            .await
+        });
+        match connected {
+            Ok(Ok(bus)) => {
+                // A broker that takes any password: the logs still count.
+                tracing::info!(?bus, "connected");
+                let _ = runtime.block_on(bus.shutdown());
+            }
+            Ok(Err(err)) => tracing::error!(%err, ?err, "connect failed"),
+            Err(_) => tracing::error!(?driver, "connect timed out"),
+        }
+    }
+}
+
+#[cfg(all(feature = "amqp", feature = "redis"))]
+#[test]
+fn logs_never_show_a_password() {
+    let output = crate::support::config::run_test_in_child(
+        "api::config_secrets::child_logs_everything_while_connecting_with_passwords",
+        &[],
+    );
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.contains("the config"), "no logs were written:\n{logs}");
+    assert!(
+        logs.contains("connect failed"),
+        "the brokers took the password:\n{logs}"
+    );
+    assert!(logs.contains("***"), "{logs}");
+    for line in logs.lines().filter(|line| line.contains(SECRET)) {
+        panic!("a log line shows the password: {line}");
+    }
 }
