@@ -420,6 +420,22 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_key_is_one_apply_sets() {
+        // `KEYS` feeds the did-you-mean and the environment's names: a key
+        // missing from `apply` would be listed yet refused.
+        for key in KEYS {
+            let result = apply(&mut Config::default(), key, &Value::Null);
+            if let Err(Error::Config { message, .. }) = result {
+                assert!(!message.starts_with("unknown key"), "{key}: {message}");
+            }
+        }
+        let unknown = apply(&mut Config::default(), "queue.drivr", &Value::Null);
+        assert!(
+            matches!(unknown, Err(Error::Config { message, .. }) if message.starts_with("unknown key"))
+        );
+    }
+
+    #[test]
     fn parser_and_check_agree_at_every_bound() {
         let cases = [
             queue_cases(),
