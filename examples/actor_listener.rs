@@ -2,7 +2,8 @@
 //! and the `HandlerResult` it returns settles the message — `Ok` acknowledges,
 //! `Err` has it retried and, after `queue.retry.max_attempts`, dead-lettered.
 //!
-//! Run with `cargo run --example actor_listener`.
+//! Run with `cargo run --example actor_listener` (on the driver
+//! `Config::load()` picks: `./application.conf`, then `ACTORBUS_*`).
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ impl Handler<Delivery> for OrderBook {
 
 #[actix::main]
 async fn main() -> actorbus::Result<()> {
-    let mut config = actorbus::Config::default();
+    let mut config = actorbus::Config::load()?;
     config.queue.retry.max_attempts = 2;
     config.queue.retry.backoff = Duration::from_millis(10);
     let bus = Bus::connect(config).await?;

@@ -1,7 +1,11 @@
-//! The seed's produce-and-consume example on the memory driver: a listener
-//! on "my-queue", one pushed "hello world", and the received message printed.
+//! The seed's produce-and-consume example: a listener on "my-queue", one
+//! pushed "hello world", and the received message printed.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart`. The configuration comes from
+//! `Config::load()`: `./application.conf` when it exists, then `ACTORBUS_*`
+//! variables, so `ACTORBUS_QUEUE__DRIVER=redis cargo run --example
+//! quickstart` runs it on Redis. With a path argument, that file is read
+//! instead (`cargo run --example quickstart -- my.conf`).
 
 use std::time::Duration;
 
@@ -10,11 +14,13 @@ use tokio::sync::mpsc;
 
 #[actix::main]
 async fn main() -> actorbus::Result<()> {
-    // `application.conf` picks the driver; with no file, the memory driver.
-    let bus = match std::env::args().nth(1) {
-        Some(path) => Bus::from_config_file(path).await?,
-        None => Bus::connect(Config::default()).await?,
+    // `application.conf` and `ACTORBUS_*` pick the driver; with neither, memory.
+    let config = match std::env::args().nth(1) {
+        Some(path) => Config::from_file(path)?,
+        None => Config::load()?,
     };
+    println!("driver: {:?}", config.queue.driver);
+    let bus = Bus::connect(config).await?;
     const CHANNEL: &str = "my-queue";
 
     // Consume: the listener forwards what it receives to this task.

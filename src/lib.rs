@@ -194,10 +194,10 @@ mod typed;
 mod validate;
 
 pub use bus::Bus;
-#[cfg(feature = "amqp")]
-pub use config::AmqpConfig;
 #[cfg(feature = "redis")]
 pub use config::RedisConfig;
+#[cfg(feature = "amqp")]
+pub use config::{AmqpConfig, AmqpQueueType};
 pub use config::{Config, DriverKind, MemoryConfig, QueueConfig, RetryConfig};
 pub use delivery::{Delivery, HandlerResult};
 pub use error::{BoxError, Error, Result};

@@ -7,8 +7,11 @@ mod support;
 mod api {
     mod codecs;
     mod config;
+    mod config_connections;
     mod config_errors;
+    mod config_fuzz;
     mod config_hocon;
+    mod config_secrets;
     mod errors;
     mod lifecycle;
     mod runtimes;

@@ -1,25 +1,63 @@
 //! `AmqpConfig`: the `amqp.*` keys.
 
+use std::fmt;
 use std::time::Duration;
 
+use crate::config::value::redact_password;
+
 /// The `amqp.*` keys of `application.conf`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` shows urls without their password (`***`).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AmqpConfig {
     /// `amqp.url` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
     pub url: String,
+    /// `amqp.urls` (default empty): the nodes of a RabbitMQ cluster, which
+    /// win over `amqp.url` when given. Parsed and checked, but not used by
+    /// the driver yet: it connects to `amqp.url`.
+    pub urls: Vec<String>,
+    /// `amqp.queue_type`: `classic` (default) or `quorum`. Parsed and
+    /// checked, but not used by the driver yet: its queues are classic.
+    pub queue_type: AmqpQueueType,
     /// `amqp.prefetch`: the most unacknowledged deliveries one consumer holds (default 256).
     pub prefetch: u16,
     /// `amqp.heartbeat` (default 10 s).
     pub heartbeat: Duration,
 }
 
+/// The kind of RabbitMQ queue (`amqp.queue_type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AmqpQueueType {
+    /// A classic queue, on one node.
+    #[default]
+    Classic,
+    /// A quorum queue, replicated over the cluster.
+    Quorum,
+}
+
 impl Default for AmqpConfig {
     fn default() -> Self {
         AmqpConfig {
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            urls: Vec::new(),
+            queue_type: AmqpQueueType::Classic,
             prefetch: 256,
             heartbeat: Duration::from_secs(10),
         }
+    }
+}
+
+impl fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|url| redact_password(url)).collect();
+        f.debug_struct("AmqpConfig")
+            .field("url", &redact_password(&self.url))
+            .field("urls", &urls)
+            .field("queue_type", &self.queue_type)
+            .field("prefetch", &self.prefetch)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
     }
 }

@@ -2,43 +2,45 @@
 
 #[cfg(feature = "amqp")]
 pub(crate) mod amqp;
+pub(crate) mod connections;
+pub(crate) mod document;
 pub(crate) mod duration;
-pub(crate) mod hocon_text;
+pub(crate) mod env;
 pub(crate) mod parse;
+pub(crate) mod queue;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod size;
 pub(crate) mod value;
 
 #[cfg(feature = "amqp")]
-pub use amqp::AmqpConfig;
+pub use amqp::{AmqpConfig, AmqpQueueType};
+pub use queue::{DriverKind, MemoryConfig, QueueConfig, RetryConfig};
 #[cfg(feature = "redis")]
 pub use redis::RedisConfig;
 
 use std::path::Path;
-use std::time::Duration;
-
-use hocon::Hocon;
 
 use crate::error::{Error, Result};
+use connections::Connections;
+use env::Override;
 use value::Value;
-
-/// Which backend a bus talks to (`queue.driver`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DriverKind {
-    /// In-process queues; no services, nothing survives the process.
-    #[default]
-    Memory,
-    /// RabbitMQ (or any AMQP 0-9-1 broker) through lapin.
-    Amqp,
-    /// Redis Streams through deadpool-redis.
-    Redis,
-}
 
 /// The whole configuration of one bus.
 ///
 /// Every key has a default, so `Config::default()` is a working memory bus.
+///
+/// Which call reads what:
+///
+/// | call | `application.conf` | `ACTORBUS_*` variables |
+/// |------|--------------------|------------------------|
+/// | [`Config::default()`] | no | no |
+/// | [`Config::from_env()`] | no | yes |
+/// | [`Config::load()`] | `./application.conf` when it exists | yes |
+/// | [`Config::from_file(path)`](Config::from_file) | `path` | yes |
+/// | [`Config::from_hocon_str(text)`](Config::from_hocon_str) | `text` | yes |
+///
+/// Its `Debug` shows urls without their password (`***`).
 /// Fields are public for adjusting in code; the struct is `#[non_exhaustive]`,
 /// so start from `Config::default()` or a parsed file. A field set in code
 /// must keep the same rule as in a file: [`Bus::connect`](crate::Bus::connect)
@@ -62,101 +64,81 @@ pub struct Config {
     /// The `redis.*` keys.
     #[cfg(feature = "redis")]
     pub redis: RedisConfig,
+    /// `queue.connections.*`, read through [`Config::connection`].
+    connections: Connections,
 }
 
-/// The `queue.*` keys.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct QueueConfig {
-    /// `queue.driver`: `memory` (default), `amqp` or `redis`.
-    pub driver: DriverKind,
-    /// `queue.default`: the queue `push_default` uses (default `"default"`).
-    pub default: String,
-    /// `queue.max_payload`: largest payload in bytes (default 16 MiB).
-    pub max_payload: usize,
-    /// `queue.push_timeout`: how long a push may wait for room or a broker (default 10 s).
-    pub push_timeout: Duration,
-    /// `queue.shutdown_timeout`: how long shutdown waits for handlers (default 30 s).
-    pub shutdown_timeout: Duration,
-    /// `queue.retry.*`.
-    pub retry: RetryConfig,
-    /// `queue.memory.*`.
-    pub memory: MemoryConfig,
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        QueueConfig {
-            driver: DriverKind::Memory,
-            default: "default".to_owned(),
-            max_payload: 16 * 1024 * 1024,
-            push_timeout: Duration::from_secs(10),
-            shutdown_timeout: Duration::from_secs(30),
-            retry: RetryConfig::default(),
-            memory: MemoryConfig::default(),
-        }
-    }
-}
-
-/// The `queue.retry.*` keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryConfig {
-    /// `queue.retry.max_attempts`: deliveries before a message is dead-lettered (default 5, at least 1).
-    pub max_attempts: u32,
-    /// `queue.retry.backoff`: wait before the first retry; doubles per attempt (default 200 ms).
-    pub backoff: Duration,
-    /// `queue.retry.max_backoff`: the cap on that wait (default 1 min).
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            max_attempts: 5,
-            backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The `queue.memory.*` keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MemoryConfig {
-    /// `queue.memory.capacity`: messages one queue holds before a push waits (default 100 000).
-    pub capacity: usize,
-}
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        MemoryConfig { capacity: 100_000 }
-    }
-}
+/// The file [`Config::load`] reads when it exists.
+const DEFAULT_FILE: &str = "application.conf";
 
 impl Config {
+    /// Reads `./application.conf` when it exists (else starts from the
+    /// defaults), then applies `ACTORBUS_*` environment overrides: what an
+    /// application usually wants, and what the examples use.
+    ///
+    /// ```
+    /// let config = actorbus::Config::load()?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_file`] and [`Config::from_env`].
+    pub fn load() -> Result<Config> {
+        let path = Path::new(DEFAULT_FILE);
+        if path.exists() {
+            Config::from_file(path)
+        } else {
+            Config::from_env()
+        }
+    }
+
+    /// The defaults with `ACTORBUS_*` environment overrides applied (see
+    /// [`Config::from_hocon_str`] for their names).
+    ///
+    /// ```
+    /// let config = actorbus::Config::from_env()?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming a variable that names no key, or the key of
+    /// a bad value.
+    pub fn from_env() -> Result<Config> {
+        load("", "environment", None, env::process_env())
+    }
+
     /// Reads `application.conf` (HOCON) from `path`, then applies `ACTORBUS_*`
     /// environment overrides.
     ///
     /// Only the `queue`, `amqp` and `redis` objects are read; the rest of the
     /// file is the application's. Inside those objects an unknown key is an
-    /// error, so that a typo does not silently leave a default in place.
-    /// `include` is not supported, and `${...}` substitutions resolve only
-    /// against the file itself: the environment comes in through `ACTORBUS_*`
-    /// variables (see [`Config::from_hocon_str`]).
+    /// error (with the nearest known key), so that a typo does not silently
+    /// leave a default in place. `include "other.conf"` is read relative to
+    /// the file; `${?AMQP_URL}` takes the process environment's value.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the file cannot be read or parsed (the key is
-    /// the path), or a value is invalid (the key is the dotted key).
+    /// [`Error::Config`] when the file cannot be read, is not UTF-8 or does
+    /// not parse (the key is the path), or a value is invalid (the key is the
+    /// dotted key).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
         let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            let problem = hocon_text::lower_first(&err.to_string());
+        let bytes = std::fs::read(path).map_err(|err| {
+            let problem = document::lower_first(&err.to_string());
             Error::config(&source, format!("cannot read the file: {problem}"))
         })?;
-        load(&text, &source, process_env())
+        let text = String::from_utf8(bytes).map_err(|err| {
+            let at = err.utf8_error().valid_up_to();
+            Error::config(
+                &source,
+                format!("the file is not utf-8 (invalid byte at offset {at})"),
+            )
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf);
+        load(&text, &source, base_dir, env::process_env())
     }
 
     /// Parses HOCON text, then applies `ACTORBUS_*` environment overrides.
@@ -164,8 +146,15 @@ impl Config {
     /// An override's name is `ACTORBUS_` and the key's segments in upper case,
     /// joined by a double underscore: `ACTORBUS_QUEUE__DRIVER=redis` sets
     /// `queue.driver`, `ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS=3` sets
-    /// `queue.retry.max_attempts`. The value is taken as written (no HOCON
-    /// quoting) and checked like the file's.
+    /// `queue.retry.max_attempts`, and
+    /// `ACTORBUS_QUEUE__CONNECTIONS__EVENTS__REDIS__URL` sets `redis.url` of
+    /// the connection `events` (connections named in lower case). The value
+    /// is taken as written (no HOCON quoting; a list of urls is separated by
+    /// commas) and checked like the file's. A variable with a double
+    /// underscore, or whose first word is `QUEUE`, `AMQP` or `REDIS`, must
+    /// name a key: `ACTORBUS_QUEUE_DRIVER` is an error. Other `ACTORBUS_*`
+    /// variables are not ours and are left alone. `include` is read
+    /// relative to the current directory.
     ///
     /// ```
     /// use std::time::Duration;
@@ -179,22 +168,49 @@ impl Config {
     /// # Errors
     ///
     /// [`Error::Config`] when the text does not parse (the key is
-    /// `application.conf`) or a value is invalid (the key is the dotted key).
+    /// `application.conf`), a value is invalid (the key is the dotted key),
+    /// or a variable names no key (the key is the variable).
     pub fn from_hocon_str(text: &str) -> Result<Config> {
-        load(text, "application.conf", process_env())
+        load(text, DEFAULT_FILE, None, env::process_env())
     }
-}
 
-const ENV_PREFIX: &str = "ACTORBUS_";
+    /// The configuration of the named connection: the keys of
+    /// `queue.connections.<name>` over the top-level ones. A connection's
+    /// `driver` and `default` are `queue.driver` and `queue.default`; any
+    /// other key is written as at the top level (`redis.url`,
+    /// `queue.retry.max_attempts`, or `retry.max_attempts` for short).
+    ///
+    /// ```
+    /// use actorbus::{Config, DriverKind};
+    ///
+    /// let config = Config::from_hocon_str(
+    ///     "queue.connections { jobs { driver = memory, default = jobs } }",
+    /// )?;
+    /// let jobs = config.connection("jobs")?;
+    /// assert_eq!(jobs.queue.driver, DriverKind::Memory);
+    /// assert_eq!(jobs.queue.default, "jobs");
+    /// assert!(config.connection("nope").is_err());
+    /// # Ok::<_, actorbus::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `queue.connections.<name>` when there is no
+    /// such connection, or the connection's key whose value is invalid.
+    pub fn connection(&self, name: &str) -> Result<Config> {
+        self.connections.apply(self, name)
+    }
 
-/// `std::env::vars` panics on a variable that is not Unicode; ours are read
-/// lossily instead and the rest skipped.
-fn process_env() -> impl Iterator<Item = (String, String)> {
-    std::env::vars_os().filter_map(|(name, value)| {
-        let name = name.into_string().ok()?;
-        name.starts_with(ENV_PREFIX)
-            .then(|| (name, value.to_string_lossy().into_owned()))
-    })
+    /// The names of the connections in `queue.connections`, sorted.
+    ///
+    /// ```
+    /// let config = actorbus::Config::from_hocon_str("queue.connections { a {}, b {} }")?;
+    /// assert_eq!(config.connection_names().collect::<Vec<_>>(), ["a", "b"]);
+    /// # Ok::<_, actorbus::Error>(())
+    /// ```
+    pub fn connection_names(&self) -> impl Iterator<Item = &str> {
+        self.connections.names()
+    }
 }
 
 /// The whole of `from_hocon_str`, with the environment passed in so that it
@@ -202,75 +218,44 @@ fn process_env() -> impl Iterator<Item = (String, String)> {
 fn load(
     text: &str,
     source: &str,
+    base_dir: Option<std::path::PathBuf>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config> {
-    let document = hocon_text::parse_document(text, source)?;
-    let mut settings = Vec::new();
-    if let Hocon::Hash(root) = &document {
-        for (name, value) in root {
-            if parse::is_section(name) {
-                collect(name.clone(), value, &mut settings);
-            }
+    let overrides = env::overrides(env)?;
+    let settings = document::settings(text, source, base_dir)?;
+    let mut config = Config::default();
+    for (key, value) in settings {
+        match key.strip_prefix(connections::PREFIX) {
+            Some(rest) => config.connections.add(rest, value)?,
+            None => parse::apply(&mut config, &key, &value)?,
         }
     }
-    let mut config = Config::default();
-    for (key, value) in &settings {
-        parse::apply(&mut config, key, value)?;
-    }
-    for (var, key, value) in env_overrides(env) {
-        parse::apply(&mut config, &key, &Value::Str(value)).map_err(|err| match err {
+    for Override { var, key, value } in overrides {
+        let from_env = |err| match err {
             Error::Config { key, message } => {
                 Error::config(key, format!("{message} (from environment variable {var})"))
             }
             other => other,
-        })?;
+        };
+        let value = Value::Str(value);
+        match key.strip_prefix(connections::PREFIX) {
+            Some(rest) => config.connections.add(rest, value).map_err(from_env)?,
+            None => parse::apply(&mut config, &key, &value).map_err(from_env)?,
+        }
         tracing::debug!(%key, %var, "config key set from the environment");
     }
     parse::check(&config)?;
-    Ok(config)
-}
-
-/// Flattens one of our objects into `(dotted key, value)` pairs, in file order.
-fn collect(key: String, value: &Hocon, out: &mut Vec<(String, Value)>) {
-    match value {
-        Hocon::Hash(map) if parse::is_object_key(&key) => {
-            for (name, child) in map {
-                collect(format!("{key}.{name}"), child, out);
-            }
-        }
-        _ => out.push((key, Value::from_hocon(value))),
+    // A connection's mistakes show now, not when it is first used.
+    for name in config.connections.names() {
+        config.connection(name)?;
     }
-}
-
-/// `(variable, dotted key, value)` of each `ACTORBUS_*` variable under one of
-/// our objects, sorted by variable so that the outcome does not depend on the
-/// environment's order.
-fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String, String)> {
-    let mut overrides: Vec<_> = env
-        .into_iter()
-        .filter_map(|(var, value)| {
-            let path = var.strip_prefix(ENV_PREFIX)?;
-            let key = path
-                .split("__")
-                .map(str::to_ascii_lowercase)
-                .collect::<Vec<_>>()
-                .join(".");
-            let section = key.split('.').next().unwrap_or_default();
-            if !parse::is_section(section) {
-                // Single underscores (`ACTORBUS_REDIS_URL`) land here: other
-                // tools may own such names, so they are not an error.
-                tracing::debug!(%var, "ignoring a variable outside queue, amqp and redis");
-                return None;
-            }
-            Some((var, key, value))
-        })
-        .collect();
-    overrides.sort();
-    overrides
+    Ok(config)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -280,7 +265,7 @@ mod tests {
     }
 
     fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Config> {
-        load(text, "test.conf", env(vars))
+        load(text, "test.conf", None, env(vars))
     }
 
     fn error(result: Result<Config>) -> (String, String) {
@@ -368,28 +353,82 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_key_under_our_objects_is_an_error() {
-        let (key, message) = error(load_env("", &[("ACTORBUS_QUEUE__RETRY__MAX_ATTEMPS", "3")]));
-        assert_eq!(key, "queue.retry.max_attemps");
-        assert!(message.starts_with("unknown key"), "{message}");
-        let (key, _) = error(load_env("", &[("ACTORBUS_QUEUE____DRIVER", "redis")]));
-        assert_eq!(key, "queue..driver");
+    fn a_variable_that_names_no_key_is_an_error() {
+        let cases = [
+            (
+                "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPS",
+                "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS",
+            ),
+            ("ACTORBUS_QUEUE_DRIVER", "ACTORBUS_QUEUE__DRIVER"),
+            ("ACTORBUS_REDIS_URL", "ACTORBUS_REDIS__URL"),
+            ("ACTORBUS_QUEUE____DRIVER", "ACTORBUS_QUEUE__DRIVER"),
+            ("ACTORBUS_queue__drivr", "ACTORBUS_QUEUE__DRIVER"),
+        ];
+        for (var, near) in cases {
+            if var.contains("REDIS") && !cfg!(feature = "redis") {
+                continue;
+            }
+            let (key, message) = error(load_env("", &[(var, "3")]));
+            assert_eq!(key, var);
+            assert!(message.starts_with("names no config key"), "{message}");
+            assert!(
+                message.contains(&format!("did you mean `{near}`?")),
+                "{message}"
+            );
+        }
         let (key, message) = error(load_env("", &[("ACTORBUS_QUEUE__RETRY", "5")]));
         assert_eq!(key, "queue.retry");
         assert!(message.starts_with("expected an object"), "{message}");
+        let (key, message) = error(load_env("", &[("ACTORBUS_NOTHING__LIKE_IT", "5")]));
+        assert_eq!(key, "ACTORBUS_NOTHING__LIKE_IT");
+        assert!(!message.contains("did you mean"), "{message}");
     }
 
     #[test]
     fn other_variables_are_ignored() {
         let vars = [
             ("PATH", "/bin"),
-            ("ACTORBUS_REDIS_URL", "not a url"),
             ("ACTORBUS_LOG", "debug"),
+            ("ACTORBUS_BENCH_REDIS_URL", "not a url"),
+            ("ACTORBUS_CRASH_QUEUE", "x"),
             ("ACTORBUS_", ""),
             ("actorbus_queue__driver", "nonsense"),
             ("XACTORBUS_QUEUE__DRIVER", "nonsense"),
         ];
         assert_eq!(load_env("", &vars).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn variables_set_connection_keys() {
+        let text = "queue.connections { jobs { driver = memory } }";
+        let config = load_env(
+            text,
+            &[
+                ("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DEFAULT", "work"),
+                (
+                    "ACTORBUS_QUEUE__CONNECTIONS__OTHER__RETRY__MAX_ATTEMPTS",
+                    "2",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.connection("jobs").unwrap().queue.default, "work");
+        assert_eq!(
+            config.connection("other").unwrap().queue.retry.max_attempts,
+            2
+        );
+        let (key, message) = error(load_env(
+            text,
+            &[("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DRIVR", "redis")],
+        ));
+        assert_eq!(key, "queue.connections.jobs.drivr");
+        assert!(message.contains("did you mean `driver`?"), "{message}");
+        let (key, message) = error(load_env(
+            text,
+            &[("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DRIVER", "kafka")],
+        ));
+        assert_eq!(key, "queue.connections.jobs.driver");
+        assert!(message.contains("unknown driver \"kafka\""), "{message}");
     }
 
     #[test]

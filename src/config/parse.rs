@@ -8,16 +8,16 @@
 use std::ops::RangeInclusive;
 
 #[cfg(feature = "amqp")]
-use crate::config::amqp::AmqpConfig;
+use crate::config::amqp::{AmqpConfig, AmqpQueueType};
 use crate::config::duration::{check_duration, duration, quote_duration, DurationRule};
 #[cfg(feature = "redis")]
 use crate::config::redis::RedisConfig;
 use crate::config::size::{check_size, size};
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "amqp", feature = "redis"))]
 use crate::config::value::string;
 use crate::config::value::{check_integer, check_queue_name, driver, integer, queue_name, Value};
 #[cfg(any(feature = "amqp", feature = "redis"))]
-use crate::config::value::{check_url, url};
+use crate::config::value::{check_url, check_urls, url, urls};
 use crate::config::{Config, MemoryConfig, QueueConfig, RetryConfig};
 use crate::error::{Error, Result};
 
@@ -55,10 +55,49 @@ const POOL_MAX_SIZE: RangeInclusive<u64> = 1..=1024;
 /// listeners that are handling them.
 #[cfg(feature = "redis")]
 const CLAIM_IDLE: DurationRule = DurationRule::Positive;
+/// `redis.wait_replicas`: more replicas than any deployment has is a typo.
+#[cfg(feature = "redis")]
+const WAIT_REPLICAS: RangeInclusive<u64> = 0..=100;
 /// `redis.consumer`: longest prefix; consumer names are shown by `XINFO` and
 /// carried in every `XREADGROUP`.
 #[cfg(feature = "redis")]
 const CONSUMER_MAX_LEN: usize = 200;
+
+/// Every key that holds a value, as the compiled features have them: what
+/// [`apply`] sets, and what a typo is compared with.
+pub(crate) const KEYS: &[&str] = &[
+    "queue.driver",
+    "queue.default",
+    "queue.max_payload",
+    "queue.push_timeout",
+    "queue.shutdown_timeout",
+    "queue.retry.max_attempts",
+    "queue.retry.backoff",
+    "queue.retry.max_backoff",
+    "queue.memory.capacity",
+    #[cfg(feature = "amqp")]
+    "amqp.url",
+    #[cfg(feature = "amqp")]
+    "amqp.urls",
+    #[cfg(feature = "amqp")]
+    "amqp.queue_type",
+    #[cfg(feature = "amqp")]
+    "amqp.prefetch",
+    #[cfg(feature = "amqp")]
+    "amqp.heartbeat",
+    #[cfg(feature = "redis")]
+    "redis.url",
+    #[cfg(feature = "redis")]
+    "redis.cluster",
+    #[cfg(feature = "redis")]
+    "redis.wait_replicas",
+    #[cfg(feature = "redis")]
+    "redis.pool.max_size",
+    #[cfg(feature = "redis")]
+    "redis.claim_idle",
+    #[cfg(feature = "redis")]
+    "redis.consumer",
+];
 
 /// The objects of the file that are ours, as the compiled features have them.
 pub(crate) fn is_section(name: &str) -> bool {
@@ -69,7 +108,10 @@ pub(crate) fn is_section(name: &str) -> bool {
 
 /// Keys that hold objects of keys rather than a value.
 pub(crate) fn is_object_key(key: &str) -> bool {
-    matches!(key, "queue.retry" | "queue.memory" | "redis.pool") || is_section(key)
+    matches!(
+        key,
+        "queue.retry" | "queue.memory" | "queue.connections" | "redis.pool"
+    ) || is_section(key)
 }
 
 /// Sets the field of the dotted `key` from `value`, keeping the key's rule.
@@ -92,11 +134,21 @@ pub(crate) fn apply(config: &mut Config, key: &str, value: &Value) -> Result<()>
         #[cfg(feature = "amqp")]
         "amqp.url" => config.amqp.url = url(key, value, AMQP_SCHEMES)?,
         #[cfg(feature = "amqp")]
+        "amqp.urls" => config.amqp.urls = urls(key, value, AMQP_SCHEMES)?,
+        #[cfg(feature = "amqp")]
+        "amqp.queue_type" => config.amqp.queue_type = queue_type(key, value)?,
+        #[cfg(feature = "amqp")]
         "amqp.prefetch" => config.amqp.prefetch = integer(key, value, PREFETCH)?,
         #[cfg(feature = "amqp")]
         "amqp.heartbeat" => config.amqp.heartbeat = duration(key, value, HEARTBEAT)?,
         #[cfg(feature = "redis")]
         "redis.url" => config.redis.url = url(key, value, REDIS_SCHEMES)?,
+        #[cfg(feature = "redis")]
+        "redis.cluster" => config.redis.cluster = urls(key, value, REDIS_SCHEMES)?,
+        #[cfg(feature = "redis")]
+        "redis.wait_replicas" => {
+            config.redis.wait_replicas = integer(key, value, WAIT_REPLICAS)?;
+        }
         #[cfg(feature = "redis")]
         "redis.pool.max_size" => {
             config.redis.pool_max_size = integer(key, value, POOL_MAX_SIZE)?;
@@ -115,9 +167,48 @@ pub(crate) fn apply(config: &mut Config, key: &str, value: &Value) -> Result<()>
                 format!("expected an object, found {}", value.describe()),
             ));
         }
-        _ => return Err(Error::config(key, "unknown key")),
+        _ => return Err(Error::config(key, unknown_key(key))),
     }
     Ok(())
+}
+
+/// The message of an unknown key: "unknown key", and the nearest known one
+/// when it is near.
+pub(crate) fn unknown_key(key: &str) -> String {
+    match did_you_mean(key, KEYS.iter().copied()) {
+        Some(near) => format!("unknown key: did you mean `{near}`?"),
+        None => "unknown key".to_owned(),
+    }
+}
+
+/// The candidate nearest to `typo`, if it is near enough to be what was
+/// meant (at most a third of it differs).
+pub(crate) fn did_you_mean<'a>(
+    typo: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::damerau_levenshtein(typo, candidate), candidate))
+        .filter(|(distance, _)| *distance > 0 && *distance * 3 <= typo.chars().count().max(3))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// `amqp.queue_type`, case-insensitive.
+#[cfg(feature = "amqp")]
+fn queue_type(key: &str, value: &Value) -> Result<AmqpQueueType> {
+    match string(key, value)?.trim().to_ascii_lowercase().as_str() {
+        "classic" => Ok(AmqpQueueType::Classic),
+        "quorum" => Ok(AmqpQueueType::Quorum),
+        _ => Err(Error::config(
+            key,
+            format!(
+                "unknown queue type {}: expected classic or quorum",
+                value.describe()
+            ),
+        )),
+    }
 }
 
 /// Checks every rule of `config`: each key's, as [`apply`] keeps it, and those
@@ -133,6 +224,8 @@ pub(crate) fn check(config: &Config) -> Result<()> {
         amqp,
         #[cfg(feature = "redis")]
         redis,
+        // Checked one by one as they are read (`Config::connection`).
+        connections: _,
     } = config;
     let QueueConfig {
         // Any driver is a valid setting; whether it is compiled in is
@@ -160,10 +253,14 @@ pub(crate) fn check(config: &Config) -> Result<()> {
     {
         let AmqpConfig {
             url,
+            urls,
+            // Both kinds are valid.
+            queue_type: _,
             prefetch,
             heartbeat,
         } = amqp;
         check_url("amqp.url", url, AMQP_SCHEMES)?;
+        check_urls("amqp.urls", urls, AMQP_SCHEMES)?;
         check_integer("amqp.prefetch", *prefetch, PREFETCH)?;
         check_duration("amqp.heartbeat", *heartbeat, HEARTBEAT)?;
     }
@@ -171,11 +268,15 @@ pub(crate) fn check(config: &Config) -> Result<()> {
     {
         let RedisConfig {
             url,
+            cluster,
+            wait_replicas,
             pool_max_size,
             claim_idle,
             consumer,
         } = redis;
         check_url("redis.url", url, REDIS_SCHEMES)?;
+        check_urls("redis.cluster", cluster, REDIS_SCHEMES)?;
+        check_integer("redis.wait_replicas", *wait_replicas, WAIT_REPLICAS)?;
         check_integer("redis.pool.max_size", *pool_max_size, POOL_MAX_SIZE)?;
         check_duration("redis.claim_idle", *claim_idle, CLAIM_IDLE)?;
         check_consumer("redis.consumer", consumer)?;
@@ -316,6 +417,22 @@ mod tests {
             ("redis.consumer", "two words", false, |c| c.redis.consumer = "two words".into()),
             ("redis.consumer", "a\tb", false, |c| c.redis.consumer = "a\tb".into()),
         ]
+    }
+
+    #[test]
+    fn every_listed_key_is_one_apply_sets() {
+        // `KEYS` feeds the did-you-mean and the environment's names: a key
+        // missing from `apply` would be listed yet refused.
+        for key in KEYS {
+            let result = apply(&mut Config::default(), key, &Value::Null);
+            if let Err(Error::Config { message, .. }) = result {
+                assert!(!message.starts_with("unknown key"), "{key}: {message}");
+            }
+        }
+        let unknown = apply(&mut Config::default(), "queue.drivr", &Value::Null);
+        assert!(
+            matches!(unknown, Err(Error::Config { message, .. }) if message.starts_with("unknown key"))
+        );
     }
 
     #[test]

@@ -9,9 +9,6 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use hocon::Hocon;
-
-use crate::config::hocon_text::hocon_problem;
 use crate::config::DriverKind;
 use crate::error::{Error, Result};
 use crate::validate;
@@ -32,36 +29,16 @@ pub(crate) enum Value {
     Bool(bool),
     /// `null`.
     Null,
-    /// An array: no key takes one, so its items are not kept.
-    Array,
+    /// An array (`amqp.urls`, `redis.cluster`).
+    Array(Vec<Value>),
     /// An object where a value was expected.
     Object,
-    /// hocon went on past a problem here (e.g. an unresolved substitution);
-    /// holds the description of that problem.
+    /// The parser left a problem here (an unresolved substitution); holds
+    /// its description.
     Bad(String),
 }
 
 impl Value {
-    /// The setting that one node of hocon's tree holds.
-    pub(crate) fn from_hocon(value: &Hocon) -> Value {
-        match value {
-            Hocon::String(s) => Value::Str(s.clone()),
-            Hocon::Integer(i) => Value::Int(*i),
-            Hocon::Real(f) => Value::Real(*f),
-            Hocon::Boolean(b) => Value::Bool(*b),
-            Hocon::Null => Value::Null,
-            Hocon::Array(_) => Value::Array,
-            Hocon::Hash(_) => Value::Object,
-            Hocon::BadValue(hocon::Error::KeyNotFound { key }) => Value::Bad(format!(
-                "an unresolved substitution ${{{key}}} (substitution from the environment is \
-                 off; use ACTORBUS_* variables)"
-            )),
-            Hocon::BadValue(err) => {
-                Value::Bad(format!("an invalid value ({})", hocon_problem(err)))
-            }
-        }
-    }
-
     /// The value as an error message shows it: scalars quoted, others named.
     pub(crate) fn describe(&self) -> String {
         match self {
@@ -74,7 +51,7 @@ impl Value {
             Value::Real(f) => format!("\"{f}\""),
             Value::Bool(b) => format!("\"{b}\""),
             Value::Null => "null".to_owned(),
-            Value::Array => "an array".to_owned(),
+            Value::Array(_) => "an array".to_owned(),
             Value::Object => "an object".to_owned(),
             Value::Bad(problem) => problem.clone(),
         }
@@ -158,10 +135,24 @@ pub(crate) fn url(key: &str, value: &Value, schemes: &[&str]) -> Result<String> 
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) fn check_url(key: &str, url: &str, schemes: &[&str]) -> Result<()> {
     let lower = url.to_ascii_lowercase();
+    let scheme = schemes.iter().find(|scheme| lower.starts_with(**scheme));
     let problem = if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         "must not contain whitespace or control characters".to_owned()
-    } else if schemes.iter().any(|scheme| lower.starts_with(scheme)) {
-        return Ok(());
+    } else if let Some(scheme) = scheme {
+        // A url without a host would have the client pick 127.0.0.1 (lapin
+        // does): a configuration mistake, not a wish. A unix socket has a
+        // path instead.
+        if *scheme == "unix://" || !host(&url[scheme.len()..]).is_empty() {
+            return Ok(());
+        }
+        "has no host".to_owned()
+    } else if lower.ends_with(':') && !lower.contains('/') {
+        // What an unquoted url leaves: HOCON reads `//` as a comment.
+        format!(
+            "expected it to start with {} (an unquoted // starts a comment in hocon: \
+             put urls in quotes)",
+            schemes.join(" or ")
+        )
     } else {
         format!("expected it to start with {}", schemes.join(" or "))
     };
@@ -172,9 +163,46 @@ pub(crate) fn check_url(key: &str, url: &str, schemes: &[&str]) -> Result<()> {
     ))
 }
 
+/// The host of the part of a url after its `scheme://`: what is between the
+/// user info and the port.
+#[cfg(any(feature = "amqp", feature = "redis"))]
+fn host(rest: &str) -> &str {
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host_port.starts_with('[') {
+        return host_port;
+    }
+    host_port.split(':').next().unwrap_or_default()
+}
+
+/// A list of urls (`amqp.urls`, `redis.cluster`), each with one of
+/// `schemes`: an array in the file, or one string of urls separated by
+/// commas (as an environment variable gives them).
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub(crate) fn urls(key: &str, value: &Value, schemes: &[&str]) -> Result<Vec<String>> {
+    let items: Vec<String> = match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| string(key, item))
+            .collect::<Result<_>>()?,
+        Value::Str(text) if text.trim().is_empty() => Vec::new(),
+        Value::Str(text) => text.split(',').map(|url| url.trim().to_owned()).collect(),
+        _ => return Err(value.wrong_type(key, "an array of urls")),
+    };
+    check_urls(key, &items, schemes)?;
+    Ok(items)
+}
+
+/// [`urls`]'s rule for a list already typed.
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub(crate) fn check_urls(key: &str, urls: &[String], schemes: &[&str]) -> Result<()> {
+    urls.iter().try_for_each(|url| check_url(key, url, schemes))
+}
+
 /// `url` with the password of its user info replaced, so that error messages
 /// and logs do not leak it.
-#[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) fn redact_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return url.to_owned();

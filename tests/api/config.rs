@@ -6,13 +6,11 @@
 //! tests); they assume the process has no `ACTORBUS_*` override set, and say
 //! so when it has.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actorbus::{Config, DriverKind, Error, QueueConfig};
 
-use crate::support::config::{assert_no_env_overrides, parse};
+use crate::support::config::{assert_no_env_overrides, parse, TempDir};
 
 /// The example `application.conf` of the README, verbatim.
 const CONTRACT_EXAMPLE: &str = r#"
@@ -183,37 +181,12 @@ fn the_applications_own_keys_are_ignored() {
     assert_eq!(config.queue.retry.max_attempts, 2);
 }
 
-/// A file under the temp dir, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &str) -> TempFile {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "actorbus-config-{}-{nanos}-{}.conf",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        std::fs::write(&path, contents).expect("cannot write the temp file");
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[test]
 fn from_file_reads_the_contract_example() {
     assert_no_env_overrides();
-    let file = TempFile::new(CONTRACT_EXAMPLE);
-    let config = Config::from_file(&file.0).unwrap();
+    let dir = TempDir::new();
+    let file = dir.file("application.conf", CONTRACT_EXAMPLE);
+    let config = Config::from_file(&file).unwrap();
     assert_eq!(config, Config::from_hocon_str(CONTRACT_EXAMPLE).unwrap());
     assert_eq!(config.queue.driver, DriverKind::Amqp);
 }
@@ -238,13 +211,14 @@ fn from_file_names_a_missing_file() {
 
 #[test]
 fn from_file_names_the_file_on_a_syntax_error_and_the_key_on_a_bad_value() {
-    let broken = TempFile::new("queue {\n  driver = redis\n");
-    match Config::from_file(&broken.0) {
-        Err(Error::Config { key, .. }) => assert_eq!(key, broken.0.display().to_string()),
+    let dir = TempDir::new();
+    let broken = dir.file("broken.conf", "queue {\n  driver = redis\n");
+    match Config::from_file(&broken) {
+        Err(Error::Config { key, .. }) => assert_eq!(key, broken.display().to_string()),
         other => panic!("expected Error::Config, got {other:?}"),
     }
-    let bad = TempFile::new("queue.retry.max_attempts = 0\n");
-    match Config::from_file(&bad.0) {
+    let bad = dir.file("bad.conf", "queue.retry.max_attempts = 0\n");
+    match Config::from_file(&bad) {
         Err(Error::Config { key, .. }) => assert_eq!(key, "queue.retry.max_attempts"),
         other => panic!("expected Error::Config, got {other:?}"),
     }

@@ -139,7 +139,19 @@ fn unknown_keys_in_our_objects_are_errors() {
     for (text, key) in cases {
         let (got_key, message) = config_error(text);
         assert_eq!(got_key, key, "{text:?}");
-        assert_eq!(message, "unknown key", "{text:?}");
+        assert!(message.starts_with("unknown key"), "{text:?}: {message}");
+    }
+    // A near miss says what was meant.
+    let (_, message) = config_error("queue.retry.max_attemps = 3");
+    assert_eq!(
+        message,
+        "unknown key: did you mean `queue.retry.max_attempts`?"
+    );
+    let (_, message) = config_error("queue { colour { a = 1 } }");
+    assert_eq!(message, "unknown key");
+    if cfg!(feature = "redis") {
+        let (_, message) = config_error("redis.pool.size = 3");
+        assert_eq!(message, "unknown key: did you mean `redis.pool.max_size`?");
     }
 }
 

@@ -1,13 +1,14 @@
-//! Helpers shared by the config test targets (`config.rs`, `config_errors.rs`,
-//! `config_hocon.rs`), each of which includes this file with
-//! `#[path = "support/config.rs"] mod config_support;`.
+//! Helpers shared by the config tests (`tests/api/config*.rs`): parsing that
+//! must succeed or fail, files in a temp directory, and running one test in a
+//! child process with an environment of its own.
 //!
 //! These tests set no environment variables (that would race with other
 //! tests); they assume the process has no `ACTORBUS_*` override set, and say
 //! so when it has.
 
-// Each target uses only some of these helpers.
-#![allow(dead_code, unreachable_pub)]
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actorbus::{Config, Error};
 
@@ -39,4 +40,60 @@ pub fn config_error(text: &str) -> (String, String) {
         Err(Error::Config { key, message }) => (key, message),
         other => panic!("{text:?} should be Error::Config, got {other:?}"),
     }
+}
+
+/// A directory under the temp dir, removed with what it holds when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "actorbus-config-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("cannot create the temp dir");
+        TempDir(path)
+    }
+
+    /// Writes `contents` to `name` in the directory and returns its path.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("cannot write the temp file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the one test `name` (ignored ones included) of this test binary in a
+/// child process with `vars` added to its environment, and returns its output.
+pub fn run_test_in_child(name: &str, vars: &[(&str, &str)]) -> Output {
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--test-threads=1",
+            "-q",
+        ])
+        .envs(vars.iter().copied())
+        .output()
+        .expect("cannot run the test binary");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "{name} did not run and pass in the child: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }

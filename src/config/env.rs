@@ -1,0 +1,106 @@
+//! `ACTORBUS_*` environment variables: each names a key (`ACTORBUS_QUEUE__DRIVER`
+//! is `queue.driver`) or is an error, so that a mistyped one cannot leave a
+//! default silently in place.
+
+use crate::config::connections;
+use crate::config::parse::{self, did_you_mean, KEYS};
+use crate::error::{Error, Result};
+
+/// What every variable of ours starts with.
+pub(crate) const PREFIX: &str = "ACTORBUS_";
+
+/// The objects a variable may set, whether or not their driver is compiled in.
+const SECTIONS: [&str; 3] = ["queue", "amqp", "redis"];
+
+/// One variable that sets a key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Override {
+    /// The variable's name, for messages.
+    pub(crate) var: String,
+    /// The dotted key it sets.
+    pub(crate) key: String,
+    /// Its value, as written.
+    pub(crate) value: String,
+}
+
+/// `std::env::vars` panics on a variable that is not Unicode; ours are read
+/// lossily instead and the rest skipped.
+pub(crate) fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            name.starts_with(PREFIX)
+                .then(|| (name, value.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The overrides in `env`, sorted by variable so that the outcome does not
+/// depend on the environment's order.
+///
+/// A variable is ours when it has a double underscore or its first word is
+/// `QUEUE`, `AMQP` or `REDIS` (`ACTORBUS_QUEUE_DRIVER`); such a variable
+/// must name a key. Others (`ACTORBUS_LOG`) are left to whoever reads them.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming a variable of ours that names no key, with the
+/// nearest variable that does.
+pub(crate) fn overrides(env: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Override>> {
+    let mut overrides = Vec::new();
+    for (var, value) in env {
+        let Some(path) = var.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let first = path
+            .split('_')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !path.contains("__") && !SECTIONS.contains(&first.as_str()) {
+            tracing::debug!(%var, "ignoring a variable that is not a config key");
+            continue;
+        }
+        let key = path
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join(".");
+        let section = key.split('.').next().unwrap_or_default();
+        if SECTIONS.contains(&section) && !parse::is_section(section) {
+            tracing::debug!(%var, "ignoring a variable of a driver not compiled in");
+            continue;
+        }
+        if !names_a_key(&key) {
+            return Err(Error::config(&var, no_such_key(path)));
+        }
+        overrides.push(Override { var, key, value });
+    }
+    overrides.sort();
+    Ok(overrides)
+}
+
+/// Whether `key` is one a variable may set: a key, an object (whose error
+/// the parser gives, "expected an object"), or a connection's setting
+/// (checked with the connection).
+fn names_a_key(key: &str) -> bool {
+    KEYS.contains(&key)
+        || parse::is_object_key(key)
+        || key
+            .strip_prefix(connections::PREFIX)
+            .is_some_and(|rest| !rest.is_empty())
+}
+
+/// The message of a variable of ours that names no key.
+fn no_such_key(path: &str) -> String {
+    let names: Vec<String> = KEYS.iter().map(|key| variable(key)).collect();
+    match did_you_mean(&path.to_ascii_uppercase(), names.iter().map(String::as_str)) {
+        Some(near) => format!("names no config key: did you mean `{PREFIX}{near}`?"),
+        None => "names no config key (keys are written like ACTORBUS_QUEUE__DRIVER)".to_owned(),
+    }
+}
+
+/// The variable of `key`, without [`PREFIX`]: `queue.driver` is `QUEUE__DRIVER`.
+fn variable(key: &str) -> String {
+    key.to_ascii_uppercase().replace('.', "__")
+}
