@@ -20,7 +20,7 @@ use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
 use crate::delivery::Envelope;
 use crate::driver::channels::Channels;
-use crate::driver::registry::{Open, Registry};
+use crate::driver::registry::{Channel, Open, Registry};
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -113,15 +113,8 @@ impl Memory {
         delay: Option<Duration>,
     ) -> std::result::Result<(), Envelope> {
         match self.channels.cached(queue) {
-            Some(channel) if channel.front.try_take() => {
-                channel.addr.do_send(Relay(MemoryEvent::Enqueue {
-                    envelope,
-                    delay,
-                    admission: Admission::Reserved,
-                }));
-                Ok(())
-            }
-            _ => Err(envelope),
+            Some(channel) => store_if_room(&channel, envelope, delay),
+            None => Err(envelope),
         }
     }
 
@@ -135,14 +128,9 @@ impl Memory {
         delay: Option<Duration>,
     ) -> Result<()> {
         let channel = self.channels.open(queue).await?;
-        if channel.front.try_take() {
-            channel.addr.do_send(Relay(MemoryEvent::Enqueue {
-                envelope,
-                delay,
-                admission: Admission::Reserved,
-            }));
+        let Err(envelope) = store_if_room(&channel, envelope, delay) else {
             return Ok(());
-        }
+        };
         let (reply, stored) = oneshot::channel();
         channel.addr.do_send(Relay(MemoryEvent::Enqueue {
             envelope,
@@ -173,9 +161,14 @@ impl Memory {
 
     /// Counts `queue`, with `dead` from `<queue>.dead`; a queue never used is empty.
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let mut stats = self.channels.stats(queue).await?.unwrap_or_default();
+        // `<queue>.dead` first: a message only ever moves from the queue to
+        // its dead letters, so a dead letter counted here is no longer
+        // counted in the queue read after it (the other order could count
+        // one message in both, read from two actors at two moments).
         let dead_queue = validate::dead_letter_name(queue);
-        if let Some(dead) = self.channels.stats(&dead_queue).await? {
+        let dead = self.channels.stats(&dead_queue).await?;
+        let mut stats = self.channels.stats(queue).await?.unwrap_or_default();
+        if let Some(dead) = dead {
             stats.dead = dead.ready + dead.delayed + dead.in_flight;
         }
         Ok(stats)
@@ -191,4 +184,22 @@ impl Memory {
     pub(crate) async fn shutdown(&self, timeout: Duration, _doomed: Vec<String>) -> Result<bool> {
         Ok(self.channels.close(timeout, Duration::from_secs(5)).await)
     }
+}
+
+/// Takes a place on `channel`'s capacity gauge and, with one, hands it
+/// `envelope`: stored once it is in the mailbox. Without room, gives it back.
+fn store_if_room(
+    channel: &Channel<MemoryBackend>,
+    envelope: Envelope,
+    delay: Option<Duration>,
+) -> std::result::Result<(), Envelope> {
+    if !channel.front.try_take() {
+        return Err(envelope);
+    }
+    channel.addr.do_send(Relay(MemoryEvent::Enqueue {
+        envelope,
+        delay,
+        admission: Admission::Reserved,
+    }));
+    Ok(())
 }
