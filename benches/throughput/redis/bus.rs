@@ -1,0 +1,209 @@
+//! The redis driver's bus rows (end to end, push-only, paced latency) and
+//! the table of every redis row with its ratios and targets.
+
+use std::time::{Duration, Instant};
+
+use actorbus::{Bus, Config, Delivery, DriverKind, HandlerResult, ListenerOptions};
+use serde_json::json;
+
+use crate::harness::args::Opts;
+use crate::harness::latency::{paced_bus_latency, Pacing};
+use crate::harness::machine::{with_foreign_cpu, CpuSnap};
+use crate::harness::row::{Kind, Row};
+use crate::harness::sink::{settle_down, Sink};
+use crate::harness::stats::{median_latency, median_of};
+use crate::payload;
+
+use super::raw::{drop_keys, fresh_stream, raw_e2e, raw_latency, raw_push, url, RATE, RAW_PUSH};
+
+const BEST: &str = "raw redis best (XADD x100 pipelined, XREADGROUP COUNT 100 + XACK)";
+const NAIVE: &str = "raw redis naive (awaited XADD, XREADGROUP COUNT 1 + XACK)";
+const E2E: &str = "redis e2e 1l c64";
+const PUSH: &str = "redis push-only x64";
+const RAW_LATENCY: &str = "raw redis latency @5k/s";
+const RAW_LATENCY_SAME: &str = "raw redis latency @5k/s same-thread";
+const LATENCY: &str = "redis latency @5k/s";
+
+/// Messages of the redis throughput rows: a broker round trip is ~100x
+/// an in-process hand-off, so fewer than the memory rows.
+fn n(opts: &Opts) -> usize {
+    if opts.quick {
+        20_000
+    } else {
+        (opts.n / 10).clamp(1_000, 100_000)
+    }
+}
+
+async fn bus() -> Bus {
+    let mut config = Config::default();
+    config.queue.driver = DriverKind::Redis;
+    config.redis.url = url();
+    Bus::connect(config).await.expect("redis bus")
+}
+
+async fn push_all(bus: &Bus, queue: &str, n: usize, producers: usize) {
+    let body = payload();
+    let tasks: Vec<_> = (0..producers)
+        .map(|t| {
+            let (bus, queue, body) = (bus.clone(), queue.to_owned(), body.clone());
+            actix::spawn(async move {
+                let mut i = t;
+                while i < n {
+                    bus.push(&queue, body.clone()).await.expect("push");
+                    i += producers;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("pusher task");
+    }
+}
+
+/// Bus end to end: `producers` pushers, one listener with concurrency 64.
+async fn bus_e2e(n: usize, producers: usize) -> Row {
+    let bus = bus().await;
+    let queue = fresh_stream("e2e");
+    let sink = Sink::default();
+    let target = sink.expect(n);
+    {
+        let sink = sink.clone();
+        let opts = ListenerOptions::default().with_concurrency(64);
+        bus.add_listener_with(&queue, opts, move |d: Delivery| {
+            std::hint::black_box(d.payload());
+            sink.hit();
+            std::future::ready(HandlerResult::Ok(()))
+        })
+        .await
+        .expect("add_listener");
+    }
+    let start = Instant::now();
+    push_all(&bus, &queue, n, producers).await;
+    sink.wait(target).await;
+    let row = Row::rate(E2E, Kind::Raw, n, start.elapsed());
+    bus.shutdown().await.expect("shutdown");
+    drop_keys(&queue).await;
+    row
+}
+
+/// Bus push only: `producers` pushers, no listener.
+async fn bus_push(n: usize, producers: usize) -> Row {
+    let bus = bus().await;
+    let queue = fresh_stream("push");
+    let start = Instant::now();
+    push_all(&bus, &queue, n, producers).await;
+    let row = Row::rate(PUSH, Kind::Raw, n, start.elapsed());
+    bus.shutdown().await.expect("shutdown");
+    drop_keys(&queue).await;
+    row
+}
+
+/// Paced pushes at 5k/s through the bus; latency from push start to handler entry.
+async fn bus_latency(measured_for: Duration) -> Row {
+    let bus = bus().await;
+    let queue = fresh_stream("latency");
+    let name = LATENCY.to_owned();
+    let row = paced_bus_latency(&bus, &queue, name, RATE, measured_for, Pacing::Thread).await;
+    bus.shutdown().await.expect("shutdown");
+    drop_keys(&queue).await;
+    settle_down().await;
+    row
+}
+
+async fn measured<Fut: std::future::Future<Output = Row>>(
+    name: &str,
+    reps: usize,
+    run: impl FnMut() -> Fut,
+) -> Row {
+    eprintln!("  {name} ...");
+    let snap = CpuSnap::now();
+    with_foreign_cpu(median_of(reps, run).await, snap)
+}
+
+pub(super) async fn rows(opts: &Opts) -> Vec<Row> {
+    let (n, reps, k) = (n(opts), opts.reps, opts.producers);
+    let n_naive = (n / 10).max(500);
+    let mut rows = Vec::new();
+    if opts.wants(BEST) {
+        rows.push(measured(BEST, reps, || raw_e2e(BEST, n, 100, 100)).await);
+    }
+    if opts.wants(NAIVE) {
+        rows.push(measured(NAIVE, reps, || raw_e2e(NAIVE, n_naive, 1, 1)).await);
+    }
+    if opts.wants(RAW_PUSH) {
+        rows.push(measured(RAW_PUSH, reps, || raw_push(n, 64)).await);
+    }
+    if opts.wants(E2E) {
+        rows.push(measured(E2E, reps, || bus_e2e(n, k)).await);
+    }
+    if opts.wants(PUSH) {
+        rows.push(measured(PUSH, reps, || bus_push(n, 64)).await);
+    }
+    // Interleaved, as the memory latency rows are.
+    let (mut raw, mut same, mut bus) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 1..=opts.latency_reps {
+        if opts.wants(RAW_LATENCY) {
+            eprintln!("  {RAW_LATENCY} (run {rep}/{}) ...", opts.latency_reps);
+            raw.push(raw_latency(RAW_LATENCY, opts.latency_for, false).await);
+        }
+        if opts.wants(RAW_LATENCY_SAME) {
+            eprintln!("  {RAW_LATENCY_SAME} (run {rep}/{}) ...", opts.latency_reps);
+            same.push(raw_latency(RAW_LATENCY_SAME, opts.latency_for, true).await);
+        }
+        if opts.wants(LATENCY) {
+            eprintln!("  {LATENCY} (run {rep}/{}) ...", opts.latency_reps);
+            bus.push(bus_latency(opts.latency_for).await);
+        }
+    }
+    for runs in [raw, same, bus] {
+        if !runs.is_empty() {
+            rows.push(median_latency(runs));
+        }
+    }
+    apply_targets(&mut rows);
+    rows
+}
+
+/// The targets: e2e ≥ 0.5x raw best and ≥ 5x raw naive; push
+/// only ≥ 0.8x raw XADD x64; p50 at 5k/s ≤ 1.5x raw.
+fn apply_targets(rows: &mut [Row]) {
+    let rate = |rows: &[Row], name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.msgs_per_s)
+    };
+    let p50 =
+        |rows: &[Row], name: &str| rows.iter().find(|r| r.name == name).and_then(|r| r.p50_us);
+    let (best, naive, raw_push) = (rate(rows, BEST), rate(rows, NAIVE), rate(rows, RAW_PUSH));
+    let raw_p50 = p50(rows, RAW_LATENCY);
+    for row in rows.iter_mut() {
+        match row.name.as_str() {
+            E2E => {
+                let rate = row.msgs_per_s.unwrap_or(0.0);
+                let vs_best = best.map(|b| rate / b);
+                let vs_naive = naive.map(|b| rate / b);
+                row.ratio = vs_best;
+                row.target = Some("≥0.5x raw best & ≥5x raw naive");
+                row.pass =
+                    Some(vs_best.is_some_and(|r| r >= 0.5) && vs_naive.is_some_and(|r| r >= 5.0));
+                row.extra.insert("ratio_vs_raw_best".into(), json!(vs_best));
+                row.extra
+                    .insert("ratio_vs_raw_naive".into(), json!(vs_naive));
+            }
+            PUSH => {
+                let ratio = raw_push.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
+                row.ratio = ratio;
+                row.target = Some("≥0.8x raw XADD x64");
+                row.pass = Some(ratio.is_some_and(|r| r >= 0.8));
+                row.extra.insert("ratio_vs_raw_push".into(), json!(ratio));
+            }
+            LATENCY => {
+                let ratio = raw_p50.zip(row.p50_us).map(|(raw, bus)| bus / raw);
+                row.target = Some("p50 ≤ 1.5x raw redis");
+                row.pass = Some(ratio.is_some_and(|r| r <= 1.5));
+                row.extra.insert("p50_ratio_vs_raw".into(), json!(ratio));
+            }
+            _ => {}
+        }
+    }
+}
