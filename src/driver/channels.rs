@@ -18,6 +18,11 @@ use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
+/// Longest wait at shutdown, once the listeners stopped, for each backend's
+/// I/O in flight (settles, hand-backs, retry and dead-letter copies): what is
+/// not confirmed by then is redelivered.
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// The channels of one bus.
 pub(crate) struct Channels<B: Open> {
     /// Creates and knows every channel.
@@ -127,9 +132,9 @@ impl<B: Open> Channels<B> {
 
     /// Shutdown: stops every listener of every channel, waiting up to
     /// `timeout` for their handlers (`false` when some were still running),
-    /// then lets each backend finish its I/O in flight, up to `drain_limit`.
+    /// then lets each backend finish its I/O in flight, up to [`DRAIN_LIMIT`].
     /// No channel is started after this.
-    pub(crate) async fn close(&self, timeout: Duration, drain_limit: Duration) -> bool {
+    pub(crate) async fn close(&self, timeout: Duration) -> bool {
         let channels = self
             .registry
             .send(CloseAll(PhantomData))
@@ -146,7 +151,7 @@ impl<B: Open> Channels<B> {
                 .iter()
                 .map(|c| ask(|reply| c.addr.do_send(Drain { reply }))),
         );
-        if tokio::time::timeout(drain_limit, idle).await.is_err() {
+        if tokio::time::timeout(DRAIN_LIMIT, idle).await.is_err() {
             tracing::warn!(
                 "backend I/O still in flight at shutdown; its deliveries will be redelivered"
             );

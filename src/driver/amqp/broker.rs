@@ -25,10 +25,6 @@ use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
-/// Longest wait at shutdown for the retry and dead-letter copies still
-/// being published; what is not confirmed by then is redelivered.
-const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-
 /// The bus's handle on the amqp driver.
 pub(crate) struct AmqpBroker {
     /// Handles and settings every channel shares.
@@ -165,7 +161,7 @@ impl AmqpBroker {
     /// then closes the connections.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
-        let drained = self.channels.close(timeout, DRAIN_LIMIT).await;
+        let drained = self.channels.close(timeout).await;
         for queue in doomed {
             let shared = self.shared.clone();
             let deleted = self

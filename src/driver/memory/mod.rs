@@ -182,7 +182,7 @@ impl Memory {
     /// Stops every listener, waiting up to `timeout` for their handlers.
     /// The `doomed` queues end with the rest of what the process holds.
     pub(crate) async fn shutdown(&self, timeout: Duration, _doomed: Vec<String>) -> Result<bool> {
-        Ok(self.channels.close(timeout, Duration::from_secs(5)).await)
+        Ok(self.channels.close(timeout).await)
     }
 }
 

@@ -13,17 +13,13 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::delivery::Envelope;
-use crate::driver::channels::Channels;
+use crate::driver::channels::{Channels, DRAIN_LIMIT};
 use crate::driver::redis::backend::RedisBackend;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::wire::Keys;
 use crate::driver::redis::{commands, topics};
 use crate::error::Result;
 use crate::stats::QueueStats;
-
-/// Longest wait at shutdown for the commands in flight (settles, hand-backs)
-/// once the listeners stopped.
-const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// What every queue of a redis bus shares: the connections and settings.
 pub(crate) struct RedisShared {
@@ -154,7 +150,7 @@ impl Handler<Close> for RedisDriver {
         Box::pin(async move {
             // Each channel's drain starts closing the link (blocked receives
             // give up, readers stop) once the listeners have stopped.
-            let drained = channels.close(msg.timeout, DRAIN_LIMIT).await;
+            let drained = channels.close(msg.timeout).await;
             for keys in msg.doomed {
                 if let Err(error) = commands::delete(&link, &keys, limit).await {
                     tracing::warn!(stream = %keys.stream, %error, "could not delete a stream of this bus at shutdown");
