@@ -2,15 +2,14 @@
 //! is `queue.driver`) or is an error, so that a mistyped one cannot leave a
 //! default silently in place.
 
-use crate::config::connections;
-use crate::config::parse::{self, did_you_mean, KEYS};
+use serde_json::Value;
+
+use crate::config::connections::{self, SECTIONS};
+use crate::config::tree::{self, did_you_mean};
 use crate::error::{Error, Result};
 
 /// What every variable of ours starts with.
 pub(crate) const PREFIX: &str = "ACTORBUS_";
-
-/// The objects a variable may set, whether or not their driver is compiled in.
-const SECTIONS: [&str; 3] = ["queue", "amqp", "redis"];
 
 /// One variable that sets a key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +46,7 @@ pub(crate) fn process_env() -> Vec<(String, String)> {
 /// [`Error::Config`] naming a variable of ours that names no key, with the
 /// nearest variable that does.
 pub(crate) fn overrides(env: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Override>> {
+    let defaults = tree::defaults()?;
     let mut overrides = Vec::new();
     for (var, value) in env {
         let Some(path) = var.strip_prefix(PREFIX) else {
@@ -67,12 +67,12 @@ pub(crate) fn overrides(env: impl IntoIterator<Item = (String, String)>) -> Resu
             .collect::<Vec<_>>()
             .join(".");
         let section = key.split('.').next().unwrap_or_default();
-        if SECTIONS.contains(&section) && !parse::is_section(section) {
+        if SECTIONS.contains(&section) && defaults.get(section).is_none() {
             tracing::debug!(%var, "ignoring a variable of a driver not compiled in");
             continue;
         }
-        if !names_a_key(&key) {
-            return Err(Error::config(&var, no_such_key(path)));
+        if !names_a_key(&key, defaults) {
+            return Err(Error::config(&var, no_such_key(path, defaults)));
         }
         overrides.push(Override { var, key, value });
     }
@@ -80,27 +80,27 @@ pub(crate) fn overrides(env: impl IntoIterator<Item = (String, String)>) -> Resu
     Ok(overrides)
 }
 
-/// Whether `key` is one a variable may set: a key, an object (whose error
-/// the parser gives, "expected an object"), or a connection's setting
-/// (checked with the connection).
-fn names_a_key(key: &str) -> bool {
-    KEYS.contains(&key)
-        || parse::is_object_key(key)
+/// Whether `key` is one a variable may set: a key or an object of the
+/// defaults (an object's error comes later: "expected an object"), or a
+/// connection's key (checked with the connection).
+fn names_a_key(key: &str, defaults: &Value) -> bool {
+    tree::get(defaults, key).is_some()
+        || key == "queue.connections"
         || key
             .strip_prefix(connections::PREFIX)
             .is_some_and(|rest| !rest.is_empty())
 }
 
 /// The message of a variable of ours that names no key.
-fn no_such_key(path: &str) -> String {
-    let names: Vec<String> = KEYS.iter().map(|key| variable(key)).collect();
+fn no_such_key(path: &str, defaults: &Value) -> String {
+    // The variable of `queue.driver` is `QUEUE__DRIVER`, after the prefix.
+    let variable = |key: String| key.to_ascii_uppercase().replace('.', "__");
+    let names: Vec<String> = tree::leaf_keys(defaults)
+        .into_iter()
+        .map(variable)
+        .collect();
     match did_you_mean(&path.to_ascii_uppercase(), names.iter().map(String::as_str)) {
         Some(near) => format!("names no config key: did you mean `{PREFIX}{near}`?"),
         None => "names no config key (keys are written like ACTORBUS_QUEUE__DRIVER)".to_owned(),
     }
-}
-
-/// The variable of `key`, without [`PREFIX`]: `queue.driver` is `QUEUE__DRIVER`.
-fn variable(key: &str) -> String {
-    key.to_ascii_uppercase().replace('.', "__")
 }

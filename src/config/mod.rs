@@ -1,16 +1,37 @@
 //! `Config`: the `queue.*`, `amqp.*` and `redis.*` keys of `application.conf`.
+//!
+//! A key is the field of its name, object by object: `queue.retry.max_attempts`
+//! is `config.queue.retry.max_attempts` (serde derives on the config types,
+//! `#[serde(default, deny_unknown_fields)]`); the one exception is
+//! `redis.pool.max_size`, the field `pool_max_size`. Adding a key is adding a
+//! field with its default, and its rule to `rules.rs` if it has one.
+//!
+//! How a `Config` is made, whatever the source:
+//!
+//! 1. `document.rs` parses the HOCON text into a tree of our objects, each
+//!    scalar kept as its text; the `ACTORBUS_*` variables (`env.rs`) are
+//!    laid over it, and `queue.connections` is taken out (`connections.rs`);
+//! 2. the tree is laid over the tree of the defaults (`tree.rs`: every key
+//!    there is, and so the keys a typo is compared with);
+//! 3. each key's rule is checked on the value as written (`rules.rs`);
+//! 4. serde reads the tree into the types (`deserializer.rs`), under
+//!    `serde_path_to_error`, which names the key of what fails.
+//!
+//! A named connection is its tree over the top level's, read the same way.
 
 #[cfg(feature = "amqp")]
 pub(crate) mod amqp;
 pub(crate) mod connections;
+pub(crate) mod deserializer;
 pub(crate) mod document;
 pub(crate) mod duration;
 pub(crate) mod env;
-pub(crate) mod parse;
 pub(crate) mod queue;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+pub(crate) mod rules;
 pub(crate) mod size;
+pub(crate) mod tree;
 pub(crate) mod value;
 
 #[cfg(feature = "amqp")]
@@ -21,10 +42,13 @@ pub use redis::RedisConfig;
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 use crate::error::{Error, Result};
 use connections::Connections;
+use deserializer::Fault;
 use env::Override;
-use value::Value;
 
 /// The whole configuration of one bus.
 ///
@@ -40,7 +64,10 @@ use value::Value;
 /// | [`Config::from_file(path)`](Config::from_file) | `path` | yes |
 /// | [`Config::from_hocon_str(text)`](Config::from_hocon_str) | `text` | yes |
 ///
-/// Its `Debug` shows urls without their password (`***`).
+/// Its `Debug` shows urls without their password (`***`). Its serde form is
+/// the file's (`{"queue": {"retry": {"max_attempts": 5, …}}}`, durations as
+/// `10s`), without `queue.connections`; one read through serde alone meets
+/// the rules only at [`Bus::connect`](crate::Bus::connect).
 /// Fields are public for adjusting in code; the struct is `#[non_exhaustive]`,
 /// so start from `Config::default()` or a parsed file. A field set in code
 /// must keep the same rule as in a file: [`Bus::connect`](crate::Bus::connect)
@@ -53,7 +80,8 @@ use value::Value;
 /// config.queue.retry.max_attempts = 3;
 /// assert_eq!(config.queue.driver, DriverKind::Memory);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
     /// The `queue.*` keys, shared by every driver.
@@ -65,6 +93,7 @@ pub struct Config {
     #[cfg(feature = "redis")]
     pub redis: RedisConfig,
     /// `queue.connections.*`, read through [`Config::connection`].
+    #[serde(skip)]
     connections: Connections,
 }
 
@@ -222,34 +251,42 @@ fn load(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config> {
     let overrides = env::overrides(env)?;
-    let settings = document::settings(text, source, base_dir)?;
-    let mut config = Config::default();
-    for (key, value) in settings {
-        match key.strip_prefix(connections::PREFIX) {
-            Some(rest) => config.connections.add(rest, value)?,
-            None => parse::apply(&mut config, &key, &value)?,
-        }
-    }
-    for Override { var, key, value } in overrides {
-        let from_env = |err| match err {
-            Error::Config { key, message } => {
-                Error::config(key, format!("{message} (from environment variable {var})"))
-            }
-            other => other,
-        };
-        let value = Value::Str(value);
-        match key.strip_prefix(connections::PREFIX) {
-            Some(rest) => config.connections.add(rest, value).map_err(from_env)?,
-            None => parse::apply(&mut config, &key, &value).map_err(from_env)?,
-        }
+    let mut written = document::tree(text, source, base_dir)?;
+    for Override { var, key, value } in &overrides {
+        tree::merge(&mut written, tree::at(key, Value::String(value.clone())));
         tracing::debug!(%key, %var, "config key set from the environment");
     }
-    parse::check(&config)?;
+    // An error about a key a variable set says which variable.
+    let from_env = |err| match err {
+        Error::Config { key, mut message } => {
+            if let Some(set) = overrides.iter().find(|set| set.key == key) {
+                message = format!("{message} (from environment variable {})", set.var);
+            }
+            Error::config(key, message)
+        }
+        other => other,
+    };
+    let connections = Connections::take(&mut written).map_err(from_env)?;
+    let defaults = tree::defaults()?;
+    let mut config = build(&Config::default(), written).map_err(|fault| {
+        let keys = tree::leaf_keys(defaults);
+        from_env(fault.into_error("", str::to_owned, keys.iter().map(String::as_str)))
+    })?;
+    config.connections = connections;
     // A connection's mistakes show now, not when it is first used.
     for name in config.connections.names() {
-        config.connection(name)?;
+        config.connection(name).map_err(from_env)?;
     }
     Ok(config)
+}
+
+/// The `Config` of the tree `over` laid over the tree of `base`: checked
+/// (`rules.rs`), then read (`deserializer.rs`).
+fn build(base: &Config, over: Value) -> std::result::Result<Config, Fault> {
+    let mut tree = tree::of(base).map_err(Fault::Invalid)?;
+    tree::merge(&mut tree, over);
+    rules::check_tree(&tree).map_err(Fault::Invalid)?;
+    deserializer::read(&tree)
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn a_bad_connection_fails_the_whole_config_naming_its_key() {
         ("queue.connections.jobs { default = \"amq.x\" }", "queue.connections.jobs.default", "invalid queue name"),
         ("queue.connections.jobs = 5", "queue.connections.jobs", "expected an object"),
         ("queue.connections = 5", "queue.connections", "expected an object"),
-        ("queue.connections.jobs { connections.other { } }", "queue.connections.jobs.connections.other", "unknown key"),
+        ("queue.connections.jobs { connections.other { } }", "queue.connections.jobs.connections", "unknown key"),
     ];
     for (text, key, fragment) in cases {
         let (got_key, message) = config_error(text);
