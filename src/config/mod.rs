@@ -9,7 +9,7 @@
 //! How a `Config` is made, whatever the source:
 //!
 //! 1. `document.rs` parses the HOCON text into a tree of our objects, each
-//!    scalar kept as its text; the `ACTORBUS_*` variables (`env.rs`) are
+//!    scalar but a boolean kept as its text; the `ACTORBUS_*` variables (`env.rs`) are
 //!    laid over it, and `queue.connections` is taken out (`connections.rs`);
 //! 2. the tree is laid over the tree of the defaults (`tree.rs`: every key
 //!    there is, and so the keys a typo is compared with);
