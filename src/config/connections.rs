@@ -116,11 +116,7 @@ impl fmt::Debug for Connections {
     /// Every string shown without a url's password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(
-                self.0
-                    .iter()
-                    .map(|(name, tree)| (name, redacted(tree).to_string())),
-            )
+            .entries(self.0.iter().map(|(name, tree)| (name, redacted(tree))))
             .finish()
     }
 }

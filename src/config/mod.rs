@@ -66,8 +66,9 @@ use env::Override;
 ///
 /// Its `Debug` shows urls without their password (`***`). Its serde form is
 /// the file's (`{"queue": {"retry": {"max_attempts": 5, …}}}`, durations as
-/// `10s`), without `queue.connections`; one read through serde alone meets
-/// the rules only at [`Bus::connect`](crate::Bus::connect).
+/// `10s`), without `queue.connections` and with urls as they are, passwords
+/// included; one read through serde alone meets the rules only at
+/// [`Bus::connect`](crate::Bus::connect).
 /// Fields are public for adjusting in code; the struct is `#[non_exhaustive]`,
 /// so start from `Config::default()` or a parsed file. A field set in code
 /// must keep the same rule as in a file: [`Bus::connect`](crate::Bus::connect)
