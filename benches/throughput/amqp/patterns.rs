@@ -102,9 +102,13 @@ async fn raw_rtt(url: &str, m: usize) -> Row {
     let queue = queue_name("raw-rtt");
     let responder = connect(url).await.expect("connect");
     let rch = responder.create_channel().await.expect("channel");
-    rch.queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
-        .await
-        .expect("declare");
+    rch.queue_declare(
+        queue.as_str().into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare");
     let mut requests = rch
         .basic_consume(
             queue.as_str().into(),
@@ -181,7 +185,11 @@ async fn raw_rtt(url: &str, m: usize) -> Row {
         .expect("publish request");
         let reply = replies.next().await.expect("reply stream").expect("reply");
         assert_eq!(
-            reply.properties.correlation_id().as_ref().map(|c| c.as_str()),
+            reply
+                .properties
+                .correlation_id()
+                .as_ref()
+                .map(|c| c.as_str()),
             Some(id.as_str())
         );
     })

@@ -70,7 +70,11 @@ pub(crate) async fn bus_rtt(bus: &Bus, queue: &str, name: &str, m: usize) -> Row
 
 /// bus p50 / raw p50 and p99 likewise, as the row's ratio and extras.
 pub(crate) fn compare_rtt(rows: &mut [Row], bus: &str, raw: &str) {
-    let find = |name: &str| rows.iter().find(|r| r.name == name).map(|r| (r.p50_us, r.p99_us));
+    let find = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| (r.p50_us, r.p99_us))
+    };
     let Some((raw_p50, raw_p99)) = find(raw) else {
         return;
     };
@@ -81,7 +85,8 @@ pub(crate) fn compare_rtt(rows: &mut [Row], bus: &str, raw: &str) {
     if let Some(row) = rows.iter_mut().find(|r| r.name == bus) {
         row.ratio = ratio(row.p50_us, raw_p50);
         let p99 = ratio(row.p99_us, raw_p99);
-        row.extra.insert("p50_ratio_vs_raw".into(), json!(row.ratio));
+        row.extra
+            .insert("p50_ratio_vs_raw".into(), json!(row.ratio));
         row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
         row.extra.insert("baseline".into(), json!(raw));
     }

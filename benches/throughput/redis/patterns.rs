@@ -87,7 +87,11 @@ async fn rtt(m: usize) -> Row {
 }
 
 /// Blocks until `stream` has an entry after `after`; returns its id and payload.
-async fn next_entry(conn: &mut MultiplexedConnection, stream: &str, after: &str) -> (String, Vec<u8>) {
+async fn next_entry(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    after: &str,
+) -> (String, Vec<u8>) {
     loop {
         let reply: Option<StreamReadReply> = redis::cmd("XREAD")
             .arg("COUNT")
