@@ -182,6 +182,7 @@ mod driver;
 mod error;
 mod listener;
 mod message_id;
+mod observe;
 mod options;
 mod panic_guard;
 mod reject;
