@@ -59,7 +59,7 @@ pub(crate) fn process(system: &'static str, delivery: &Delivery) -> Span {
         messaging.destination.name = queue,
         messaging.message.id = %delivery.id(),
         messaging.operation = "process",
-        messaging.actorbus.attempt = delivery.attempt(),
+        messaging.actorbus.attempt = i64::from(delivery.attempt()),
     );
     continue_trace(&span, delivery.headers());
     span
