@@ -135,7 +135,8 @@ impl Delivery {
     }
 
     /// Headers pushed with the message, plus the bus's own `x-` headers
-    /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters).
+    /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters) and, with
+    /// the feature `otel`, the pusher's `traceparent` and `tracestate`.
     pub fn headers(&self) -> &BTreeMap<String, String> {
         self.envelope.headers.as_deref().unwrap_or(&NO_HEADERS)
     }

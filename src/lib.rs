@@ -42,6 +42,7 @@
 //! | `typed` | [`Queue`], a typed handle on a queue; [`Typed`], the decoded delivery; [`Codec`] ([`Json`] and, with `msgpack`, `MessagePack`) |
 //! | `reject` | [`Reject`], the handler error that dead-letters at once |
 //! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables, each key read into the field of its name by serde |
+//! | `observe` | metrics (`metrics`), the spans of a push and of a delivery, W3C trace context in headers (`otel`); the lists are under [Observability](#observability) |
 //! | `delivery`, `message_id`, `options`, `stats`, `error` | the public types: [`Delivery`], [`MessageId`], [`PushOptions`], [`ListenerOptions`], [`QueueStats`], [`Error`] |
 //! | `runtime`, `timer`, `validate`, `panic_guard` | the arbiters a bus runs on; one timer for many deadlines; input checks; panics as values |
 //!
@@ -53,9 +54,46 @@
 //! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
 //! | `redis` | on | `queue.driver = redis`: Redis Streams through deadpool-redis, [`RedisConfig`] |
 //! | `msgpack` | off | `MessagePack`, a [`Codec`] for typed queues (rmp-serde) |
+//! | `metrics` | off | counters, histograms and gauges per queue through the `metrics` facade, for any exporter (see [Observability](#observability)) |
+//! | `otel` | off | the pushing span's W3C `traceparent` / `tracestate` in the message headers, continued by the handler's span (opentelemetry, tracing-opentelemetry) |
 //! | `test-util` | off | `actorbus::testing`: fault injection (make a queue's actor panic) for supervision tests |
 //!
 //! The memory driver is always there.
+
+//! # Observability
+//!
+//! With the feature `metrics`, every queue reports these through the
+//! [`metrics`](https://docs.rs/metrics) facade, labelled `queue` and
+//! `driver` (`memory`, `amqp`, `redis`): install a recorder (for example
+//! `metrics-exporter-prometheus`, as `examples/prometheus.rs` does) before
+//! the bus first uses a queue.
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `actorbus_pushed_total` | counter | messages stored by a push (also publish, request, reply) |
+//! | `actorbus_push_errors_total` | counter | pushes to a valid queue name that failed |
+//! | `actorbus_delivered_total` | counter | deliveries handed to a handler or to [`Bus::receive`], each attempt |
+//! | `actorbus_acked_total` | counter | deliveries acknowledged |
+//! | `actorbus_retried_total` | counter | failed deliveries stored again for another attempt |
+//! | `actorbus_dead_lettered_total` | counter | messages moved to `<queue>.dead` |
+//! | `actorbus_handler_seconds` | histogram | handler run time, to its verdict |
+//! | `actorbus_delivery_latency_seconds` | histogram | push to handler start, from the time in the message id (millisecond resolution) |
+//! | `actorbus_in_flight`, `actorbus_listeners` | gauge | what this bus's listeners hold, and how many there are |
+//! | `actorbus_ready`, `actorbus_delayed`, `actorbus_dead` | gauge | [`Bus::stats`] of each queue the bus uses, sampled once a second |
+//!
+//! Always, whatever the features: an `INFO` span of target `actorbus` per
+//! push (`actorbus.publish`) and per delivery (`actorbus.process`, the
+//! handler runs inside it), with the OpenTelemetry messaging fields
+//! `messaging.system` (`memory`, `rabbitmq`, `redis`),
+//! `messaging.destination.name`, `messaging.message.id`,
+//! `messaging.operation` (`publish`, `process`) and, on a delivery,
+//! `messaging.actorbus.attempt`; `otel.name` is `<queue> publish` or
+//! `<queue> process`, and `otel.status_code` is `ERROR` when the push or
+//! the handler failed. With the feature `otel` and a `tracing-opentelemetry`
+//! layer installed, a push writes its span's `traceparent` / `tracestate`
+//! into the message's headers (a `traceparent` the caller set wins) and
+//! the delivery's span continues that trace: across processes, retries
+//! and dead letters alike.
 //!
 //! # How it works
 //!
@@ -182,6 +220,7 @@ mod driver;
 mod error;
 mod listener;
 mod message_id;
+mod observe;
 mod options;
 mod panic_guard;
 mod reject;

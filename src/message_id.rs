@@ -37,6 +37,18 @@ impl MessageId {
             Err(_) => MessageId(Repr::Text(text.into())),
         }
     }
+
+    /// When the message was pushed, to the millisecond: the time in an
+    /// actorbus id (UUIDv7). `None` for an id without a time (foreign text,
+    /// a random UUID).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn pushed_at(&self) -> Option<std::time::SystemTime> {
+        let Repr::Uuid(uuid) = &self.0 else {
+            return None;
+        };
+        let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+        Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
+    }
 }
 
 impl fmt::Display for MessageId {
@@ -72,6 +84,24 @@ mod tests {
         let text = id.to_string();
         assert_eq!(MessageId::from_wire(&text), id);
         assert_eq!(text.len(), 36);
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn pushed_at_is_the_ids_millisecond() {
+        let before = std::time::SystemTime::now();
+        let id = MessageId::generate();
+        let after = std::time::SystemTime::now();
+        let at = id.pushed_at().expect("a generated id carries its time");
+        let ms = std::time::Duration::from_millis(1);
+        assert!(
+            at + ms > before && at <= after,
+            "{at:?} not within {before:?}..{after:?}"
+        );
+        assert_eq!(MessageId::from_wire("1700000000000-0").pushed_at(), None);
+        // A UUID of another version has no push time either.
+        let v4 = MessageId::from_wire("67e55044-10b1-426f-9247-bb680e5fe0c8");
+        assert_eq!(v4.pushed_at(), None);
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod api {
     mod config_secrets;
     mod errors;
     mod lifecycle;
+    #[cfg(feature = "metrics")]
+    mod metrics;
     mod runtimes;
     mod supervision;
 }

@@ -112,14 +112,20 @@ macro_rules! conformance_suite {
             request::request_gets_its_own_reply,
             request::late_reply_is_dropped_and_counted,
             request::reply_to_a_plain_delivery_is_refused,
+            // metrics and traces, with their features
+            #[cfg(feature = "metrics")]
+            metrics::every_event_is_counted_once,
+            #[cfg(feature = "otel")]
+            trace::one_trace_from_push_to_handler_across_a_retry,
             $($group::$extra,)*
         );
     };
-    (@module $name:ident, $factory:expr; $($group:ident::$case:ident),* $(,)?) => {
+    (@module $name:ident, $factory:expr; $($(#[$only:meta])* $group:ident::$case:ident),* $(,)?) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             $(
+                $(#[$only])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     crate::support::init_tracing();
@@ -153,6 +159,8 @@ pub mod conformance {
     pub mod competing;
     pub mod delay;
     pub mod edges;
+    #[cfg(feature = "metrics")]
+    pub mod metrics;
     pub mod operate;
     pub mod produce;
     pub mod receive;
@@ -162,6 +170,8 @@ pub mod conformance {
     pub mod shutdown;
     pub mod supervision;
     pub mod topic;
+    #[cfg(feature = "otel")]
+    pub mod trace;
     pub mod typed;
 
     async fn bus_with(factory: &BusFactory, config: Config) -> Bus {

@@ -6,6 +6,7 @@
 //! cargo bench --bench throughput -- --quick           # CI smoke run (N = 50,000, latency 0.5 s)
 //! cargo bench --bench throughput -- --json rows.jsonl # also write the rows as JSON lines
 //! ACTORBUS_BENCH_N=200000 cargo bench --bench throughput
+//! cargo bench --bench throughput --features metrics,otel # adds "memory e2e 1q x 1l metrics+otel"
 //! ```
 //!
 //! Environment knobs: `ACTORBUS_BENCH_N` (messages per throughput row;
@@ -39,8 +40,9 @@
 //! Layout: `harness/` (flags and env, one result row, the printed table and
 //! JSON lines, targets and ratios, paced latency, the child-process RSS row,
 //! percentiles and medians, counting handled messages, /proc readings),
-//! `memory/` (the memory driver's rows and the raw tokio and actix
-//! baselines), `amqp/` and `redis/` (each broker driver's rows and raw
+//! `memory/` (the memory driver's rows, the main row observed (metrics and
+//! OpenTelemetry on, with `--features metrics,otel`), and the raw tokio and
+//! actix baselines), `amqp/` and `redis/` (each broker driver's rows and raw
 //! baselines). One target, so every ratio comes from one run.
 
 mod amqp;
@@ -167,7 +169,29 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
     rows.extend(memory::patterns::rows(&opts).await);
     rows.extend(amqp::rows(&opts).await);
     rows.extend(redis::rows(&opts).await);
+    #[cfg(all(feature = "metrics", feature = "otel"))]
+    observed_row(&opts, main, &mut rows).await;
     rows
+}
+
+/// The main e2e row with a metrics recorder and the OpenTelemetry layer on,
+/// placed right after the plain row (it runs last: what it installs stays).
+/// The plain row's own filter selects it too.
+#[cfg(all(feature = "metrics", feature = "otel"))]
+async fn observed_row(opts: &Opts, main: memory::E2e, rows: &mut Vec<Row>) {
+    use memory::observed;
+    if !(opts.wants(observed::NAME) || opts.filter.as_deref() == Some(main.name)) {
+        return;
+    }
+    observed::install();
+    eprintln!("  {} ...", observed::NAME);
+    let snap = CpuSnap::now();
+    let row = median_of(opts.reps, || bus_e2e(observed::spec(main))).await;
+    let at = rows
+        .iter()
+        .position(|r| r.name == main.name)
+        .map_or(rows.len(), |i| i + 1);
+    rows.insert(at, with_foreign_cpu(row, snap));
 }
 
 /// The latency rows, interleaved: each round runs every selected row once

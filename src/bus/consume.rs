@@ -146,6 +146,7 @@ impl Bus {
             concurrency,
             window,
         };
+        self.meters().listened(queue);
         self.driver().attach(queue, spec).await
     }
 
@@ -186,6 +187,7 @@ impl Bus {
     pub async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
         self.check_open()?;
         validate::queue_name(queue)?;
+        self.meters().listened(queue);
         self.driver().receive(queue, timeout).await
     }
 }

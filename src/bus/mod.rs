@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::listener::ListenerId;
+use crate::observe::meters::BusMeters;
 use crate::runtime::Runtime;
 use crate::stats::QueueStats;
 use crate::validate;
@@ -38,6 +39,8 @@ struct BusInner {
     next_listener: AtomicU64,
     /// The reply queue, started by the first `request`.
     replies: tokio::sync::OnceCell<request::Replies>,
+    /// Push counters by queue (empty without the feature `metrics`).
+    meters: BusMeters,
     /// Declared last: dropping it stops the actors above.
     runtime: Runtime,
 }
@@ -98,16 +101,42 @@ impl Bus {
     }
 
     fn start(config: Config, runtime: Runtime, driver: Driver) -> Bus {
-        Bus {
+        let meters = BusMeters::new(config.queue.driver);
+        let bus = Bus {
             inner: Arc::new(BusInner {
                 config,
                 driver,
                 closed: AtomicBool::new(false),
                 next_listener: AtomicU64::new(1),
                 replies: tokio::sync::OnceCell::new(),
+                meters,
                 runtime,
             }),
-        }
+        };
+        #[cfg(feature = "metrics")]
+        crate::observe::sampler::start(&bus);
+        bus
+    }
+
+    pub(crate) fn meters(&self) -> &BusMeters {
+        &self.inner.meters
+    }
+
+    /// The `messaging.system` of this bus's spans.
+    pub(crate) fn messaging_system(&self) -> &'static str {
+        crate::observe::messaging_system(self.inner.config.queue.driver)
+    }
+
+    /// A handle that does not keep the bus alive.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn downgrade(&self) -> WeakBus {
+        WeakBus(Arc::downgrade(&self.inner))
+    }
+
+    /// Runs `task` on one of the bus's arbiters; it ends with the bus.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.inner.runtime.arbiters().next().spawn(task);
     }
 
     pub(crate) fn driver(&self) -> &Driver {
@@ -185,6 +214,18 @@ impl Bus {
         }
         self.inner.runtime.stop();
         Ok(())
+    }
+}
+
+/// A bus handle that does not keep the bus alive (the metrics sampler's).
+#[cfg(feature = "metrics")]
+pub(crate) struct WeakBus(std::sync::Weak<BusInner>);
+
+#[cfg(feature = "metrics")]
+impl WeakBus {
+    /// The bus, while some handle to it is still held.
+    pub(crate) fn upgrade(&self) -> Option<Bus> {
+        self.0.upgrade().map(|inner| Bus { inner })
     }
 }
 

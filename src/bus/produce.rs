@@ -9,6 +9,7 @@ use crate::bus::Bus;
 use crate::delivery::Envelope;
 use crate::error::{Error, Result};
 use crate::message_id::MessageId;
+use crate::observe::spans;
 use crate::options::PushOptions;
 use crate::validate;
 
@@ -88,7 +89,6 @@ impl Bus {
     /// # Ok::<_, actorbus::Error>(())
     /// # }).unwrap();
     /// ```
-    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
     pub async fn push_with(
         &self,
         queue: &str,
@@ -110,15 +110,24 @@ impl Bus {
     ) -> Result<MessageId> {
         self.check_open()?;
         validate::queue_name(queue)?;
+        let pushed = self.store(queue, payload, opts).await;
+        self.meters().pushed(queue, &pushed);
+        pushed
+    }
+
+    /// Stores a message on the valid `queue`, inside its publish span.
+    async fn store(&self, queue: &str, payload: Bytes, opts: PushOptions) -> Result<MessageId> {
         validate::payload(payload.len(), self.inner.config.queue.max_payload)?;
         let headers = (!opts.headers.is_empty()).then(|| Arc::new(opts.headers));
-        let envelope = Envelope::new(payload, headers);
+        let mut envelope = Envelope::new(payload, headers);
         let id = envelope.id.clone();
-        let envelope = match self.driver().try_push(queue, envelope, opts.delay) {
+        let span = spans::publish(self.messaging_system(), queue, &mut envelope);
+        // The common memory push is not async: no future to instrument.
+        let envelope = match span.in_scope(|| self.driver().try_push(queue, envelope, opts.delay)) {
             Ok(()) => return Ok(id),
             Err(envelope) => envelope,
         };
-        self.driver().push(queue, envelope, opts.delay).await?;
-        Ok(id)
+        let pushing = self.driver().push(queue, envelope, opts.delay);
+        spans::traced(&span, pushing).await.map(|()| id)
     }
 }

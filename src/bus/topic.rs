@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::listener::actor::HandlerFn;
 use crate::listener::Listener;
 use crate::message_id::MessageId;
+use crate::observe::spans;
 use crate::options::ListenerOptions;
 use crate::validate;
 
@@ -60,16 +61,23 @@ impl Bus {
     /// # Ok::<_, actorbus::Error>(())
     /// # }).unwrap();
     /// ```
-    #[tracing::instrument(level = "debug", skip_all, fields(topic = %topic))]
     pub async fn publish(&self, topic: &str, payload: impl Into<Bytes>) -> Result<MessageId> {
         let payload = payload.into();
         self.check_open()?;
         validate::queue_name(topic)?;
+        let published = self.publish_valid(topic, payload).await;
+        self.meters().published(topic, &published);
+        published
+    }
+
+    /// Publishes to the valid `topic`, inside its publish span.
+    async fn publish_valid(&self, topic: &str, payload: Bytes) -> Result<MessageId> {
         validate::payload(payload.len(), self.config().queue.max_payload)?;
-        let envelope = Envelope::new(payload, None);
+        let mut envelope = Envelope::new(payload, None);
         let id = envelope.id.clone();
-        self.driver().publish(topic, envelope).await?;
-        Ok(id)
+        let span = spans::publish(self.messaging_system(), topic, &mut envelope);
+        let published = self.driver().publish(topic, envelope);
+        spans::traced(&span, published).await.map(|()| id)
     }
 
     /// Joins `handler` to the subscriber `group` of `topic` with default

@@ -23,6 +23,7 @@ use crate::channel::messages::{
 use crate::channel::retry::RetryPolicy;
 use crate::error::Error;
 use crate::listener::actor::StopListener;
+use crate::observe::Observer;
 use crate::panic_guard;
 use crate::stats::QueueStats;
 
@@ -37,9 +38,14 @@ pub(crate) struct ChannelActor<B: Backend> {
 }
 
 impl<B: Backend> ChannelActor<B> {
-    pub(crate) fn new(name: Arc<str>, retry: Arc<RetryPolicy>, backend: B) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        retry: Arc<RetryPolicy>,
+        backend: B,
+        observer: Arc<Observer>,
+    ) -> Self {
         ChannelActor {
-            core: Core::new(name, retry),
+            core: Core::new(name, retry, observer),
             backend,
             batch: Vec::new(),
         }
@@ -62,7 +68,11 @@ impl<B: Backend> ChannelActor<B> {
             result
         });
         match ran {
-            Ok(result) => result,
+            Ok(result) => {
+                // Every change of listeners and held deliveries passes here.
+                self.core.report_occupancy();
+                result
+            }
             Err(panic) => {
                 tracing::error!(queue = %self.core.name, handler = what, %panic, "channel actor panicked; restarting");
                 ctx.stop();

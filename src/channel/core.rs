@@ -21,6 +21,7 @@ use crate::channel::subscribers::Subscribers;
 use crate::delivery::{AckToken, Delivery, Envelope};
 use crate::listener::actor::{Deliver, ListenerActor};
 use crate::listener::ListenerId;
+use crate::observe::Observer;
 
 /// A delivery a listener holds.
 struct Held<H> {
@@ -75,13 +76,15 @@ pub(crate) struct Core<B: Backend> {
     retry: Arc<RetryPolicy>,
     /// Supervisor restarts, counted in `stats`.
     restarts: Arc<AtomicU64>,
+    /// The queue's metrics and span fields.
+    pub(crate) observer: Arc<Observer>,
     /// A handler that is to panic once (fault injection for the tests).
     #[cfg(feature = "test-util")]
     pub(crate) fault: Option<String>,
 }
 
 impl<B: Backend> Core<B> {
-    pub(crate) fn new(name: Arc<str>, retry: Arc<RetryPolicy>) -> Self {
+    pub(crate) fn new(name: Arc<str>, retry: Arc<RetryPolicy>, observer: Arc<Observer>) -> Self {
         Core {
             name,
             listeners: Subscribers::default(),
@@ -91,6 +94,7 @@ impl<B: Backend> Core<B> {
             },
             retry,
             restarts: Arc::default(),
+            observer,
             #[cfg(feature = "test-util")]
             fault: None,
         }
@@ -162,6 +166,12 @@ impl<B: Backend> Core<B> {
         self.ledger.held.len()
     }
 
+    /// Sets the in-flight and listener gauges to what the channel holds now.
+    #[inline(always)]
+    pub(crate) fn report_occupancy(&self) {
+        (self.observer.meters).occupancy(self.held_len(), self.listener_count());
+    }
+
     /// Hands `items` to `listener`; returns them all when it takes nothing more.
     #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
     pub(crate) fn deliver(
@@ -216,13 +226,17 @@ impl<B: Backend> Core<B> {
             };
             self.listeners.returned(listener, 1);
             batch.push(match outcome {
-                Outcome::Ack => Settlement::Ack(handle),
+                Outcome::Ack => {
+                    self.observer.meters.acked();
+                    Settlement::Ack(handle)
+                }
                 Outcome::Release => Settlement::Release(handle, envelope),
                 Outcome::Fail(error) => self.failed(handle, envelope, &error),
                 Outcome::Reject(error) => {
                     // No retry can fix it: dead-letter on this attempt.
                     tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, %error, "message rejected; dead-lettered");
                     let headers = dead_letter_headers(envelope.attempt, &error, SystemTime::now());
+                    self.observer.meters.dead_lettered();
                     dead(handle, envelope, headers)
                 }
             });
@@ -245,10 +259,12 @@ impl<B: Backend> Core<B> {
             Verdict::Retry { attempt, after } => {
                 tracing::debug!(queue = %self.name, id = %envelope.id, attempt = envelope.attempt, error, ?after, "delivery failed; retrying");
                 envelope.attempt = attempt;
+                self.observer.meters.retried();
                 Settlement::Retry(handle, envelope, after)
             }
             Verdict::DeadLetter { headers } => {
                 tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, error, "message dead-lettered");
+                self.observer.meters.dead_lettered();
                 dead(handle, envelope, headers)
             }
         }

@@ -91,7 +91,14 @@ impl<B: Open> Channels<B> {
     /// Starts a listener on `queue`'s channel.
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
         let channel = self.open(queue).await?;
-        Listener::start(queue, spec, channel.addr.clone(), &channel.arbiter).await
+        Listener::start(
+            queue,
+            spec,
+            &channel.addr,
+            &channel.arbiter,
+            &channel.observer,
+        )
+        .await
     }
 
     /// Stops every listener of `queue`; a queue never used has none.
@@ -107,7 +114,9 @@ impl<B: Open> Channels<B> {
     /// Takes one message of `queue`, acknowledged as it is handed over.
     pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
         let channel = self.open(queue).await?;
-        ask(|reply| channel.addr.do_send(Receive { timeout, reply })).await
+        let delivery = ask(|reply| channel.addr.do_send(Receive { timeout, reply })).await?;
+        channel.observer.meters.received(delivery.id());
+        Ok(delivery)
     }
 
     /// Counts `queue` through its channel; `None` for a queue never used.

@@ -12,6 +12,8 @@ use actix::prelude::*;
 use crate::channel::actor::ChannelActor;
 use crate::channel::backend::Backend;
 use crate::channel::retry::RetryPolicy;
+use crate::config::DriverKind;
+use crate::observe::Observer;
 use crate::runtime::Arbiters;
 
 /// How a driver makes the backend of a new channel.
@@ -22,6 +24,8 @@ pub(crate) trait Open: Backend {
     type Front: Send + Sync + 'static;
     /// The driver's shared state every new backend needs.
     type Driver: Send + Unpin + 'static;
+    /// Which driver this is, for metric labels and span fields.
+    const KIND: DriverKind;
 
     /// The backend of channel `name`, and its front.
     fn open(
@@ -41,6 +45,8 @@ pub(crate) struct Channel<B: Open> {
     pub(crate) arbiter: ArbiterHandle,
     /// The driver's extra handle on it.
     pub(crate) front: B::Front,
+    /// Its metric handles and span fields, shared with its listeners.
+    pub(crate) observer: Arc<Observer>,
 }
 
 /// The registry's actor.
@@ -96,15 +102,17 @@ impl<B: Open> Registry<B> {
         }
         let (backend, front) = B::open(&self.driver, &name, &self.arbiters, &ctx.address());
         let arbiter = self.arbiters.next().clone();
-        let (queue, retry) = (name.clone(), self.retry.clone());
+        let observer = Arc::new(Observer::new(&name, B::KIND));
+        let (queue, retry, observed) = (name.clone(), self.retry.clone(), observer.clone());
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
-            ChannelActor::new(queue, retry, backend)
+            ChannelActor::new(queue, retry, backend, observed)
         });
         tracing::debug!(queue = %name, "channel started");
         let channel = Arc::new(Channel {
             addr,
             arbiter,
             front,
+            observer,
         });
         self.channels.insert(name, channel.clone());
         Some(channel)

@@ -16,10 +16,13 @@ use actix::prelude::*;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::channel::messages::{Detached, ListenerQueue, Outcome, Settle, Unsubscribe};
 use crate::delivery::{AckToken, Delivery, HandlerResult};
 use crate::listener::ListenerId;
+use crate::observe::meters::Stopwatch;
+use crate::observe::{spans, Observer};
 use crate::panic_guard::{self, panic_text};
 use crate::reject::Reject;
 
@@ -51,6 +54,8 @@ pub(crate) struct ListenerActor<Q: ListenerQueue> {
     stopping: bool,
     /// Who waits for the stop to complete.
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// The queue's metrics and span fields.
+    observer: Arc<Observer>,
 }
 
 /// Leased deliveries from the queue, in queue order.
@@ -70,6 +75,7 @@ impl<Q: ListenerQueue> ListenerActor<Q> {
         handler: HandlerFn,
         concurrency: usize,
         window: usize,
+        observer: Arc<Observer>,
     ) -> Self {
         ListenerActor {
             id,
@@ -82,6 +88,7 @@ impl<Q: ListenerQueue> ListenerActor<Q> {
             flush_at: (window / 2).max(1),
             stopping: false,
             stop_waiters: Vec::new(),
+            observer,
         }
     }
 
@@ -91,15 +98,23 @@ impl<Q: ListenerQueue> ListenerActor<Q> {
             let Some((token, delivery)) = self.backlog.pop_front() else {
                 break;
             };
-            match start(&self.handler, delivery) {
-                Started::Done(outcome) => self.unsent.push((token, outcome)),
+            let handling = Handling::start(&self.observer, &delivery);
+            match start(&self.handler, delivery, &handling) {
+                Started::Done(outcome) => {
+                    handling.ended(&self.observer, &outcome);
+                    self.unsent.push((token, outcome));
+                }
                 Started::Pending(future) => {
                     self.running += 1;
+                    // The handler's future runs inside the delivery's span.
+                    let future = future.instrument(handling.span.clone());
                     let guarded = AssertUnwindSafe(future).catch_unwind();
                     ctx.spawn(guarded.into_actor(self).map(move |result, act, ctx| {
                         act.running -= 1;
                         let result = result.map_err(|panic| panic_text(&*panic));
-                        act.unsent.push((token, outcome(result)));
+                        let outcome = outcome(result);
+                        handling.ended(&act.observer, &outcome);
+                        act.unsent.push((token, outcome));
                         act.pump(ctx);
                     }));
                 }
@@ -146,24 +161,52 @@ enum Started {
     Pending(BoxFuture<'static, HandlerResult>),
 }
 
-/// Calls the handler and polls its future once, so that a handler which does
-/// not wait costs no task of its own.
-fn start(handler: &HandlerFn, delivery: Delivery) -> Started {
+/// Calls the handler and polls its future once, inside the delivery's
+/// span, so that a handler which does not wait costs no task of its own.
+fn start(handler: &HandlerFn, delivery: Delivery, handling: &Handling) -> Started {
     // The handler's synchronous part can panic too.
-    let polled = panic_guard::catch(|| {
-        let mut future = handler(delivery);
-        // A future polled with a no-op waker re-registers its real waker on
-        // the next poll, which the spawn below guarantees.
-        let mut cx = std::task::Context::from_waker(Waker::noop());
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(result) => Ok(result),
-            Poll::Pending => Err(future),
-        }
+    let polled = handling.span.in_scope(|| {
+        panic_guard::catch(|| {
+            let mut future = handler(delivery);
+            // A future polled with a no-op waker re-registers its real waker on
+            // the next poll, which the spawn below guarantees.
+            let mut cx = std::task::Context::from_waker(Waker::noop());
+            match future.as_mut().poll(&mut cx) {
+                Poll::Ready(result) => Ok(result),
+                Poll::Pending => Err(future),
+            }
+        })
     });
     match polled {
         Ok(Ok(result)) => Started::Done(outcome(Ok(result))),
         Ok(Err(future)) => Started::Pending(future),
         Err(panic) => Started::Done(outcome(Err(panic))),
+    }
+}
+
+/// One handler run as it is observed: its span and its timing.
+struct Handling {
+    /// The delivery's span; the handler runs inside it.
+    span: tracing::Span,
+    /// When the handler started (empty without `metrics`).
+    watch: Stopwatch,
+}
+
+impl Handling {
+    /// Counts the delivery and opens its span, as its handler starts.
+    fn start(observer: &Observer, delivery: &Delivery) -> Self {
+        Handling {
+            watch: observer.meters.delivered(delivery.id()),
+            span: spans::process(observer.system, delivery),
+        }
+    }
+
+    /// Records the handler's time and, on a failure, marks its span.
+    fn ended(self, observer: &Observer, outcome: &Outcome) {
+        observer.meters.handled(self.watch);
+        if let Outcome::Fail(error) | Outcome::Reject(error) = outcome {
+            spans::failed(&self.span, error);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use actix::{Actor, Addr, ArbiterHandle, Recipient};
 use crate::channel::messages::{ListenerQueue, Subscribe};
 use crate::error::{Error, Result};
 use crate::listener::actor::{HandlerFn, ListenerActor, StopListener};
+use crate::observe::Observer;
 
 /// Identifies a listener within its bus.
 pub(crate) type ListenerId = u64;
@@ -47,8 +48,9 @@ impl Listener {
     pub(crate) async fn start<Q>(
         queue: &str,
         spec: ListenerSpec,
-        queue_addr: Addr<Q>,
+        queue_addr: &Addr<Q>,
         arbiter: &ArbiterHandle,
+        observer: &Arc<Observer>,
     ) -> Result<Listener>
     where
         Q: ListenerQueue + actix::Handler<Subscribe<Q>>,
@@ -59,9 +61,9 @@ impl Listener {
             concurrency,
             window,
         } = spec;
-        let reports = queue_addr.clone();
+        let (reports, observer) = (queue_addr.clone(), observer.clone());
         let listener = ListenerActor::start_in_arbiter(arbiter, move |_| {
-            ListenerActor::new(id, reports, handler, concurrency, window)
+            ListenerActor::new(id, reports, handler, concurrency, window, observer)
         });
         queue_addr
             .send(Subscribe {

@@ -14,6 +14,10 @@ pub mod config;
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod ledger;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;
 #[cfg(feature = "redis")]
@@ -73,12 +77,17 @@ pub fn redis_bus(mut config: Config) -> BoxFuture<Bus> {
     })
 }
 
-/// Logs to the test output when `RUST_LOG` is set; harmless when called twice.
+/// Logs to the test output when `RUST_LOG` is set (and, with `otel`, adds
+/// the trace tests' layer); harmless when called twice.
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+    use tracing_subscriber::prelude::*;
+    let logs = tracing_subscriber::fmt::layer()
         .with_test_writer()
-        .try_init();
+        .with_filter(tracing_subscriber::EnvFilter::from_default_env());
+    let subscriber = tracing_subscriber::registry().with(logs);
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(otel::layer());
+    let _ = subscriber.try_init();
 }
 
 /// A queue name no other test (or earlier run against a broker) uses:

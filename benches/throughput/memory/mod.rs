@@ -1,6 +1,8 @@
 //! Bus throughput end to end on the memory driver: push → queue actor →
 //! listener → handler → ack, for one or many queues and listeners.
 
+#[cfg(all(feature = "metrics", feature = "otel"))]
+pub(crate) mod observed;
 pub(crate) mod patterns;
 pub(crate) mod raw;
 

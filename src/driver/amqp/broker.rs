@@ -12,7 +12,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::channel::retry::RetryPolicy;
-use crate::config::Config;
+use crate::config::{Config, DriverKind};
 use crate::delivery::Envelope;
 use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
@@ -38,6 +38,7 @@ pub(crate) struct AmqpBroker {
 impl Open for AmqpBackend {
     type Front = ();
     type Driver = Arc<AmqpShared>;
+    const KIND: DriverKind = DriverKind::Amqp;
 
     fn open(
         shared: &Arc<AmqpShared>,

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::channel::messages::Relay;
 use crate::channel::retry::RetryPolicy;
-use crate::config::Config;
+use crate::config::{Config, DriverKind};
 use crate::delivery::Envelope;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Channel, Open, Registry};
@@ -57,6 +57,7 @@ pub(crate) struct DeadLetter {
 impl Open for MemoryBackend {
     type Front = Arc<Room>;
     type Driver = Arc<MemorySettings>;
+    const KIND: DriverKind = DriverKind::Memory;
 
     fn open(
         settings: &Arc<MemorySettings>,

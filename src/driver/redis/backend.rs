@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
+use crate::config::DriverKind;
 use crate::delivery::Delivery;
 use crate::driver::redis::commands::{self, ReceiveJob, Records};
 use crate::driver::redis::driver::RedisShared;
@@ -95,6 +96,7 @@ pub(crate) struct RedisFront {
 impl Open for RedisBackend {
     type Front = RedisFront;
     type Driver = Arc<RedisShared>;
+    const KIND: DriverKind = DriverKind::Redis;
 
     fn open(
         shared: &Arc<RedisShared>,
