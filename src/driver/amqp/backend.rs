@@ -459,6 +459,12 @@ impl Backend for AmqpBackend {
         });
     }
 
+    fn peek(&mut self, _max: usize, reply: Reply<Vec<Delivery>>, _cx: &mut Cx<'_, Self>) {
+        let _ = reply.send(Err(crate::error::Error::backend(
+            "peek: not yet on this driver",
+        )));
+    }
+
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {
         // Not in the actor's context: a restart must not drop the answer.
         let deadline = crate::timer::deadline(Instant::now(), timeout);

@@ -156,6 +156,22 @@ impl AmqpBroker {
         }
     }
 
+    /// Copies up to `max` ready messages of `queue`.
+    pub(crate) async fn peek(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<crate::delivery::Delivery>> {
+        let _ = (queue, max);
+        Err(Error::backend("peek: not yet on this driver"))
+    }
+
+    /// Moves up to `max` messages of `<queue>.dead` back to `queue`.
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        let _ = (queue, max);
+        Err(Error::backend("redrive: not yet on this driver"))
+    }
+
     /// Stops every listener (waiting up to `timeout` for their handlers),
     /// lets the copies in flight be confirmed, deletes the `doomed` queues,
     /// then closes the connections.

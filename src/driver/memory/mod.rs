@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use crate::channel::messages::Relay;
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
-use crate::delivery::Envelope;
-use crate::driver::channels::Channels;
+use crate::delivery::{Delivery, Envelope};
+use crate::driver::channels::{ask, Channels};
 use crate::driver::registry::{Channel, Open, Registry};
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
@@ -29,6 +29,9 @@ use crate::validate;
 use backend::{MemoryBackend, MemoryEvent};
 use room::{Admission, Room};
 use topics::Topics;
+
+/// Most messages one redrive step moves.
+const REDRIVE_BATCH: usize = 10_000;
 
 /// Settings every queue of a memory bus shares.
 #[derive(Debug)]
@@ -177,6 +180,43 @@ impl Memory {
     /// Drops the ready messages of `queue`; a queue never used has none.
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
         Ok(self.channels.purge(queue).await?.unwrap_or(0))
+    }
+
+    /// Copies up to `max` ready messages of `queue`; a queue never used has none.
+    pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
+        Ok(self.channels.peek(queue, max).await?.unwrap_or_default())
+    }
+
+    /// Moves up to `max` ready messages of `<queue>.dead` back to `queue`,
+    /// in batches, so that `<queue>.dead`'s channel never works long on one
+    /// message; a queue whose dead letters were never used starts nothing.
+    /// Each batch is one step of that channel: a caller that gives up
+    /// between batches leaves every message in one of the two queues.
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        let dead_queue = validate::dead_letter_name(queue);
+        let Some(dead) = self.channels.get(&dead_queue, false).await? else {
+            return Ok(0);
+        };
+        let into = self.channels.open(queue).await?.addr.clone();
+        let mut moved = 0;
+        while moved < max {
+            let batch = (max - moved).min(REDRIVE_BATCH);
+            let into = into.clone();
+            let done = ask(|reply| {
+                dead.addr.do_send(Relay(MemoryEvent::Redrive {
+                    max: batch,
+                    into,
+                    reply,
+                }));
+            })
+            .await?;
+            let done = usize::try_from(done).unwrap_or(batch);
+            moved += done;
+            if done < batch {
+                break;
+            }
+        }
+        Ok(moved as u64)
     }
 
     /// Stops every listener, waiting up to `timeout` for their handlers.

@@ -359,6 +359,12 @@ impl Backend for RedisBackend {
         self.answer(reply, purged, cx);
     }
 
+    fn peek(&mut self, _max: usize, reply: Reply<Vec<Delivery>>, _cx: &mut Cx<'_, Self>) {
+        let _ = reply.send(Err(crate::error::Error::backend(
+            "peek: not yet on this driver",
+        )));
+    }
+
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {
         let job = ReceiveJob {
             link: self.link.clone(),

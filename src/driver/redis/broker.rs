@@ -170,6 +170,22 @@ impl RedisBroker {
         self.or_driver(found, PurgeStream(Keys::new(queue))).await
     }
 
+    /// Copies up to `max` ready messages of `queue`.
+    pub(crate) async fn peek(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<crate::delivery::Delivery>> {
+        let _ = (queue, max);
+        Err(Error::backend("peek: not yet on this driver"))
+    }
+
+    /// Moves up to `max` messages of `<queue>.dead` back to `queue`.
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        let _ = (queue, max);
+        Err(Error::backend("redrive: not yet on this driver"))
+    }
+
     /// A channel's answer, or else the driver's answer to `msg`.
     async fn or_driver<T, M>(&self, found: Option<T>, msg: M) -> Result<T>
     where

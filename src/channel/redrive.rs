@@ -1,0 +1,98 @@
+//! The redrive rule: what a dead letter becomes when `Bus::redrive` moves it back to its queue.
+//!
+//! Written once for every driver: the drivers only move the copy this
+//! makes (memory: into the queue's channel; amqp: a confirmed publish;
+//! redis: one script with the dead entry's deletion).
+
+use std::sync::Arc;
+
+use crate::channel::retry::{HEADER_ATTEMPTS, HEADER_FAILED_AT};
+use crate::delivery::Envelope;
+
+/// Header counting how often a message was redriven out of `<queue>.dead`.
+pub(crate) const HEADER_REDRIVEN: &str = "x-redriven";
+
+/// The copy of the dead letter `envelope` that goes back to its queue.
+///
+/// It keeps its id, payload, the user's headers and its last `x-error`
+/// (why it died, for whoever looks at it next), starts again at attempt 1
+/// with `x-redriven` one higher, and loses `x-attempts` and `x-failed-at`:
+/// they describe the death it is being brought back from, and a live
+/// message carrying them would read as a dead letter. A later death writes
+/// them again, and keeps `x-redriven`.
+pub(crate) fn redriven(mut envelope: Envelope) -> Envelope {
+    let headers = Arc::make_mut(envelope.headers.get_or_insert_with(Default::default));
+    // A count that is not a number (set by another program) restarts at 1
+    // rather than failing the move.
+    let before: u32 = headers
+        .get(HEADER_REDRIVEN)
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0);
+    headers.remove(HEADER_ATTEMPTS);
+    headers.remove(HEADER_FAILED_AT);
+    headers.insert(
+        HEADER_REDRIVEN.to_owned(),
+        before.saturating_add(1).to_string(),
+    );
+    envelope.attempt = 1;
+    envelope
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::channel::retry::{dead_letter_headers, HEADER_ERROR};
+
+    fn dead_letter(headers: &[(&str, &str)], attempt: u32) -> Envelope {
+        let mut all: BTreeMap<String, String> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        all.extend(dead_letter_headers(attempt, "boom", SystemTime::now()));
+        let mut envelope = Envelope::new(Bytes::from_static(b"job"), Some(Arc::new(all)));
+        envelope.attempt = attempt;
+        envelope
+    }
+
+    #[test]
+    fn keeps_id_payload_user_headers_and_the_error_and_counts() {
+        let dead = dead_letter(&[("tenant", "acme")], 5);
+        let id = dead.id.clone();
+        let back = redriven(dead);
+        assert_eq!(
+            (back.id, back.attempt, &back.payload[..]),
+            (id, 1, &b"job"[..])
+        );
+        let headers = back.headers.expect("headers");
+        let names: Vec<&str> = headers.keys().map(String::as_str).collect();
+        assert_eq!(names, ["tenant", HEADER_ERROR, HEADER_REDRIVEN]);
+        assert_eq!(headers[HEADER_ERROR], "boom");
+        assert_eq!(headers[HEADER_REDRIVEN], "1");
+    }
+
+    #[test]
+    fn a_second_redrive_counts_two_and_a_foreign_count_restarts() {
+        let mut again = redriven(dead_letter(&[], 1));
+        Arc::make_mut(again.headers.as_mut().expect("headers")).extend(dead_letter_headers(
+            3,
+            "again",
+            SystemTime::now(),
+        ));
+        let twice = redriven(again);
+        assert_eq!(
+            twice.headers.as_ref().expect("headers")[HEADER_REDRIVEN],
+            "2"
+        );
+        assert_eq!(twice.headers.expect("headers")[HEADER_ERROR], "again");
+
+        let odd = redriven(dead_letter(&[(HEADER_REDRIVEN, "many")], 1));
+        assert_eq!(odd.headers.expect("headers")[HEADER_REDRIVEN], "1");
+        let plain = redriven(Envelope::new(Bytes::new(), None));
+        assert_eq!(plain.headers.expect("headers")[HEADER_REDRIVEN], "1");
+    }
+}
