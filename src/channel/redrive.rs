@@ -4,10 +4,18 @@
 //! makes (memory: into the queue's channel; amqp: a confirmed publish;
 //! redis: one script with the dead entry's deletion).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::channel::retry::{HEADER_ATTEMPTS, HEADER_FAILED_AT};
 use crate::delivery::Envelope;
+use crate::error::Result;
+
+/// Most dead letters one step of a broker's redrive moves: one script
+/// (redis), or one channel's gets and confirms (amqp). Small, so that a
+/// step neither holds Redis long nor keeps many messages invisible.
+#[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+pub(crate) const BROKER_STEP: usize = 100;
 
 /// Header counting how often a message was redriven out of `<queue>.dead`.
 pub(crate) const HEADER_REDRIVEN: &str = "x-redriven";
@@ -36,6 +44,40 @@ pub(crate) fn redriven(mut envelope: Envelope) -> Envelope {
     );
     envelope.attempt = 1;
     envelope
+}
+
+/// Moves up to `max` dead letters in steps of at most `step`: `one(state,
+/// n)` moves up to `n` and answers the next state, how many it moved, and
+/// whether more may wait. Each step is whole on its own, so a caller that
+/// gives up between steps leaves every message in one of the two queues.
+///
+/// # Errors
+///
+/// The first step's error; the steps before it stay done.
+pub(crate) async fn in_steps<S, F, Fut>(
+    max: usize,
+    step: usize,
+    mut state: S,
+    mut one: F,
+) -> Result<u64>
+where
+    F: FnMut(S, usize) -> Fut,
+    Fut: Future<Output = Result<(S, u64, bool)>>,
+{
+    let mut moved: u64 = 0;
+    loop {
+        let left = (max as u64).saturating_sub(moved);
+        if left == 0 {
+            return Ok(moved);
+        }
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(step);
+        let (next, done, more) = one(state, n).await?;
+        moved += done;
+        if !more {
+            return Ok(moved);
+        }
+        state = next;
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::channel::messages::Relay;
+use crate::channel::redrive::in_steps;
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
 use crate::delivery::{Delivery, Envelope};
@@ -30,8 +31,9 @@ use backend::{MemoryBackend, MemoryEvent};
 use room::{Admission, Room};
 use topics::Topics;
 
-/// Most messages one redrive step moves.
-const REDRIVE_BATCH: usize = 10_000;
+/// Most messages one redrive step moves: in-process, so larger than a
+/// broker's step, and still short work for the dead queue's channel.
+const REDRIVE_STEP: usize = 10_000;
 
 /// Settings every queue of a memory bus shares.
 #[derive(Debug)]
@@ -188,35 +190,27 @@ impl Memory {
     }
 
     /// Moves up to `max` ready messages of `<queue>.dead` back to `queue`,
-    /// in batches, so that `<queue>.dead`'s channel never works long on one
-    /// message; a queue whose dead letters were never used starts nothing.
-    /// Each batch is one step of that channel: a caller that gives up
-    /// between batches leaves every message in one of the two queues.
+    /// in steps inside `<queue>.dead`'s channel, so that it never works
+    /// long on one message; a queue whose dead letters were never used
+    /// starts nothing.
     pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
         let dead_queue = validate::dead_letter_name(queue);
         let Some(dead) = self.channels.get(&dead_queue, false).await? else {
             return Ok(0);
         };
         let into = self.channels.open(queue).await?.addr.clone();
-        let mut moved = 0;
-        while moved < max {
-            let batch = (max - moved).min(REDRIVE_BATCH);
-            let into = into.clone();
-            let done = ask(|reply| {
-                dead.addr.do_send(Relay(MemoryEvent::Redrive {
-                    max: batch,
-                    into,
-                    reply,
-                }));
-            })
-            .await?;
-            let done = usize::try_from(done).unwrap_or(batch);
-            moved += done;
-            if done < batch {
-                break;
+        in_steps(max, REDRIVE_STEP, (), |(), max| {
+            let (dead, into) = (dead.clone(), into.clone());
+            async move {
+                let moved = ask(|reply| {
+                    dead.addr
+                        .do_send(Relay(MemoryEvent::Redrive { max, into, reply }));
+                })
+                .await?;
+                Ok(((), moved, moved == max as u64))
             }
-        }
-        Ok(moved as u64)
+        })
+        .await
     }
 
     /// Stops every listener, waiting up to `timeout` for their handlers.

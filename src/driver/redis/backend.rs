@@ -30,6 +30,7 @@ use crate::delivery::Delivery;
 use crate::driver::redis::commands::{self, ReceiveJob, Records};
 use crate::driver::redis::driver::RedisShared;
 use crate::driver::redis::link::RedisLink;
+use crate::driver::redis::operate;
 use crate::driver::redis::pusher::{Inbox, RedisPusher, Watch};
 use crate::driver::redis::wire::{due_ms, fields, Keys};
 use crate::driver::registry::{Open, Registry};
@@ -359,10 +360,10 @@ impl Backend for RedisBackend {
         self.answer(reply, purged, cx);
     }
 
-    fn peek(&mut self, _max: usize, reply: Reply<Vec<Delivery>>, _cx: &mut Cx<'_, Self>) {
-        let _ = reply.send(Err(crate::error::Error::backend(
-            "peek: not yet on this driver",
-        )));
+    fn peek(&mut self, max: usize, reply: Reply<Vec<Delivery>>, cx: &mut Cx<'_, Self>) {
+        let limit = self.shared.push_timeout;
+        let copies = operate::peek(self.link.clone(), self.keys.clone(), max, limit);
+        self.answer(reply, copies, cx);
     }
 
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {
