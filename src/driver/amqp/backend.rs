@@ -25,6 +25,7 @@ use crate::delivery::{Delivery, Envelope};
 use crate::driver::amqp::consumer::{self, Consumed};
 use crate::driver::amqp::driver::Links;
 use crate::driver::amqp::link::Target;
+use crate::driver::amqp::operate;
 use crate::driver::amqp::receive;
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::tags::{AmqpHandle, Tags};
@@ -459,10 +460,13 @@ impl Backend for AmqpBackend {
         });
     }
 
-    fn peek(&mut self, _max: usize, reply: Reply<Vec<Delivery>>, _cx: &mut Cx<'_, Self>) {
-        let _ = reply.send(Err(crate::error::Error::backend(
-            "peek: not yet on this driver",
-        )));
+    fn peek(&mut self, max: usize, reply: Reply<Vec<Delivery>>, cx: &mut Cx<'_, Self>) {
+        // Not in the actor's context: a restart must not drop the answer,
+        // nor the hand-back of what the peek took.
+        let peeking = operate::peek(self.shared.clone(), cx.name().clone(), max);
+        actix::spawn(async move {
+            let _ = reply.send(peeking.await);
+        });
     }
 
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {
