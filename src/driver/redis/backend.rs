@@ -324,13 +324,20 @@ impl Backend for RedisBackend {
         done: oneshot::Sender<()>,
         _cx: &mut Cx<'_, Self>,
     ) {
-        if let Some(reader) = self.readers.get_mut(&listener) {
-            reader.detached = true;
+        // Its deliveries were handed back (copies at the end of the stream)
+        // by the settle just before, in a script of their own. A read still
+        // in flight (woken by `unsubscribed`) is waited for: what it brings
+        // is handed back too, and nothing later is read for this listener.
+        match self.readers.get_mut(&listener) {
+            Some(reader) => {
+                reader.detached = true;
+                reader.gone.push(done);
+            }
+            None => {
+                let _ = done.send(());
+            }
         }
         self.finish_if_done(listener);
-        // Its deliveries were handed back (copies at the end of the stream)
-        // by the settle just before, in a script of their own.
-        let _ = done.send(());
     }
 
     fn settle(&mut self, batch: Drain<'_, Settlement<String>>, cx: &mut Cx<'_, Self>) {
