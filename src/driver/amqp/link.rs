@@ -459,8 +459,14 @@ fn connect_error(uri: &AMQPUri, e: &lapin::Error) -> Error {
         },
         _ => "check amqp.url",
     };
+    // The broker's own words (`ACCESS_REFUSED - Login was refused …`)
+    // already name the condition that lapin's text would name twice more.
+    let said = match e.kind() {
+        ErrorKind::ProtocolError(err) => err.get_message().to_string(),
+        _ => e.to_string(),
+    };
     Error::backend(format!(
-        "cannot connect to RabbitMQ at {}:{} vhost {:?} as {:?} ({hint}): {e}",
+        "cannot connect to RabbitMQ at {}:{} vhost {:?} as {:?} ({hint}): {said}",
         uri.authority.host, uri.authority.port, uri.vhost, uri.authority.userinfo.username
     ))
 }
