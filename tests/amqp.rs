@@ -9,6 +9,7 @@ mod support;
 mod amqp {
     mod crash;
     mod interop;
+    mod logs;
     mod payloads;
     mod restart;
     mod settings;
