@@ -11,6 +11,7 @@ mod amqp {
     mod interop;
     mod logs;
     mod payloads;
+    mod redrive;
     mod restart;
     mod settings;
 }

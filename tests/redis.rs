@@ -9,6 +9,7 @@ mod support;
 mod redis {
     mod crash;
     mod interop;
+    mod redrive;
     mod restart;
     mod settings;
     mod topics;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod rabbit_node;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod redrive_crash;
 
 use std::future::Future;
 use std::pin::Pin;
