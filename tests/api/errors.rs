@@ -117,6 +117,8 @@ async fn invalid_queue_names_are_refused_by_every_call() {
         assert_invalid_name("remove", n, why, bus.remove(n).await);
         assert_invalid_name("stats", n, why, bus.stats(n).await);
         assert_invalid_name("purge", n, why, bus.purge(n).await);
+        assert_invalid_name("peek", n, why, bus.peek(n, 1).await);
+        assert_invalid_name("redrive", n, why, bus.redrive(n, 1).await);
     }
     bus.shutdown().await.expect("shutdown");
 }
