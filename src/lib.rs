@@ -41,7 +41,7 @@
 //! | `driver` | the drivers (`memory/`, `amqp/`, `redis/`), each a `Backend` and a driver actor, and the one name → channel registry |
 //! | `typed` | [`Queue`], a typed handle on a queue; [`Typed`], the decoded delivery; [`Codec`] ([`Json`] and, with `msgpack`, `MessagePack`) |
 //! | `reject` | [`Reject`], the handler error that dead-letters at once |
-//! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
+//! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables, each key read into the field of its name by serde |
 //! | `delivery`, `message_id`, `options`, `stats`, `error` | the public types: [`Delivery`], [`MessageId`], [`PushOptions`], [`ListenerOptions`], [`QueueStats`], [`Error`] |
 //! | `runtime`, `timer`, `validate`, `panic_guard` | the arbiters a bus runs on; one timer for many deadlines; input checks; panics as values |
 //!

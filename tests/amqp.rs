@@ -8,6 +8,7 @@ mod support;
 
 mod amqp {
     mod crash;
+    mod groups;
     mod interop;
     mod logs;
     mod payloads;

@@ -8,6 +8,7 @@ mod support;
 
 mod redis {
     mod crash;
+    mod groups;
     mod interop;
     mod redrive;
     mod restart;

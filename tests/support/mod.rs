@@ -8,7 +8,12 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+pub mod child;
 pub mod config;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod group_share;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod ledger;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;
 #[cfg(feature = "redis")]
