@@ -1,20 +1,19 @@
 //! A redrive killed halfway, for the broker drivers' tests: a child process
-//! redrives `N` dead letters in small steps, printing its progress, and is
+//! redrives `N` dead letters in small steps, logging its progress, and is
 //! SIGKILLed part-way; then every id must be in `<queue>` or `<queue>.dead`.
 //!
 //! Each broker's test binary has a child test that calls [`child`] and a
 //! test that calls [`kill_a_redrive_halfway`] with that child's name.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
-use actorbus::{Bus, Config, MessageId};
+use actorbus::{Bus, Config};
 use futures_util::future::join_all;
 
-use crate::support::{eventually, indexed, unique_queue, Collector};
+use crate::support::child::{log_appender, logged, spawn_test};
+use crate::support::ledger::{tally, until_all_handled, Tally};
+use crate::support::{eventually, index_of, indexed, unique_queue, Collector};
 
 /// Dead letters per run.
 pub const N: u32 = 2_000;
@@ -22,46 +21,51 @@ pub const N: u32 = 2_000;
 const QUEUE_VAR: &str = "ACTORBUS_REDRIVE_CRASH_QUEUE";
 /// Where the child finds its step size.
 const STEP_VAR: &str = "ACTORBUS_REDRIVE_CRASH_STEP";
+/// Where the child logs its progress (how many it moved in all).
+const LOG_VAR: &str = "ACTORBUS_REDRIVE_CRASH_LOG";
 /// The longest any phase may take (a correctness bound, never a speed one).
 const BOUND: Duration = Duration::from_secs(120);
 
 /// The child's body: redrives the queue in its environment in steps,
-/// printing `moved <total>` after each, until nothing is left. Returns at
-/// once when run as a test of its own (no queue in the environment).
+/// appending how many it moved in all to its log after each step, until
+/// nothing is left. Returns at once when run as a test of its own (no
+/// queue in the environment).
 pub fn child(config: Config) {
-    let (Ok(queue), Ok(step)) = (std::env::var(QUEUE_VAR), std::env::var(STEP_VAR)) else {
+    let (Ok(queue), Ok(step), Ok(log)) = (
+        std::env::var(QUEUE_VAR),
+        std::env::var(STEP_VAR),
+        std::env::var(LOG_VAR),
+    ) else {
         return;
     };
     let step: usize = step.parse().expect("step");
+    let progress = log_appender(&log);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
         let bus = Bus::connect(config).await.expect("the child connects");
-        let mut total = 0;
+        let mut total = 0u32;
         loop {
             let moved = bus.redrive(&queue, step).await.expect("redrive");
             if moved == 0 {
                 break;
             }
-            total += moved;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "moved {total}").expect("stdout");
-            out.flush().expect("stdout");
+            total += u32::try_from(moved).expect("moved fits");
+            progress(total);
         }
-        println!("done");
     });
 }
 
 /// What a killed redrive left.
 #[derive(Debug)]
 pub struct Outcome {
-    /// Ids found in neither queue.
-    pub lost: usize,
-    /// Copies beyond one per id.
-    pub duplicates: usize,
+    /// Messages found in neither queue.
+    pub lost: Vec<u32>,
+    /// Copies beyond one per message.
+    pub duplicates: u32,
     /// How many the child said it had moved when it was killed.
-    pub moved_at_kill: u64,
-    /// Ids found in the queue (the rest were still dead letters): how far
-    /// the redrive got.
+    pub moved_at_kill: u32,
+    /// Messages found in the queue (the rest were still dead letters): how
+    /// far the redrive got.
     pub in_queue: usize,
     /// The queues the runs used, for the caller to clean up.
     pub queues: Vec<String>,
@@ -79,7 +83,7 @@ pub async fn kill_a_redrive_halfway(config: Config, child_test: &str, step: usiz
         let q = unique_queue("redrive-crash");
         queues.push(q.clone());
         let dead = format!("{q}.dead");
-        let ids = fill(&bus, &dead).await;
+        fill(&bus, &dead).await;
         let killed = tokio::task::spawn_blocking({
             let (test, q) = (child_test.to_owned(), q.clone());
             move || run_and_kill(&test, &q, step)
@@ -91,7 +95,7 @@ pub async fn kill_a_redrive_halfway(config: Config, child_test: &str, step: usiz
             bus.purge(&q).await.expect("purge");
             continue;
         };
-        let (lost, duplicates, in_queue) = collect(&bus, &q, &dead, &ids).await;
+        let (Tally { lost, duplicates }, in_queue) = collect(&bus, &q, &dead).await;
         bus.shutdown().await.expect("shutdown");
         return Outcome {
             lost,
@@ -104,60 +108,48 @@ pub async fn kill_a_redrive_halfway(config: Config, child_test: &str, step: usiz
     panic!("the child finished before the kill three times: the test proves nothing");
 }
 
-/// Pushes `N` numbered messages straight into `dead`; returns their ids.
-async fn fill(bus: &Bus, dead: &str) -> Vec<MessageId> {
-    let mut ids = Vec::with_capacity(N as usize);
+/// Pushes `N` numbered messages straight into `dead`.
+async fn fill(bus: &Bus, dead: &str) {
     for chunk in (0..N).collect::<Vec<_>>().chunks(250) {
         let pushed = join_all(chunk.iter().map(|&i| bus.push(dead, indexed(i)))).await;
-        ids.extend(pushed.into_iter().map(|id| id.expect("push")));
+        for id in pushed {
+            id.expect("push");
+        }
     }
-    ids
 }
 
-/// Runs the child on `queue` and SIGKILLs it once it said it moved `N / 4`;
-/// answers how many it had moved then, or `None` when it finished first.
-fn run_and_kill(child_test: &str, queue: &str, step: usize) -> Option<u64> {
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([child_test, "--exact", "--ignored", "--nocapture"])
-        .args(["--test-threads=1"])
-        .env(QUEUE_VAR, queue)
-        .env(STEP_VAR, step.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let stdout = child.stdout.take().expect("the child's stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+/// Runs the child on `queue` and SIGKILLs it once its log says it moved
+/// `N / 4`; answers how many it had moved then, or `None` when it finished
+/// (or died) first.
+fn run_and_kill(child_test: &str, queue: &str, step: usize) -> Option<u32> {
+    let log = std::env::temp_dir().join(format!("{queue}.progress"));
+    let step = step.to_string();
+    let vars = [
+        (QUEUE_VAR, OsStr::new(queue)),
+        (STEP_VAR, OsStr::new(&step)),
+        (LOG_VAR, log.as_os_str()),
+    ];
+    let mut child = spawn_test(child_test, &vars);
     let deadline = Instant::now() + BOUND;
     let outcome = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line == "done" => break None,
-            Ok(line) => {
-                let moved = line.strip_prefix("moved ").and_then(|n| n.parse().ok());
-                if let Some(moved) = moved.filter(|&m: &u64| m >= u64::from(N / 4)) {
-                    // A few ms more, varying from run to run, so that the
-                    // kill falls in different phases of the next step.
-                    std::thread::sleep(Duration::from_micros(jitter_us()));
-                    child.kill().expect("SIGKILL the child");
-                    break Some(moved);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                panic!("the child made no progress within {BOUND:?}");
-            }
+        if let Some(&moved) = logged(&log).last().filter(|&&m| m >= N / 4) {
+            // A few ms more, varying from run to run, so that the kill
+            // falls in different phases of the next step.
+            std::thread::sleep(Duration::from_micros(jitter_us()));
+            child.kill().expect("SIGKILL the child");
+            break Some(moved);
         }
+        if child.try_wait().expect("the child's status").is_some() {
+            break None;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child made no progress within {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
     };
-    let _ = child.kill();
     child.wait().expect("reap the child");
+    let _ = std::fs::remove_file(&log);
     outcome
 }
 
@@ -169,23 +161,15 @@ fn jitter_us() -> u64 {
     u64::from(nanos % 60_000)
 }
 
-/// Takes every message of `queue` and `dead` until each of `ids` was seen
-/// (lost ones fail the bound), then a little longer for late duplicates;
-/// answers how many were lost, how many came twice, and how many (once
-/// each) came from `queue`.
-async fn collect(bus: &Bus, queue: &str, dead: &str, ids: &[MessageId]) -> (usize, usize, usize) {
+/// Takes every message of `queue` and `dead` until each of `0..N` was
+/// seen (lost ones fail the bound), then until both are drained; answers
+/// what was lost and handled twice, and how many (once each) came from
+/// `queue`.
+async fn collect(bus: &Bus, queue: &str, dead: &str) -> (Tally, usize) {
     let got = Collector::new();
     let listeners = [got.listen(bus, queue).await, got.listen(bus, dead).await];
-    let all_seen = || {
-        let seen: HashMap<MessageId, usize> = counts(&got);
-        ids.iter().all(|id| seen.contains_key(id))
-    };
-    let found = tokio::time::timeout(BOUND, async {
-        while !all_seen() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let indices = || got.snapshot().iter().map(index_of).collect::<Vec<u32>>();
+    until_all_handled(N, BOUND, indices).await;
     // Copies still on their way (amqp: requeued by the broker as it saw the
     // child's connection close) come now; none may stay behind.
     eventually("both queues drained", BOUND, || async {
@@ -198,29 +182,13 @@ async fn collect(bus: &Bus, queue: &str, dead: &str, ids: &[MessageId]) -> (usiz
     for listener in listeners {
         listener.remove().await.expect("remove");
     }
-    let seen = counts(&got);
-    let lost = ids.iter().filter(|id| !seen.contains_key(id)).count();
-    assert!(
-        found.is_ok() || lost > 0,
-        "the bound passed with nothing lost"
-    );
-    let duplicates = seen.values().map(|n| n - 1).sum();
-    let mut in_queue: Vec<MessageId> = got
+    let mut in_queue: Vec<u32> = got
         .snapshot()
-        .into_iter()
+        .iter()
         .filter(|d| d.queue() == queue)
-        .map(|d| d.id().clone())
+        .map(index_of)
         .collect();
     in_queue.sort_unstable();
     in_queue.dedup();
-    (lost, duplicates, in_queue.len())
-}
-
-/// How often each id was delivered.
-fn counts(got: &Collector) -> HashMap<MessageId, usize> {
-    let mut seen = HashMap::new();
-    for delivery in got.snapshot() {
-        *seen.entry(delivery.id().clone()).or_default() += 1;
-    }
-    seen
+    (tally(N, indices()), in_queue.len())
 }
