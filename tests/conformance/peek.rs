@@ -43,6 +43,11 @@ pub async fn peek_shows_ready_messages_in_order_without_taking_them(factory: &Bu
         assert_eq!(d.headers()["tenant"], format!("t{i}"), "{:?}", d.headers());
     }
     assert_eq!(indices(&bus.peek(&q, 2).await.expect("peek 2")), [0, 1]);
+    assert_eq!(
+        indices(&bus.peek(&q, usize::MAX).await.expect("peek all")),
+        [0, 1, 2, 3, 4],
+        "the largest max is safe"
+    );
     assert!(bus.peek(&q, 0).await.expect("peek 0").is_empty());
     let s = bus.stats(&q).await.expect("stats");
     assert_eq!(

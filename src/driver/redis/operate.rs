@@ -31,7 +31,8 @@ async fn ready(
     cursor: &str,
     limit: Duration,
 ) -> Result<Vec<Entry>> {
-    let max = max.to_string();
+    // `XRANGE … COUNT` takes a signed 64-bit count.
+    let max = max.min(i64::MAX as usize).to_string();
     let args = [GROUP.as_bytes(), max.as_bytes(), cursor.as_bytes()];
     let reply: Value = invoke(link, limit, &PEEK, &[stream], &args).await?;
     Ok(Entry::from_range_reply(reply))

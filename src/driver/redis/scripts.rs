@@ -158,13 +158,14 @@ return n
 
 /// The first ready entries of a stream, in order (those after the group's
 /// last delivered id, and after a cursor). KEYS: stream. ARGV: group, most
-/// to return, cursor (an entry id, `0-0` for none). Returns `XRANGE`'s reply.
+/// to return (passed on as text: a Lua number would lose large counts),
+/// cursor (an entry id, `0-0` for none). Returns `XRANGE`'s reply.
 pub(crate) static PEEK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{GROUP_HELPERS}
 local start = last_delivered(KEYS[1], ARGV[1])
 if after(ARGV[3], start) then start = ARGV[3] end
-return redis.call('XRANGE', KEYS[1], '(' .. start, '+', 'COUNT', tonumber(ARGV[2]))
+return redis.call('XRANGE', KEYS[1], '(' .. start, '+', 'COUNT', ARGV[2])
 "
     ))
 });
