@@ -159,6 +159,11 @@
 //!   moves to `<queue>.dead` with the headers `x-error`, `x-attempts` and
 //!   `x-failed-at`. `<queue>.dead` is an ordinary queue: it can be listened
 //!   to, received from, counted and purged. Nothing is dropped silently.
+//! - **Peek and redrive.** [`Bus::peek`] shows copies of the ready
+//!   messages without taking them (on amqp by taking and handing them back;
+//!   its docs say what that costs). [`Bus::redrive`] moves dead letters back
+//!   to their queue at attempt 1, with `x-redriven` and their last
+//!   `x-error`, each stored there before it leaves `<queue>.dead`.
 //! - **Reject.** A handler error that is (or wraps) a [`Reject`] moves the
 //!   message to `<queue>.dead` at once, on the attempt it failed, with the
 //!   same headers; a payload of a typed [`Queue`] that does not decode goes

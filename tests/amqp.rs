@@ -10,7 +10,9 @@ mod amqp {
     mod crash;
     mod groups;
     mod interop;
+    mod logs;
     mod payloads;
+    mod redrive;
     mod restart;
     mod settings;
 }

@@ -10,6 +10,7 @@ mod redis {
     mod crash;
     mod groups;
     mod interop;
+    mod redrive;
     mod restart;
     mod settings;
     mod topics;
