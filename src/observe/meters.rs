@@ -218,11 +218,14 @@ impl BusMeters {
         }
     }
 
-    /// A push to `queue` ended with `result`.
+    /// A push to `queue` ended with `result`. Only a push that stored its
+    /// message makes the queue one the sampler counts: counting a queue a
+    /// refused push named (too large a payload, a bad name) would be I/O
+    /// for nothing, and on amqp would declare it.
     #[inline(always)]
     pub(crate) fn pushed<T>(&self, queue: &str, result: &crate::error::Result<T>) {
         #[cfg(feature = "metrics")]
-        self.entry(queue, true).meters.pushed(result);
+        self.entry(queue, result.is_ok()).meters.pushed(result);
     }
 
     /// A publish to `topic` ended with `result`.
