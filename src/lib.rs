@@ -53,6 +53,7 @@
 //! | `amqps` | off | `amqps://` urls (rustls); without it such a url is [`Error::Config`] naming `amqp.url` |
 //! | `redis` | on | `queue.driver = redis`: Redis Streams through deadpool-redis, [`RedisConfig`] |
 //! | `msgpack` | off | `MessagePack`, a [`Codec`] for typed queues (rmp-serde) |
+//! | `cli` | on | the `actorbus` command (`cargo install --path .`): push, peek, receive, stats, dead letters, bench; pulls clap, plotters, indicatif. A library user opts out with `default-features = false` (then names the drivers it wants) |
 //! | `test-util` | off | `actorbus::testing`: fault injection (make a queue's actor panic) for supervision tests |
 //!
 //! The memory driver is always there.
