@@ -1,1 +1,13 @@
+//! The `actorbus` command driven as a user would: the built binary, run
+//! against the shared RabbitMQ and Redis (`scripts/test` makes sure of
+//! them), its output read as text and JSON.
 
+mod support;
+
+mod cli {
+    mod bench;
+    mod dead;
+    mod errors;
+    mod push;
+    mod stats;
+}

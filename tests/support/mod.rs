@@ -8,6 +8,8 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(all(feature = "cli", feature = "amqp", feature = "redis"))]
+pub mod cli;
 pub mod config;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;

@@ -64,6 +64,17 @@ pub(crate) enum Command {
     /// Take the next message of a queue (it is acknowledged: gone from the queue).
     Receive(ReceiveArgs),
     /// Count the messages of queues: ready, in flight, delayed, dead, listeners.
+    ///
+    /// `listeners` counts the listeners of this command's own bus (none).
+    /// On amqp, `in flight` and `delayed` are likewise the counting
+    /// process's own (RabbitMQ's queue counts do not tell them), so they
+    /// show 0 here; on redis they cover every process. With `--watch`,
+    /// `net/s` is the change per second of all messages held (ready + in
+    /// flight + delayed + dead): pushes minus acknowledgements and purges.
+    /// Stats are gauges, not counters, so pushes and acknowledgements per
+    /// second on their own cannot be derived from them (the `metrics`
+    /// feature counts them in the process that pushes and handles).
+    /// `dead/s` is the change of `dead` per second.
     Stats(StatsArgs),
     /// Look at, redrive or drop the dead letters of a queue (`<queue>.dead`).
     #[command(subcommand)]
