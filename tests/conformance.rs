@@ -79,6 +79,12 @@ macro_rules! conformance_suite {
             // stats and purge
             operate::stats_count_ready_delayed_in_flight_and_listeners,
             operate::purge_drops_ready_messages_only,
+            // peek and redrive
+            peek::peek_shows_ready_messages_in_order_without_taking_them,
+            peek::peek_and_redrive_refuse_bad_names_and_a_closed_bus,
+            redrive::redrive_brings_dead_letters_back_at_attempt_one,
+            redrive::redrive_moves_at_most_max,
+            redrive::redrive_leaves_dead_letters_a_listener_holds,
             // shutdown
             shutdown::shutdown_refuses_new_work_on_every_clone,
             shutdown::shutdown_twice_is_ok,
@@ -154,8 +160,10 @@ pub mod conformance {
     pub mod delay;
     pub mod edges;
     pub mod operate;
+    pub mod peek;
     pub mod produce;
     pub mod receive;
+    pub mod redrive;
     pub mod removal;
     pub mod request;
     pub mod retry;

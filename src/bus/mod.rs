@@ -1,6 +1,7 @@
 //! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
 
 pub(crate) mod consume;
+mod operate;
 mod produce;
 pub(crate) mod request;
 mod topic;

@@ -18,7 +18,8 @@ use crate::channel::core::Core;
 #[cfg(feature = "test-util")]
 use crate::channel::messages::Crash;
 use crate::channel::messages::{
-    Detached, Drain, GetStats, Purge, Receive, Relay, Settle, StopListeners, Subscribe, Unsubscribe,
+    Detached, Drain, GetStats, Peek, Purge, Receive, Relay, Settle, StopListeners, Subscribe,
+    Unsubscribe,
 };
 use crate::channel::retry::RetryPolicy;
 use crate::error::Error;
@@ -187,6 +188,14 @@ impl<B: Backend> Handler<Purge> for ChannelActor<B> {
 
     fn handle(&mut self, msg: Purge, ctx: &mut Context<Self>) {
         self.with_backend(ctx, "purge", |b, cx| b.purge(msg.reply, cx));
+    }
+}
+
+impl<B: Backend> Handler<Peek> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Peek, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "peek", |b, cx| b.peek(msg.max, msg.reply, cx));
     }
 }
 

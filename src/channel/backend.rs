@@ -87,6 +87,11 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// Drops the ready messages, answering how many.
     fn purge(&mut self, reply: Reply<u64>, cx: &mut Cx<'_, Self>);
 
+    /// Copies up to `max` (at least 1) ready messages, in the order they
+    /// would be delivered, without taking them: messages listeners hold
+    /// and delayed ones are not ready.
+    fn peek(&mut self, max: usize, reply: Reply<Vec<Delivery>>, cx: &mut Cx<'_, Self>);
+
     /// Takes one message, acknowledged as it is handed over, or
     /// `Error::Timeout` after `timeout`.
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>);

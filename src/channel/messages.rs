@@ -86,6 +86,14 @@ pub(crate) struct Purge {
     pub(crate) reply: Reply<u64>,
 }
 
+/// Copies up to `max` ready messages, in delivery order, without taking them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Peek {
+    pub(crate) max: usize,
+    pub(crate) reply: Reply<Vec<Delivery>>,
+}
+
 /// Takes one message, acknowledged on hand-over, or `Error::Timeout`.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -5,11 +5,13 @@
 //! - `backend`: the trait a driver implements for one queue;
 //! - `messages`: what listeners, the bus and drivers send a channel;
 //! - `subscribers`: which listener gets the next message;
-//! - `retry`: retry-or-dead-letter decisions and the why-headers.
+//! - `retry`: retry-or-dead-letter decisions and the why-headers;
+//! - `redrive`: what a dead letter becomes when it is moved back to its queue.
 
 pub(crate) mod actor;
 pub(crate) mod backend;
 pub(crate) mod core;
 pub(crate) mod messages;
+pub(crate) mod redrive;
 pub(crate) mod retry;
 pub(crate) mod subscribers;

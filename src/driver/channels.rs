@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::channel::backend::Reply;
-use crate::channel::messages::{Drain, GetStats, Purge, Receive, StopListeners};
+use crate::channel::messages::{Drain, GetStats, Peek, Purge, Receive, StopListeners};
 use crate::delivery::Delivery;
 use crate::driver::registry::{Channel, CloseAll, Lookup, Open, Registry};
 use crate::error::{Error, Result};
@@ -125,6 +125,17 @@ impl<B: Open> Channels<B> {
         match self.get(queue, false).await? {
             Some(channel) => Ok(Some(
                 ask(|reply| channel.addr.do_send(Purge { reply })).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Copies up to `max` ready messages of `queue` through its channel;
+    /// `None` for a queue never used.
+    pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Option<Vec<Delivery>>> {
+        match self.get(queue, false).await? {
+            Some(channel) => Ok(Some(
+                ask(|reply| channel.addr.do_send(Peek { max, reply })).await?,
             )),
             None => Ok(None),
         }

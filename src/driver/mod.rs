@@ -148,6 +148,17 @@ impl Driver {
         on_driver!(self, d => d.purge(queue).await)
     }
 
+    /// Copies up to `max` ready messages of `queue`, without taking them.
+    pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
+        on_driver!(self, d => d.peek(queue, max).await)
+    }
+
+    /// Moves up to `max` messages of `<queue>.dead` back to `queue`,
+    /// answering how many.
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        on_driver!(self, d => d.redrive(queue, max).await)
+    }
+
     /// Stops listeners (waiting up to `timeout` for handlers), returns what
     /// is unacknowledged, flushes confirms, deletes the queues in `doomed`
     /// (the bus's reply queue) with their dead letters once nothing reads

@@ -25,6 +25,7 @@ use crate::delivery::{Delivery, Envelope};
 use crate::driver::amqp::consumer::{self, Consumed};
 use crate::driver::amqp::driver::Links;
 use crate::driver::amqp::link::Target;
+use crate::driver::amqp::operate;
 use crate::driver::amqp::receive;
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::tags::{AmqpHandle, Tags};
@@ -456,6 +457,15 @@ impl Backend for AmqpBackend {
         let purging = self.shared.purge(cx.name());
         actix::spawn(async move {
             let _ = reply.send(purging.await);
+        });
+    }
+
+    fn peek(&mut self, max: usize, reply: Reply<Vec<Delivery>>, cx: &mut Cx<'_, Self>) {
+        // Not in the actor's context: a restart must not drop the answer,
+        // nor the hand-back of what the peek took.
+        let peeking = operate::peek(self.shared.clone(), cx.name().clone(), max);
+        actix::spawn(async move {
+            let _ = reply.send(peeking.await);
         });
     }
 

@@ -11,12 +11,14 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::channel::redrive::{in_steps, BROKER_STEP};
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
-use crate::delivery::Envelope;
+use crate::delivery::{Delivery, Envelope};
 use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
 use crate::driver::amqp::link::{parse_uri, Link, Target};
+use crate::driver::amqp::operate;
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
@@ -154,6 +156,34 @@ impl AmqpBroker {
             Some(purged) => Ok(purged),
             None => self.on_arbiter(self.shared.purge(queue)).await,
         }
+    }
+
+    /// Copies up to `max` ready messages of `queue`, through its channel,
+    /// or on the broker for a queue this bus never used.
+    pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
+        match self.channels.peek(queue, max).await? {
+            Some(copies) => Ok(copies),
+            None => {
+                let shared = self.shared.clone();
+                self.on_arbiter(operate::peek(shared, queue.into(), max))
+                    .await
+            }
+        }
+    }
+
+    /// Moves up to `max` dead letters of `queue` back to it, in steps on
+    /// the bus's arbiters (a step runs to its end even if the caller gives
+    /// up).
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        in_steps(max, BROKER_STEP, (), |(), max| {
+            let step = operate::redrive_step(self.shared.clone(), queue.to_owned(), max);
+            let run = self.on_arbiter(step);
+            async move {
+                let moved = run.await?;
+                Ok(((), moved, moved == max as u64))
+            }
+        })
+        .await
     }
 
     /// Stops every listener (waiting up to `timeout` for their handlers),

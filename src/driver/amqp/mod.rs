@@ -5,6 +5,7 @@
 //! - `consumer`: one listener's consumer channel and its relay task;
 //! - `tags`: unsettled delivery tags per consumer channel, acks and nacks;
 //! - `receive`: `receive` by `basic.get` polling;
+//! - `operate`: peek and redrive, by `basic.get` without acknowledgement;
 //! - `driver`: [`AmqpDriver`](driver::AmqpDriver), connections, confirmed publishes, reconnection;
 //! - `link`: one generation of connections and the broker operations on it;
 //! - `shared`: settings and handles every channel shares, counting and purging;
@@ -15,6 +16,7 @@ pub(crate) mod broker;
 pub(crate) mod consumer;
 pub(crate) mod driver;
 pub(crate) mod link;
+pub(crate) mod operate;
 pub(crate) mod receive;
 pub(crate) mod shared;
 pub(crate) mod tags;

@@ -106,9 +106,11 @@ pub(crate) async fn receive(
     }
 }
 
-/// A channel on the consuming connection, with `queue` declared (a receive
-/// on a queue nobody pushed to yet waits for its first message).
-async fn open(link: &Link, queue: &str) -> Result<Channel> {
+/// A channel on the consuming connection, with `queue` (a wire name)
+/// declared: a receive on a queue nobody pushed to yet waits for its first
+/// message, and a `basic.get` there finds nothing instead of closing the
+/// channel with an error.
+pub(crate) async fn open(link: &Link, queue: &str) -> Result<Channel> {
     let ch = link.consume.create_channel().await.map_err(backend)?;
     ch.queue_declare(
         wire::short(queue)?,

@@ -15,7 +15,10 @@ use std::vec::Drain;
 use actix::Addr;
 use tokio::sync::oneshot;
 
+use crate::channel::actor::ChannelActor;
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
+use crate::channel::messages::Relay;
+use crate::channel::redrive::redriven;
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::memory::room::{Admission, Room};
 use crate::driver::memory::store::MemoryStore;
@@ -56,6 +59,13 @@ pub(crate) enum MemoryEvent {
     },
     /// Hands ready messages to receivers and listeners (sent to itself).
     Dispatch,
+    /// Moves up to `max` ready messages of this queue (a `<queue>.dead`)
+    /// into the channel of `<queue>`, as redriven copies; answers how many.
+    Redrive {
+        max: usize,
+        into: Addr<ChannelActor<MemoryBackend>>,
+        reply: Reply<u64>,
+    },
 }
 
 impl MemoryBackend {
@@ -174,6 +184,32 @@ impl MemoryBackend {
         cx.assign(|| store.pop().map(|envelope| ((), envelope)));
     }
 
+    /// Moves up to `max` ready messages into `into`'s mailbox, where they
+    /// are stored (see [`Admission::Reserved`]) before they leave this
+    /// store's count: any later call to that queue finds them.
+    fn redrive(
+        &mut self,
+        max: usize,
+        into: &Addr<ChannelActor<MemoryBackend>>,
+        cx: &mut Cx<'_, Self>,
+    ) -> u64 {
+        let mut moved = 0;
+        while moved < max {
+            let Some(envelope) = self.store.pop() else {
+                break;
+            };
+            into.do_send(Relay(MemoryEvent::Enqueue {
+                envelope: redriven(envelope),
+                delay: None,
+                // A move the bus makes is never refused, like a dead letter.
+                admission: Admission::Forced,
+            }));
+            moved += 1;
+        }
+        self.gone(moved, cx);
+        moved as u64
+    }
+
     /// Arms the one timer for the earliest deadline of delays, parked pushes
     /// and receives.
     fn rearm(&mut self, cx: &mut Cx<'_, Self>) {
@@ -274,6 +310,9 @@ impl Backend for MemoryBackend {
                 self.dispatch_queued = false;
                 self.dispatch(cx);
             }
+            MemoryEvent::Redrive { max, into, reply } => {
+                let _ = reply.send(Ok(self.redrive(max, &into, cx)));
+            }
         }
     }
 
@@ -291,6 +330,13 @@ impl Backend for MemoryBackend {
         let dropped = self.store.purge();
         self.gone(dropped as usize, cx);
         let _ = reply.send(Ok(dropped));
+    }
+
+    fn peek(&mut self, max: usize, reply: Reply<Vec<Delivery>>, cx: &mut Cx<'_, Self>) {
+        let name = cx.name();
+        let copies = self.store.ready().take(max);
+        let copies = copies.map(|envelope| Delivery::new(envelope.clone(), name.clone()));
+        let _ = reply.send(Ok(copies.collect()));
     }
 
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {

@@ -16,10 +16,11 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::channel::messages::Relay;
+use crate::channel::redrive::in_steps;
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
-use crate::delivery::Envelope;
-use crate::driver::channels::Channels;
+use crate::delivery::{Delivery, Envelope};
+use crate::driver::channels::{ask, Channels};
 use crate::driver::registry::{Channel, Open, Registry};
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
@@ -29,6 +30,10 @@ use crate::validate;
 use backend::{MemoryBackend, MemoryEvent};
 use room::{Admission, Room};
 use topics::Topics;
+
+/// Most messages one redrive step moves: in-process, so larger than a
+/// broker's step, and still short work for the dead queue's channel.
+const REDRIVE_STEP: usize = 10_000;
 
 /// Settings every queue of a memory bus shares.
 #[derive(Debug)]
@@ -177,6 +182,35 @@ impl Memory {
     /// Drops the ready messages of `queue`; a queue never used has none.
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
         Ok(self.channels.purge(queue).await?.unwrap_or(0))
+    }
+
+    /// Copies up to `max` ready messages of `queue`; a queue never used has none.
+    pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
+        Ok(self.channels.peek(queue, max).await?.unwrap_or_default())
+    }
+
+    /// Moves up to `max` ready messages of `<queue>.dead` back to `queue`,
+    /// in steps inside `<queue>.dead`'s channel, so that it never works
+    /// long on one message; a queue whose dead letters were never used
+    /// starts nothing.
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        let dead_queue = validate::dead_letter_name(queue);
+        let Some(dead) = self.channels.get(&dead_queue, false).await? else {
+            return Ok(0);
+        };
+        let into = self.channels.open(queue).await?.addr.clone();
+        in_steps(max, REDRIVE_STEP, (), |(), max| {
+            let (dead, into) = (dead.clone(), into.clone());
+            async move {
+                let moved = ask(|reply| {
+                    dead.addr
+                        .do_send(Relay(MemoryEvent::Redrive { max, into, reply }));
+                })
+                .await?;
+                Ok(((), moved, moved == max as u64))
+            }
+        })
+        .await
     }
 
     /// Stops every listener, waiting up to `timeout` for their handlers.

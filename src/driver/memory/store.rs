@@ -89,6 +89,11 @@ impl MemoryStore {
         self.ready.pop_front()
     }
 
+    /// The ready messages, in the order they will be delivered.
+    pub(crate) fn ready(&self) -> impl Iterator<Item = &Envelope> {
+        self.ready.iter()
+    }
+
     /// Puts messages back at the front of the ready line, in the order given
     /// (a stopped listener's, or a receive's that its caller abandoned).
     pub(crate) fn unpop(&mut self, envelopes: Vec<Envelope>) {

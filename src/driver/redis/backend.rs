@@ -30,6 +30,7 @@ use crate::delivery::Delivery;
 use crate::driver::redis::commands::{self, ReceiveJob, Records};
 use crate::driver::redis::driver::RedisShared;
 use crate::driver::redis::link::RedisLink;
+use crate::driver::redis::operate;
 use crate::driver::redis::pusher::{Inbox, RedisPusher, Watch};
 use crate::driver::redis::wire::{due_ms, fields, Keys};
 use crate::driver::registry::{Open, Registry};
@@ -323,13 +324,20 @@ impl Backend for RedisBackend {
         done: oneshot::Sender<()>,
         _cx: &mut Cx<'_, Self>,
     ) {
-        if let Some(reader) = self.readers.get_mut(&listener) {
-            reader.detached = true;
+        // Its deliveries were handed back (copies at the end of the stream)
+        // by the settle just before, in a script of their own. A read still
+        // in flight (woken by `unsubscribed`) is waited for: what it brings
+        // is handed back too, and nothing later is read for this listener.
+        match self.readers.get_mut(&listener) {
+            Some(reader) => {
+                reader.detached = true;
+                reader.gone.push(done);
+            }
+            None => {
+                let _ = done.send(());
+            }
         }
         self.finish_if_done(listener);
-        // Its deliveries were handed back (copies at the end of the stream)
-        // by the settle just before, in a script of their own.
-        let _ = done.send(());
     }
 
     fn settle(&mut self, batch: Drain<'_, Settlement<String>>, cx: &mut Cx<'_, Self>) {
@@ -357,6 +365,12 @@ impl Backend for RedisBackend {
         let limit = self.shared.push_timeout;
         let purged = commands::purge(self.link.clone(), self.keys.clone(), limit);
         self.answer(reply, purged, cx);
+    }
+
+    fn peek(&mut self, max: usize, reply: Reply<Vec<Delivery>>, cx: &mut Cx<'_, Self>) {
+        let limit = self.shared.push_timeout;
+        let copies = operate::peek(self.link.clone(), self.keys.clone(), max, limit);
+        self.answer(reply, copies, cx);
     }
 
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>) {

@@ -13,14 +13,16 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::channel::redrive::{in_steps, BROKER_STEP};
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
-use crate::delivery::Envelope;
+use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::Channels;
 use crate::driver::redis::backend::RedisBackend;
 use crate::driver::redis::commands;
 use crate::driver::redis::driver::{
-    Close, Count, JoinTopic, PublishTopic, PurgeStream, RedisDriver, RedisShared,
+    Close, Count, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver, RedisShared,
+    RedriveStep,
 };
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
@@ -168,6 +170,34 @@ impl RedisBroker {
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
         let found = self.channels.purge(queue).await?;
         self.or_driver(found, PurgeStream(Keys::new(queue))).await
+    }
+
+    /// Copies up to `max` ready messages of `queue`, starting no channel
+    /// for a queue this bus never used.
+    pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
+        let found = self.channels.peek(queue, max).await?;
+        let keys = Keys::new(queue);
+        self.or_driver(found, PeekStream { keys, max }).await
+    }
+
+    /// Moves up to `max` ready dead letters of `queue` back to it, one
+    /// atomic script per step, each on the driver's arbiter.
+    pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
+        let keys = Keys::new(queue);
+        let first = "0-0".to_owned();
+        in_steps(max, BROKER_STEP, first, |cursor, max| {
+            let msg = RedriveStep {
+                keys: keys.clone(),
+                cursor,
+                max,
+            };
+            let sent = self.driver.send(msg);
+            async move {
+                let step = sent.await.map_err(|_| Error::Closed)??;
+                Ok((step.cursor, step.moved, step.read == max))
+            }
+        })
+        .await
     }
 
     /// A channel's answer, or else the driver's answer to `msg`.

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::delivery::Envelope;
+use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{Channels, DRAIN_LIMIT};
 use crate::driver::redis::backend::RedisBackend;
 use crate::driver::redis::link::RedisLink;
+use crate::driver::redis::operate::{self, Step};
 use crate::driver::redis::wire::Keys;
 use crate::driver::redis::{commands, topics};
 use crate::error::Result;
@@ -56,6 +57,23 @@ pub(crate) struct Count(pub(crate) Keys);
 #[derive(Message)]
 #[rtype(result = "Result<u64>")]
 pub(crate) struct PurgeStream(pub(crate) Keys);
+
+/// Copies the first ready messages of a queue that has no channel.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Delivery>>")]
+pub(crate) struct PeekStream {
+    pub(crate) keys: Keys,
+    pub(crate) max: usize,
+}
+
+/// One step of a redrive: up to `max` dead letters read after `cursor`.
+#[derive(Message)]
+#[rtype(result = "Result<Step>")]
+pub(crate) struct RedriveStep {
+    pub(crate) keys: Keys,
+    pub(crate) cursor: String,
+    pub(crate) max: usize,
+}
 
 /// Publishes to every group of a topic.
 #[derive(Message)]
@@ -115,6 +133,26 @@ impl Handler<PurgeStream> for RedisDriver {
 
     fn handle(&mut self, msg: PurgeStream, _ctx: &mut Context<Self>) -> Self::Result {
         Box::pin(commands::purge(self.link.clone(), msg.0, self.push_timeout))
+    }
+}
+
+impl Handler<PeekStream> for RedisDriver {
+    type Result = ResponseFuture<Result<Vec<Delivery>>>;
+
+    fn handle(&mut self, msg: PeekStream, _ctx: &mut Context<Self>) -> Self::Result {
+        let limit = self.push_timeout;
+        Box::pin(operate::peek(self.link.clone(), msg.keys, msg.max, limit))
+    }
+}
+
+impl Handler<RedriveStep> for RedisDriver {
+    type Result = ResponseFuture<Result<Step>>;
+
+    fn handle(&mut self, msg: RedriveStep, _ctx: &mut Context<Self>) -> Self::Result {
+        let (link, limit) = (self.link.clone(), self.push_timeout);
+        Box::pin(operate::redrive_step(
+            link, msg.keys, msg.cursor, msg.max, limit,
+        ))
     }
 }
 

@@ -5,6 +5,7 @@
 //! - `backend`: one queue's I/O under its channel actor, and (`backend::reader`) each
 //!   listener's reads and the reaper;
 //! - `pusher`: pipelined pushes on another arbiter;
+//! - `operate`: peek, and redrive in atomic steps;
 //! - `topics`: publishing to every subscriber group's stream, and joining a group;
 //! - `commands`, `scripts`, `link`, `wire`: Redis commands, Lua scripts, connections, layout.
 
@@ -13,6 +14,7 @@ pub(crate) mod broker;
 pub(crate) mod commands;
 pub(crate) mod driver;
 pub(crate) mod link;
+pub(crate) mod operate;
 pub(crate) mod pusher;
 pub(crate) mod scripts;
 pub(crate) mod topics;

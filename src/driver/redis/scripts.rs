@@ -22,6 +22,34 @@ local function split(m)
 end
 ";
 
+/// Lua helpers about a consumer group: `last_delivered(stream, group)`, the
+/// id of the last entry the group handed out (`0-0` without a group: then
+/// nothing was handed out), and `after(a, b)`, whether stream id `a` comes
+/// after `b`. Entries after `last_delivered` are the ready ones: every
+/// entry handed out is either pending or, once settled, deleted.
+const GROUP_HELPERS: &str = r"
+local function last_delivered(stream, group)
+  local last = '0-0'
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) == 'table' and groups.err == nil then
+    for _, g in ipairs(groups) do
+      local name, id
+      for j = 1, #g, 2 do
+        if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then id = g[j + 1] end
+      end
+      if name == group then last = id end
+    end
+  end
+  return last
+end
+local function after(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+";
+
 /// Settles a batch of deliveries atomically. KEYS: stream, delay set, dead
 /// stream. ARGV: group, then records: `a id` (ack), `r id due member`
 /// (retry later), `d id n fields…` (dead letter), `b id n fields…` (hand
@@ -111,31 +139,60 @@ return {len - pending, pending, redis.call('ZCARD', KEYS[2]), redis.call('XLEN',
 /// last delivered id; every entry when there is no group). KEYS: stream.
 /// ARGV: group. Returns how many.
 pub(crate) static PURGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local last = '0-0'
-local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
-if type(groups) == 'table' and groups.err == nil then
-  for _, g in ipairs(groups) do
-    local name, id
-    for j = 1, #g, 2 do
-      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then id = g[j + 1] end
-    end
-    if name == ARGV[1] then last = id end
-  end
-end
+    Script::new(&format!(
+        r"{GROUP_HELPERS}
+local last = last_delivered(KEYS[1], ARGV[1])
 local n = 0
 while true do
   local entries = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1000)
   if #entries == 0 then break end
-  local ids = {}
+  local ids = {{}}
   for j, e in ipairs(entries) do ids[j] = e[1] end
   n = n + redis.call('XDEL', KEYS[1], unpack(ids))
   last = ids[#ids]
 end
 return n
-",
-    )
+"
+    ))
+});
+
+/// The first ready entries of a stream, in order (those after the group's
+/// last delivered id, and after a cursor). KEYS: stream. ARGV: group, most
+/// to return, cursor (an entry id, `0-0` for none). Returns `XRANGE`'s reply.
+pub(crate) static PEEK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{GROUP_HELPERS}
+local start = last_delivered(KEYS[1], ARGV[1])
+if after(ARGV[3], start) then start = ARGV[3] end
+return redis.call('XRANGE', KEYS[1], '(' .. start, '+', 'COUNT', tonumber(ARGV[2]))
+"
+    ))
+});
+
+/// Moves dead letters back to their queue, each in one step: the copy is
+/// added to the queue's stream and the dead entry deleted together, so a
+/// crash leaves it in exactly one of them. KEYS: dead stream, queue stream.
+/// ARGV: group, then records `id n fields…` (the copy's fields, made by the
+/// bus's redrive rule). A record whose entry is gone (moved by another
+/// redrive) or was handed to a listener of the dead stream since it was
+/// read is skipped. Returns how many moved.
+pub(crate) static REDRIVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{GROUP_HELPERS}
+local last = last_delivered(KEYS[1], ARGV[1])
+local i, moved = 2, 0
+while i <= #ARGV do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  if after(id, last) and #redis.call('XRANGE', KEYS[1], id, id) == 1 then
+    redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 2, i + 1 + n))
+    redis.call('XDEL', KEYS[1], id)
+    moved = moved + 1
+  end
+  i = i + 2 + n
+end
+return moved
+"
+    ))
 });
 
 /// Deletes a consumer of the group if it holds nothing. KEYS: stream.

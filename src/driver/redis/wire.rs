@@ -180,6 +180,14 @@ impl Entry {
         out
     }
 
+    /// The entries of an `XRANGE` reply, in order.
+    pub(crate) fn from_range_reply(reply: Value) -> Vec<Entry> {
+        match reply {
+            Value::Array(entries) => entries.into_iter().filter_map(Entry::from_value).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// One `[id, [field, value, ...]]` entry.
     fn from_value(value: Value) -> Option<Entry> {
         let Value::Array(mut parts) = value else {

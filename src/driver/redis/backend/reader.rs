@@ -12,6 +12,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use rustc_hash::{FxHashMap, FxHashSet};
+use tokio::sync::oneshot;
 
 use super::RedisBackend;
 use crate::channel::backend::Cx;
@@ -39,6 +40,10 @@ pub(super) struct Reader {
     failures: u32,
     /// Its listener's actor has stopped: the reader goes once its read ends.
     pub(crate) detached: bool,
+    /// Removals waiting for the reader to go: answered once no read of it
+    /// is in flight, so that nothing pushed after a removal returned is
+    /// read for the listener that left.
+    pub(crate) gone: Vec<oneshot::Sender<()>>,
 }
 
 /// What a listener's reader is doing.
@@ -62,6 +67,7 @@ impl Reader {
             cursor: None,
             failures: 0,
             detached: false,
+            gone: Vec::new(),
         }
     }
 
@@ -235,8 +241,9 @@ impl RedisBackend {
         self.settle_records(records, cx);
     }
 
-    /// Removes a stopped listener's reader once its read is done, and
-    /// deletes its consumer from the group if it holds nothing.
+    /// Removes a stopped listener's reader once its read is done (and
+    /// answers who waits for that), and deletes its consumer from the
+    /// group if it holds nothing.
     pub(super) fn finish_if_done(&mut self, id: ListenerId) {
         let done = self
             .readers
@@ -245,9 +252,12 @@ impl RedisBackend {
         if !done {
             return;
         }
-        let Some(reader) = self.readers.remove(&id) else {
+        let Some(mut reader) = self.readers.remove(&id) else {
             return;
         };
+        for waiter in reader.gone.drain(..) {
+            let _ = waiter.send(());
+        }
         let dropped = commands::drop_consumer(
             self.link.clone(),
             self.keys.clone(),
