@@ -8,6 +8,7 @@ mod cli {
     mod bench;
     mod dead;
     mod errors;
+    mod peek;
     mod push;
     mod stats;
 }

@@ -148,7 +148,7 @@ pub(crate) enum DeadCommand {
 pub(crate) struct RedriveArgs {
     /// The queue whose dead letters go back to it.
     pub(crate) queue: String,
-    /// Move at most this many (default: all there are now).
+    /// Move at most this many (default: as many as there are when it starts).
     #[arg(short = 'n', long = "max", value_name = "N")]
     pub(crate) max: Option<u64>,
     /// Do not ask (needed when standard input is not a terminal).

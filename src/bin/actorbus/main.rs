@@ -88,6 +88,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             })
             .await
         }
+        Command::Peek(args) => {
+            with_bus(&global, false, async |bus| {
+                read::peek(bus, &args.queue, args.max, json).await
+            })
+            .await
+        }
+        Command::Dead(DeadCommand::Peek(args)) => {
+            let dead = dead::dead_queue(&args.queue);
+            with_bus(&global, false, async |bus| {
+                read::peek(bus, &dead, args.max, json).await
+            })
+            .await
+        }
+        Command::Dead(DeadCommand::Redrive(args)) => {
+            confirm::can_ask(args.yes, "dead redrive")?;
+            with_bus(&global, false, async |bus| {
+                dead::redrive(bus, args, json).await
+            })
+            .await
+        }
         Command::Dead(DeadCommand::Purge(args)) => {
             confirm::can_ask(args.yes, "dead purge")?;
             with_bus(&global, false, async |bus| {
@@ -98,9 +118,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(args) => {
             bench::check(&args)?;
             with_bus(&global, true, async |bus| bench::run(bus, args, json).await).await
-        }
-        Command::Peek(_) | Command::Dead(DeadCommand::Peek(_) | DeadCommand::Redrive(_)) => {
-            Err(Failure::Other("not yet".to_owned()))
         }
     }
 }

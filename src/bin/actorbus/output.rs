@@ -119,6 +119,14 @@ fn hex_dump(bytes: &[u8]) -> String {
     out
 }
 
+/// `1 queue`, `2 queues`, `0 dead letters`.
+pub(crate) fn count(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 /// A table: the first column left-aligned (names), the others
 /// right-aligned (numbers), two spaces apart.
 #[derive(Debug)]
@@ -201,6 +209,13 @@ mod tests {
             "00000010  00 ff 7a                                          |..z|"
         );
         assert_eq!(hex(b"\x00\xab"), "00ab");
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        assert_eq!(count(1, "queue"), "1 queue");
+        assert_eq!(count(0, "dead letter"), "0 dead letters");
+        assert_eq!(count(2, "queue"), "2 queues");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `actorbus receive`: taking a message and printing it.
+//! `actorbus peek`, `actorbus dead peek` and `actorbus receive`: looking
+//! at messages, or taking one, and printing them.
 
 use actorbus::Bus;
 
@@ -6,6 +7,22 @@ use crate::args::ReceiveArgs;
 use crate::connect::show_duration;
 use crate::failure::Failure;
 use crate::output;
+
+/// Prints up to `max` ready messages of `queue` without taking them (see
+/// `Bus::peek` for what a look costs on amqp).
+pub(crate) async fn peek(bus: &Bus, queue: &str, max: usize, json: bool) -> Result<(), Failure> {
+    let deliveries = (bus.peek(queue, max).await)
+        .map_err(Failure::doing(format!("cannot peek at `{queue}`")))?;
+    if json {
+        let all = deliveries.iter().map(output::delivery_json).collect();
+        return output::print_json(&serde_json::Value::Array(all));
+    }
+    if deliveries.is_empty() {
+        eprintln!("actorbus: `{queue}` has no ready messages");
+    }
+    let texts: Vec<String> = deliveries.iter().map(output::delivery_text).collect();
+    output::print(&texts.join("\n"))
+}
 
 /// Takes the next message of the queue (acknowledged on hand-over: it is
 /// gone from the queue) and prints it.

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::args::BenchArgs;
 use crate::connect::driver_key;
+use crate::output::count;
 
 use super::recorder::{Percentiles, Recorder};
 use super::Run;
@@ -156,14 +157,6 @@ fn per_second(count: u64, over: Duration) -> f64 {
     }
 }
 
-/// `1 queue`, `2 queues`.
-fn count(n: u64, thing: &str) -> String {
-    match n {
-        1 => format!("1 {thing}"),
-        n => format!("{n} {thing}s"),
-    }
-}
-
 /// A latency in milliseconds with three significant figures or so.
 pub(crate) fn ms(duration: Duration) -> String {
     let millis = duration.as_secs_f64() * 1000.0;
@@ -185,7 +178,5 @@ mod tests {
         assert_eq!(ms(Duration::from_micros(1234)), "1.23 ms");
         assert_eq!(ms(Duration::from_micros(12345)), "12.3 ms");
         assert_eq!(ms(Duration::from_micros(123_456)), "123 ms");
-        assert_eq!(count(1, "queue"), "1 queue");
-        assert_eq!(count(2, "queue"), "2 queues");
     }
 }
