@@ -30,6 +30,30 @@ fn a_closed_port_is_one_line_within_push_timeout() {
 }
 
 #[test]
+fn a_broker_that_never_answers_is_one_line_within_push_timeout() {
+    // Takes connections (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("local address").port();
+    let urls = [
+        ("redis", format!("redis://127.0.0.1:{port}/0")),
+        ("amqp", format!("amqp://guest:guest@127.0.0.1:{port}/%2f")),
+    ];
+    for (driver, url) in urls {
+        let ran = on(driver, &["--url", &url, "stats", "q"])
+            .env("ACTORBUS_QUEUE__PUSH_TIMEOUT", "2s")
+            .run();
+        let line = ran.failed(1);
+        assert!(
+            line.contains("no answer within 2s (queue.push_timeout)"),
+            "{line}"
+        );
+        assert!(ran.took >= Duration::from_secs(2), "it waited: {ran:?}");
+        assert!(ran.took < Duration::from_secs(2 + 10), "{ran:?}");
+    }
+    drop(silent);
+}
+
+#[test]
 fn an_invalid_queue_name_is_a_clear_error() {
     for driver in BROKERS {
         let line = on(driver, &["push", "amq.reserved", "x"]).run().failed(1);
