@@ -169,7 +169,8 @@ pub(crate) struct PurgeArgs {
 /// `actorbus bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Queues, each with its own listeners (`actorbus-bench-<pid>-…`, purged after).
+    /// Queues, each with its own listeners (`actorbus-bench-<pid>-…`: purged
+    /// after, not deleted; `--json` names them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) queues: u32,
     /// Listeners per queue.

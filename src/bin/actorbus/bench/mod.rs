@@ -4,7 +4,9 @@
 //!
 //! The queues are `actorbus-bench-<pid>-<millis>-<n>`; whatever happens
 //! (error, Ctrl-C) their listeners are removed and they and their dead
-//! letters are purged before the command ends.
+//! letters are purged before the command ends. They are not deleted (the
+//! bus has no call for that): RabbitMQ keeps them as empty durable queues,
+//! Redis as empty streams; `--json` names them (`queue_names`).
 
 mod load;
 mod plot;
@@ -52,7 +54,7 @@ pub(crate) async fn run(bus: &Bus, args: BenchArgs, json: bool) -> Result<(), Fa
     let cleaned = cleanup(bus, &queues).await;
     let run = outcome?;
     cleaned?;
-    let summary = Summary::new(bus.config(), &args, &recorder, &run);
+    let summary = Summary::new(bus.config(), &args, &queues, &recorder, &run);
     if let Some(path) = &args.plot {
         plot::draw(path, &summary, &run.timeline)?;
     }

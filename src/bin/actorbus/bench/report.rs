@@ -17,6 +17,9 @@ use super::Run;
 pub(crate) struct Summary {
     /// `queue.driver`.
     pub(crate) driver: &'static str,
+    /// The queues the bench used (purged, but not deleted: the bus has no
+    /// call for that).
+    pub(crate) names: Vec<String>,
     /// `--queues`, `--listeners`, `--concurrency`, `--producers`.
     pub(crate) queues: u32,
     pub(crate) listeners: u32,
@@ -42,10 +45,17 @@ pub(crate) struct Summary {
 
 impl Summary {
     /// The summary of a finished run.
-    pub(crate) fn new(config: &Config, args: &BenchArgs, recorder: &Recorder, run: &Run) -> Self {
+    pub(crate) fn new(
+        config: &Config,
+        args: &BenchArgs,
+        names: &[String],
+        recorder: &Recorder,
+        run: &Run,
+    ) -> Self {
         let (pushed, handled) = recorder.counts();
         Summary {
             driver: driver_key(config.queue.driver),
+            names: names.to_vec(),
             queues: args.queues,
             listeners: args.listeners,
             concurrency: args.concurrency,
@@ -127,6 +137,7 @@ impl Summary {
         let millis = |d: Duration| d.as_secs_f64() * 1000.0;
         json!({
             "driver": self.driver,
+            "queue_names": self.names,
             "queues": self.queues,
             "listeners": self.listeners,
             "concurrency": self.concurrency,
