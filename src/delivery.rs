@@ -52,6 +52,27 @@ pub(crate) struct AckToken(pub(crate) u64);
 /// A `Delivery` is also an actix [`Message`](actix::Message) whose result is
 /// the [`HandlerResult`], so an actor can be a listener through
 /// [`Bus::subscribe`](crate::Bus::subscribe).
+///
+/// It serializes (for a service that returns what it peeked or received
+/// as JSON) as its id, queue, attempt, headers and payload; the payload as
+/// text when it is UTF-8 (`"encoding": "utf8"`), else as standard base64
+/// (`"encoding": "base64"`):
+///
+/// ```
+/// # actix::System::new().block_on(async {
+/// let bus = actorbus::Bus::memory();
+/// bus.push("jobs", "hello").await?;
+/// let delivery = bus.receive("jobs", std::time::Duration::from_secs(1)).await?;
+/// let json = serde_json::to_value(&delivery).unwrap();
+/// assert_eq!(json["queue"], "jobs");
+/// assert_eq!(json["attempt"], 1);
+/// assert_eq!(json["payload"], "hello");
+/// assert_eq!(json["encoding"], "utf8");
+/// assert_eq!(json["id"], delivery.id().to_string());
+/// # bus.shutdown().await?;
+/// # Ok::<_, actorbus::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, actix::Message)]
 #[rtype(result = "HandlerResult")]
 pub struct Delivery {
@@ -135,8 +156,35 @@ impl Delivery {
     }
 
     /// Headers pushed with the message, plus the bus's own `x-` headers
-    /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters).
+    /// (`x-error`, `x-attempts`, `x-failed-at` on dead letters; `x-redriven`
+    /// and the last `x-error` on a message [redriven](crate::Bus::redrive)
+    /// out of them).
     pub fn headers(&self) -> &BTreeMap<String, String> {
         self.envelope.headers.as_deref().unwrap_or(&NO_HEADERS)
+    }
+}
+
+impl serde::Serialize for Delivery {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        use serde::ser::SerializeStruct as _;
+
+        let mut out = serializer.serialize_struct("Delivery", 6)?;
+        out.serialize_field("id", self.id())?;
+        out.serialize_field("queue", self.queue())?;
+        out.serialize_field("attempt", &self.attempt())?;
+        out.serialize_field("headers", self.headers())?;
+        match self.as_str() {
+            Ok(text) => {
+                out.serialize_field("payload", text)?;
+                out.serialize_field("encoding", "utf8")?;
+            }
+            Err(_) => {
+                let text = base64::engine::general_purpose::STANDARD.encode(self.payload());
+                out.serialize_field("payload", &text)?;
+                out.serialize_field("encoding", "base64")?;
+            }
+        }
+        out.end()
     }
 }

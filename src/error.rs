@@ -10,6 +10,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Marked `#[non_exhaustive]` so that drivers can add failure modes without a
 /// breaking release: match the variants you act on and keep a `_` arm.
+///
+/// Each error prints as one line that says what failed and why, and its
+/// [`source`](std::error::Error::source) chain never repeats that line: a
+/// log line with `%error`, `{error}`, or a report that walks the chain
+/// (`anyhow`'s `{:#}`) reads each cause once. The errors of the drivers'
+/// libraries (lapin, redis, serde) are kept as text in the line, their
+/// causes each once, so that their types never become part of this API.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -62,18 +69,20 @@ pub enum Error {
     Closed,
 
     /// A payload could not be encoded or decoded (bad UTF-8, bad JSON).
-    #[error("codec error: {source}")]
+    /// Prints as `codec error: ` and what the codec said.
+    #[error(transparent)]
     Codec {
-        /// The underlying decoding or encoding error.
-        #[source]
+        /// The line it prints: `codec error: ` and the codec's error with
+        /// its causes.
         source: BoxError,
     },
 
-    /// The driver's backend failed; the original error is kept as the source.
-    #[error("backend error: {source}")]
+    /// The driver's backend failed. Prints as what failed and why, e.g.
+    /// `cannot connect to Redis at redis://127.0.0.1:6379/0: Connection
+    /// refused (os error 111)`.
+    #[error(transparent)]
     Backend {
-        /// The backend's own error, boxed so its type does not leak into the API.
-        #[source]
+        /// The line it prints: the backend's error with its causes.
         source: BoxError,
     },
 }
@@ -87,16 +96,60 @@ impl Error {
     }
 
     pub(crate) fn codec(source: impl Into<BoxError>) -> Self {
+        let line = format!("codec error: {}", one_line(&*source.into()));
         Error::Codec {
-            source: source.into(),
+            source: line.into(),
         }
     }
 
-    /// Wraps a backend's own error (lapin, redis) so its type stays private.
-    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+    /// Wraps a backend's own error (lapin, redis) as its line of text, so
+    /// its type stays private and its causes print once.
     pub(crate) fn backend(source: impl Into<BoxError>) -> Self {
         Error::Backend {
-            source: source.into(),
+            source: one_line(&*source.into()).into(),
         }
+    }
+}
+
+/// `error` and its causes as one line, `error: cause: cause`, leaving out
+/// each cause whose text the line already holds: many errors print their
+/// source and also return it (lapin's and redis's do).
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !said.is_empty() && !line.contains(&said) {
+            line.push_str(": ");
+            line.push_str(&said);
+        }
+        next = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that prints its source and returns it too.
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeating(#[source] std::io::Error);
+
+    #[test]
+    fn causes_print_once_and_the_chain_ends_at_the_line() {
+        let io = std::io::Error::other("refused");
+        let error = Error::backend(Repeating(io));
+        assert_eq!(error.to_string(), "outer: refused");
+        assert!(std::error::Error::source(&error).is_none());
+
+        #[derive(Debug, thiserror::Error)]
+        #[error("context")]
+        struct Quiet(#[source] std::io::Error);
+        let quiet = Quiet(std::io::Error::other("cause"));
+        let error = Error::codec(quiet);
+        assert_eq!(error.to_string(), "codec error: context: cause");
+        assert!(std::error::Error::source(&error).is_none());
     }
 }

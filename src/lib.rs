@@ -41,7 +41,7 @@
 //! | `driver` | the drivers (`memory/`, `amqp/`, `redis/`), each a `Backend` and a driver actor, and the one name → channel registry |
 //! | `typed` | [`Queue`], a typed handle on a queue; [`Typed`], the decoded delivery; [`Codec`] ([`Json`] and, with `msgpack`, `MessagePack`) |
 //! | `reject` | [`Reject`], the handler error that dead-letters at once |
-//! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables |
+//! | `config` | [`Config`] from `application.conf` (HOCON) and `ACTORBUS_*` variables, each key read into the field of its name by serde |
 //! | `delivery`, `message_id`, `options`, `stats`, `error` | the public types: [`Delivery`], [`MessageId`], [`PushOptions`], [`ListenerOptions`], [`QueueStats`], [`Error`] |
 //! | `runtime`, `timer`, `validate`, `panic_guard` | the arbiters a bus runs on; one timer for many deadlines; input checks; panics as values |
 //!
@@ -122,6 +122,11 @@
 //!   moves to `<queue>.dead` with the headers `x-error`, `x-attempts` and
 //!   `x-failed-at`. `<queue>.dead` is an ordinary queue: it can be listened
 //!   to, received from, counted and purged. Nothing is dropped silently.
+//! - **Peek and redrive.** [`Bus::peek`] shows copies of the ready
+//!   messages without taking them (on amqp by taking and handing them back;
+//!   its docs say what that costs). [`Bus::redrive`] moves dead letters back
+//!   to their queue at attempt 1, with `x-redriven` and their last
+//!   `x-error`, each stored there before it leaves `<queue>.dead`.
 //! - **Reject.** A handler error that is (or wraps) a [`Reject`] moves the
 //!   message to `<queue>.dead` at once, on the attempt it failed, with the
 //!   same headers; a payload of a typed [`Queue`] that does not decode goes

@@ -12,7 +12,8 @@ use uuid::Uuid;
 /// Ids made by actorbus are UUIDv7: time-ordered, and kept binary so that an
 /// id costs 16 bytes, not a string allocation, per queued message. A message
 /// published by another program keeps the id it came with (an AMQP
-/// `message_id`, or the stream entry id on Redis) as text.
+/// `message_id`, or the stream entry id on Redis) as text. It serializes
+/// as that text, as it displays.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(Repr);
 
@@ -45,6 +46,12 @@ impl fmt::Display for MessageId {
             Repr::Uuid(uuid) => fmt::Display::fmt(&uuid.hyphenated(), f),
             Repr::Text(text) => f.write_str(text),
         }
+    }
+}
+
+impl serde::Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

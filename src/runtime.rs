@@ -75,8 +75,8 @@ impl Runtime {
                     let _ = arbiter.join();
                 }
             })
-            .map_err(|e| Error::Backend { source: e.into() })?;
-        let (system, arbiters) = rx.recv().map_err(|e| Error::Backend { source: e.into() })?;
+            .map_err(Error::backend)?;
+        let (system, arbiters) = rx.recv().map_err(Error::backend)?;
         Ok(Runtime {
             arbiters: Arbiters::new(arbiters),
             owned: Mutex::new(Some((system, thread))),

@@ -3,8 +3,10 @@
 /// Counts for one queue at one moment.
 ///
 /// `dead` counts the messages waiting in the queue's dead-letter queue
-/// `<queue>.dead`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `<queue>.dead`. It serializes as an object of its fields, so that a
+/// service can return it as JSON: `{"ready": 3, "in_flight": 0, "delayed":
+/// 0, "dead": 1, "listeners": 2, "restarts": 0, "durable": true}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct QueueStats {
     /// Messages waiting for a listener.

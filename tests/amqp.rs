@@ -8,8 +8,11 @@ mod support;
 
 mod amqp {
     mod crash;
+    mod groups;
     mod interop;
+    mod logs;
     mod payloads;
+    mod redrive;
     mod restart;
     mod settings;
 }

@@ -13,6 +13,7 @@ mod api {
     mod config_hocon;
     mod config_secrets;
     mod errors;
+    mod json;
     mod lifecycle;
     mod runtimes;
     mod supervision;

@@ -8,7 +8,9 @@ mod support;
 
 mod redis {
     mod crash;
+    mod groups;
     mod interop;
+    mod redrive;
     mod restart;
     mod settings;
     mod topics;

@@ -164,6 +164,7 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
         }
     }
     rows.extend(latency_rows(&opts).await);
+    rows.extend(memory::patterns::rows(&opts).await);
     rows.extend(amqp::rows(&opts).await);
     rows.extend(redis::rows(&opts).await);
     rows

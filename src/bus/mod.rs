@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::config::parse;
+use crate::config::rules;
 use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
@@ -78,7 +78,7 @@ impl Bus {
     /// use; [`Error::Backend`] when the backend cannot be reached.
     #[tracing::instrument(level = "debug", skip_all, fields(driver = ?config.queue.driver))]
     pub async fn connect(config: Config) -> Result<Bus> {
-        parse::check(&config)?;
+        rules::check(&config)?;
         let runtime = Runtime::start()?;
         match Driver::connect(&config, runtime.arbiters()).await {
             Ok(driver) => Ok(Bus::start(config, runtime, driver)),

@@ -3,12 +3,15 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::value::redact_password;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config::value::{self, redact_password};
 
 /// The `amqp.*` keys of `application.conf`.
 ///
 /// Its `Debug` shows urls without their password (`***`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AmqpConfig {
     /// `amqp.url` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
@@ -16,6 +19,7 @@ pub struct AmqpConfig {
     /// `amqp.urls` (default empty): the nodes of a RabbitMQ cluster, which
     /// win over `amqp.url` when given. Parsed and checked, but not used by
     /// the driver yet: it connects to `amqp.url`.
+    #[serde(deserialize_with = "value::url_list")]
     pub urls: Vec<String>,
     /// `amqp.queue_type`: `classic` (default) or `quorum`. Parsed and
     /// checked, but not used by the driver yet: its queues are classic.
@@ -23,11 +27,13 @@ pub struct AmqpConfig {
     /// `amqp.prefetch`: the most unacknowledged deliveries one consumer holds (default 256).
     pub prefetch: u16,
     /// `amqp.heartbeat` (default 10 s).
+    #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
 }
 
-/// The kind of RabbitMQ queue (`amqp.queue_type`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The kind of RabbitMQ queue (`amqp.queue_type`), named in lower case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum AmqpQueueType {
     /// A classic queue, on one node.
@@ -35,6 +41,17 @@ pub enum AmqpQueueType {
     Classic,
     /// A quorum queue, replicated over the cluster.
     Quorum,
+}
+
+impl<'de> Deserialize<'de> for AmqpQueueType {
+    /// Case-insensitive.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let kinds = [
+            ("classic", AmqpQueueType::Classic),
+            ("quorum", AmqpQueueType::Quorum),
+        ];
+        value::keyword(deserializer, "queue type", &kinds)
+    }
 }
 
 impl Default for AmqpConfig {

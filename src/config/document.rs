@@ -1,12 +1,12 @@
-//! Reading HOCON text with hocon-parser into our settings: `(dotted key,
-//! value)` pairs of the `queue`, `amqp` and `redis` objects.
+//! Reading HOCON text with hocon-parser into our config tree: the `queue`,
+//! `amqp` and `redis` objects, each scalar as its text (see `tree.rs`) but booleans.
 
 use std::path::PathBuf;
 
 use hocon::{HoconValue, ParseOptions, ResolveOptions, ScalarType, TokenKind};
+use serde_json::{Map, Value};
 
-use crate::config::value::Value;
-use crate::config::{connections, parse};
+use crate::config::tree;
 use crate::error::{Error, Result};
 
 /// How deep a document may nest, counting objects, arrays and the segments of
@@ -32,34 +32,28 @@ const INLINE_SUBSTITUTIONS: usize = 30;
 const PARSE_STACK: usize = 16 << 20;
 
 /// Parses `text` (named `source` in errors; `base_dir` is where its
-/// `include`s are found) and returns our settings in file order.
+/// `include`s are found) and returns the tree of our objects in it.
 ///
 /// Substitutions resolve against the document and then the process
 /// environment (`${?AMQP_URL}`); one left unresolved fails only if it is in
-/// one of our keys, so that the application's own keys may be resolved by
+/// one of our objects, so that the application's own keys may be resolved by
 /// someone else.
-pub(crate) fn settings(
-    text: &str,
-    source: &str,
-    base_dir: Option<PathBuf>,
-) -> Result<Vec<(String, Value)>> {
+pub(crate) fn tree(text: &str, source: &str, base_dir: Option<PathBuf>) -> Result<Value> {
     let shape = screen(text).map_err(|problem| Error::config(source, problem))?;
+    let defaults = tree::defaults()?;
     if shape.fits_any_stack() {
-        return parse_and_flatten(text, base_dir).map_err(|problem| Error::config(source, problem));
+        return parse(text, source, base_dir, defaults);
     }
-    let text = text.to_owned();
+    let (text, owned_source) = (text.to_owned(), source.to_owned());
     let parsed = std::thread::Builder::new()
         .name("actorbus-config".to_owned())
         .stack_size(PARSE_STACK)
-        .spawn(move || parse_and_flatten(&text, base_dir))
+        .spawn(move || parse(&text, &owned_source, base_dir, defaults))
         .map_err(|err| Error::config(source, format!("cannot start the parser: {err}")))?
         .join();
-    match parsed {
-        Ok(result) => result.map_err(|problem| Error::config(source, problem)),
-        // hocon-parser has no known panic; should one come, it is a config
-        // error like any other (its message went to the panic hook).
-        Err(_) => Err(Error::config(source, "invalid hocon: the parser failed")),
-    }
+    // hocon-parser has no known panic; should one come, it is a config error
+    // like any other (its message went to the panic hook).
+    parsed.unwrap_or_else(|_| Err(Error::config(source, "invalid hocon: the parser failed")))
 }
 
 /// Refuses, before parsing, what would overflow the parser's stack (see
@@ -142,12 +136,10 @@ impl Shape {
     }
 }
 
-/// The parse proper, on the caller's thread or the parsing one: the tree
-/// never leaves it (its drop recurses too).
-fn parse_and_flatten(
-    text: &str,
-    base_dir: Option<PathBuf>,
-) -> std::result::Result<Vec<(String, Value)>, String> {
+/// The parse proper, on the caller's thread or the parsing one: hocon's
+/// tree never leaves it (its drop recurses too).
+/// `defaults` is the tree of the defaults, whose objects are ours.
+fn parse(text: &str, source: &str, base_dir: Option<PathBuf>, defaults: &Value) -> Result<Value> {
     let mut options = ParseOptions::defaults().with_resolve_substitutions(false);
     if let Some(dir) = base_dir {
         options = options.with_base_dir(dir);
@@ -156,16 +148,17 @@ fn parse_and_flatten(
         .and_then(|document| {
             document.resolve(ResolveOptions::defaults().with_allow_unresolved(true))
         })
-        .map_err(|err| problem(&err.to_string()))?;
-    let mut settings = Vec::new();
+        .map_err(|err| Error::config(source, problem(&err.to_string())))?;
+    let mut tree = Map::new();
     for section in document.keys() {
-        if parse::is_section(section) {
-            if let Some(value) = document.get(section) {
-                flatten(section.to_owned(), value, &mut settings);
-            }
+        if let Some(value) = document
+            .get(section)
+            .filter(|_| defaults.get(section).is_some())
+        {
+            tree.insert(section.to_owned(), convert(section, value)?);
         }
     }
-    Ok(settings)
+    Ok(Value::Object(tree))
 }
 
 /// hocon-parser's message in our words: lower case, and saying what to do
@@ -178,45 +171,26 @@ fn problem(message: &str) -> String {
     format!("invalid hocon: {}", lower_first(&message))
 }
 
-/// Flattens one of our objects into `(dotted key, value)` pairs, in file
-/// order. Inside `queue.connections` every object is descended: a
-/// connection's keys are checked against the top-level ones later.
-fn flatten(key: String, value: &HoconValue, out: &mut Vec<(String, Value)>) {
-    let in_connection = key.strip_prefix(connections::PREFIX);
-    match value {
-        HoconValue::Object(map)
-            if parse::is_object_key(&key) || in_connection.is_some() && !map.is_empty() =>
-        {
-            // A connection is declared by its object, even an empty one.
-            if in_connection.is_some_and(|rest| !rest.contains('.')) {
-                out.push((key.clone(), Value::Object));
-            }
-            for (name, child) in map {
-                flatten(format!("{key}.{name}"), child, out);
-            }
+/// One node of hocon's tree, at dotted `key`, as a node of ours.
+fn convert(key: &str, node: &HoconValue) -> Result<Value> {
+    Ok(match node {
+        HoconValue::Scalar(scalar) if scalar.value_type == ScalarType::Null => Value::Null,
+        // Kept apart from strings: a boolean is no number nor duration.
+        HoconValue::Scalar(scalar) if scalar.value_type == ScalarType::Boolean => {
+            Value::Bool(scalar.raw.eq_ignore_ascii_case("true"))
         }
-        _ => out.push((key, to_value(value))),
-    }
-}
-
-/// The setting one node of the tree holds.
-fn to_value(value: &HoconValue) -> Value {
-    match value {
-        HoconValue::Scalar(scalar) => {
-            let raw = &scalar.raw;
-            match scalar.value_type {
-                ScalarType::Number => raw
-                    .parse::<i64>()
-                    .map(Value::Int)
-                    .or_else(|_| raw.parse::<f64>().map(Value::Real))
-                    .unwrap_or_else(|_| Value::Str(raw.clone())),
-                ScalarType::Boolean => Value::Bool(raw.eq_ignore_ascii_case("true")),
-                ScalarType::Null => Value::Null,
-                _ => Value::Str(raw.clone()),
-            }
-        }
-        HoconValue::Array(items) => Value::Array(items.iter().map(to_value).collect()),
-        HoconValue::Object(_) => Value::Object,
+        HoconValue::Scalar(scalar) => Value::String(scalar.raw.clone()),
+        HoconValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| convert(key, item))
+                .collect::<Result<_>>()?,
+        ),
+        HoconValue::Object(map) => Value::Object(
+            map.iter()
+                .map(|(name, child)| Ok((name.clone(), convert(&format!("{key}.{name}"), child)?)))
+                .collect::<Result<_>>()?,
+        ),
         // hocon-parser keeps the placeholder's path private; its `Debug`
         // shows it.
         other => {
@@ -224,13 +198,13 @@ fn to_value(value: &HoconValue) -> Value {
             let path = debug
                 .split_once("path: \"")
                 .and_then(|(_, rest)| rest.split_once('"'))
-                .map(|(path, _)| path);
-            Value::Bad(match path {
-                Some(path) => format!("an unresolved substitution ${{{path}}}"),
-                None => "an unresolved substitution".to_owned(),
-            })
+                .map_or("", |(path, _)| path);
+            return Err(Error::config(
+                key,
+                format!("expected a value, found an unresolved substitution ${{{path}}}"),
+            ));
         }
-    }
+    })
 }
 
 /// `text` with its first letter in lower case: our error messages are.

@@ -1,11 +1,14 @@
 //! Durations in humantime form (`250ms`, `10s`, `5m`, `1h 30m`), and the rules
-//! a duration setting can have.
+//! a duration setting can have. The fields are read and written by
+//! humantime-serde, which parses with the same `humantime::parse_duration`.
 
 #[cfg(feature = "amqp")]
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::config::value::{out_of_range, Value};
+use serde_json::Value;
+
+use crate::config::value::{describe, out_of_range, scalar};
 use crate::error::{Error, Result};
 
 /// The longest a configured wait may be. Far beyond any sensible timeout, and
@@ -30,12 +33,12 @@ pub(crate) enum DurationRule {
 }
 
 impl DurationRule {
-    /// `Ok` if `duration` keeps the rule, else the error quoting it as `shown`
-    /// does.
-    fn check(self, key: &str, duration: Duration, shown: impl FnOnce() -> String) -> Result<()> {
+    /// `Ok` if `value` is a duration (see [`duration`]) that keeps the rule.
+    pub(crate) fn check(self, key: &str, value: &Value) -> Result<()> {
+        let duration = duration(key, value)?;
         if duration > MAX_DURATION {
             let bounds = format!("0..={}", humantime::format_duration(MAX_DURATION));
-            return Err(out_of_range(key, &shown(), &bounds));
+            return Err(out_of_range(key, &describe(value), &bounds));
         }
         let problem = match self {
             DurationRule::Positive if duration.is_zero() => "must be more than 0",
@@ -47,40 +50,22 @@ impl DurationRule {
         };
         Err(Error::config(
             key,
-            format!("{} is out of range: {problem}", shown()),
+            format!("{} is out of range: {problem}", describe(value)),
         ))
     }
 }
 
-/// A duration in humantime form (`250ms`, `10s`, `5m`, `1h 30m`) that keeps
-/// `rule`. A bare number other than `0` has no unit and is refused rather
-/// than guessed.
-pub(crate) fn duration(key: &str, value: &Value, rule: DurationRule) -> Result<Duration> {
-    let text = match value {
-        Value::Str(s) => s.trim().to_owned(),
-        Value::Int(i) => i.to_string(),
-        Value::Real(f) => f.to_string(),
-        _ => return Err(value.wrong_type(key, "a duration such as 10s or 250ms")),
-    };
-    let parsed = humantime::parse_duration(&text).map_err(|err| {
+/// A duration in humantime form (`250ms`, `10s`, `5m`, `1h 30m`). A bare
+/// number other than `0` has no unit and is refused rather than guessed.
+pub(crate) fn duration(key: &str, value: &Value) -> Result<Duration> {
+    let text = scalar(key, value, "a duration such as 10s or 250ms")?;
+    humantime::parse_duration(&text).map_err(|err| {
         let problem = duration_problem(&text, &err);
         Error::config(
             key,
-            format!("invalid duration {}: {problem}", value.describe()),
+            format!("invalid duration {}: {problem}", describe(value)),
         )
-    })?;
-    rule.check(key, parsed, || value.describe())?;
-    Ok(parsed)
-}
-
-/// [`duration`]'s rule for a duration already typed.
-pub(crate) fn check_duration(key: &str, duration: Duration, rule: DurationRule) -> Result<()> {
-    rule.check(key, duration, || quote_duration(duration))
-}
-
-/// `duration` quoted in humantime form, as a file would give it.
-pub(crate) fn quote_duration(duration: Duration) -> String {
-    Value::quote(humantime::format_duration(duration).to_string())
+    })
 }
 
 /// What is wrong with a duration's text, in our words.
@@ -101,79 +86,5 @@ fn duration_problem(text: &str, err: &humantime::DurationError) -> String {
         }
         DurationError::NumberOverflow => "number is too large or too precise".to_owned(),
         DurationError::Empty => "empty value".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::value::config_error_message as message;
-
-    #[test]
-    fn durations_need_a_unit_except_zero() {
-        assert_eq!(
-            duration("k", &Value::Str("250ms".into()), DurationRule::Positive).ok(),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            duration("k", &Value::Int(0), DurationRule::ZeroOrMore).ok(),
-            Some(Duration::ZERO)
-        );
-        assert!(
-            message(duration("k", &Value::Int(10), DurationRule::Positive))
-                .contains("unit is needed")
-        );
-        assert_eq!(
-            message(duration(
-                "k",
-                &Value::Str("soon".into()),
-                DurationRule::Positive
-            )),
-            "invalid duration \"soon\": expected a number"
-        );
-        assert!(message(duration(
-            "k",
-            &Value::Str("2years".into()),
-            DurationRule::Positive
-        ))
-        .contains("range"));
-    }
-
-    #[test]
-    fn typed_durations_are_shown_as_the_parser_shows_them() {
-        let year = Duration::from_secs(31_557_600);
-        assert_eq!(
-            message(check_duration("k", Duration::ZERO, DurationRule::Positive)),
-            message(duration(
-                "k",
-                &Value::Str("0s".into()),
-                DurationRule::Positive
-            ))
-        );
-        assert_eq!(
-            message(check_duration("k", year * 2, DurationRule::ZeroOrMore)),
-            "\"2years\" is out of range 0..=1year"
-        );
-        assert!(check_duration("k", year, DurationRule::Positive).is_ok());
-        assert!(check_duration("k", Duration::ZERO, DurationRule::ZeroOrMore).is_ok());
-    }
-
-    #[cfg(feature = "amqp")]
-    #[test]
-    fn heartbeats_are_off_or_whole_seconds_that_amqp_can_carry() {
-        let ok = |d| check_duration("k", d, DurationRule::Heartbeat).is_ok();
-        assert!(ok(Duration::ZERO));
-        assert!(ok(Duration::from_secs(1)));
-        assert!(ok(Duration::from_secs(65535)));
-        assert!(!ok(Duration::from_millis(999)));
-        assert!(!ok(Duration::from_secs(65536)));
-        assert_eq!(
-            message(check_duration(
-                "k",
-                Duration::from_millis(500),
-                DurationRule::Heartbeat
-            )),
-            "\"500ms\" is out of range: 0 (off) or 1s..=65535s"
-        );
     }
 }

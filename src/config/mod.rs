@@ -1,16 +1,37 @@
 //! `Config`: the `queue.*`, `amqp.*` and `redis.*` keys of `application.conf`.
+//!
+//! A key is the field of its name, object by object: `queue.retry.max_attempts`
+//! is `config.queue.retry.max_attempts` (serde derives on the config types,
+//! `#[serde(default, deny_unknown_fields)]`); the one exception is
+//! `redis.pool.max_size`, the field `pool_max_size`. Adding a key is adding a
+//! field with its default, and its rule to `rules.rs` if it has one.
+//!
+//! How a `Config` is made, whatever the source:
+//!
+//! 1. `document.rs` parses the HOCON text into a tree of our objects, each
+//!    scalar but a boolean kept as its text; the `ACTORBUS_*` variables (`env.rs`) are
+//!    laid over it, and `queue.connections` is taken out (`connections.rs`);
+//! 2. the tree is laid over the tree of the defaults (`tree.rs`: every key
+//!    there is, and so the keys a typo is compared with);
+//! 3. each key's rule is checked on the value as written (`rules.rs`);
+//! 4. serde reads the tree into the types (`deserializer.rs`), under
+//!    `serde_path_to_error`, which names the key of what fails.
+//!
+//! A named connection is its tree over the top level's, read the same way.
 
 #[cfg(feature = "amqp")]
 pub(crate) mod amqp;
 pub(crate) mod connections;
+pub(crate) mod deserializer;
 pub(crate) mod document;
 pub(crate) mod duration;
 pub(crate) mod env;
-pub(crate) mod parse;
 pub(crate) mod queue;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+pub(crate) mod rules;
 pub(crate) mod size;
+pub(crate) mod tree;
 pub(crate) mod value;
 
 #[cfg(feature = "amqp")]
@@ -21,10 +42,13 @@ pub use redis::RedisConfig;
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 use crate::error::{Error, Result};
 use connections::Connections;
+use deserializer::Fault;
 use env::Override;
-use value::Value;
 
 /// The whole configuration of one bus.
 ///
@@ -40,7 +64,11 @@ use value::Value;
 /// | [`Config::from_file(path)`](Config::from_file) | `path` | yes |
 /// | [`Config::from_hocon_str(text)`](Config::from_hocon_str) | `text` | yes |
 ///
-/// Its `Debug` shows urls without their password (`***`).
+/// Its `Debug` shows urls without their password (`***`). Its serde form is
+/// the file's (`{"queue": {"retry": {"max_attempts": 5, …}}}`, durations as
+/// `10s`), without `queue.connections` and with urls as they are, passwords
+/// included; one read through serde alone meets the rules only at
+/// [`Bus::connect`](crate::Bus::connect).
 /// Fields are public for adjusting in code; the struct is `#[non_exhaustive]`,
 /// so start from `Config::default()` or a parsed file. A field set in code
 /// must keep the same rule as in a file: [`Bus::connect`](crate::Bus::connect)
@@ -53,7 +81,8 @@ use value::Value;
 /// config.queue.retry.max_attempts = 3;
 /// assert_eq!(config.queue.driver, DriverKind::Memory);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
     /// The `queue.*` keys, shared by every driver.
@@ -65,6 +94,7 @@ pub struct Config {
     #[cfg(feature = "redis")]
     pub redis: RedisConfig,
     /// `queue.connections.*`, read through [`Config::connection`].
+    #[serde(skip)]
     connections: Connections,
 }
 
@@ -222,248 +252,40 @@ fn load(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config> {
     let overrides = env::overrides(env)?;
-    let settings = document::settings(text, source, base_dir)?;
-    let mut config = Config::default();
-    for (key, value) in settings {
-        match key.strip_prefix(connections::PREFIX) {
-            Some(rest) => config.connections.add(rest, value)?,
-            None => parse::apply(&mut config, &key, &value)?,
-        }
-    }
-    for Override { var, key, value } in overrides {
-        let from_env = |err| match err {
-            Error::Config { key, message } => {
-                Error::config(key, format!("{message} (from environment variable {var})"))
-            }
-            other => other,
-        };
-        let value = Value::Str(value);
-        match key.strip_prefix(connections::PREFIX) {
-            Some(rest) => config.connections.add(rest, value).map_err(from_env)?,
-            None => parse::apply(&mut config, &key, &value).map_err(from_env)?,
-        }
+    let mut written = document::tree(text, source, base_dir)?;
+    for Override { var, key, value } in &overrides {
+        tree::merge(&mut written, tree::at(key, Value::String(value.clone())));
         tracing::debug!(%key, %var, "config key set from the environment");
     }
-    parse::check(&config)?;
+    // An error about a key a variable set says which variable.
+    let from_env = |err| match err {
+        Error::Config { key, mut message } => {
+            if let Some(set) = overrides.iter().find(|set| set.key == key) {
+                message = format!("{message} (from environment variable {})", set.var);
+            }
+            Error::config(key, message)
+        }
+        other => other,
+    };
+    let connections = Connections::take(&mut written).map_err(from_env)?;
+    let defaults = tree::defaults()?;
+    let mut config = build(&Config::default(), written).map_err(|fault| {
+        let keys = tree::leaf_keys(defaults);
+        from_env(fault.into_error("", str::to_owned, keys.iter().map(String::as_str)))
+    })?;
+    config.connections = connections;
     // A connection's mistakes show now, not when it is first used.
     for name in config.connections.names() {
-        config.connection(name)?;
+        config.connection(name).map_err(from_env)?;
     }
     Ok(config)
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
-        vars.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Config> {
-        load(text, "test.conf", None, env(vars))
-    }
-
-    fn error(result: Result<Config>) -> (String, String) {
-        match result {
-            Err(Error::Config { key, message }) => (key, message),
-            other => panic!("expected Error::Config, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn no_variables_means_defaults() {
-        assert_eq!(load_env("", &[]).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn variables_set_nested_keys() {
-        let config = load_env(
-            "",
-            &[
-                ("ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS", "3"),
-                ("ACTORBUS_QUEUE__MAX_PAYLOAD", "1MiB"),
-                ("ACTORBUS_QUEUE__PUSH_TIMEOUT", "250ms"),
-                ("ACTORBUS_QUEUE__DEFAULT", "jobs"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(config.queue.retry.max_attempts, 3);
-        assert_eq!(config.queue.max_payload, 1 << 20);
-        assert_eq!(config.queue.push_timeout, Duration::from_millis(250));
-        assert_eq!(config.queue.default, "jobs");
-    }
-
-    #[cfg(feature = "redis")]
-    #[test]
-    fn variables_set_redis_keys_and_the_driver() {
-        let config = load_env(
-            "",
-            &[
-                ("ACTORBUS_QUEUE__DRIVER", "redis"),
-                ("ACTORBUS_REDIS__POOL__MAX_SIZE", "4"),
-                ("ACTORBUS_REDIS__URL", "rediss://cache:6380/1"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(config.queue.driver, DriverKind::Redis);
-        assert_eq!(config.redis.pool_max_size, 4);
-        assert_eq!(config.redis.url, "rediss://cache:6380/1");
-    }
-
-    #[test]
-    fn variables_override_the_file() {
-        let text = "queue.retry.max_attempts = 9\nqueue.memory.capacity = 10";
-        let config = load_env(text, &[("ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS", "2")]).unwrap();
-        assert_eq!(config.queue.retry.max_attempts, 2);
-        assert_eq!(config.queue.memory.capacity, 10);
-    }
-
-    #[test]
-    fn variables_are_checked_together_with_the_file() {
-        let (key, _) = error(load_env(
-            "queue.retry.backoff = 10s",
-            &[("ACTORBUS_QUEUE__RETRY__MAX_BACKOFF", "5s")],
-        ));
-        assert_eq!(key, "queue.retry.max_backoff");
-        let config = load_env(
-            "queue.retry.max_backoff = 1s",
-            &[("ACTORBUS_QUEUE__RETRY__BACKOFF", "1s")],
-        )
-        .unwrap();
-        assert_eq!(config.queue.retry.backoff, Duration::from_secs(1));
-    }
-
-    #[test]
-    fn a_bad_variable_names_the_key_and_the_variable() {
-        let (key, message) = error(load_env(
-            "",
-            &[("ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS", "five")],
-        ));
-        assert_eq!(key, "queue.retry.max_attempts");
-        assert!(message.contains("\"five\""), "{message}");
-        assert!(
-            message.contains("ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn a_variable_that_names_no_key_is_an_error() {
-        let cases = [
-            (
-                "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPS",
-                "ACTORBUS_QUEUE__RETRY__MAX_ATTEMPTS",
-            ),
-            ("ACTORBUS_QUEUE_DRIVER", "ACTORBUS_QUEUE__DRIVER"),
-            ("ACTORBUS_REDIS_URL", "ACTORBUS_REDIS__URL"),
-            ("ACTORBUS_QUEUE____DRIVER", "ACTORBUS_QUEUE__DRIVER"),
-            ("ACTORBUS_queue__drivr", "ACTORBUS_QUEUE__DRIVER"),
-        ];
-        for (var, near) in cases {
-            if var.contains("REDIS") && !cfg!(feature = "redis") {
-                continue;
-            }
-            let (key, message) = error(load_env("", &[(var, "3")]));
-            assert_eq!(key, var);
-            assert!(message.starts_with("names no config key"), "{message}");
-            assert!(
-                message.contains(&format!("did you mean `{near}`?")),
-                "{message}"
-            );
-        }
-        let (key, message) = error(load_env("", &[("ACTORBUS_QUEUE__RETRY", "5")]));
-        assert_eq!(key, "queue.retry");
-        assert!(message.starts_with("expected an object"), "{message}");
-        let (key, message) = error(load_env("", &[("ACTORBUS_NOTHING__LIKE_IT", "5")]));
-        assert_eq!(key, "ACTORBUS_NOTHING__LIKE_IT");
-        assert!(!message.contains("did you mean"), "{message}");
-    }
-
-    #[test]
-    fn other_variables_are_ignored() {
-        let vars = [
-            ("PATH", "/bin"),
-            ("ACTORBUS_LOG", "debug"),
-            ("ACTORBUS_BENCH_REDIS_URL", "not a url"),
-            ("ACTORBUS_CRASH_QUEUE", "x"),
-            ("ACTORBUS_", ""),
-            ("actorbus_queue__driver", "nonsense"),
-            ("XACTORBUS_QUEUE__DRIVER", "nonsense"),
-        ];
-        assert_eq!(load_env("", &vars).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn variables_set_connection_keys() {
-        let text = "queue.connections { jobs { driver = memory } }";
-        let config = load_env(
-            text,
-            &[
-                ("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DEFAULT", "work"),
-                (
-                    "ACTORBUS_QUEUE__CONNECTIONS__OTHER__RETRY__MAX_ATTEMPTS",
-                    "2",
-                ),
-            ],
-        )
-        .unwrap();
-        assert_eq!(config.connection("jobs").unwrap().queue.default, "work");
-        assert_eq!(
-            config.connection("other").unwrap().queue.retry.max_attempts,
-            2
-        );
-        let (key, message) = error(load_env(
-            text,
-            &[("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DRIVR", "redis")],
-        ));
-        assert_eq!(key, "queue.connections.jobs.drivr");
-        assert!(message.contains("did you mean `driver`?"), "{message}");
-        let (key, message) = error(load_env(
-            text,
-            &[("ACTORBUS_QUEUE__CONNECTIONS__JOBS__DRIVER", "kafka")],
-        ));
-        assert_eq!(key, "queue.connections.jobs.driver");
-        assert!(message.contains("unknown driver \"kafka\""), "{message}");
-    }
-
-    #[test]
-    fn variables_apply_in_name_order() {
-        // Two spellings of one key: the result must not depend on the
-        // environment's order.
-        let a = ("ACTORBUS_QUEUE__DEFAULT", "upper");
-        let b = ("ACTORBUS_queue__default", "lower");
-        let one = load_env("", &[a, b]).unwrap();
-        let other = load_env("", &[b, a]).unwrap();
-        assert_eq!(one.queue.default, "lower");
-        assert_eq!(one, other);
-    }
-
-    #[test]
-    fn variable_values_are_not_hocon() {
-        // A comment marker or quotes in a variable are part of the value.
-        #[cfg(feature = "amqp")]
-        {
-            let config =
-                load_env("", &[("ACTORBUS_AMQP__URL", "amqp://u:p@h:5672/%2f#x")]).unwrap();
-            assert_eq!(config.amqp.url, "amqp://u:p@h:5672/%2f#x");
-        }
-        let (key, _) = error(load_env("", &[("ACTORBUS_QUEUE__DRIVER", "\"redis\"")]));
-        assert_eq!(key, "queue.driver");
-    }
-
-    #[cfg(feature = "amqp")]
-    #[test]
-    fn url_errors_hide_the_password() {
-        let (key, message) = error(load_env(
-            "",
-            &[("ACTORBUS_AMQP__URL", "http://u:secret@h/")],
-        ));
-        assert_eq!(key, "amqp.url");
-        assert!(!message.contains("secret"), "{message}");
-    }
+/// The `Config` of the tree `over` laid over the tree of `base`: checked
+/// (`rules.rs`), then read (`deserializer.rs`).
+fn build(base: &Config, over: Value) -> std::result::Result<Config, Fault> {
+    let mut tree = tree::of(base).map_err(Fault::Invalid)?;
+    tree::merge(&mut tree, over);
+    rules::check_tree(&tree).map_err(Fault::Invalid)?;
+    deserializer::read(&tree)
 }

@@ -3,8 +3,13 @@
 
 use std::time::Duration;
 
-/// Which backend a bus talks to (`queue.driver`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config::{size, value};
+
+/// Which backend a bus talks to (`queue.driver`), named in lower case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum DriverKind {
     /// In-process queues; no services, nothing survives the process.
@@ -16,8 +21,22 @@ pub enum DriverKind {
     Redis,
 }
 
+impl<'de> Deserialize<'de> for DriverKind {
+    /// Case-insensitive. Whether the driver is compiled in is
+    /// `Bus::connect`'s to say: a `Config` can name any driver.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let drivers = [
+            ("memory", DriverKind::Memory),
+            ("amqp", DriverKind::Amqp),
+            ("redis", DriverKind::Redis),
+        ];
+        value::keyword(deserializer, "driver", &drivers)
+    }
+}
+
 /// The `queue.*` keys.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct QueueConfig {
     /// `queue.driver`: `memory` (default), `amqp` or `redis`.
@@ -25,10 +44,13 @@ pub struct QueueConfig {
     /// `queue.default`: the queue `push_default` uses (default `"default"`).
     pub default: String,
     /// `queue.max_payload`: largest payload in bytes (default 16 MiB).
+    #[serde(with = "size")]
     pub max_payload: usize,
     /// `queue.push_timeout`: how long a push may wait for room or a broker (default 10 s).
+    #[serde(with = "humantime_serde")]
     pub push_timeout: Duration,
     /// `queue.shutdown_timeout`: how long shutdown waits for handlers (default 30 s).
+    #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// `queue.retry.*`.
     pub retry: RetryConfig,
@@ -51,14 +73,17 @@ impl Default for QueueConfig {
 }
 
 /// The `queue.retry.*` keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetryConfig {
     /// `queue.retry.max_attempts`: deliveries before a message is dead-lettered (default 5, at least 1).
     pub max_attempts: u32,
     /// `queue.retry.backoff`: wait before the first retry; doubles per attempt (default 200 ms).
+    #[serde(with = "humantime_serde")]
     pub backoff: Duration,
     /// `queue.retry.max_backoff`: the cap on that wait (default 1 min).
+    #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
 }
 
@@ -73,7 +98,8 @@ impl Default for RetryConfig {
 }
 
 /// The `queue.memory.*` keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MemoryConfig {
     /// `queue.memory.capacity`: messages one queue holds before a push waits (default 100 000).

@@ -3,12 +3,15 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::value::redact_password;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::config::value::{self, redact_password};
 
 /// The `redis.*` keys of `application.conf`.
 ///
 /// Its `Debug` shows urls without their password (`***`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisConfig {
     /// `redis.url` (default `redis://127.0.0.1:6379/0`).
@@ -16,6 +19,7 @@ pub struct RedisConfig {
     /// `redis.cluster` (default empty): the nodes of a Redis Cluster; when
     /// not empty, Cluster mode. Parsed and checked, but not used by the
     /// driver yet: it connects to `redis.url`.
+    #[serde(deserialize_with = "value::url_list")]
     pub cluster: Vec<String>,
     /// `redis.wait_replicas` (default 0): when more than 0, a push would
     /// return after `WAIT` saw that many replicas. Parsed and checked, but
@@ -24,11 +28,17 @@ pub struct RedisConfig {
     /// `redis.pool.max_size`: connections in the pool (default 16). The pool
     /// serves the bus's shared connection and its `receive`s; each listener
     /// reads on a connection of its own, taken out of the pool.
+    #[serde(
+        rename = "pool",
+        serialize_with = "Pool::write",
+        deserialize_with = "Pool::read"
+    )]
     pub pool_max_size: usize,
     /// `redis.claim_idle` (default 30s): a delivery whose consumer has not
     /// touched it for this long is taken over by a live listener (its
     /// process is presumed dead). Listeners refresh what they hold every
     /// half of it, so a long handler keeps its delivery.
+    #[serde(with = "humantime_serde")]
     pub claim_idle: Duration,
     /// `redis.consumer` (default empty: `<host>-<pid>-<bus number>`): the
     /// prefix of this bus's consumer names in the group `actorbus`, each
@@ -48,6 +58,38 @@ impl Default for RedisConfig {
             pool_max_size: 16,
             claim_idle: Duration::from_secs(30),
             consumer: String::new(),
+        }
+    }
+}
+
+/// The `redis.pool` object, which holds the field `pool_max_size` of
+/// [`RedisConfig`] as `max_size`.
+#[derive(Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Pool {
+    /// `redis.pool.max_size`.
+    max_size: usize,
+}
+
+impl Pool {
+    /// Reads `pool_max_size` from the `redis.pool` object.
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+        Pool::deserialize(deserializer).map(|pool| pool.max_size)
+    }
+
+    /// Writes `pool_max_size` as the `redis.pool` object.
+    fn write<S: Serializer>(max_size: &usize, serializer: S) -> Result<S::Ok, S::Error> {
+        Pool {
+            max_size: *max_size,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            max_size: RedisConfig::default().pool_max_size,
         }
     }
 }

@@ -1,75 +1,58 @@
 //! Sizes in bytes (`queue.max_payload`): a bare number of bytes, or a number
 //! and one of HOCON's units (`16MiB`, `512K`, `1MB` = 10^6 bytes, `1.5KiB`).
+//!
+//! The field is a `usize` read and written through this module
+//! (`#[serde(with = "size")]`): written as `16MiB` when whole mebibytes,
+//! else as bytes, so that a serialized size reads back the same.
 
-use std::fmt::Display;
+use serde::{Deserialize, Deserializer, Serializer};
+use serde_json::Value;
 
-use crate::config::value::{out_of_range, Value};
+use crate::config::value::{describe, out_of_range, scalar, text, whole_number};
 use crate::error::{Error, Result};
 
-/// A size in bytes in `1..=max`: a bare number of bytes, or a number and a
-/// HOCON unit (`16MiB`, `512K`, `1MB` = 10^6 bytes, `1.5KiB`).
-pub(crate) fn size<T: TryFrom<u64>>(key: &str, value: &Value, max: u64) -> Result<T> {
-    let shown = || value.describe();
-    let bytes: u128 = match value {
-        Value::Int(i) => match u128::try_from(*i) {
-            Ok(bytes) => bytes,
-            Err(_) => return in_bounds(key, None, max, shown),
-        },
-        // `as` saturates, and anything that large is out of range anyway.
-        Value::Real(f) if f.is_finite() && f.fract() == 0.0 && *f >= 0.0 => *f as u128,
-        Value::Real(f) if f.is_finite() && f.fract() == 0.0 => {
-            return in_bounds(key, None, max, shown)
-        }
-        Value::Real(_) => {
-            return Err(Error::config(
-                key,
-                format!(
-                    "invalid size {}: not a whole number of bytes",
-                    value.describe()
-                ),
-            ))
-        }
-        Value::Str(s) => match parse_size(s.trim()) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return in_bounds(key, None, max, shown),
-            Err(problem) => {
-                return Err(Error::config(
-                    key,
-                    format!("invalid size {}: {problem}", value.describe()),
-                ))
-            }
-        },
-        _ => return Err(value.wrong_type(key, "a size such as 16MiB")),
-    };
-    in_bounds(key, u64::try_from(bytes).ok(), max, shown)
+/// The rule of a size: `1..=max` bytes.
+pub(crate) fn check_size(key: &str, value: &Value, max: u64) -> Result<()> {
+    let text = scalar(key, value, "a size such as 16MiB")?;
+    let bytes = parse_size(text.trim()).map_err(|problem| {
+        Error::config(key, format!("invalid size {}: {problem}", describe(value)))
+    })?;
+    match bytes.and_then(|n| u64::try_from(n).ok()) {
+        Some(n) if (1..=max).contains(&n) => Ok(()),
+        _ => Err(out_of_range(
+            key,
+            &describe(value),
+            &format!("1..={}", format_size(max)),
+        )),
+    }
 }
 
-/// [`size`]'s rule for a number of bytes already typed.
-pub(crate) fn check_size<N>(key: &str, bytes: N, max: u64) -> Result<()>
-where
-    N: Copy + Display + TryInto<u64>,
-{
-    let number = bytes.try_into().ok();
-    let shown = || Value::quote(number.map_or_else(|| bytes.to_string(), format_size));
-    in_bounds::<u64>(key, number, max, shown).map(drop)
+/// Reads a size field (`#[serde(with)]`): text, or a number of bytes.
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<usize, D::Error> {
+    let written = Value::deserialize(deserializer)?;
+    text(&written)
+        .and_then(|text| parse_size(text.trim()).ok().flatten())
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("invalid size {}", describe(&written))))
 }
 
-/// `bytes` as the field's type if it is in `1..=max`, else the error quoting
-/// it as `shown` does. `None` is a size no `u64` holds.
-fn in_bounds<T: TryFrom<u64>>(
-    key: &str,
-    bytes: Option<u64>,
-    max: u64,
-    shown: impl FnOnce() -> String,
-) -> Result<T> {
-    bytes
-        .filter(|n| (1..=max).contains(n))
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| out_of_range(key, &shown(), &format!("1..={}", format_size(max))))
+/// Writes a size field (`#[serde(with)]`).
+pub(crate) fn serialize<S: Serializer>(
+    bytes: &usize,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_size(*bytes as u64))
 }
 
 /// The bytes of a size's text; `Ok(None)` when the size is too large to count.
 fn parse_size(text: &str) -> std::result::Result<Option<u128>, String> {
+    // A bare number (`1048576`, `1e6`, `-1`) is a number of bytes: one out of
+    // range is said to be.
+    if let Ok(bytes) = whole_number(text) {
+        return Ok(bytes.and_then(|bytes| u128::try_from(bytes).ok()));
+    }
     if text.starts_with('-') {
         return Err("must not be negative".to_owned());
     }
@@ -136,7 +119,6 @@ fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::value::config_error_message as message;
 
     #[test]
     fn sizes_follow_hocon_units() {
@@ -146,42 +128,18 @@ mod tests {
         assert_eq!(parse_size("1 kB"), Ok(Some(1000)));
         assert_eq!(parse_size("1.5KiB"), Ok(Some(1536)));
         assert_eq!(parse_size("42"), Ok(Some(42)));
+        assert_eq!(parse_size("-1"), Ok(None));
+        assert_eq!(parse_size("1e6"), Ok(Some(1_000_000)));
         assert_eq!(
             parse_size("99999999999999999999999999999999999999999"),
             Ok(None)
         );
         assert_eq!(parse_size("999999999999999999999999999999TiB"), Ok(None));
+        assert_eq!(parse_size(&format!("{}.5", "9".repeat(400))), Ok(None));
         assert!(parse_size("1.3B").is_err());
         assert!(parse_size("1.2.3MiB").is_err());
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("-1MiB").is_err());
         assert!(parse_size("16XB").is_err());
-    }
-
-    #[test]
-    fn huge_real_sizes_saturate_instead_of_panicking() {
-        assert_eq!(parse_size("1e400").ok(), None); // `e` is an unknown unit
-        let got = size::<usize>("k", &Value::Real(1e300), 512 << 20);
-        assert!(message(got).contains("out of range"));
-        let got = size::<usize>(
-            "k",
-            &Value::Str(format!("{}.5", "9".repeat(400))),
-            512 << 20,
-        );
-        assert!(message(got).contains("out of range"));
-    }
-
-    #[test]
-    fn typed_sizes_are_shown_as_the_parser_shows_them() {
-        let max = 512 << 20;
-        assert_eq!(
-            message(check_size("k", 0usize, max)),
-            message(size::<usize>("k", &Value::Int(0), max))
-        );
-        assert_eq!(
-            message(check_size("k", 1usize << 30, max)),
-            "\"1024MiB\" is out of range 1..=512MiB"
-        );
-        assert!(check_size("k", 512usize << 20, max).is_ok());
     }
 }

@@ -1,74 +1,59 @@
-//! `Value`, one raw setting from the file or an `ACTORBUS_*` variable, and the
-//! parsers that give it a type: strings, the driver, queue names, urls and
-//! whole numbers (sizes and durations have files of their own).
+//! One value of the config tree, as the file or an `ACTORBUS_*` variable
+//! wrote it: how an error message shows it, and the rules of the kinds of
+//! value that are not sizes or durations (whole numbers, queue names, urls),
+//! plus the serde readers of keywords and url lists.
 //!
-//! Every parser names the key and quotes the value in its error.
-//! Each rule has a `check_*` twin for a value already typed, so that a
-//! `Config` built in code meets the very rules a parsed one does.
+//! Every scalar of the tree but a boolean is its text (see `document.rs`), so
+//! that a value is checked and quoted as written; the numbers of a serialized
+//! `Config` are read the same way.
 
-use std::fmt::Display;
+use std::num::IntErrorKind::{NegOverflow, PosOverflow};
 use std::ops::RangeInclusive;
 
-use crate::config::DriverKind;
+use serde::Deserialize;
+use serde_json::Value;
+
 use crate::error::{Error, Result};
 use crate::validate;
 
 /// Values longer than this are cut short when quoted in an error message.
 const MAX_QUOTED_CHARS: usize = 80;
 
-/// One raw setting, before it is given a type.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    /// A string; also every value that comes from an environment variable.
-    Str(String),
-    /// A number hocon read as whole.
-    Int(i64),
-    /// A number hocon read with a fraction or an exponent.
-    Real(f64),
-    /// `true` or `false`.
-    Bool(bool),
-    /// `null`.
-    Null,
-    /// An array (`amqp.urls`, `redis.cluster`).
-    Array(Vec<Value>),
-    /// An object where a value was expected.
-    Object,
-    /// The parser left a problem here (an unresolved substitution); holds
-    /// its description.
-    Bad(String),
+/// The text of a scalar; `None` for null, arrays and objects.
+pub(crate) fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
 }
 
-impl Value {
-    /// The value as an error message shows it: scalars quoted, others named.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Value::Str(s) if s.chars().count() > MAX_QUOTED_CHARS => {
-                let head: String = s.chars().take(MAX_QUOTED_CHARS).collect();
-                format!("{head:?}…")
-            }
-            Value::Str(s) => format!("{s:?}"),
-            Value::Int(i) => format!("\"{i}\""),
-            Value::Real(f) => format!("\"{f}\""),
-            Value::Bool(b) => format!("\"{b}\""),
-            Value::Null => "null".to_owned(),
-            Value::Array(_) => "an array".to_owned(),
-            Value::Object => "an object".to_owned(),
-            Value::Bad(problem) => problem.clone(),
-        }
+/// The value as an error message shows it: scalars quoted, others named.
+pub(crate) fn describe(value: &Value) -> String {
+    match (text(value), value) {
+        (Some(text), _) => quote(&text),
+        (None, Value::Array(_)) => "an array".to_owned(),
+        (None, Value::Object(_)) => "an object".to_owned(),
+        (None, _) => "null".to_owned(),
     }
+}
 
-    /// A typed value written out as `text`, shown as a parsed one would be.
-    pub(crate) fn quote(text: impl Into<String>) -> String {
-        Value::Str(text.into()).describe()
+/// `text` quoted, and cut short when long.
+pub(crate) fn quote(text: &str) -> String {
+    if text.chars().count() > MAX_QUOTED_CHARS {
+        let head: String = text.chars().take(MAX_QUOTED_CHARS).collect();
+        return format!("{head:?}…");
     }
+    format!("{text:?}")
+}
 
-    /// The error of a value of the wrong kind, e.g. an array for a string.
-    pub(crate) fn wrong_type(&self, key: &str, expected: &str) -> Error {
-        Error::config(
-            key,
-            format!("expected {expected}, found {}", self.describe()),
-        )
-    }
+/// The error of a value of the wrong kind, e.g. an array for a string.
+pub(crate) fn wrong_type(key: &str, expected: &str, value: &Value) -> Error {
+    Error::config(
+        key,
+        format!("expected {expected}, found {}", describe(value)),
+    )
 }
 
 /// The error of a value, shown as `shown`, outside `bounds` (`1..=10`).
@@ -76,64 +61,101 @@ pub(crate) fn out_of_range(key: &str, shown: &str, bounds: &str) -> Error {
     Error::config(key, format!("{shown} is out of range {bounds}"))
 }
 
-/// A string setting. Numbers and booleans are taken as their text, as HOCON does.
+/// The text of a number setting (a size, a duration, a whole number),
+/// quoted or not, or the error of a value of another kind.
+pub(crate) fn scalar(key: &str, value: &Value, expected: &str) -> Result<String> {
+    text(value)
+        .filter(|_| !value.is_boolean())
+        .ok_or_else(|| wrong_type(key, expected, value))
+}
+
+/// The text of a string setting: a number or a boolean is taken as its
+/// text, as HOCON does.
 pub(crate) fn string(key: &str, value: &Value) -> Result<String> {
-    match value {
-        Value::Str(s) => Ok(s.clone()),
-        Value::Int(i) => Ok(i.to_string()),
-        Value::Real(f) => Ok(f.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(value.wrong_type(key, "a string")),
+    text(value).ok_or_else(|| wrong_type(key, "a string", value))
+}
+
+/// The rule of a whole number in `range`. A number written with a fraction
+/// or an exponent is taken when it is whole (`3.0`, `1e3`), as HOCON's
+/// getters take it.
+pub(crate) fn check_integer(key: &str, value: &Value, range: RangeInclusive<u64>) -> Result<()> {
+    let text = scalar(key, value, "an integer")?;
+    let number = whole_number(&text).map_err(|()| {
+        Error::config(
+            key,
+            format!(
+                "invalid integer {}: expected a whole number",
+                describe(value)
+            ),
+        )
+    })?;
+    match number.and_then(|n| u64::try_from(n).ok()) {
+        Some(n) if range.contains(&n) => Ok(()),
+        _ => {
+            let bounds = format!("{}..={}", range.start(), range.end());
+            Err(out_of_range(key, &describe(value), &bounds))
+        }
     }
 }
 
-/// `queue.driver`, case-insensitive. Whether the driver is compiled in is
-/// `Bus::connect`'s to say: a `Config` can name any driver.
-pub(crate) fn driver(key: &str, value: &Value) -> Result<DriverKind> {
-    match string(key, value)?.trim().to_ascii_lowercase().as_str() {
-        "memory" => Ok(DriverKind::Memory),
-        "amqp" => Ok(DriverKind::Amqp),
-        "redis" => Ok(DriverKind::Redis),
-        _ => Err(Error::config(
-            key,
-            format!(
-                "unknown driver {}: expected memory, amqp or redis",
-                value.describe()
-            ),
-        )),
+/// The whole number `text` writes (`7`, `7.0`, `1e3`): `Ok(None)` when it
+/// is too large for any integer type, `Err` when it is not a whole number.
+pub(crate) fn whole_number(text: &str) -> std::result::Result<Option<i128>, ()> {
+    let text = text.trim();
+    match text.parse::<i128>() {
+        Ok(number) => Ok(Some(number)),
+        Err(err) if matches!(err.kind(), PosOverflow | NegOverflow) => Ok(None),
+        Err(_) => match text.parse::<f64>() {
+            // `as` saturates, and anything that large is out of range anyway.
+            Ok(real) if real.is_finite() && real.fract() == 0.0 => Ok(Some(real as i128)),
+            _ => Err(()),
+        },
     }
+}
+
+/// A keyword setting (`queue.driver`, `amqp.queue_type`), case-insensitive:
+/// the serde reader behind their `Deserialize`. `what` names the setting in
+/// the error (`driver`); `options` are the keywords and what they stand for.
+pub(crate) fn keyword<'de, D, T>(
+    deserializer: D,
+    what: &str,
+    options: &[(&str, T)],
+) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Copy,
+{
+    let text = String::deserialize(deserializer)?;
+    let wanted = text.trim().to_ascii_lowercase();
+    if let Some((_, kind)) = options.iter().find(|(name, _)| *name == wanted) {
+        return Ok(*kind);
+    }
+    let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+    let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+    Err(serde::de::Error::custom(format!(
+        "unknown {what} {}: expected {} or {last}",
+        quote(&text),
+        rest.join(", ")
+    )))
 }
 
 /// A queue name, by the same rules as a name given to `push`.
-pub(crate) fn queue_name(key: &str, value: &Value) -> Result<String> {
+pub(crate) fn check_queue_name(key: &str, value: &Value) -> Result<()> {
     let name = string(key, value)?;
-    check_queue_name(key, &name)?;
-    Ok(name)
-}
-
-/// [`queue_name`]'s rule for a name already a string.
-pub(crate) fn check_queue_name(key: &str, name: &str) -> Result<()> {
-    match validate::queue_name(name) {
+    match validate::queue_name(&name) {
         Ok(()) => Ok(()),
         Err(Error::InvalidQueueName { reason, .. }) => Err(Error::config(
             key,
-            format!("invalid queue name {}: {reason}", Value::quote(name)),
+            format!("invalid queue name {}: {reason}", quote(&name)),
         )),
         Err(other) => Err(Error::config(key, other.to_string())),
     }
 }
 
-/// A URL with one of `schemes` (each given with its `://`).
+/// The rule of a URL with one of `schemes` (each given with its `://`).
 #[cfg(any(feature = "amqp", feature = "redis"))]
-pub(crate) fn url(key: &str, value: &Value, schemes: &[&str]) -> Result<String> {
+pub(crate) fn check_url(key: &str, value: &Value, schemes: &[&str]) -> Result<()> {
     let url = string(key, value)?;
-    check_url(key, &url, schemes)?;
-    Ok(url)
-}
-
-/// [`url`]'s rule for a URL already a string.
-#[cfg(any(feature = "amqp", feature = "redis"))]
-pub(crate) fn check_url(key: &str, url: &str, schemes: &[&str]) -> Result<()> {
     let lower = url.to_ascii_lowercase();
     let scheme = schemes.iter().find(|scheme| lower.starts_with(**scheme));
     let problem = if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -156,7 +178,7 @@ pub(crate) fn check_url(key: &str, url: &str, schemes: &[&str]) -> Result<()> {
     } else {
         format!("expected it to start with {}", schemes.join(" or "))
     };
-    let shown = Value::quote(redact_password(url));
+    let shown = quote(&redact_password(&url));
     Err(Error::config(
         key,
         format!("invalid url {shown}: {problem}"),
@@ -177,28 +199,47 @@ fn host(rest: &str) -> &str {
     host_port.split(':').next().unwrap_or_default()
 }
 
-/// A list of urls (`amqp.urls`, `redis.cluster`), each with one of
-/// `schemes`: an array in the file, or one string of urls separated by
-/// commas (as an environment variable gives them).
+/// The rule of a list of urls (`amqp.urls`, `redis.cluster`): an array, or
+/// one string of urls separated by commas (as a variable gives them), each
+/// with one of `schemes`.
 #[cfg(any(feature = "amqp", feature = "redis"))]
-pub(crate) fn urls(key: &str, value: &Value, schemes: &[&str]) -> Result<Vec<String>> {
-    let items: Vec<String> = match value {
+pub(crate) fn check_urls(key: &str, value: &Value, schemes: &[&str]) -> Result<()> {
+    match value {
         Value::Array(items) => items
             .iter()
-            .map(|item| string(key, item))
-            .collect::<Result<_>>()?,
-        Value::Str(text) if text.trim().is_empty() => Vec::new(),
-        Value::Str(text) => text.split(',').map(|url| url.trim().to_owned()).collect(),
-        _ => return Err(value.wrong_type(key, "an array of urls")),
-    };
-    check_urls(key, &items, schemes)?;
-    Ok(items)
+            .try_for_each(|item| check_url(key, item, schemes)),
+        Value::String(text) => split_urls(text)
+            .into_iter()
+            .try_for_each(|url| check_url(key, &Value::String(url), schemes)),
+        _ => Err(wrong_type(key, "an array of urls", value)),
+    }
 }
 
-/// [`urls`]'s rule for a list already typed.
+/// The urls of one string that separates them by commas.
 #[cfg(any(feature = "amqp", feature = "redis"))]
-pub(crate) fn check_urls(key: &str, urls: &[String], schemes: &[&str]) -> Result<()> {
-    urls.iter().try_for_each(|url| check_url(key, url, schemes))
+fn split_urls(text: &str) -> Vec<String> {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    text.split(',').map(|url| url.trim().to_owned()).collect()
+}
+
+/// The serde reader of a list of urls, as [`check_urls`] takes it.
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub(crate) fn url_list<'de, D>(deserializer: D) -> std::result::Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "an array of urls")]
+    enum Urls {
+        Array(Vec<String>),
+        Joined(String),
+    }
+    Ok(match Urls::deserialize(deserializer)? {
+        Urls::Array(urls) => urls,
+        Urls::Joined(text) => split_urls(&text),
+    })
 }
 
 /// `url` with the password of its user info replaced, so that error messages
@@ -222,123 +263,24 @@ pub(crate) fn redact_password(url: &str) -> String {
     }
 }
 
-/// A whole number in `range`, converted to the field's type.
-pub(crate) fn integer<T: TryFrom<u64>>(
-    key: &str,
-    value: &Value,
-    range: RangeInclusive<u64>,
-) -> Result<T> {
-    let shown = || value.describe();
-    let number: i128 = match value {
-        Value::Int(i) => i128::from(*i),
-        // `as` saturates, and anything that large is out of range anyway.
-        Value::Real(f) if f.is_finite() && f.fract() == 0.0 => *f as i128,
-        Value::Real(_) => return Err(not_whole(key, value)),
-        Value::Str(s) => match s.trim().parse::<i128>() {
-            Ok(number) => number,
-            Err(err) if is_overflow(&err) => return in_range(key, None, &range, shown),
-            Err(_) => return Err(not_whole(key, value)),
-        },
-        _ => return Err(value.wrong_type(key, "an integer")),
-    };
-    in_range(key, u64::try_from(number).ok(), &range, shown)
-}
-
-/// [`integer`]'s rule for a number already typed.
-pub(crate) fn check_integer<N>(key: &str, number: N, range: RangeInclusive<u64>) -> Result<()>
-where
-    N: Copy + Display + TryInto<u64>,
-{
-    let shown = || Value::quote(number.to_string());
-    in_range::<u64>(key, number.try_into().ok(), &range, shown).map(drop)
-}
-
-/// `number` as the field's type if it is in `range`, else the error quoting
-/// it as `shown` does. `None` is a number no `u64` holds.
-fn in_range<T: TryFrom<u64>>(
-    key: &str,
-    number: Option<u64>,
-    range: &RangeInclusive<u64>,
-    shown: impl FnOnce() -> String,
-) -> Result<T> {
-    number
-        .filter(|n| range.contains(n))
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| {
-            let bounds = format!("{}..={}", range.start(), range.end());
-            out_of_range(key, &shown(), &bounds)
-        })
-}
-
-/// The error of a number with a fraction where a whole one is needed.
-fn not_whole(key: &str, value: &Value) -> Error {
-    Error::config(
-        key,
-        format!(
-            "invalid integer {}: expected a whole number",
-            value.describe()
-        ),
-    )
-}
-
-/// Whether `err` is about the size of the number rather than its spelling.
-fn is_overflow(err: &std::num::ParseIntError) -> bool {
-    use std::num::IntErrorKind;
-    matches!(
-        err.kind(),
-        IntErrorKind::PosOverflow | IntErrorKind::NegOverflow
-    )
-}
-
-/// The message of the `Error::Config` that `result` must be: for the unit
-/// tests of the value parsers (this file, `config_duration.rs`,
-/// `config_size.rs`).
-#[cfg(test)]
-pub(crate) fn config_error_message(result: Result<impl std::fmt::Debug>) -> String {
-    match result {
-        Err(Error::Config { message, .. }) => message,
-        other => panic!("expected Error::Config, got {other:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::config_error_message as message;
     use super::*;
 
     #[test]
-    fn integers_accept_strings_and_whole_reals() {
-        assert_eq!(
-            integer::<u32>("k", &Value::Str(" 7 ".into()), 1..=10).ok(),
-            Some(7)
-        );
-        assert_eq!(integer::<u32>("k", &Value::Real(3.0), 1..=10).ok(), Some(3));
-        assert!(message(integer::<u32>("k", &Value::Real(3.5), 1..=10)).contains("whole"));
-        assert_eq!(
-            message(integer::<u32>("k", &Value::Int(-1), 1..=10)),
-            "\"-1\" is out of range 1..=10"
-        );
-        assert!(
-            message(integer::<u32>("k", &Value::Str("9".repeat(60)), 1..=10))
-                .contains("out of range")
-        );
+    fn whole_numbers_may_be_written_as_reals() {
+        assert_eq!(whole_number(" 7 "), Ok(Some(7)));
+        assert_eq!(whole_number("3.0"), Ok(Some(3)));
+        assert_eq!(whole_number("1e3"), Ok(Some(1000)));
+        assert_eq!(whole_number(&"9".repeat(60)), Ok(None));
+        assert_eq!(whole_number("3.5"), Err(()));
+        assert_eq!(whole_number("1e400"), Err(()));
     }
 
     #[test]
-    fn typed_checks_word_errors_as_the_parsers_do() {
-        assert_eq!(
-            message(check_integer("k", 0u32, 1..=10)),
-            message(integer::<u32>("k", &Value::Int(0), 1..=10))
-        );
-        assert_eq!(
-            message(check_integer("k", usize::MAX, 1..=10)),
-            format!("\"{}\" is out of range 1..=10", usize::MAX)
-        );
-        assert!(check_integer("k", 10u16, 1..=10).is_ok());
-        assert_eq!(
-            message(check_queue_name("k", "amq.x")),
-            message(queue_name("k", &Value::Str("amq.x".into())))
-        );
+    fn long_values_are_cut_short() {
+        let long = "x".repeat(200);
+        assert_eq!(quote(&long), format!("{:?}…", "x".repeat(80)));
     }
 
     #[cfg(any(feature = "amqp", feature = "redis"))]

@@ -3,13 +3,13 @@
 //! handled by a fresh process (lost = 0), and the duplicates — handled by the
 //! killed process but not yet acknowledged — are bounded by the prefetch.
 
-use std::collections::HashMap;
 use std::future::ready;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
+use crate::support::child::{log_appender, logged, spawn_test};
+use crate::support::ledger::{tally, until_all_handled, Tally};
 use crate::support::{amqp, eventually, index_of, indexed, unique_queue};
 use actorbus::{Bus, Delivery, ListenerOptions};
 
@@ -33,21 +33,10 @@ async fn crash_child() {
     let mut config = amqp::config();
     config.amqp.prefetch = PREFETCH;
     let bus = Bus::connect(config).await.expect("child connects");
-    let file = std::sync::Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("child log"),
-    );
+    let append = log_appender(&log);
     let opts = ListenerOptions::default().with_concurrency(CONCURRENCY);
     bus.add_listener_with(&queue, opts, move |d: Delivery| {
-        let line = format!("{}\n", index_of(&d));
-        // Written before the handler returns Ok: once in the log, it counts as handled.
-        file.lock()
-            .unwrap()
-            .write_all(line.as_bytes())
-            .expect("child log write");
+        append(index_of(&d));
         async {
             tokio::time::sleep(Duration::from_micros(200)).await;
             Ok(())
@@ -59,27 +48,10 @@ async fn crash_child() {
 }
 
 fn spawn_child(queue: &str, log: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "amqp::crash::crash_child",
-            "--test-threads=1",
-        ])
-        .env(QUEUE_VAR, queue)
-        .env(LOG_VAR, log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the child consumer")
-}
-
-fn handled(log: &Path) -> Vec<u32> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect()
+    spawn_test(
+        "amqp::crash::crash_child",
+        &[(QUEUE_VAR, queue.as_ref()), (LOG_VAR, log.as_os_str())],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,12 +81,12 @@ async fn consumer_killed_mid_handling_loses_nothing() {
     eventually(
         "the first child handled 2000",
         Duration::from_secs(60),
-        || ready(handled(&first_log).len() >= 2000),
+        || ready(logged(&first_log).len() >= 2000),
     )
     .await;
     first.kill().expect("SIGKILL the first child");
     first.wait().unwrap();
-    let by_first = handled(&first_log);
+    let by_first = logged(&first_log);
     assert!(
         by_first.len() < N as usize,
         "the first child finished everything before it was killed"
@@ -122,17 +94,10 @@ async fn consumer_killed_mid_handling_loses_nothing() {
 
     // A fresh process handles the rest.
     let mut second = spawn_child(&q, &second_log);
-    let all_handled = || {
-        let mut seen = vec![false; N as usize];
-        for i in handled(&first_log).into_iter().chain(handled(&second_log)) {
-            seen[i as usize] = true;
-        }
-        seen.iter().all(|s| *s)
-    };
-    let result = tokio::time::timeout(Duration::from_secs(120), async {
-        while !all_handled() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let all_handled = until_all_handled(N, Duration::from_secs(120), || {
+        let mut all = logged(&first_log);
+        all.extend(logged(&second_log));
+        all
     })
     .await;
     // Let acknowledgements settle, then stop the second child as well.
@@ -140,13 +105,8 @@ async fn consumer_killed_mid_handling_loses_nothing() {
     second.kill().unwrap();
     second.wait().unwrap();
 
-    let by_second = handled(&second_log);
-    let mut counts: HashMap<u32, u32> = HashMap::new();
-    for i in by_first.iter().chain(&by_second) {
-        *counts.entry(*i).or_default() += 1;
-    }
-    let lost: Vec<u32> = (0..N).filter(|i| !counts.contains_key(i)).collect();
-    let duplicates: u32 = counts.values().map(|c| c - 1).sum();
+    let by_second = logged(&second_log);
+    let Tally { lost, duplicates } = tally(N, by_first.iter().chain(&by_second).copied());
     eprintln!(
         "consumer crash: first child handled {}, second {}, lost {}, duplicates {duplicates} (prefetch {PREFETCH})",
         by_first.len(),
@@ -154,7 +114,7 @@ async fn consumer_killed_mid_handling_loses_nothing() {
         lost.len()
     );
     assert!(
-        result.is_ok(),
+        all_handled,
         "not every message was handled: lost {:?}",
         &lost[..lost.len().min(10)]
     );

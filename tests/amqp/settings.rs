@@ -55,6 +55,20 @@ async fn wrong_credentials_are_a_backend_error() {
     assert_backend(&error, elapsed, "credentials");
 }
 
+/// The whole report of a refused login says each thing once.
+#[tokio::test]
+async fn refused_login_reads_once() {
+    let (error, _) = connect_error("amqp://guest:wrong-password@127.0.0.1:5672/%2f").await;
+    let report = crate::support::assert_chain_never_repeats(&error);
+    eprintln!("refused login: {report}");
+    assert_eq!(report.matches("ACCESS_REFUSED").count(), 1, "{report}");
+    assert_eq!(
+        report,
+        error.to_string(),
+        "the error's own line says it all"
+    );
+}
+
 #[tokio::test]
 async fn wrong_vhost_is_a_backend_error() {
     let (error, elapsed) = connect_error("amqp://guest:guest@127.0.0.1:5672/no-such-vhost").await;

@@ -137,6 +137,8 @@ fn values_may_be_quoted_or_not() {
     assert_eq!(config.queue.memory.capacity, 1000);
     assert_eq!(config.queue.push_timeout, Duration::from_secs(2));
     assert_eq!(config.queue.max_payload, 1 << 20);
+    // A boolean is a string's text, as HOCON reads it.
+    assert_eq!(parse("queue.default = true").queue.default, "true");
 }
 
 #[test]
@@ -152,6 +154,7 @@ fn sizes_follow_hocon_units() {
     assert_eq!(max_payload("1MB"), 1_000_000);
     assert_eq!(max_payload("1.5KiB"), 1536);
     assert_eq!(max_payload("1048576"), 1 << 20);
+    assert_eq!(max_payload("1e6"), 1_000_000);
     assert_eq!(max_payload("512MiB"), 512 << 20);
     assert_eq!(max_payload("1"), 1);
 }
@@ -222,4 +225,34 @@ fn from_file_names_the_file_on_a_syntax_error_and_the_key_on_a_bad_value() {
         Err(Error::Config { key, .. }) => assert_eq!(key, "queue.retry.max_attempts"),
         other => panic!("expected Error::Config, got {other:?}"),
     }
+}
+
+#[test]
+fn a_config_reads_back_from_its_serde_form() {
+    let config = parse(
+        "queue { driver = redis, max_payload = 1MiB, retry.backoff = 1s }\n\
+         queue.connections.jobs { driver = memory }\n\
+         redis.pool.max_size = 4",
+    );
+    // The form of the file: durations and sizes as written there.
+    let tree = serde_json::to_value(&config).unwrap();
+    assert_eq!(tree["queue"]["driver"], "redis");
+    assert_eq!(tree["queue"]["max_payload"], "1MiB");
+    assert_eq!(tree["queue"]["retry"]["backoff"], "1s");
+    assert_eq!(tree["queue"]["retry"]["max_attempts"], 5);
+    assert!(tree["queue"].get("connections").is_none());
+    #[cfg(feature = "redis")]
+    assert_eq!(tree["redis"]["pool"]["max_size"], 4);
+    let back: Config = serde_json::from_value(tree).unwrap();
+    assert_eq!(back.queue, config.queue);
+    assert_eq!(back.connection_names().count(), 0);
+    // Any key left out keeps its default; a size may be a number of bytes.
+    let partial =
+        serde_json::json!({ "queue": { "max_payload": 1024, "retry": { "max_attempts": 3 } } });
+    let partial: Config = serde_json::from_value(partial).unwrap();
+    assert_eq!(partial.queue.max_payload, 1024);
+    assert_eq!(partial.queue.retry.max_attempts, 3);
+    assert_eq!(partial.queue.retry.backoff, Duration::from_millis(200));
+    let typo = serde_json::json!({ "queue": { "drivr": "redis" } });
+    assert!(serde_json::from_value::<Config>(typo).is_err());
 }

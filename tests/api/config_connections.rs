@@ -97,11 +97,14 @@ fn a_bad_connection_fails_the_whole_config_naming_its_key() {
         ("queue.connections.jobs { drivr = amqp }", "queue.connections.jobs.drivr", "unknown key: did you mean `driver`?"),
         ("queue.connections.jobs { driver = kafka }", "queue.connections.jobs.driver", "unknown driver \"kafka\""),
         ("queue.connections.jobs { retry.max_attempts = 0 }", "queue.connections.jobs.retry.max_attempts", "\"0\" is out of range 1..=1000"),
+        ("queue.connections.jobs { queue.retry.max_attempts = 0 }", "queue.connections.jobs.queue.retry.max_attempts", "\"0\" is out of range 1..=1000"),
+        ("queue.connections.jobs { queue.drivr = amqp }", "queue.connections.jobs.queue.drivr", "unknown key: did you mean `queue.driver`?"),
+        ("queue.connections.jobs { retry = 5 }", "queue.connections.jobs.retry", "expected an object, found \"5\""),
         ("queue.connections.jobs { retry.backoff = 2m }", "queue.connections.jobs.queue.retry.max_backoff", "less than queue.retry.backoff"),
         ("queue.connections.jobs { default = \"amq.x\" }", "queue.connections.jobs.default", "invalid queue name"),
         ("queue.connections.jobs = 5", "queue.connections.jobs", "expected an object"),
         ("queue.connections = 5", "queue.connections", "expected an object"),
-        ("queue.connections.jobs { connections.other { } }", "queue.connections.jobs.connections.other", "unknown key"),
+        ("queue.connections.jobs { connections.other { } }", "queue.connections.jobs.connections", "unknown key"),
     ];
     for (text, key, fragment) in cases {
         let (got_key, message) = config_error(text);
@@ -111,6 +114,21 @@ fn a_bad_connection_fails_the_whole_config_naming_its_key() {
             "{text}: {message:?} should contain {fragment:?}"
         );
     }
+}
+
+#[test]
+fn a_connection_is_laid_over_the_config_as_adjusted_in_code() {
+    let mut config = parse("queue.connections { jobs { default = jobs } }");
+    config.queue.retry.max_attempts = 3;
+    config.queue.default = "other".to_owned();
+    let jobs = config.connection("jobs").unwrap();
+    assert_eq!(jobs.queue.retry.max_attempts, 3);
+    assert_eq!(jobs.queue.default, "jobs", "the connection's key wins");
+    // A value set in code is checked with the connection.
+    config.queue.retry.max_attempts = 0;
+    let (key, message) = connection_error(&config, "jobs");
+    assert_eq!(key, "queue.connections.jobs.queue.retry.max_attempts");
+    assert!(message.contains("out of range"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

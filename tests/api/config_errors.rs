@@ -54,6 +54,8 @@ fn each_key_rejects_a_bad_value_naming_the_key() {
         ("queue.push_timeout = 10 parsecs", "queue.push_timeout", "unknown unit \"parsecs\""),
         ("queue.push_timeout = 2years", "queue.push_timeout", "out of range"),
         ("queue.push_timeout = true", "queue.push_timeout", "expected a duration"),
+        ("queue.max_payload = true", "queue.max_payload", "expected a size such as 16MiB, found \"true\""),
+        ("queue.retry.max_attempts = false", "queue.retry.max_attempts", "expected an integer, found \"false\""),
         ("queue.shutdown_timeout = -5s", "queue.shutdown_timeout", "invalid duration"),
         ("queue.shutdown_timeout = [10s]", "queue.shutdown_timeout", "an array"),
         ("queue.retry.max_attempts = \"five\"", "queue.retry.max_attempts", "invalid integer \"five\""),

@@ -117,6 +117,8 @@ async fn invalid_queue_names_are_refused_by_every_call() {
         assert_invalid_name("remove", n, why, bus.remove(n).await);
         assert_invalid_name("stats", n, why, bus.stats(n).await);
         assert_invalid_name("purge", n, why, bus.purge(n).await);
+        assert_invalid_name("peek", n, why, bus.peek(n, 1).await);
+        assert_invalid_name("redrive", n, why, bus.redrive(n, 1).await);
     }
     bus.shutdown().await.expect("shutdown");
 }
@@ -264,10 +266,12 @@ async fn delivery_decoding_errors_are_codec() {
     let bad_utf8 = bus.receive(&q, LIMIT).await.unwrap();
     let err = bad_utf8.as_str().unwrap_err();
     assert!(matches!(err, Error::Codec { .. }), "invalid UTF-8: {err:?}");
-    assert!(err.to_string().starts_with("codec error"), "{err}");
-    assert!(
-        std::error::Error::source(&err).is_some(),
-        "the decoding error is kept as source"
+    let text = err.to_string();
+    assert!(text.starts_with("codec error: invalid utf-8"), "{text}");
+    assert_eq!(
+        crate::support::error_chain(&err),
+        [text],
+        "one line says it all; the chain does not say it again"
     );
     assert!(matches!(bad_utf8.json::<Order>(), Err(Error::Codec { .. })));
 

@@ -13,10 +13,11 @@ use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::child::{logged, spawn_test};
 use crate::support::{eventually, index_of, indexed, init_tracing, stats_until, unique_queue};
 use actorbus::{Bus, Delivery, ListenerOptions};
 use futures_util::future::join_all;
@@ -57,11 +58,7 @@ fn recorder(
 
 /// The numbers recorded in `file` so far, each once.
 fn handled(file: &Path) -> HashSet<u32> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect()
+    logged(file).into_iter().collect()
 }
 
 /// The child's body: listens on the queue until it is killed.
@@ -98,20 +95,15 @@ fn crash_child() {
 fn spawn_child(queue: &str, consumer: &str, file: &Path) -> Child {
     // An hour: no reaper of the child's can take anything over, so what a
     // restarted child recovers it recovers by re-reading its own entries.
-    Command::new(std::env::current_exe().expect("test binary"))
-        .env(ENV_CLAIM_IDLE_S, "3600")
-        .args([
-            "--exact",
-            "redis::crash::crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ENV_QUEUE, queue)
-        .env(ENV_CONSUMER, consumer)
-        .env(ENV_FILE, file)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn the child consumer")
+    spawn_test(
+        "redis::crash::crash_child",
+        &[
+            (ENV_CLAIM_IDLE_S, "3600".as_ref()),
+            (ENV_QUEUE, queue.as_ref()),
+            (ENV_CONSUMER, consumer.as_ref()),
+            (ENV_FILE, file.as_os_str()),
+        ],
+    )
 }
 
 /// Pushes `N` numbered messages.

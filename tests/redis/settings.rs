@@ -51,6 +51,22 @@ async fn closed_port_is_a_backend_error() {
     assert!(error.to_string().contains(&url), "{error}");
 }
 
+/// The whole report of a refused connection (and of a refused password)
+/// says each thing once: the redis error prints its cause and returns it
+/// too, the bus's error does not repeat it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connection_reads_once() {
+    init_tracing();
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let error = connect_error(&url).await;
+    let report = crate::support::assert_reads_once(&error, "refused");
+    eprintln!("refused connection: {report}");
+
+    let error = connect_error("redis://:wrong@127.0.0.1:6379/0").await;
+    let report = crate::support::assert_reads_once(&error, "authentication failed");
+    eprintln!("refused password: {report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_url_is_a_config_error_naming_redis_url() {
     init_tracing();

@@ -8,13 +8,19 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+pub mod child;
 #[cfg(all(feature = "cli", feature = "amqp", feature = "redis"))]
 pub mod cli;
 pub mod config;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod group_share;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod ledger;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod redrive_crash;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -253,6 +259,59 @@ impl Collector<Delivery> {
             .await
             .expect("add_listener")
     }
+}
+
+/// What a report that walks `error`'s `source()` chain prints: each
+/// error's own text, outermost first.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut chain = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        chain.push(cause.to_string());
+        next = cause.source();
+    }
+    chain
+}
+
+/// Fails the test if a text of `error`'s chain says again what an earlier
+/// one said (the same cause printed twice), or if a piece of a text comes
+/// twice in the whole report (`outer: cause: cause`). Returns the report.
+pub fn assert_chain_never_repeats(error: &(dyn std::error::Error + 'static)) -> String {
+    let chain = error_chain(error);
+    for (i, later) in chain.iter().enumerate() {
+        for earlier in &chain[..i] {
+            assert!(
+                !earlier.contains(later.as_str()),
+                "{later:?} repeats what {earlier:?} said: {chain:#?}"
+            );
+        }
+    }
+    let report = chain.join(": ");
+    let pieces: Vec<&str> = report.split(": ").filter(|p| p.len() > 3).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        assert!(
+            !pieces[..i].contains(piece),
+            "{piece:?} printed twice in {report:?}"
+        );
+    }
+    report
+}
+
+/// Fails the test unless `error` prints as one line that says it all (its
+/// chain adds nothing), with `phrase` in it once; returns that line.
+pub fn assert_reads_once(error: &actorbus::Error, phrase: &str) -> String {
+    let report = assert_chain_never_repeats(error);
+    assert_eq!(
+        report,
+        error.to_string(),
+        "the error's own line says it all"
+    );
+    assert_eq!(
+        report.matches(phrase).count(),
+        1,
+        "{phrase:?} once in {report:?}"
+    );
+    report
 }
 
 /// The payload of message number `i`, as tests that count messages push it.

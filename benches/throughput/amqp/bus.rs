@@ -21,7 +21,7 @@ use actorbus::{Bus, Config, Delivery, DriverKind, HandlerResult, ListenerOptions
 use bytes::Bytes;
 use serde_json::json;
 
-use super::raw;
+use super::{patterns, raw};
 use crate::harness::args::Opts;
 use crate::harness::machine::{with_foreign_cpu, with_other_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
@@ -65,6 +65,9 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         RAW_LATENCY,
         E2E_DEEP,
         PUSH_DEEP,
+        patterns::FANOUT,
+        patterns::RTT,
+        patterns::RAW_RTT,
     ];
     if !names.iter().any(|n| opts.wants(n)) {
         return Vec::new();
@@ -161,10 +164,12 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
             ));
         }
     }
+    rows.extend(patterns::rows(opts, url, n, reps).await);
+    patterns::apply_targets(&mut rows);
     rows
 }
 
-fn config(url: &str) -> Config {
+pub(crate) fn config(url: &str) -> Config {
     let mut config = Config::default();
     config.queue.driver = DriverKind::Amqp;
     config.amqp.url = url.to_owned();

@@ -1,9 +1,11 @@
 //! The amqp driver's rows and their raw lapin baselines, against the broker
 //! `scripts/test` starts: bus rows in `bus`, lapin baselines in `raw`,
-//! targets in `targets::amqp`.
+//! fan-out and request/reply in `patterns`, targets in `targets::amqp`.
 
 #[cfg(feature = "amqp")]
 pub(crate) mod bus;
+#[cfg(feature = "amqp")]
+mod patterns;
 #[cfg(feature = "amqp")]
 mod raw;
 

@@ -26,6 +26,11 @@ impl Sink {
         }
     }
 
+    /// How many messages were handled so far.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
     /// Arms the sink for `more` messages beyond those already counted.
     /// Call before producing them.
     pub(crate) fn expect(&self, more: usize) -> usize {

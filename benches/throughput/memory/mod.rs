@@ -1,6 +1,7 @@
 //! Bus throughput end to end on the memory driver: push → queue actor →
 //! listener → handler → ack, for one or many queues and listeners.
 
+pub(crate) mod patterns;
 pub(crate) mod raw;
 
 use std::sync::Arc;

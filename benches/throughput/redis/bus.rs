@@ -14,11 +14,12 @@ use crate::harness::sink::{settle_down, Sink};
 use crate::harness::stats::{median_latency, median_of};
 use crate::payload;
 
+use super::patterns;
 use super::raw::{drop_keys, fresh_stream, raw_e2e, raw_latency, raw_push, url, RATE, RAW_PUSH};
 
 const BEST: &str = "raw redis best (XADD x100 pipelined, XREADGROUP COUNT 100 + XACK)";
 const NAIVE: &str = "raw redis naive (awaited XADD, XREADGROUP COUNT 1 + XACK)";
-const E2E: &str = "redis e2e 1l c64";
+pub(super) const E2E: &str = "redis e2e 1l c64";
 const PUSH: &str = "redis push-only x64";
 const RAW_LATENCY: &str = "raw redis latency @5k/s";
 const RAW_LATENCY_SAME: &str = "raw redis latency @5k/s same-thread";
@@ -34,7 +35,7 @@ fn n(opts: &Opts) -> usize {
     }
 }
 
-async fn bus() -> Bus {
+pub(super) async fn bus() -> Bus {
     let mut config = Config::default();
     config.queue.driver = DriverKind::Redis;
     config.redis.url = url();
@@ -160,7 +161,9 @@ pub(super) async fn rows(opts: &Opts) -> Vec<Row> {
             rows.push(median_latency(runs));
         }
     }
+    rows.extend(patterns::rows(opts, n, reps).await);
     apply_targets(&mut rows);
+    patterns::apply_targets(&mut rows);
     rows
 }
 

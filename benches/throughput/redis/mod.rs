@@ -29,4 +29,6 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
 #[cfg(feature = "redis")]
 mod bus;
 #[cfg(feature = "redis")]
+mod patterns;
+#[cfg(feature = "redis")]
 mod raw;

@@ -262,49 +262,49 @@ impl Link {
         Ok(())
     }
 
-    /// Message counts of `names` (wire names), `None` for a queue that does not exist.
-    pub(crate) async fn counts(&self, names: &[String]) -> Result<Vec<Option<u64>>> {
-        let mut channel: Option<Channel> = None;
-        let mut counts = Vec::with_capacity(names.len());
-        for name in names {
-            let ch = match channel.take() {
-                Some(ch) if ch.status().connected() => ch,
-                _ => self.publish.create_channel().await.map_err(backend)?,
-            };
-            let options = QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            };
-            match ch
-                .queue_declare(wire::short(name)?, options, FieldTable::default())
+    /// Message counts of `queues` (wire names with their arguments).
+    ///
+    /// Each is declared as the bus declares it, not passively: a passive
+    /// declare of a queue nobody made yet would be refused by the broker,
+    /// which closes the channel with an error (and lapin logs it as one),
+    /// while to the bus that queue is simply empty. A queue never used
+    /// thus exists, empty, from its first count on, as after a `receive`.
+    pub(crate) async fn counts(&self, queues: &[(String, FieldTable)]) -> Result<Vec<u64>> {
+        let ch = self.publish.create_channel().await.map_err(backend)?;
+        let mut counts = Vec::with_capacity(queues.len());
+        for (name, args) in queues {
+            let declared = ch
+                .queue_declare(
+                    wire::short(name)?,
+                    QueueDeclareOptions::durable(),
+                    args.clone(),
+                )
                 .await
-            {
-                Ok(queue) => counts.push(Some(u64::from(queue.message_count()))),
-                // The broker closed the channel; the next name opens another.
-                Err(e) if not_found(&e) => counts.push(None),
-                Err(e) => return Err(backend(e)),
-            }
-            channel = Some(ch);
+                .map_err(|e| declare_error(name, &e))?;
+            counts.push(u64::from(declared.message_count()));
         }
-        if let Some(ch) = channel.filter(|c| c.status().connected()) {
-            let _ = ch.close(200, "done".into()).await;
-        }
+        let _ = ch.close(200, "done".into()).await;
         Ok(counts)
     }
 
-    /// Drops the ready messages of `name`; 0 for a queue that does not exist.
+    /// Drops the ready messages of `name` (declared first, for the reason
+    /// [`counts`](Self::counts) gives: a queue never used has none).
     pub(crate) async fn purge(&self, name: &str) -> Result<u64> {
         let ch = self.publish.create_channel().await.map_err(backend)?;
-        let purged = match ch
-            .queue_purge(wire::short(name)?, QueuePurgeOptions::default())
+        let queue = wire::short(name)?;
+        ch.queue_declare(
+            queue.clone(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| declare_error(name, &e))?;
+        let purged = ch
+            .queue_purge(queue, QueuePurgeOptions::default())
             .await
-        {
-            Ok(n) => u64::from(n),
-            Err(e) if not_found(&e) => return Ok(0),
-            Err(e) => return Err(backend(e)),
-        };
+            .map_err(backend)?;
         let _ = ch.close(200, "done".into()).await;
-        Ok(purged)
+        Ok(u64::from(purged))
     }
 
     /// Deletes `queue` (a user-facing name) and its dead-letter queue.
@@ -372,13 +372,16 @@ pub(crate) async fn declare_on(conn: &Connection, name: &str, args: FieldTable) 
     let ch = conn.create_channel().await.map_err(backend)?;
     ch.queue_declare(wire::short(name)?, QueueDeclareOptions::durable(), args)
         .await
-        .map_err(|e| {
-            Error::backend(format!(
-                "cannot declare queue {name:?} (an existing queue of that name with other settings?): {e}"
-            ))
-        })?;
+        .map_err(|e| declare_error(name, &e))?;
     let _ = ch.close(200, "declared".into()).await;
     Ok(())
+}
+
+/// A refused declare of the queue `name`.
+fn declare_error(name: &str, e: &lapin::Error) -> Error {
+    Error::backend(format!(
+        "cannot declare queue {name:?} (an existing queue of that name with other settings?): {e}"
+    ))
 }
 
 /// A lapin error kept as our own, and whether it says the link is dying
@@ -419,12 +422,6 @@ pub(crate) fn backend(e: lapin::Error) -> Error {
     Error::backend(e)
 }
 
-/// Whether the broker said "no such queue".
-pub(crate) fn not_found(e: &lapin::Error) -> bool {
-    matches!(e.kind(), ErrorKind::ProtocolError(err)
-        if matches!(err.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
-}
-
 /// `amqp.url` as lapin reads it, with `amqp.heartbeat` applied.
 pub(crate) fn parse_uri(config: &AmqpConfig) -> Result<AMQPUri> {
     let mut uri: AMQPUri = config
@@ -459,8 +456,14 @@ fn connect_error(uri: &AMQPUri, e: &lapin::Error) -> Error {
         },
         _ => "check amqp.url",
     };
+    // The broker's own words (`ACCESS_REFUSED - Login was refused …`)
+    // already name the condition that lapin's text would name twice more.
+    let said = match e.kind() {
+        ErrorKind::ProtocolError(err) => err.get_message().to_string(),
+        _ => e.to_string(),
+    };
     Error::backend(format!(
-        "cannot connect to RabbitMQ at {}:{} vhost {:?} as {:?} ({hint}): {e}",
+        "cannot connect to RabbitMQ at {}:{} vhost {:?} as {:?} ({hint}): {said}",
         uri.authority.host, uri.authority.port, uri.vhost, uri.authority.userinfo.username
     ))
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
+use lapin::types::FieldTable;
 use rustc_hash::FxHashMap;
 
 use crate::delivery::Envelope;
@@ -75,7 +76,7 @@ impl AmqpShared {
         delays.into_iter().flatten().copied().collect()
     }
 
-    /// Forgets a wait queue found gone; the next push with that delay
+    /// Forgets a wait queue found empty; the next push with that delay
     /// brings it back.
     pub(crate) fn forget_wait(&self, queue: &str, ms: u64) {
         if let Ok(mut waits) = self.waits.lock() {
@@ -119,29 +120,36 @@ impl AmqpShared {
         queue: &str,
         in_flight: u64,
     ) -> impl Future<Output = Result<QueueStats>> + Send + 'static {
-        let dead = wire::wire_name(&validate::dead_letter_name(queue));
+        let no_args = FieldTable::default;
         let delays = self.wait_delays(queue);
-        let mut names = vec![wire::wire_name(queue), dead];
-        names.extend(
-            delays
-                .iter()
-                .map(|&ms| wire::wait_name(queue, Duration::from_millis(ms))),
+        let (target, dead) = (
+            wire::wire_name(queue),
+            wire::wire_name(&validate::dead_letter_name(queue)),
         );
+        let mut queues = Vec::with_capacity(2 + delays.len());
+        queues.extend(delays.iter().map(|&ms| {
+            let delay = Duration::from_millis(ms);
+            let args = wire::wait_arguments(&target, delay);
+            (wire::wait_name(queue, delay), args)
+        }));
+        queues.extend([(target, no_args()), (dead, no_args())]);
         let (shared, queue) = (self.clone(), queue.to_owned());
         async move {
-            let counts = shared.link().await?.counts(&names).await?;
-            // A wait queue that expired (`x-expires`) holds nothing: stop asking.
-            for (ms, count) in delays.iter().zip(&counts[2..]) {
-                if count.is_none() {
+            let mut counts = shared.link().await?.counts(&queues).await?;
+            let (dead, ready) = (counts.pop().unwrap_or(0), counts.pop().unwrap_or(0));
+            // A wait queue with nothing in it may expire (`x-expires`):
+            // stop counting it (which would keep it alive) until a push
+            // uses that delay again.
+            for (ms, count) in delays.iter().zip(&counts) {
+                if *count == 0 {
                     shared.forget_wait(&queue, *ms);
                 }
             }
-            let count = |c: &Option<u64>| c.unwrap_or(0);
             Ok(QueueStats {
-                ready: count(&counts[0]),
+                ready,
                 in_flight,
-                delayed: counts[2..].iter().map(count).sum(),
-                dead: count(&counts[1]),
+                delayed: counts.iter().sum(),
+                dead,
                 durable: true,
                 ..QueueStats::default()
             })
