@@ -19,13 +19,17 @@ async fn push_then_receive_on_each_broker() {
         assert_eq!(pushed.stdout, format!("{id}\n"), "only the id");
 
         let received = on(driver, &["receive", &queue, "--json"]).run().ok();
+        assert!(
+            received.stdout.starts_with("{\n  \"id\": "),
+            "fields in the library's order, id first: {received:?}"
+        );
         let json = received.json();
         assert_eq!(json["id"], id.as_str(), "{driver}");
         assert_eq!(json["queue"], queue.as_str());
         assert_eq!(json["attempt"], 1);
         assert_eq!(json["headers"]["tenant"], "acme");
         assert_eq!(json["payload"], "hello world");
-        assert_eq!(json["encoding"], "utf-8");
+        assert_eq!(json["encoding"], "utf8");
 
         // Received is taken: the queue is empty now.
         let again = on(driver, &["receive", &queue, "--timeout", "300ms"]).run();
@@ -54,12 +58,9 @@ async fn a_binary_payload_from_stdin_is_shown_in_hex() {
 
     let json = on(driver, &["receive", &queue, "--json"]).run().ok().json();
     assert_eq!(json["id"], ids[0].as_str());
-    assert_eq!(json["encoding"], "hex");
-    assert_eq!(
-        json["payload"], "0001ff62696e6172790a",
-        "the bytes as pushed"
-    );
-    assert_eq!(json["bytes"], 10);
+    // JSON as the library serializes a `Delivery`: binary in base64.
+    assert_eq!(json["encoding"], "base64");
+    assert_eq!(json["payload"], "AAH/YmluYXJ5Cg==", "the bytes as pushed");
 
     let text = on(driver, &["receive", &queue]).run().ok().stdout;
     assert!(

@@ -19,10 +19,12 @@ async fn stats_json_counts_each_queue() {
         }
         bus.push(&other, "one").await.expect("push");
 
-        let stats = on(driver, &["stats", "--json", &busy, &other])
-            .run()
-            .ok()
-            .json();
+        let ran = on(driver, &["stats", "--json", &busy, &other]).run().ok();
+        assert!(
+            ran.stdout.starts_with("[\n  {\n    \"queue\": "),
+            "the queue's name first: {ran:?}"
+        );
+        let stats = ran.json();
         let rows = stats.as_array().expect("an array, one row per queue");
         assert_eq!(rows.len(), 2, "{stats}");
         assert_eq!(rows[0]["queue"], busy.as_str());

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use actorbus::Bus;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::args::{PurgeArgs, RedriveArgs};
 use crate::confirm;
@@ -15,6 +15,20 @@ use crate::output;
 /// Dead letters moved per `Bus::redrive` call: a progress step, and the
 /// most a Ctrl-C or an error can leave unreported.
 const BATCH: u64 = 100;
+
+/// `dead purge --json`: how many dead letters were dropped.
+#[derive(Serialize)]
+struct Purged<'a> {
+    queue: &'a str,
+    purged: u64,
+}
+
+/// `dead redrive --json`: how many dead letters were moved back.
+#[derive(Serialize)]
+struct Redriven<'a> {
+    queue: &'a str,
+    redriven: u64,
+}
 
 /// The dead-letter queue of `queue`.
 pub(crate) fn dead_queue(queue: &str) -> String {
@@ -43,7 +57,7 @@ pub(crate) async fn purge(bus: &Bus, args: PurgeArgs, json: bool) -> Result<(), 
             .map_err(Failure::doing(format!("cannot purge `{dead}`")))?
     };
     if json {
-        output::print_json(&json!({ "queue": queue, "purged": purged }))
+        output::print_json(&Purged { queue, purged })
     } else {
         output::print(&format!(
             "dropped {} of `{queue}`\n",
@@ -88,7 +102,10 @@ pub(crate) async fn redrive(bus: &Bus, args: RedriveArgs, json: bool) -> Result<
         bar.finish_and_clear();
     }
     if json {
-        output::print_json(&json!({ "queue": queue, "redriven": moved }))
+        output::print_json(&Redriven {
+            queue,
+            redriven: moved,
+        })
     } else {
         output::print(&format!(
             "moved {} of `{queue}` back to `{queue}`\n",

@@ -1,11 +1,13 @@
-//! Printing: deliveries as text (payload as text, or hex for binary) or
-//! JSON, tables with aligned columns, and the one way to write standard output.
+//! Printing: deliveries as text (payload as text, or a hex dump for
+//! binary), JSON of anything `Serialize` (deliveries and stats in the
+//! library's own shape), tables with aligned columns, and the one way to
+//! write standard output.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use actorbus::Delivery;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::failure::Failure;
 
@@ -18,34 +20,26 @@ pub(crate) fn print(text: &str) -> Result<(), Failure> {
         .map_err(Failure::io("cannot write to standard output"))
 }
 
-/// Writes `value` to standard output as pretty JSON and a newline.
-pub(crate) fn print_json(value: &Value) -> Result<(), Failure> {
-    print(&format!("{value:#}\n"))
+/// Writes `value` to standard output as pretty JSON and a newline, its
+/// fields in their declared order.
+pub(crate) fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    print(&format!("{}\n", to_json(value, true)?))
 }
 
 /// Writes `value` to standard output as one line of JSON (for streams of
 /// records, such as `stats --watch --json`).
-pub(crate) fn print_json_line(value: &Value) -> Result<(), Failure> {
-    print(&format!("{value}\n"))
+pub(crate) fn print_json_line(value: &impl Serialize) -> Result<(), Failure> {
+    print(&format!("{}\n", to_json(value, false)?))
 }
 
-/// A delivery as JSON: `id`, `queue`, `attempt`, `headers`, and the payload
-/// as text (`"encoding": "utf-8"`) or as hex digits (`"encoding": "hex"`).
-pub(crate) fn delivery_json(delivery: &Delivery) -> Value {
-    let payload = delivery.payload();
-    let (text, encoding) = match as_text(payload) {
-        Some(text) => (text.to_owned(), "utf-8"),
-        None => (hex(payload), "hex"),
+/// Serialized straight to text: through `serde_json::Value` the fields
+/// would come out sorted by name.
+fn to_json(value: &impl Serialize, pretty: bool) -> Result<String, Failure> {
+    let text = match pretty {
+        true => serde_json::to_string_pretty(value),
+        false => serde_json::to_string(value),
     };
-    json!({
-        "id": delivery.id().to_string(),
-        "queue": delivery.queue(),
-        "attempt": delivery.attempt(),
-        "headers": delivery.headers(),
-        "payload": text,
-        "encoding": encoding,
-        "bytes": payload.len(),
-    })
+    text.map_err(|error| Failure::Other(format!("cannot write JSON: {error}")))
 }
 
 /// A delivery as text: one `name  value` line per field and header, then
@@ -83,14 +77,6 @@ fn as_text(payload: &[u8]) -> Option<&str> {
         .chars()
         .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
     plain.then_some(text)
-}
-
-/// Lower-case hex digits, two per byte.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 /// `hexdump -C` style: offset, 16 bytes in hex, the printable ones.
@@ -208,7 +194,17 @@ mod tests {
             lines[1],
             "00000010  00 ff 7a                                          |..z|"
         );
-        assert_eq!(hex(b"\x00\xab"), "00ab");
+    }
+
+    #[test]
+    fn json_keeps_the_declared_field_order() {
+        #[derive(Serialize)]
+        struct Pair {
+            zebra: u8,
+            apple: u8,
+        }
+        let pair = Pair { zebra: 1, apple: 2 };
+        assert_eq!(to_json(&pair, false).unwrap(), r#"{"zebra":1,"apple":2}"#);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use std::io::{IsTerminal, Read};
 
-use actorbus::{Bus, PushOptions};
-use serde_json::json;
+use actorbus::{Bus, MessageId, PushOptions};
+use serde::Serialize;
 
 use crate::args::PushArgs;
 use crate::failure::Failure;
@@ -48,8 +48,18 @@ pub(crate) async fn run(
         .await
         .map_err(Failure::doing(format!("cannot push to `{}`", args.queue)))?;
     if json {
-        output::print_json(&json!({ "id": id.to_string(), "queue": args.queue }))
+        output::print_json(&Pushed {
+            id: &id,
+            queue: &args.queue,
+        })
     } else {
         output::print(&format!("{id}\n"))
     }
+}
+
+/// `push --json`.
+#[derive(Serialize)]
+struct Pushed<'a> {
+    id: &'a MessageId,
+    queue: &'a str,
 }

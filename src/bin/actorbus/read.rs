@@ -14,8 +14,7 @@ pub(crate) async fn peek(bus: &Bus, queue: &str, max: usize, json: bool) -> Resu
     let deliveries = (bus.peek(queue, max).await)
         .map_err(Failure::doing(format!("cannot peek at `{queue}`")))?;
     if json {
-        let all = deliveries.iter().map(output::delivery_json).collect();
-        return output::print_json(&serde_json::Value::Array(all));
+        return output::print_json(&deliveries);
     }
     if deliveries.is_empty() {
         eprintln!("actorbus: `{queue}` has no ready messages");
@@ -44,7 +43,7 @@ pub(crate) async fn receive(bus: &Bus, args: ReceiveArgs, json: bool) -> Result<
         }
     };
     if json {
-        output::print_json(&output::delivery_json(&delivery))
+        output::print_json(&delivery)
     } else {
         output::print(&output::delivery_text(&delivery))
     }

@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use actorbus::{Bus, QueueStats};
 use futures_util::future::try_join_all;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::args::StatsArgs;
 use crate::connect::show_duration;
@@ -39,9 +39,10 @@ pub(crate) async fn run(bus: &Bus, args: StatsArgs, json: bool) -> Result<(), Fa
     }
     let stats = sample(bus, &args.queues).await?;
     if json {
-        let rows = args.queues.iter().zip(&stats);
-        let rows: Vec<Value> = rows.map(|(queue, stats)| row_json(queue, stats)).collect();
-        output::print_json(&Value::Array(rows))
+        let rows: Vec<Row<'_>> = (args.queues.iter().zip(&stats))
+            .map(|(queue, stats)| Row { queue, stats })
+            .collect();
+        output::print_json(&rows)
     } else {
         let mut table = Table::new(&COLUMNS);
         for (queue, stats) in args.queues.iter().zip(&stats) {
@@ -74,17 +75,29 @@ fn row_cells(queue: &str, stats: &QueueStats) -> Vec<String> {
         .collect()
 }
 
-fn row_json(queue: &str, stats: &QueueStats) -> Value {
-    json!({
-        "queue": queue,
-        "ready": stats.ready,
-        "in_flight": stats.in_flight,
-        "delayed": stats.delayed,
-        "dead": stats.dead,
-        "listeners": stats.listeners,
-        "restarts": stats.restarts,
-        "durable": stats.durable,
-    })
+/// A queue's stats as JSON: its name, then `QueueStats` as the library
+/// serializes it.
+#[derive(Serialize)]
+struct Row<'a> {
+    queue: &'a str,
+    #[serde(flatten)]
+    stats: &'a QueueStats,
+}
+
+/// One `--watch --json` line: when, and every queue with its rates
+/// (`null` on the first sample, which has nothing to compare with).
+#[derive(Serialize)]
+struct Sample<'a> {
+    at: String,
+    queues: Vec<WatchRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct WatchRow<'a> {
+    #[serde(flatten)]
+    row: Row<'a>,
+    net_per_sec: Option<f64>,
+    dead_per_sec: Option<f64>,
 }
 
 /// Every message a queue holds, in any state: what pushes add to and
@@ -129,16 +142,14 @@ async fn watch(bus: &Bus, args: &StatsArgs, json: bool) -> Result<(), Failure> {
         };
         let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         if json {
-            let rows = args.queues.iter().zip(&stats).zip(&rates);
-            let rows: Vec<Value> = rows
-                .map(|((queue, stats), rates)| {
-                    let mut row = row_json(queue, stats);
-                    row["net_per_sec"] = json!(rates.map(|(net, _)| net));
-                    row["dead_per_sec"] = json!(rates.map(|(_, dead)| dead));
-                    row
+            let queues = (args.queues.iter().zip(&stats).zip(&rates))
+                .map(|((queue, stats), rates)| WatchRow {
+                    row: Row { queue, stats },
+                    net_per_sec: rates.map(|(net, _)| net),
+                    dead_per_sec: rates.map(|(_, dead)| dead),
                 })
                 .collect();
-            output::print_json_line(&json!({ "at": at, "queues": rows }))?;
+            output::print_json_line(&Sample { at, queues })?;
         } else {
             let mut columns = COLUMNS.to_vec();
             columns.extend(["net/s", "dead/s"]);

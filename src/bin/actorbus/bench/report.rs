@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actorbus::Config;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::args::BenchArgs;
 use crate::connect::driver_key;
@@ -132,33 +132,65 @@ impl Summary {
     }
 
     /// The report as JSON; durations in seconds, latencies in milliseconds.
-    pub(crate) fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Report<'_> {
         let l = &self.latency;
         let millis = |d: Duration| d.as_secs_f64() * 1000.0;
-        json!({
-            "driver": self.driver,
-            "queue_names": self.names,
-            "queues": self.queues,
-            "listeners": self.listeners,
-            "concurrency": self.concurrency,
-            "producers": self.producers,
-            "rate": (self.rate > 0).then_some(self.rate),
-            "payload_bytes": self.payload,
-            "pushing_secs": self.pushing.as_secs_f64(),
-            "pushed": self.pushed,
-            "handled": self.handled,
-            "pushed_per_sec": self.pushed_per_sec(),
-            "handled_per_sec": self.handled_per_sec(),
-            "drained_secs": self.drained.map(|d| d.as_secs_f64()),
-            "latency_ms": {
-                "count": l.count,
-                "p50": millis(l.p50),
-                "p90": millis(l.p90),
-                "p99": millis(l.p99),
-                "max": millis(l.max),
+        Report {
+            driver: self.driver,
+            queue_names: &self.names,
+            queues: self.queues,
+            listeners: self.listeners,
+            concurrency: self.concurrency,
+            producers: self.producers,
+            rate: (self.rate > 0).then_some(self.rate),
+            payload_bytes: self.payload,
+            pushing_secs: self.pushing.as_secs_f64(),
+            pushed: self.pushed,
+            handled: self.handled,
+            pushed_per_sec: self.pushed_per_sec(),
+            handled_per_sec: self.handled_per_sec(),
+            drained_secs: self.drained.map(|d| d.as_secs_f64()),
+            latency_ms: LatencyMs {
+                count: l.count,
+                p50: millis(l.p50),
+                p90: millis(l.p90),
+                p99: millis(l.p99),
+                max: millis(l.max),
             },
-        })
+        }
     }
+}
+
+/// `bench --json`: [`Summary`] with durations in seconds and latencies in
+/// milliseconds; `rate` is `null` when unlimited, and `drained_secs` when the
+/// backlog did not drain.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report<'a> {
+    driver: &'a str,
+    queue_names: &'a [String],
+    queues: u32,
+    listeners: u32,
+    concurrency: u32,
+    producers: u32,
+    rate: Option<u64>,
+    payload_bytes: usize,
+    pushing_secs: f64,
+    pushed: u64,
+    handled: u64,
+    pushed_per_sec: f64,
+    handled_per_sec: f64,
+    drained_secs: Option<f64>,
+    latency_ms: LatencyMs,
+}
+
+/// Push-to-handler latencies in milliseconds, and how many there were.
+#[derive(Debug, Serialize)]
+struct LatencyMs {
+    count: u64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
 }
 
 fn per_second(count: u64, over: Duration) -> f64 {
