@@ -109,7 +109,9 @@ async fn a_delayed_push_waits_in_delayed() {
         if driver == "redis" {
             assert_eq!(stats[0]["delayed"], 1, "{driver}: {stats}");
         }
-        cleanup(driver, &[&queue]).await;
+        // amqp holds a delayed message in the wait queue `<queue>.wait.<ms>`.
+        let wait = format!("{queue}.wait.3600000");
+        cleanup(driver, &[&queue, &wait]).await;
     }
 }
 
