@@ -56,6 +56,7 @@
 //! | `msgpack` | off | `MessagePack`, a [`Codec`] for typed queues (rmp-serde) |
 //! | `metrics` | off | counters, histograms and gauges per queue through the `metrics` facade, for any exporter (see [Observability](#observability)) |
 //! | `otel` | off | the pushing span's W3C `traceparent` / `tracestate` in the message headers, continued by the handler's span (opentelemetry, tracing-opentelemetry) |
+//! | `cli` | on | the `actorbus` command (`cargo install --path .`): push, peek, receive, stats, dead letters, bench; pulls clap, plotters, indicatif. A library user opts out with `default-features = false` (then names the drivers it wants) |
 //! | `test-util` | off | `actorbus::testing`: fault injection (make a queue's actor panic) for supervision tests |
 //!
 //! The memory driver is always there.

@@ -9,6 +9,8 @@
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod child;
+#[cfg(all(feature = "cli", feature = "amqp", feature = "redis"))]
+pub mod cli;
 pub mod config;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
