@@ -68,9 +68,7 @@ async fn fanout(url: &str, n: usize) -> Row {
     let row = bus_fanout(&bus, spec).await;
     bus.shutdown().await.expect("shutdown");
     for i in 0..GROUPS {
-        let queue = format!("{topic}.{}", group(i));
-        delete(url, &format!("{queue}.dead")).await;
-        delete(url, &queue).await;
+        delete(url, &format!("{topic}.{}", group(i))).await;
     }
     delete_exchange(url, &topic).await;
     row
@@ -81,7 +79,6 @@ async fn rtt(url: &str, m: usize) -> Row {
     let queue = queue_name("rtt");
     let row = bus_rtt(&bus, &queue, RTT, m).await;
     bus.shutdown().await.expect("shutdown");
-    delete(url, &format!("{queue}.dead")).await;
     delete(url, &queue).await;
     row
 }

@@ -29,13 +29,16 @@ pub(crate) async fn connect(url: &str) -> lapin::Result<Connection> {
     Connection::connect(url, ConnectionProperties::default()).await
 }
 
-/// Deletes a bench queue.
+/// Deletes a bench queue and its dead letters (the bus declares
+/// `<queue>.dead` beside every queue it uses).
 pub(crate) async fn delete(url: &str, queue: &str) {
     if let Ok(conn) = connect(url).await {
-        if let Ok(ch) = conn.create_channel().await {
-            let _ = ch
-                .queue_delete(queue.into(), QueueDeleteOptions::default())
-                .await;
+        for name in [queue.to_owned(), format!("{queue}.dead")] {
+            if let Ok(ch) = conn.create_channel().await {
+                let _ = ch
+                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
         }
         let _ = conn.close(200, "bench".into()).await;
     }
