@@ -59,7 +59,7 @@ use harness::args::Opts;
 use harness::latency::{bus_latency, raw_actix_latency, Pacing};
 use harness::machine::{loadavg, with_foreign_cpu, with_other_cpu, CpuSnap};
 use harness::row::Row;
-use harness::stats::{median_latency, median_of};
+use harness::stats::{measured, median_latency};
 use memory::bus_e2e;
 
 /// Payload size of every row. Throughput rows (bus and raw alike) push clones
@@ -130,25 +130,18 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
     let mut rows = Vec::new();
     let send_pipelined = format!("raw actix send().await x{k}");
     if opts.wants("raw actix 2 actors") {
-        eprintln!("  raw actix 2 actors ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || memory::raw::raw_actix_do_send(n)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        let name = "raw actix 2 actors";
+        rows.push(measured(name, reps, || memory::raw::raw_actix_do_send(n)).await);
     }
     if opts.wants(&send_pipelined) {
-        eprintln!("  {send_pipelined} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || memory::raw::raw_actix_send(&send_pipelined, n, k)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        let row = measured(&send_pipelined, reps, || {
+            memory::raw::raw_actix_send(&send_pipelined, n, k)
+        });
+        rows.push(row.await);
     }
     if opts.wants("raw actix send().await seq") {
-        eprintln!("  raw actix send().await seq ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || {
-            memory::raw::raw_actix_send("raw actix send().await seq", n_seq, 1)
-        })
-        .await;
-        rows.push(with_foreign_cpu(row, snap));
+        let name = "raw actix send().await seq";
+        rows.push(measured(name, reps, || memory::raw::raw_actix_send(name, n_seq, 1)).await);
     }
     let e2e = memory::e2e_specs(n, n_seq, k);
     let main = e2e[0];
@@ -159,10 +152,7 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
             _ => opts.wants(spec.name),
         };
         if wanted {
-            eprintln!("  {} ...", spec.name);
-            let snap = CpuSnap::now();
-            let row = median_of(reps, || bus_e2e(spec)).await;
-            rows.push(with_foreign_cpu(row, snap));
+            rows.push(measured(spec.name, reps, || bus_e2e(spec)).await);
         }
     }
     rows.extend(latency_rows(&opts).await);
@@ -184,14 +174,12 @@ async fn observed_row(opts: &Opts, main: memory::E2e, rows: &mut Vec<Row>) {
         return;
     }
     observed::install();
-    eprintln!("  {} ...", observed::NAME);
-    let snap = CpuSnap::now();
-    let row = median_of(opts.reps, || bus_e2e(observed::spec(main))).await;
+    let row = measured(observed::NAME, opts.reps, || bus_e2e(observed::spec(main))).await;
     let at = rows
         .iter()
         .position(|r| r.name == main.name)
         .map_or(rows.len(), |i| i + 1);
-    rows.insert(at, with_foreign_cpu(row, snap));
+    rows.insert(at, row);
 }
 
 /// The latency rows, interleaved: each round runs every selected row once

@@ -23,10 +23,10 @@ use serde_json::json;
 
 use super::{patterns, raw};
 use crate::harness::args::Opts;
-use crate::harness::machine::{with_foreign_cpu, with_other_cpu, CpuSnap};
+use crate::harness::machine::{with_other_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
-use crate::harness::stats::{median_of, percentile};
+use crate::harness::stats::{measured, percentile};
 use crate::PAYLOAD_LEN;
 
 /// Default broker of the rows.
@@ -93,43 +93,25 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     let mut rows = Vec::new();
     let url = url.as_str();
     if opts.wants(RAW_BEST) {
-        eprintln!("  {RAW_BEST} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::e2e_best(url, n)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        rows.push(measured(RAW_BEST, reps, || raw::e2e_best(url, n)).await);
     }
     if opts.wants(RAW_NAIVE) {
-        eprintln!("  {RAW_NAIVE} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::e2e_naive(url, (n / 10).max(500))).await;
-        rows.push(with_foreign_cpu(row, snap));
+        rows.push(measured(RAW_NAIVE, reps, || raw::e2e_naive(url, (n / 10).max(500))).await);
     }
     for (name, pushers) in [(E2E, PUSHERS), (E2E_DEEP, raw::IN_FLIGHT)] {
         if opts.wants(name) {
-            eprintln!("  {name} ...");
-            let snap = CpuSnap::now();
-            let row = median_of(reps, || bus_e2e(url, n, name, pushers)).await;
-            rows.push(with_foreign_cpu(row, snap));
+            rows.push(measured(name, reps, || bus_e2e(url, n, name, pushers)).await);
         }
     }
     if opts.wants(RAW_PUSH) {
-        eprintln!("  {RAW_PUSH} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::push_only(url, n, raw::IN_FLIGHT)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        rows.push(measured(RAW_PUSH, reps, || raw::push_only(url, n, raw::IN_FLIGHT)).await);
     }
     if opts.wants(RAW_PUSH_64) {
-        eprintln!("  {RAW_PUSH_64} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || raw::push_only(url, n, PUSHERS)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        rows.push(measured(RAW_PUSH_64, reps, || raw::push_only(url, n, PUSHERS)).await);
     }
     for (name, pushers) in [(PUSH, PUSHERS), (PUSH_DEEP, raw::IN_FLIGHT)] {
         if opts.wants(name) {
-            eprintln!("  {name} ...");
-            let snap = CpuSnap::now();
-            let row = median_of(reps, || bus_push_only(url, n, name, pushers)).await;
-            rows.push(with_foreign_cpu(row, snap));
+            rows.push(measured(name, reps, || bus_push_only(url, n, name, pushers)).await);
         }
     }
     // Latency rows interleaved, raw first, median p50/p99 of the runs.

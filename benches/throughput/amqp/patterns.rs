@@ -18,37 +18,28 @@ use actorbus::Bus;
 use super::bus::{config, queue_name, E2E};
 use super::raw::{connect, delete};
 use crate::harness::args::Opts;
-use crate::harness::fanout::{bus_fanout, group, per_delivery_target, Fanout};
-use crate::harness::machine::{with_foreign_cpu, CpuSnap};
+use crate::harness::fanout::{broker_fanout, group, per_delivery_target, BROKER_GROUPS};
 use crate::harness::row::Row;
 use crate::harness::rtt::{bus_rtt, compare_rtt, rtt_row};
-use crate::harness::stats::median_of;
+use crate::harness::stats::measured;
 
 pub(crate) const FANOUT: &str = "amqp fan-out 4 groups";
 pub(crate) const RTT: &str = "amqp request/reply rtt";
 pub(crate) const RAW_RTT: &str = "amqp raw lapin rpc rtt (tutorial, no confirms)";
-const GROUPS: usize = 4;
-const PUSHERS: usize = 64;
 
 /// Every row here the filter selects (`n` messages per fan-out run).
 pub(crate) async fn rows(opts: &Opts, url: &str, n: usize, reps: usize) -> Vec<Row> {
     let m = if opts.quick { 200 } else { 2_000 };
     let mut rows = Vec::new();
     if opts.wants(FANOUT) {
-        eprintln!("  {FANOUT} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || fanout(url, n)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        rows.push(measured(FANOUT, reps, || fanout(url, n)).await);
     }
+    // One run each: a round-trip row is already thousands of samples.
     if opts.wants(RAW_RTT) {
-        eprintln!("  {RAW_RTT} ...");
-        let snap = CpuSnap::now();
-        rows.push(with_foreign_cpu(raw_rtt(url, m).await, snap));
+        rows.push(measured(RAW_RTT, 1, || raw_rtt(url, m)).await);
     }
     if opts.wants(RTT) {
-        eprintln!("  {RTT} ...");
-        let snap = CpuSnap::now();
-        rows.push(with_foreign_cpu(rtt(url, m).await, snap));
+        rows.push(measured(RTT, 1, || rtt(url, m)).await);
     }
     compare_rtt(&mut rows, RTT, RAW_RTT);
     rows
@@ -57,17 +48,9 @@ pub(crate) async fn rows(opts: &Opts, url: &str, n: usize, reps: usize) -> Vec<R
 async fn fanout(url: &str, n: usize) -> Row {
     let bus = Bus::connect(config(url)).await.expect("connect");
     let topic = queue_name("fanout");
-    let spec = Fanout {
-        name: FANOUT,
-        topic: &topic,
-        groups: GROUPS,
-        n,
-        pushers: PUSHERS,
-        concurrency: 64,
-    };
-    let row = bus_fanout(&bus, spec).await;
+    let row = broker_fanout(&bus, FANOUT, &topic, n).await;
     bus.shutdown().await.expect("shutdown");
-    for i in 0..GROUPS {
+    for i in 0..BROKER_GROUPS {
         delete(url, &format!("{topic}.{}", group(i))).await;
     }
     delete_exchange(url, &topic).await;

@@ -63,6 +63,24 @@ pub(crate) async fn bus_fanout(bus: &Bus, spec: Fanout<'_>) -> Row {
         .with("concurrency", json!(spec.concurrency))
 }
 
+/// Groups of the broker drivers' fan-out rows.
+pub(crate) const BROKER_GROUPS: usize = 4;
+
+/// The broker drivers' fan-out row: [`BROKER_GROUPS`] groups of one member
+/// each (concurrency 64, as their queue e2e rows' listener), 64
+/// publishers. The caller deletes `<topic>.<group>` for each [`group`].
+pub(crate) async fn broker_fanout(bus: &Bus, name: &str, topic: &str, n: usize) -> Row {
+    let spec = Fanout {
+        name,
+        topic,
+        groups: BROKER_GROUPS,
+        n,
+        pushers: 64,
+        concurrency: 64,
+    };
+    bus_fanout(bus, spec).await
+}
+
 async fn publish_all(bus: &Bus, topic: &str, n: usize, pushers: usize) {
     let body = payload();
     let tasks: Vec<_> = (0..pushers)

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::harness::machine::{with_foreign_cpu, CpuSnap};
 use crate::harness::row::Row;
 use crate::harness::sink::settle_down;
 
@@ -31,6 +32,18 @@ where
         settle_down().await;
     }
     median_row(rows)
+}
+
+/// [`median_of`] announced on stderr, with the CPU time other processes
+/// took meanwhile (the `other CPU s` column).
+pub(crate) async fn measured<F, Fut>(name: &str, reps: usize, run: F) -> Row
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Row>,
+{
+    eprintln!("  {name} ...");
+    let snap = CpuSnap::now();
+    with_foreign_cpu(median_of(reps, run).await, snap)
 }
 
 /// The median of `rows` by rate, with every run's rate in `runs`.

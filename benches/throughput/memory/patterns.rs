@@ -14,11 +14,10 @@ use serde_json::json;
 
 use crate::harness::args::Opts;
 use crate::harness::fanout::{bus_fanout, Fanout};
-use crate::harness::machine::{with_foreign_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
 use crate::harness::rtt::{compare_rtt, rtt_row};
 use crate::harness::sink::{settle_down, Sink};
-use crate::harness::stats::median_of;
+use crate::harness::stats::measured;
 use crate::payload;
 
 const FANOUT_1: &str = "memory fan-out 1 group";
@@ -54,16 +53,6 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     compare_rtt(&mut rows, RTT, RAW_RTT);
     apply_targets(&mut rows);
     rows
-}
-
-async fn measured<Fut: std::future::Future<Output = Row>>(
-    name: &str,
-    reps: usize,
-    run: impl FnMut() -> Fut,
-) -> Row {
-    eprintln!("  {name} ...");
-    let snap = CpuSnap::now();
-    with_foreign_cpu(median_of(reps, run).await, snap)
 }
 
 async fn memory_fanout(name: &str, groups: usize, n: usize) -> Row {

@@ -8,10 +8,9 @@ use serde_json::json;
 
 use crate::harness::args::Opts;
 use crate::harness::latency::{paced_bus_latency, Pacing};
-use crate::harness::machine::{with_foreign_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
-use crate::harness::stats::{median_latency, median_of};
+use crate::harness::stats::{measured, median_latency};
 use crate::payload;
 
 use super::patterns;
@@ -109,16 +108,6 @@ async fn bus_latency(measured_for: Duration) -> Row {
     drop_keys(&queue).await;
     settle_down().await;
     row
-}
-
-async fn measured<Fut: std::future::Future<Output = Row>>(
-    name: &str,
-    reps: usize,
-    run: impl FnMut() -> Fut,
-) -> Row {
-    eprintln!("  {name} ...");
-    let snap = CpuSnap::now();
-    with_foreign_cpu(median_of(reps, run).await, snap)
 }
 
 pub(super) async fn rows(opts: &Opts) -> Vec<Row> {

@@ -11,17 +11,14 @@ use redis::streams::StreamReadReply;
 use super::bus::{bus, E2E};
 use super::raw::{connect, drop_keys, fresh_stream, xadd};
 use crate::harness::args::Opts;
-use crate::harness::fanout::{bus_fanout, group, per_delivery_target, Fanout};
-use crate::harness::machine::{with_foreign_cpu, CpuSnap};
+use crate::harness::fanout::{broker_fanout, group, per_delivery_target, BROKER_GROUPS};
 use crate::harness::row::Row;
 use crate::harness::rtt::{bus_rtt, compare_rtt, rtt_row};
-use crate::harness::stats::median_of;
+use crate::harness::stats::measured;
 
 pub(super) const FANOUT: &str = "redis fan-out 4 groups";
 pub(super) const RTT: &str = "redis request/reply rtt";
 pub(super) const RAW_RTT: &str = "raw redis rpc rtt (XADD + XREAD BLOCK)";
-const GROUPS: usize = 4;
-const PUSHERS: usize = 64;
 
 /// Every row here the filter selects (`n` messages per fan-out run), with
 /// the fan-out target applied against `rows_so_far`'s e2e row.
@@ -29,20 +26,14 @@ pub(super) async fn rows(opts: &Opts, n: usize, reps: usize) -> Vec<Row> {
     let m = if opts.quick { 300 } else { 3_000 };
     let mut rows = Vec::new();
     if opts.wants(FANOUT) {
-        eprintln!("  {FANOUT} ...");
-        let snap = CpuSnap::now();
-        let row = median_of(reps, || fanout(n)).await;
-        rows.push(with_foreign_cpu(row, snap));
+        rows.push(measured(FANOUT, reps, || fanout(n)).await);
     }
+    // One run each: a round-trip row is already thousands of samples.
     if opts.wants(RAW_RTT) {
-        eprintln!("  {RAW_RTT} ...");
-        let snap = CpuSnap::now();
-        rows.push(with_foreign_cpu(raw_rtt(m).await, snap));
+        rows.push(measured(RAW_RTT, 1, || raw_rtt(m)).await);
     }
     if opts.wants(RTT) {
-        eprintln!("  {RTT} ...");
-        let snap = CpuSnap::now();
-        rows.push(with_foreign_cpu(rtt(m).await, snap));
+        rows.push(measured(RTT, 1, || rtt(m)).await);
     }
     compare_rtt(&mut rows, RTT, RAW_RTT);
     rows
@@ -56,17 +47,9 @@ pub(super) fn apply_targets(rows: &mut [Row]) {
 async fn fanout(n: usize) -> Row {
     let bus = bus().await;
     let topic = fresh_stream("fanout");
-    let spec = Fanout {
-        name: FANOUT,
-        topic: &topic,
-        groups: GROUPS,
-        n,
-        pushers: PUSHERS,
-        concurrency: 64,
-    };
-    let row = bus_fanout(&bus, spec).await;
+    let row = broker_fanout(&bus, FANOUT, &topic, n).await;
     bus.shutdown().await.expect("shutdown");
-    for i in 0..GROUPS {
+    for i in 0..BROKER_GROUPS {
         drop_keys(&format!("{topic}.{}", group(i))).await;
     }
     let _: () = redis::cmd("DEL")
