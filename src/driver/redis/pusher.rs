@@ -142,8 +142,8 @@ impl RedisPusher {
             let (pipe, latest) = commands::push_pipeline(&self.keys, parts);
             let earliest = batch.iter().map(|p| p.deadline).min().unwrap_or(now);
             let limit = earliest.saturating_duration_since(now);
-            let link = self.link.clone();
-            let sent = async move { commands::send(&link, pipe, limit).await };
+            let (link, keys) = (self.link.clone(), self.keys.clone());
+            let sent = async move { commands::send(&link, &keys, pipe, limit).await };
             self.pushing += 1;
             ctx.spawn(sent.into_actor(self).map(move |sent, act, ctx| {
                 act.pushing -= 1;
