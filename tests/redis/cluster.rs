@@ -228,6 +228,24 @@ async fn thirty_queues_get_their_messages_and_spread_over_every_master() {
         3,
         "30 queues land on all three masters: {owners:?}"
     );
+
+    // Topics are refused (a typed error, nothing written), the bus goes on.
+    let published = bus.publish("cluster-topic", "x").await.map(drop);
+    let joined = bus
+        .add_subscriber("cluster-topic", "g", |_d: Delivery| async { Ok(()) })
+        .await
+        .map(drop);
+    for refused in [published, joined] {
+        match refused {
+            Err(e @ Error::Backend { .. }) => {
+                assert!(e.to_string().contains("Redis Cluster"), "{e}");
+            }
+            other => panic!("a topic on a cluster: {other:?}"),
+        }
+    }
+    bus.push(&queues[0], indexed(EACH))
+        .await
+        .expect("push after a refused publish");
     for listener in listeners {
         listener.remove().await.expect("remove");
     }
@@ -253,4 +271,22 @@ async fn too_few_replicas_in_time_is_a_timeout() {
     assert!(matches!(pushed, Err(Error::Timeout)), "{pushed:?}");
     bus.shutdown().await.expect("shutdown");
     crate::support::redis::cleanup(&q);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_is_not_one_or_not_there_is_a_backend_error() {
+    init_tracing();
+    let nowhere = format!("redis://127.0.0.1:{}", crate::support::redis::free_port());
+    // The shared Redis runs without cluster support; nothing listens on the other.
+    for nodes in [vec![SHARED_URL.to_owned()], vec![nowhere]] {
+        let mut config = config_on(SHARED_URL);
+        config.redis.cluster = nodes.clone();
+        let connected = bounded("connect to a bad cluster", LIMIT, Bus::connect(config)).await;
+        match connected {
+            Err(e @ Error::Backend { .. }) => {
+                assert!(e.to_string().contains("cannot connect"), "{nodes:?}: {e}");
+            }
+            other => panic!("{nodes:?}: {:?}", other.map(|_| "a bus")),
+        }
+    }
 }

@@ -146,6 +146,7 @@ impl RedisBroker {
 
     /// Adds `envelope` to the stream of every group of `topic`.
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        self.topics_here()?;
         let topic = topic.to_owned();
         self.driver
             .send(PublishTopic { topic, envelope })
@@ -155,11 +156,23 @@ impl RedisBroker {
 
     /// Makes the group whose stream is `group_queue` durable on `topic`.
     pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        self.topics_here()?;
         let (topic, queue) = (topic.to_owned(), group_queue.to_owned());
         self.driver
             .send(JoinTopic { topic, queue })
             .await
             .map_err(|_| Error::Closed)?
+    }
+
+    /// Refuses topics on a Redis Cluster: a publish writes every group's
+    /// stream in one script, and those streams lie in other hash slots.
+    fn topics_here(&self) -> Result<()> {
+        if self.link.cluster {
+            return Err(Error::backend(
+                "topics are not supported on a Redis Cluster (redis.cluster) yet",
+            ));
+        }
+        Ok(())
     }
 
     /// Counts `queue` through its channel; a queue this bus never used is

@@ -87,6 +87,8 @@ pub(crate) struct RedisLink {
     remaking: tokio::sync::Mutex<u64>,
     /// `CONFIG GET appendonly` said `yes` at connect.
     pub(crate) durable: bool,
+    /// `redis.cluster` is not empty: a Redis Cluster.
+    pub(crate) cluster: bool,
     /// `redis.wait_replicas`: a push returns once `WAIT` saw this many
     /// replicas have it (0: no `WAIT`).
     pub(crate) wait_replicas: u32,
@@ -120,6 +122,7 @@ impl RedisLink {
             shared: Mutex::default(),
             remaking: tokio::sync::Mutex::new(0),
             durable: false,
+            cluster: !config.cluster.is_empty(),
             wait_replicas: config.wait_replicas,
             closing,
             closed: AtomicBool::new(false),
@@ -146,7 +149,7 @@ impl RedisLink {
     /// The keys of `queue`: hash-tagged on a Redis Cluster, so that they
     /// share one slot.
     pub(crate) fn keys(&self, queue: &str) -> Keys {
-        Keys::new(queue, matches!(self.pool, Pools::Cluster(_)))
+        Keys::new(queue, self.cluster)
     }
 
     /// A new connection of its own, outside the pool's count.
