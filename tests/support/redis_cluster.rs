@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use actorbus::{Config, DriverKind};
 
-use crate::support::redis::{cli_on, free_port};
+use crate::support::redis::{cli_on, free_port, wait_for_pong};
 
 /// How long a node may be silent before the cluster fails it over: short,
 /// so a failover test is quick; long enough for a busy machine.
@@ -27,6 +27,16 @@ struct Node {
     bus_port: u16,
     dir: PathBuf,
     child: Option<Child>,
+}
+
+impl Node {
+    /// SIGKILLs it, if it runs.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A Redis Cluster of 3 masters, each with one replica.
@@ -118,26 +128,22 @@ impl RedisCluster {
 
     /// SIGKILLs the node on `port`.
     pub fn kill(&mut self, port: u16) {
-        let node = self
-            .nodes
-            .iter_mut()
-            .find(|n| n.port == port)
-            .expect("a node of this cluster");
-        if let Some(mut child) = node.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let i = self.index(port);
+        self.nodes[i].stop();
     }
 
     /// Starts the node on `port` again, with its `nodes.conf`: it rejoins
     /// (a failed-over master comes back as a replica of its successor).
     pub fn restart(&mut self, port: u16) {
-        let i = self
-            .nodes
+        let i = self.index(port);
+        self.launch(i);
+    }
+
+    fn index(&self, port: u16) -> usize {
+        self.nodes
             .iter()
             .position(|n| n.port == port)
-            .expect("a node of this cluster");
-        self.launch(i);
+            .expect("a node of this cluster")
     }
 
     /// Waits until no live node marks a master as failed and `port`
@@ -213,17 +219,7 @@ impl RedisCluster {
             .spawn()
             .expect("redis-server must be installed");
         node.child = Some(child);
-        let start = Instant::now();
-        loop {
-            let ping = Command::new("redis-cli")
-                .args(["-p", &node.port.to_string(), "PING"])
-                .output();
-            if ping.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG") {
-                return;
-            }
-            assert!(start.elapsed() < FORM_LIMIT, "cluster node did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_pong(node.port, FORM_LIMIT);
     }
 
     /// A running node's port.
@@ -288,10 +284,7 @@ impl NodeLine {
 impl Drop for RedisCluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            node.stop();
             let _ = std::fs::remove_dir_all(&node.dir);
         }
     }

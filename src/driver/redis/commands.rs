@@ -14,9 +14,8 @@ use tokio::time::Instant;
 use crate::channel::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::redis::conn::Conn;
-use crate::driver::redis::link::{
-    client_id, create_group, no_group, transient, Lane, RedisLink, BLOCK,
-};
+use crate::driver::redis::link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
+use crate::driver::redis::pusher;
 use crate::driver::redis::scripts::{DROP_CONSUMER, PROMOTE, PURGE, SETTLE, STATS};
 use crate::driver::redis::wire::{self, decode, due_ms, Entry, Keys, Malformed, GROUP};
 use crate::error::{Error, Result};
@@ -201,52 +200,6 @@ pub(crate) fn xadd(keys: &Keys, envelope: &Envelope) -> redis::Cmd {
         cmd.arg(part);
     });
     cmd
-}
-
-/// Sends `pipe`, the writes of one push batch to the queue of `keys`,
-/// over the shared connection, again after a lost connection, for up to
-/// `limit`.
-///
-/// With `redis.wait_replicas` = N > 0, `WAIT N` follows the writes on the
-/// same connection (over the [`Lane::Wait`]), bounded by what is left of
-/// `limit`: the batch is confirmed only once N replicas have it, so that it
-/// survives the loss of its master. Fewer in time is [`Error::Timeout`]
-/// (the writes may be stored all the same, as with any timed-out push).
-pub(crate) async fn send(
-    link: &RedisLink,
-    keys: &Keys,
-    mut pipe: redis::Pipeline,
-    limit: Duration,
-) -> Result<()> {
-    let wanted = link.wait_replicas;
-    let lane = if wanted > 0 {
-        // Ends a little before `limit`, so that a late answer is still
-        // read as "too few replicas", never cut off; `WAIT … 0` would
-        // block for ever.
-        let ms = u64::try_from((limit - limit / 10).as_millis()).unwrap_or(u64::MAX);
-        pipe.cmd("WAIT").arg(wanted).arg(ms.max(1));
-        Lane::Wait
-    } else {
-        Lane::Shared
-    };
-    let (pipe, stream) = (Arc::new(pipe), keys.stream.clone());
-    let replies = link
-        .run_in(lane, limit, |mut conn| {
-            let (pipe, stream) = (pipe.clone(), stream.clone());
-            async move { conn.pipeline_at(&stream, &pipe).await }
-        })
-        .await?;
-    if wanted > 0 {
-        let acked = match replies.last() {
-            Some(redis::Value::Int(n)) => *n,
-            _ => 0,
-        };
-        if acked < i64::from(wanted) {
-            tracing::warn!(queue = %keys.queue, acked, wanted, "too few replicas confirmed a push in time (redis.wait_replicas)");
-            return Err(Error::Timeout);
-        }
-    }
-    Ok(())
 }
 
 /// Runs `script` with `keys` and `args` over the shared connection,
@@ -495,7 +448,7 @@ async fn hand_over(
                 // The caller gave up in between: store it again, unchanged.
                 let envelope = unsent.into_envelope();
                 let (pipe, _) = push_pipeline(&job.keys, std::iter::once((&envelope, None)));
-                if let Err(error) = send(&job.link, &job.keys, pipe, job.limit).await {
+                if let Err(error) = pusher::send(&job.link, &job.keys, pipe, job.limit).await {
                     tracing::error!(%error, id = %envelope.id, "cannot put back a message whose receive was abandoned");
                 }
             }

@@ -338,6 +338,23 @@ impl RedisLink {
     }
 }
 
+/// A pool of `$manager`'s connections with the driver's bounds: at most
+/// `redis.pool.max_size`, each made, checked and waited for within
+/// [`CONNECT_TIMEOUT`] / [`RESPONSE_TIMEOUT`]. (A macro: the single and the
+/// cluster pool are different types.)
+macro_rules! pool_of {
+    ($pool:ty, $manager:expr, $config:expr) => {
+        <$pool>::builder($manager)
+            .max_size($config.pool_max_size)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(RESPONSE_TIMEOUT))
+            .build()
+            .map_err(Error::backend)?
+    };
+}
+
 /// The pool of a single Redis at `config.url`.
 fn node_pool(config: &RedisConfig) -> Result<Pools> {
     let shown = redact_password(&config.url);
@@ -347,15 +364,7 @@ fn node_pool(config: &RedisConfig) -> Result<Pools> {
         .set_pipeline_buffer_size(1024);
     let manager = Manager::new_with_config(config.url.as_str(), settings)
         .map_err(|e| Error::config("redis.url", format!("cannot use {shown:?}: {e}")))?;
-    let pool = Pool::builder(manager)
-        .max_size(config.pool_max_size)
-        .runtime(Runtime::Tokio1)
-        .create_timeout(Some(CONNECT_TIMEOUT))
-        .recycle_timeout(Some(CONNECT_TIMEOUT))
-        .wait_timeout(Some(RESPONSE_TIMEOUT))
-        .build()
-        .map_err(Error::backend)?;
-    Ok(Pools::Node(pool))
+    Ok(Pools::Node(pool_of!(Pool, manager, config)))
 }
 
 /// The pool of cluster connections to the nodes of `config.cluster`
@@ -366,15 +375,7 @@ fn cluster_pool(config: &RedisConfig) -> Result<Pools> {
         let shown: Vec<String> = config.cluster.iter().map(|u| redact_password(u)).collect();
         Error::config("redis.cluster", format!("cannot use {shown:?}: {e}"))
     })?;
-    let pool = cluster::Pool::builder(manager)
-        .max_size(config.pool_max_size)
-        .runtime(Runtime::Tokio1)
-        .create_timeout(Some(CONNECT_TIMEOUT))
-        .recycle_timeout(Some(CONNECT_TIMEOUT))
-        .wait_timeout(Some(RESPONSE_TIMEOUT))
-        .build()
-        .map_err(Error::backend)?;
-    Ok(Pools::Cluster(pool))
+    Ok(Pools::Cluster(pool_of!(cluster::Pool, manager, config)))
 }
 
 /// A pool's failure as a Redis error (a connection that could not be made).
