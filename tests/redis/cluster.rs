@@ -253,6 +253,40 @@ async fn thirty_queues_get_their_messages_and_spread_over_every_master() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_waits_for_its_masters_replica_and_times_out_without_it() {
+    init_tracing();
+    let cluster = RedisCluster::start();
+    let mut config = cluster.config();
+    config.redis.wait_replicas = 1;
+    config.queue.push_timeout = Duration::from_secs(2);
+    let bus = Bus::connect(config).await.expect("connect");
+    let q = unique_queue("frozen");
+    bus.push(&q, indexed(0))
+        .await
+        .expect("confirmed by the replica");
+    let master = cluster.master_of(&format!("{{{q}}}"));
+    let replica = cluster.replica_of(master);
+    cluster.freeze(replica, true);
+    let pushed = bounded(
+        "a push with the replica frozen",
+        LIMIT,
+        bus.push(&q, indexed(1)),
+    )
+    .await;
+    cluster.freeze(replica, false);
+    assert!(matches!(pushed, Err(Error::Timeout)), "{pushed:?}");
+    // Thawed, the replica catches up and confirms again.
+    bus.push(&q, indexed(2))
+        .await
+        .expect("confirmed once thawed");
+    let seen = bus.stats(&q).await.expect("stats");
+    // The timed-out push was stored all the same (it is not "lost", only
+    // unconfirmed): at-least-once.
+    assert_eq!(seen.ready, 3, "{seen:?}");
+    bus.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_few_replicas_in_time_is_a_timeout() {
     init_tracing();
     // The shared Redis has no replica: `WAIT 1` never sees one.

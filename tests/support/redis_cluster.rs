@@ -126,6 +126,32 @@ impl RedisCluster {
             .port
     }
 
+    /// The port of the replica of the master on `port`.
+    pub fn replica_of(&self, port: u16) -> u16 {
+        let lines = self.node_lines();
+        let master = lines.iter().find(|l| l.port == port).expect("a known node");
+        lines
+            .iter()
+            .find(|l| l.master == master.id)
+            .unwrap_or_else(|| panic!("no replica of {port}: {lines:?}"))
+            .port
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the node on `port`: frozen,
+    /// it takes nothing and acknowledges nothing, but stays connected.
+    pub fn freeze(&self, port: u16, frozen: bool) {
+        let child = self.nodes[self.index(port)]
+            .child
+            .as_ref()
+            .expect("a running node");
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill must be installed");
+        assert!(sent.success(), "kill {signal} {port}");
+    }
+
     /// SIGKILLs the node on `port`.
     pub fn kill(&mut self, port: u16) {
         let i = self.index(port);
@@ -243,7 +269,10 @@ impl RedisCluster {
 /// One line of `CLUSTER NODES`.
 #[derive(Debug)]
 struct NodeLine {
+    id: String,
     port: u16,
+    /// The id of its master, `-` for a master.
+    master: String,
     flags: String,
     /// Slot ranges, inclusive.
     slots: Vec<(u16, u16)>,
@@ -270,6 +299,8 @@ impl NodeLine {
             })
             .collect();
         Some(NodeLine {
+            id: (*parts.first()?).to_owned(),
+            master: (*parts.get(3)?).to_owned(),
             port,
             flags: (*parts.get(2)?).to_owned(),
             slots,
