@@ -149,6 +149,79 @@ conformance_suite!(amqp, support::amqp_bus);
 #[cfg(feature = "redis")]
 conformance_suite!(redis, support::redis_bus);
 
+/// A subset of the cases on a private Redis Cluster (3 masters, 3
+/// replicas; `redis.cluster`): producing, retries and dead letters, delays,
+/// competing consumers, removal, receive, stats, peek and redrive. One
+/// test runs them in turn on one cluster (a cluster per case would start
+/// 6 servers each). Topics are left out: their layout (a stream per group,
+/// written by one script) spans hash slots.
+#[cfg(feature = "redis")]
+mod redis_cluster {
+    use actorbus::{Bus, Config, DriverKind};
+
+    use crate::support::redis_cluster::RedisCluster;
+    use crate::support::{BoxFuture, BusFactory};
+
+    /// Runs each case in turn, naming it first (a failure names its case).
+    macro_rules! cases {
+        ($factory:expr; $($group:ident::$case:ident),* $(,)?) => {
+            $(
+                eprintln!("redis cluster: {}::{}", stringify!($group), stringify!($case));
+                crate::conformance::$group::$case($factory).await;
+            )*
+        };
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance_subset_on_a_redis_cluster() {
+        crate::support::init_tracing();
+        let cluster = RedisCluster::start();
+        let urls = cluster.urls();
+        let factory = move |mut config: Config| -> BoxFuture<Bus> {
+            config.queue.driver = DriverKind::Redis;
+            config.redis.cluster = urls.clone();
+            Box::pin(async move {
+                Bus::connect(config)
+                    .await
+                    .expect("connect to the private Redis Cluster")
+            })
+        };
+        let factory: &BusFactory = &factory;
+        cases!(factory;
+            produce::push_before_listener_is_delivered_later,
+            produce::push_returns_distinct_ids,
+            produce::payloads_and_json_round_trip,
+            produce::push_default_uses_configured_default_queue,
+            produce::headers_arrive_with_the_delivery,
+            competing::competing_consumers_each_message_exactly_once,
+            competing::concurrency_bounds_handlers_running_at_once,
+            competing::fifo_for_one_listener_with_concurrency_one,
+            retry::handler_error_is_retried_with_rising_attempt,
+            retry::panic_inside_future_is_retried,
+            retry::poison_message_is_dead_lettered_with_headers,
+            retry::dead_letter_queue_is_an_ordinary_queue,
+            retry::dead_letter_queue_of_a_200_byte_queue_is_reachable,
+            delay::delayed_message_waits_then_is_delivered,
+            delay::delayed_message_reaches_a_listener_after_its_delay,
+            delay::delayed_message_does_not_block_ready_ones,
+            removal::listener_remove_stops_handler_and_keeps_messages,
+            removal::bus_remove_stops_every_listener_and_keeps_messages,
+            removal::remove_twice_and_remove_unknown_queue_are_ok,
+            removal::stopped_listener_finishes_delivery_in_hand,
+            receive::receive_takes_one_message_and_acknowledges_it,
+            receive::receive_waits_for_a_later_push,
+            receive::abandoned_receive_does_not_swallow_a_message,
+            operate::stats_count_ready_delayed_in_flight_and_listeners,
+            operate::purge_drops_ready_messages_only,
+            peek::peek_shows_ready_messages_in_order_without_taking_them,
+            redrive::redrive_brings_dead_letters_back_at_attempt_one,
+            redrive::redrive_leaves_dead_letters_a_listener_holds,
+            shutdown::shutdown_waits_for_handler_in_flight,
+            edges::longest_delay_is_held_as_long_as_possible,
+        );
+    }
+}
+
 /// The cases, one `pub async fn` per behaviour, each taking the driver's factory.
 /// Each is named for the behaviour it checks. They live one concept per file in
 /// `tests/conformance/` (not test targets of their own: only this file runs them).

@@ -7,6 +7,7 @@
 mod support;
 
 mod redis {
+    mod cluster;
     mod crash;
     mod groups;
     mod interop;

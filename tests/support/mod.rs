@@ -24,6 +24,8 @@ pub mod otel;
 pub mod rabbit_node;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 pub mod redrive_crash;
 
 use std::future::Future;

@@ -105,7 +105,7 @@ impl Open for RedisBackend {
         arbiters: &Arbiters,
         _registry: &Addr<Registry<Self>>,
     ) -> (Self, RedisFront) {
-        let keys = Keys::new(name);
+        let keys = shared.link.keys(name);
         let inbox = Arc::new(Inbox::default());
         // The channel goes on the next arbiter: storing and delivering use both cores.
         let (pusher_keys, link, pusher_inbox) = (keys.clone(), shared.link.clone(), inbox.clone());

@@ -26,7 +26,6 @@ use crate::driver::redis::driver::{
 };
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
-use crate::driver::redis::wire::Keys;
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -126,6 +125,11 @@ impl RedisBroker {
         // built without, and the timer would panic); other callers go
         // through the pusher.
         System::try_current()?;
+        // A push that waits for replicas (`redis.wait_replicas`) needs its
+        // `WAIT` on the connection of its `XADD`: the pusher sends both.
+        if self.link.wait_replicas > 0 {
+            return None;
+        }
         let (cmd, thread) = {
             let channel = self.channels.cached(queue)?;
             let thread = *channel.front.inbox.thread.get()?;
@@ -142,6 +146,7 @@ impl RedisBroker {
 
     /// Adds `envelope` to the stream of every group of `topic`.
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        self.topics_here()?;
         let topic = topic.to_owned();
         self.driver
             .send(PublishTopic { topic, envelope })
@@ -151,6 +156,7 @@ impl RedisBroker {
 
     /// Makes the group whose stream is `group_queue` durable on `topic`.
     pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        self.topics_here()?;
         let (topic, queue) = (topic.to_owned(), group_queue.to_owned());
         self.driver
             .send(JoinTopic { topic, queue })
@@ -158,32 +164,44 @@ impl RedisBroker {
             .map_err(|_| Error::Closed)?
     }
 
+    /// Refuses topics on a Redis Cluster: a publish writes every group's
+    /// stream in one script, and those streams lie in other hash slots.
+    fn topics_here(&self) -> Result<()> {
+        if self.link.cluster {
+            return Err(Error::backend(
+                "topics are not supported on a Redis Cluster (redis.cluster) yet",
+            ));
+        }
+        Ok(())
+    }
+
     /// Counts `queue` through its channel; a queue this bus never used is
     /// counted on the driver's arbiter, starting no channel.
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
         let found = self.channels.stats(queue).await?;
-        self.or_driver(found, Count(Keys::new(queue))).await
+        self.or_driver(found, Count(self.link.keys(queue))).await
     }
 
     /// Drops the ready messages of `queue`, starting no channel for a
     /// queue this bus never used.
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
         let found = self.channels.purge(queue).await?;
-        self.or_driver(found, PurgeStream(Keys::new(queue))).await
+        self.or_driver(found, PurgeStream(self.link.keys(queue)))
+            .await
     }
 
     /// Copies up to `max` ready messages of `queue`, starting no channel
     /// for a queue this bus never used.
     pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
         let found = self.channels.peek(queue, max).await?;
-        let keys = Keys::new(queue);
+        let keys = self.link.keys(queue);
         self.or_driver(found, PeekStream { keys, max }).await
     }
 
     /// Moves up to `max` ready dead letters of `queue` back to it, one
     /// atomic script per step, each on the driver's arbiter.
     pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
-        let keys = Keys::new(queue);
+        let keys = self.link.keys(queue);
         let first = "0-0".to_owned();
         in_steps(max, BROKER_STEP, first, |cursor, max| {
             let msg = RedriveStep {
@@ -214,7 +232,7 @@ impl RedisBroker {
     }
 
     pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
-        let doomed = doomed.iter().map(|queue| Keys::new(queue)).collect();
+        let doomed = doomed.iter().map(|queue| self.link.keys(queue)).collect();
         self.driver
             .send(Close { timeout, doomed })
             .await

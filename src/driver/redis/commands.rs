@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::aio::MultiplexedConnection;
 use redis::streams::StreamAutoClaimReply;
 use redis::{FromRedisValue, RedisError, Script};
 use tokio::sync::oneshot;
@@ -14,7 +13,9 @@ use tokio::time::Instant;
 
 use crate::channel::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 use crate::delivery::{Delivery, Envelope};
+use crate::driver::redis::conn::Conn;
 use crate::driver::redis::link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
+use crate::driver::redis::pusher;
 use crate::driver::redis::scripts::{DROP_CONSUMER, PROMOTE, PURGE, SETTLE, STATS};
 use crate::driver::redis::wire::{self, decode, due_ms, Entry, Keys, Malformed, GROUP};
 use crate::error::{Error, Result};
@@ -23,7 +24,7 @@ use crate::stats::QueueStats;
 /// `XREADGROUP` for `consumer`: new entries (`from = None`, blocking up to
 /// `block`), or its own pending entries after id `from`.
 pub(crate) async fn read(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     stream: &str,
     consumer: &str,
     count: usize,
@@ -48,7 +49,7 @@ pub(crate) async fn read(
 /// `XAUTOCLAIM`: entries idle longer than `min_idle` (their consumer is
 /// presumed dead) become `consumer`'s.
 pub(crate) async fn autoclaim(
-    mut conn: MultiplexedConnection,
+    mut conn: Conn,
     stream: Arc<str>,
     consumer: Arc<str>,
     min_idle: Duration,
@@ -70,7 +71,7 @@ pub(crate) async fn autoclaim(
 /// `XCLAIM … JUSTID` on entries `consumer` holds: resets their idle time, so
 /// that no reaper takes a delivery whose handler is merely slow.
 pub(crate) async fn refresh(
-    mut conn: MultiplexedConnection,
+    mut conn: Conn,
     stream: Arc<str>,
     consumer: Arc<str>,
     ids: Arc<[String]>,
@@ -199,17 +200,6 @@ pub(crate) fn xadd(keys: &Keys, envelope: &Envelope) -> redis::Cmd {
         cmd.arg(part);
     });
     cmd
-}
-
-/// Sends `pipe` over the shared connection, again after a lost connection,
-/// for up to `limit`.
-pub(crate) async fn send(link: &RedisLink, pipe: redis::Pipeline, limit: Duration) -> Result<()> {
-    let pipe = Arc::new(pipe);
-    link.run(limit, |mut conn| {
-        let pipe = pipe.clone();
-        async move { pipe.query_async::<()>(&mut conn).await }
-    })
-    .await
 }
 
 /// Runs `script` with `keys` and `args` over the shared connection,
@@ -362,7 +352,9 @@ pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<D
         let taken = match conn.take() {
             Some(taken) => Ok(taken),
             None => match job.link.pooled().await {
-                Ok(mut fresh) => client_id(&mut fresh).await.map(|id| (fresh, id)),
+                Ok(mut fresh) => client_id(&mut fresh, &job.keys.stream)
+                    .await
+                    .map(|id| (fresh, id)),
                 Err(e) => Err(e),
             },
         };
@@ -385,11 +377,11 @@ pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<D
             tokio::select! {
                 got = &mut read => got,
                 () = reply.closed() => {
-                    job.link.unblock(id).await;
+                    job.link.unblock(id, &job.keys.stream).await;
                     read.await
                 }
                 () = job.link.closing() => {
-                    job.link.unblock(id).await;
+                    job.link.unblock(id, &job.keys.stream).await;
                     read.await
                 }
             }
@@ -456,7 +448,7 @@ async fn hand_over(
                 // The caller gave up in between: store it again, unchanged.
                 let envelope = unsent.into_envelope();
                 let (pipe, _) = push_pipeline(&job.keys, std::iter::once((&envelope, None)));
-                if let Err(error) = send(&job.link, pipe, job.limit).await {
+                if let Err(error) = pusher::send(&job.link, &job.keys, pipe, job.limit).await {
                     tracing::error!(%error, id = %envelope.id, "cannot put back a message whose receive was abandoned");
                 }
             }

@@ -7,11 +7,13 @@
 //! - `pusher`: pipelined pushes on another arbiter;
 //! - `operate`: peek, and redrive in atomic steps;
 //! - `topics`: publishing to every subscriber group's stream, and joining a group;
-//! - `commands`, `scripts`, `link`, `wire`: Redis commands, Lua scripts, connections, layout.
+//! - `commands`, `scripts`, `link`, `conn`, `wire`: Redis commands, Lua scripts, connections
+//!   (to one Redis or a Redis Cluster), layout.
 
 pub(crate) mod backend;
 pub(crate) mod broker;
 pub(crate) mod commands;
+pub(crate) mod conn;
 pub(crate) mod driver;
 pub(crate) mod link;
 pub(crate) mod operate;

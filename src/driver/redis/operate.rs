@@ -53,7 +53,7 @@ pub(crate) async fn peek(
             let id = entry.id.clone();
             decode(&id, entry).ok()
         })
-        .map(|envelope| Delivery::new(envelope, keys.stream.clone()))
+        .map(|envelope| Delivery::new(envelope, keys.queue.clone()))
         .collect())
 }
 

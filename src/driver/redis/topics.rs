@@ -7,7 +7,7 @@ use crate::delivery::Envelope;
 use crate::driver::redis::commands::{ensure_group, invoke};
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::scripts::PUBLISH;
-use crate::driver::redis::wire::{self, Keys};
+use crate::driver::redis::wire;
 use crate::error::Result;
 
 /// Adds `envelope` to the stream of every group of `topic`, in one script.
@@ -34,7 +34,7 @@ pub(crate) async fn join(
     queue: String,
     limit: Duration,
 ) -> Result<()> {
-    ensure_group(link.clone(), Keys::new(&queue), limit).await?;
+    ensure_group(link.clone(), link.keys(&queue), limit).await?;
     let groups = wire::groups_key(&topic);
     link.run(limit, |mut conn| {
         let (groups, queue) = (groups.clone(), queue.clone());

@@ -36,24 +36,58 @@ const ATTEMPT: &str = "attempt";
 const HEADER: &str = "h:";
 
 /// The Redis keys of one queue.
+///
+/// On a single Redis, queue `<q>` is the stream `<q>`, with `<q>.delayed`
+/// and `<q>.dead`. On a Redis Cluster every key of a queue must hash to one
+/// slot, or its scripts could not run: the queue's name (less any trailing
+/// `.dead`) becomes a hash tag, `{<q>}`, `{<q>}.delayed`, `{<q>}.dead`,
+/// `{<q>}.dead.delayed`… Stripping `.dead` makes the dead-letter queue
+/// `<q>.dead`, an ordinary queue, land on the stream `{<q>}.dead` that the
+/// settle script of `<q>` writes (and its own dead letters beside it).
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
-    /// The work stream `<q>`.
+    /// The queue's name, as deliveries show it.
+    pub(crate) queue: Arc<str>,
+    /// The work stream: `<q>`, or `{<q>}` on a cluster.
     pub(crate) stream: Arc<str>,
-    /// The delay set `<q>.delayed`.
+    /// The delay set: the stream's key and `.delayed`.
     pub(crate) delayed: Arc<str>,
-    /// The dead-letter stream `<q>.dead`.
+    /// The dead-letter stream: the stream of the queue `<q>.dead`.
     pub(crate) dead: Arc<str>,
 }
 
 impl Keys {
-    pub(crate) fn new(queue: &str) -> Self {
+    /// The keys of `queue`; `tagged` on a Redis Cluster.
+    pub(crate) fn new(queue: &str, tagged: bool) -> Self {
+        let stream = if tagged {
+            tagged_stream(queue)
+        } else {
+            queue.to_owned()
+        };
         Keys {
-            stream: queue.into(),
-            delayed: format!("{queue}.delayed").into(),
-            dead: validate::dead_letter_name(queue).into(),
+            queue: queue.into(),
+            delayed: format!("{stream}.delayed").into(),
+            dead: validate::dead_letter_name(&stream).into(),
+            stream: stream.into(),
         }
     }
+}
+
+/// The stream of `queue` on a Redis Cluster: `{<base>}<rest>`, where
+/// `<rest>` is the trailing `.dead`s of the name and `<base>` what comes
+/// before them (never empty: `.dead` alone is a base). Redis hashes only
+/// what is between the first `{` and the next `}`, and that always lies
+/// inside `{<base>}`, whatever the name holds.
+fn tagged_stream(queue: &str) -> String {
+    let dead = validate::dead_letter_name("");
+    let mut base = queue;
+    while let Some(shorter) = base.strip_suffix(dead.as_str()) {
+        if shorter.is_empty() {
+            break;
+        }
+        base = shorter;
+    }
+    format!("{{{base}}}{}", &queue[base.len()..])
 }
 
 /// The set of a topic's group streams, `<topic>.groups`: who a publish reaches.
@@ -305,6 +339,30 @@ fn bytes_of(value: Value) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_keys_of_a_queue_and_its_dead_letters_share_a_hash_tag() {
+        let keys = Keys::new("jobs", true);
+        assert_eq!(
+            (&*keys.stream, &*keys.delayed, &*keys.dead),
+            ("{jobs}", "{jobs}.delayed", "{jobs}.dead")
+        );
+        // The dead-letter queue's own stream is the one `jobs` writes to.
+        let dead = Keys::new("jobs.dead", true);
+        assert_eq!(&*dead.stream, &*keys.dead);
+        assert_eq!(
+            (&*dead.delayed, &*dead.dead, &*dead.queue),
+            ("{jobs}.dead.delayed", "{jobs}.dead.dead", "jobs.dead")
+        );
+        assert_eq!(&*Keys::new(".dead", true).stream, "{.dead}");
+        assert_eq!(&*Keys::new(".dead.dead", true).stream, "{.dead}.dead");
+        assert_eq!(&*Keys::new("a{b}.dead", true).stream, "{a{b}}.dead");
+        let plain = Keys::new("jobs.dead", false);
+        assert_eq!(
+            (&*plain.stream, &*plain.dead),
+            ("jobs.dead", "jobs.dead.dead")
+        );
+    }
 
     #[test]
     fn members_are_length_prefixed_fields() {

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::oneshot;
@@ -17,6 +16,7 @@ use tokio::sync::oneshot;
 use super::RedisBackend;
 use crate::channel::backend::Cx;
 use crate::driver::redis::commands::{self, read, Records};
+use crate::driver::redis::conn::Conn;
 use crate::driver::redis::link::{client_id, no_group, RedisLink, BLOCK};
 use crate::driver::redis::wire::{decode, Entry};
 use crate::listener::ListenerId;
@@ -29,7 +29,7 @@ pub(super) struct Reader {
     /// Its consumer name in the group.
     consumer: Arc<str>,
     /// Its idle connection; `None` while reading, connecting, or after a failure.
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     /// The connection's server-side id, to unblock a read on removal.
     client_id: Option<i64>,
     /// What the reader is doing.
@@ -80,18 +80,20 @@ impl Reader {
 }
 
 /// Opens a reader's connection of its own, named after its consumer so
-/// that `CLIENT LIST` shows whose it is; answers it with its client id.
+/// that `CLIENT LIST` shows whose it is; answers it with its client id at
+/// the server of `stream`, where its reads block.
 async fn connect(
     link: &RedisLink,
     consumer: &str,
-) -> std::result::Result<(MultiplexedConnection, i64), RedisError> {
+    stream: &str,
+) -> std::result::Result<(Conn, i64), RedisError> {
     let mut conn = link.fresh().await?;
     redis::cmd("CLIENT")
         .arg("SETNAME")
         .arg(consumer)
         .query_async::<()>(&mut conn)
         .await?;
-    let id = client_id(&mut conn).await?;
+    let id = client_id(&mut conn, stream).await?;
     Ok((conn, id))
 }
 
@@ -113,7 +115,8 @@ impl RedisBackend {
         let Some(mut conn) = reader.conn.take() else {
             reader.state = ReadState::Connecting;
             let (link, consumer) = (self.link.clone(), reader.consumer.clone());
-            let opening = async move { connect(&link, &consumer).await };
+            let stream = self.keys.stream.clone();
+            let opening = async move { connect(&link, &consumer, &stream).await };
             self.run(cx, opening, move |opened, b, cx| {
                 let Some(reader) = b.readers.get_mut(&id) else {
                     return;
@@ -155,7 +158,7 @@ impl RedisBackend {
     fn on_read(
         &mut self,
         id: ListenerId,
-        conn: MultiplexedConnection,
+        conn: Conn,
         got: std::result::Result<Vec<Entry>, RedisError>,
         cx: &mut Cx<'_, Self>,
     ) {
@@ -279,10 +282,10 @@ impl RedisBackend {
             return;
         };
         if let (ReadState::Reading, Some(client_id)) = (reader.state, reader.client_id) {
-            let link = self.link.clone();
+            let (link, stream) = (self.link.clone(), self.keys.stream.clone());
             self.run(
                 cx,
-                async move { link.unblock(client_id).await },
+                async move { link.unblock(client_id, &stream).await },
                 |(), _, _| {},
             );
         }
