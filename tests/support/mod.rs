@@ -22,6 +22,8 @@ pub mod metrics;
 pub mod otel;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;
+#[cfg(feature = "amqp")]
+pub mod rabbit_cluster;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod redrive_crash;

@@ -1,0 +1,315 @@
+//! A RabbitMQ cluster: failover between nodes and quorum queues, on a
+//! PRIVATE three-node cluster (tests/support/rabbit_cluster.rs; the shared
+//! node is never touched), plus the queue-type mismatch on the shared node
+//! with a queue of its own.
+//!
+//! While 10 000 messages flow through a quorum queue, the node the bus is
+//! connected to is SIGKILLed; after it is back, the node that leads another
+//! quorum queue is. Every push that returned `Ok` is handled (lost = 0),
+//! pushes fail only with `Timeout` and within `push_timeout`, and the
+//! listeners resume on their old handles.
+
+use std::future::ready;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actorbus::{AmqpQueueType, Bus, Delivery, Error, ListenerOptions};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::{AMQPValue, FieldTable};
+
+use crate::support::rabbit_cluster::RabbitCluster;
+use crate::support::rabbit_node::RabbitNode;
+use crate::support::{amqp, eventually, index_of, indexed, ledger, unique_queue, Collector};
+
+const N: u32 = 10_000;
+const PUSHERS: u32 = 8;
+const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
+
+
+/// Which node a run kills.
+#[derive(Debug, Clone, Copy)]
+enum Victim {
+    /// The node the bus's connections go to.
+    Connected,
+    /// The node that leads the queue (declared from another node first).
+    Leader,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_node_moves_the_bus_and_loses_no_confirmed_push() {
+    crate::support::init_tracing();
+    assert!(RabbitNode::available(), "rabbitmq-server is not installed");
+    let cluster = tokio::task::spawn_blocking(|| RabbitCluster::start("failover", 3))
+        .await
+        .unwrap();
+    eprintln!("3-node cluster started and joined in {:?}", cluster.started_in);
+    let mut config = cluster.quorum_config();
+    config.queue.push_timeout = PUSH_TIMEOUT;
+    let bus = Bus::connect(config)
+        .await
+        .expect("connect to the cluster");
+
+    let cluster = run(cluster, &bus, Victim::Connected).await;
+    let cluster = run(cluster, &bus, Victim::Leader).await;
+    bus.shutdown().await.expect("shutdown");
+    drop(cluster);
+}
+
+/// One run: 10 000 pushes by 8 pushers into a fresh quorum queue with two
+/// listeners; the victim is SIGKILLed after 2 000 were handled and started
+/// again after 6 000 were pushed (so that the next run has three nodes).
+async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitCluster {
+    let q = unique_queue("cluster");
+    if let Victim::Leader = victim {
+        // Declared from a node the bus is not on, the queue is led there.
+        let connected = cluster.connected_node().expect("the bus is connected");
+        let other = (connected + 1) % cluster.nodes.len();
+        declare_quorum(&cluster.nodes[other].url(), &q).await;
+    }
+    let counts: Arc<Vec<AtomicU32>> = Arc::new((0..=N).map(|_| AtomicU32::new(0)).collect());
+    let handled = Arc::new(AtomicUsize::new(0));
+    let mut listeners = Vec::new();
+    for _ in 0..2 {
+        let (counts, handled) = (counts.clone(), handled.clone());
+        let opts = ListenerOptions::default().with_concurrency(8);
+        let listener = bus
+            .add_listener_with(&q, opts, move |d: Delivery| {
+                counts[index_of(&d) as usize].fetch_add(1, Ordering::SeqCst);
+                handled.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_micros(300)).await;
+                    Ok(())
+                }
+            })
+            .await
+            .expect("add_listener");
+        listeners.push(listener);
+    }
+
+    let confirmed: Collector<u32> = Collector::new();
+    let (failed, pushed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let slowest = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let mut pushers = Vec::new();
+    for p in 0..PUSHERS {
+        let (bus, q, confirmed, failed, pushed, slowest) = (
+            bus.clone(),
+            q.clone(),
+            confirmed.clone(),
+            failed.clone(),
+            pushed.clone(),
+            slowest.clone(),
+        );
+        pushers.push(tokio::spawn(async move {
+            for i in (p..N).step_by(PUSHERS as usize) {
+                let start = Instant::now();
+                let r = tokio::time::timeout(PUSH_TIMEOUT * 2, bus.push(&q, indexed(i)))
+                    .await
+                    .unwrap_or_else(|_| panic!("push {i} hung past twice push_timeout"));
+                let took = start.elapsed();
+                assert!(
+                    took < PUSH_TIMEOUT + Duration::from_secs(5),
+                    "push {i} took {took:?}"
+                );
+                if let Ok(mut s) = slowest.lock() {
+                    *s = (*s).max(took);
+                }
+                match r {
+                    Ok(_) => confirmed.push(i),
+                    Err(Error::Timeout) => {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => panic!("push {i}: unexpected error {e}"),
+                }
+                pushed.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+        }));
+    }
+
+    let h = handled.clone();
+    eventually("2000 handled", Duration::from_secs(120), || {
+        ready(h.load(Ordering::SeqCst) >= 2000)
+    })
+    .await;
+    let doomed = match victim {
+        Victim::Connected => cluster.connected_node(),
+        Victim::Leader => cluster.leader_of(&q),
+    }
+    .unwrap_or_else(|| panic!("no {victim:?} node found"));
+    let was_connected = cluster.connected_node();
+    eprintln!(
+        "{victim:?} run: killing node {doomed} (the bus is on node {was_connected:?}, the queue led by {:?})",
+        cluster.leader_of(&q)
+    );
+    let killed_at = Instant::now();
+    let mut cluster = tokio::task::spawn_blocking(move || {
+        cluster.nodes[doomed].kill();
+        cluster
+    })
+    .await
+    .unwrap();
+
+    let p = pushed.clone();
+    eventually("6000 pushed", Duration::from_secs(180), || {
+        ready(p.load(Ordering::SeqCst) >= 6000 || pushers.iter().any(|t| t.is_finished()))
+    })
+    .await;
+    if p.load(Ordering::SeqCst) < 6000 {
+        for pusher in pushers {
+            pusher.await.expect("pusher");
+        }
+        unreachable!("a pusher ended before 6000 pushes without panicking");
+    }
+    let moved_to = cluster.connected_node();
+    eprintln!(
+        "{victim:?} run: 6000 pushed {:?} after the kill; the bus is now on node {moved_to:?}",
+        killed_at.elapsed()
+    );
+    if let Victim::Connected = victim {
+        assert!(
+            moved_to.is_some_and(|n| n != doomed),
+            "the bus did not move off the killed node"
+        );
+    }
+    // Back with its data, so that the cluster has three nodes again.
+    cluster = tokio::task::spawn_blocking(move || {
+        cluster.nodes[doomed].start_server();
+        cluster
+    })
+    .await
+    .unwrap();
+
+    for pusher in pushers {
+        pusher.await.expect("pusher");
+    }
+    let ok = confirmed.snapshot();
+    let c = counts.clone();
+    let ok2 = ok.clone();
+    let all = tokio::time::timeout(
+        Duration::from_secs(180),
+        eventually(
+            "every confirmed push handled",
+            Duration::from_secs(180),
+            move || ready(ok2.iter().all(|&i| c[i as usize].load(Ordering::SeqCst) > 0)),
+        ),
+    )
+    .await;
+    let handled_ids = counts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| std::iter::repeat_n(i as u32, c.load(Ordering::SeqCst) as usize));
+    let tally = ledger::tally(N, handled_ids);
+    let lost: Vec<u32> = ok
+        .iter()
+        .copied()
+        .filter(|&i| counts[i as usize].load(Ordering::SeqCst) == 0)
+        .collect();
+    eprintln!(
+        "{victim:?} run: {} pushes confirmed, {} timed out (slowest push {:?}), {} handled, lost {}, duplicates {}",
+        ok.len(),
+        failed.load(Ordering::SeqCst),
+        *slowest.lock().unwrap(),
+        handled.load(Ordering::SeqCst),
+        lost.len(),
+        tally.duplicates
+    );
+    assert!(
+        all.is_ok() && lost.is_empty(),
+        "lost {} confirmed pushes, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    assert!(ok.len() > N as usize / 2, "most pushes should be confirmed");
+
+    // The listeners resumed on their old handles.
+    for listener in &listeners {
+        assert!(listener.is_running(), "a listener stopped across the kill");
+    }
+    assert_eq!(bus.stats(&q).await.expect("stats").listeners, 2);
+    bus.push(&q, indexed(N)).await.expect("push after the kill");
+    let c = counts.clone();
+    eventually(
+        "the last message handled by the old listeners",
+        Duration::from_secs(60),
+        move || ready(c[N as usize].load(Ordering::SeqCst) > 0),
+    )
+    .await;
+    for listener in listeners {
+        listener.remove().await.expect("remove");
+    }
+    cluster
+}
+
+/// Declares `queue` as the bus would with `amqp.queue_type = quorum`, through
+/// a plain connection to `url`.
+async fn declare_quorum(url: &str, queue: &str) {
+    let conn = amqp::raw(url).await;
+    let ch = conn.create_channel().await.expect("channel");
+    for name in [queue.to_owned(), format!("{queue}.dead")] {
+        ch.queue_declare(
+            name.as_str().into(),
+            QueueDeclareOptions::durable(),
+            quorum_args(),
+        )
+        .await
+        .expect("declare a quorum queue");
+    }
+    let _ = conn.close(200, "declared".into()).await;
+}
+
+fn quorum_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args
+}
+
+/// A queue that exists as the other type is a config error naming
+/// `amqp.queue_type`, on every path that declares it; nothing else breaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_the_other_type_is_a_config_error_naming_queue_type() {
+    crate::support::init_tracing();
+    let classic_q = unique_queue("qtype-classic");
+    let quorum_q = unique_queue("qtype-quorum");
+    let classic = Bus::connect(amqp::config()).await.expect("classic bus");
+    classic.push(&classic_q, "c").await.expect("classic push");
+    declare_quorum(amqp::URL, &quorum_q).await;
+
+    let mut config = amqp::config();
+    config.amqp.queue_type = AmqpQueueType::Quorum;
+    let quorum = Bus::connect(config).await.expect("quorum bus");
+    let refused = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::Config { key, message }) => {
+            assert_eq!(key, "amqp.queue_type", "{what}");
+            assert!(message.contains(&classic_q), "{what}: {message}");
+        }
+        other => panic!("{what} on a classic queue from a quorum bus: {other:?}"),
+    };
+    refused(quorum.push(&classic_q, "q").await.map(drop), "push");
+    refused(quorum.stats(&classic_q).await.map(drop), "stats");
+    refused(quorum.purge(&classic_q).await.map(drop), "purge");
+    refused(
+        quorum
+            .receive(&classic_q, Duration::from_millis(200))
+            .await
+            .map(drop),
+        "receive",
+    );
+    // The other way round, and the bus keeps working for queues that fit.
+    let err = classic.push(&quorum_q, "c").await.expect_err("classic push to a quorum queue");
+    assert!(
+        matches!(&err, Error::Config { key, .. } if key == "amqp.queue_type"),
+        "{err:?}"
+    );
+    quorum.push(&quorum_q, "fits").await.expect("push to a quorum queue");
+    let got = quorum
+        .receive(&quorum_q, Duration::from_secs(10))
+        .await
+        .expect("receive from a quorum queue");
+    assert_eq!(got.as_str().unwrap(), "fits");
+    assert_eq!(classic.receive(&classic_q, Duration::from_secs(10)).await.unwrap().as_str().unwrap(), "c");
+
+    quorum.shutdown().await.expect("shutdown");
+    classic.shutdown().await.expect("shutdown");
+    amqp::delete_queues(amqp::URL, &[&classic_q, &quorum_q]).await;
+}
