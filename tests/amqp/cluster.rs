@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actorbus::{AmqpQueueType, Bus, Delivery, Error, ListenerOptions};
+use actorbus::{AmqpQueueType, Bus, Delivery, Error, ListenerOptions, PushOptions};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
 
@@ -138,6 +138,15 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
     }
     .unwrap_or_else(|| panic!("no {victim:?} node found"));
     let was_connected = cluster.connected_node();
+    // A delayed message waits in a classic wait queue on the node the bus
+    // is on: it must come back with that node.
+    let delayed_q = format!("{q}-delayed");
+    let delay = PushOptions::default().with_delay(Duration::from_secs(3));
+    if let Victim::Connected = victim {
+        bus.push_with(&delayed_q, "before", delay.clone())
+            .await
+            .expect("delayed push before the kill");
+    }
     eprintln!(
         "{victim:?} run: killing node {doomed} (the bus is on node {was_connected:?}, the queue led by {:?})",
         cluster.leader_of(&q)
@@ -166,11 +175,16 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
         "{victim:?} run: 6000 pushed {:?} after the kill; the bus is now on node {moved_to:?}",
         killed_at.elapsed()
     );
+    let mut during = None;
     if let Victim::Connected = victim {
         assert!(
             moved_to.is_some_and(|n| n != doomed),
             "the bus did not move off the killed node"
         );
+        // Its wait queue's node is down: see what a push with that delay gets.
+        let r = bus.push_with(&delayed_q, "during", delay.clone()).await;
+        eprintln!("a push with the delay whose wait queue is on the dead node: {r:?}");
+        during = Some(r.is_ok());
     }
     // Back with its data, so that the cluster has three nodes again.
     cluster = tokio::task::spawn_blocking(move || {
@@ -238,6 +252,17 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
     for listener in listeners {
         listener.remove().await.expect("remove");
     }
+    if let Some(during) = during {
+        let mut got = Vec::new();
+        for _ in 0..1 + usize::from(during) {
+            let d = bus
+                .receive(&delayed_q, Duration::from_secs(60))
+                .await
+                .expect("the delayed messages come back with their node");
+            got.push(d.as_str().unwrap().to_owned());
+        }
+        assert!(got.contains(&"before".to_owned()), "{got:?}");
+    }
     cluster
 }
 
@@ -288,6 +313,7 @@ async fn a_queue_of_the_other_type_is_a_config_error_naming_queue_type() {
     refused(quorum.push(&classic_q, "q").await.map(drop), "push");
     refused(quorum.stats(&classic_q).await.map(drop), "stats");
     refused(quorum.purge(&classic_q).await.map(drop), "purge");
+    refused(quorum.peek(&classic_q, 5).await.map(drop), "peek");
     refused(
         quorum
             .receive(&classic_q, Duration::from_millis(200))
@@ -312,4 +338,41 @@ async fn a_queue_of_the_other_type_is_a_config_error_naming_queue_type() {
     quorum.shutdown().await.expect("shutdown");
     classic.shutdown().await.expect("shutdown");
     amqp::delete_queues(amqp::URL, &[&classic_q, &quorum_q]).await;
+}
+
+/// On a quorum queue (the shared node holds one as well as a cluster
+/// does): what a peek hands back goes behind the rest (RabbitMQ 3.10), and
+/// raises the broker's `x-delivery-count`, which the bus neither counts as
+/// an attempt nor shows as a header; every message is still delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peek_on_a_quorum_queue_reorders_but_counts_no_attempt() {
+    crate::support::init_tracing();
+    let mut config = amqp::config();
+    config.amqp.queue_type = AmqpQueueType::Quorum;
+    let bus = Bus::connect(config).await.expect("quorum bus");
+    let q = unique_queue("qpeek");
+    for i in 0..5 {
+        bus.push(&q, indexed(i)).await.expect("push");
+    }
+    let order = |seen: Vec<Delivery>| seen.iter().map(index_of).collect::<Vec<_>>();
+    assert_eq!(order(bus.peek(&q, 2).await.expect("peek 2")), [0, 1]);
+    for _ in 0..3 {
+        bus.peek(&q, 2).await.expect("peek again");
+    }
+    let all = bus.peek(&q, 10).await.expect("peek all");
+    eprintln!("quorum queue order after partial peeks: {:?}", order(all.clone()));
+    assert_eq!(all.len(), 5);
+    let got: Collector = Collector::new();
+    let listener = got.listen(&bus, &q).await;
+    let delivered = got.wait_for(5, Duration::from_secs(30)).await;
+    let mut seen: Vec<u32> = delivered.iter().map(index_of).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 1, 2, 3, 4], "each message once");
+    for d in &delivered {
+        assert_eq!(d.attempt(), 1, "a peek is no attempt");
+        assert!(!d.headers().contains_key("x-delivery-count"), "{:?}", d.headers());
+    }
+    listener.remove().await.expect("remove");
+    bus.shutdown().await.expect("shutdown");
+    amqp::delete_queues(amqp::URL, &[&q]).await;
 }
