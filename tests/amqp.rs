@@ -7,6 +7,7 @@
 mod support;
 
 mod amqp {
+    mod cluster;
     mod crash;
     mod groups;
     mod interop;
@@ -15,5 +16,4 @@ mod amqp {
     mod redrive;
     mod restart;
     mod settings;
-    mod cluster;
 }

@@ -219,7 +219,10 @@ mod amqp_cluster {
         let cluster = tokio::task::spawn_blocking(|| RabbitCluster::start("conformance", 3))
             .await
             .unwrap();
-        eprintln!("3-node cluster started and joined in {:?}", cluster.started_in);
+        eprintln!(
+            "3-node cluster started and joined in {:?}",
+            cluster.started_in
+        );
         let base = cluster.quorum_config();
         let factory = move |config: Config| -> BoxFuture<Bus> {
             let mut config = config;

@@ -26,7 +26,6 @@ const N: u32 = 10_000;
 const PUSHERS: u32 = 8;
 const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
 
-
 /// Which node a run kills.
 #[derive(Debug, Clone, Copy)]
 enum Victim {
@@ -43,12 +42,13 @@ async fn killing_a_node_moves_the_bus_and_loses_no_confirmed_push() {
     let cluster = tokio::task::spawn_blocking(|| RabbitCluster::start("failover", 3))
         .await
         .unwrap();
-    eprintln!("3-node cluster started and joined in {:?}", cluster.started_in);
+    eprintln!(
+        "3-node cluster started and joined in {:?}",
+        cluster.started_in
+    );
     let mut config = cluster.quorum_config();
     config.queue.push_timeout = PUSH_TIMEOUT;
-    let bus = Bus::connect(config)
-        .await
-        .expect("connect to the cluster");
+    let bus = Bus::connect(config).await.expect("connect to the cluster");
 
     let cluster = run(cluster, &bus, Victim::Connected).await;
     let cluster = run(cluster, &bus, Victim::Leader).await;
@@ -205,7 +205,12 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
         eventually(
             "every confirmed push handled",
             Duration::from_secs(180),
-            move || ready(ok2.iter().all(|&i| c[i as usize].load(Ordering::SeqCst) > 0)),
+            move || {
+                ready(
+                    ok2.iter()
+                        .all(|&i| c[i as usize].load(Ordering::SeqCst) > 0),
+                )
+            },
         ),
     )
     .await;
@@ -285,7 +290,10 @@ async fn declare_quorum(url: &str, queue: &str) {
 
 fn quorum_args() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     args
 }
 
@@ -322,18 +330,32 @@ async fn a_queue_of_the_other_type_is_a_config_error_naming_queue_type() {
         "receive",
     );
     // The other way round, and the bus keeps working for queues that fit.
-    let err = classic.push(&quorum_q, "c").await.expect_err("classic push to a quorum queue");
+    let err = classic
+        .push(&quorum_q, "c")
+        .await
+        .expect_err("classic push to a quorum queue");
     assert!(
         matches!(&err, Error::Config { key, .. } if key == "amqp.queue_type"),
         "{err:?}"
     );
-    quorum.push(&quorum_q, "fits").await.expect("push to a quorum queue");
+    quorum
+        .push(&quorum_q, "fits")
+        .await
+        .expect("push to a quorum queue");
     let got = quorum
         .receive(&quorum_q, Duration::from_secs(10))
         .await
         .expect("receive from a quorum queue");
     assert_eq!(got.as_str().unwrap(), "fits");
-    assert_eq!(classic.receive(&classic_q, Duration::from_secs(10)).await.unwrap().as_str().unwrap(), "c");
+    assert_eq!(
+        classic
+            .receive(&classic_q, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        "c"
+    );
 
     quorum.shutdown().await.expect("shutdown");
     classic.shutdown().await.expect("shutdown");
@@ -360,7 +382,10 @@ async fn a_peek_on_a_quorum_queue_reorders_but_counts_no_attempt() {
         bus.peek(&q, 2).await.expect("peek again");
     }
     let all = bus.peek(&q, 10).await.expect("peek all");
-    eprintln!("quorum queue order after partial peeks: {:?}", order(all.clone()));
+    eprintln!(
+        "quorum queue order after partial peeks: {:?}",
+        order(all.clone())
+    );
     assert_eq!(all.len(), 5);
     let got: Collector = Collector::new();
     let listener = got.listen(&bus, &q).await;
@@ -370,7 +395,11 @@ async fn a_peek_on_a_quorum_queue_reorders_but_counts_no_attempt() {
     assert_eq!(seen, [0, 1, 2, 3, 4], "each message once");
     for d in &delivered {
         assert_eq!(d.attempt(), 1, "a peek is no attempt");
-        assert!(!d.headers().contains_key("x-delivery-count"), "{:?}", d.headers());
+        assert!(
+            !d.headers().contains_key("x-delivery-count"),
+            "{:?}",
+            d.headers()
+        );
     }
     listener.remove().await.expect("remove");
     bus.shutdown().await.expect("shutdown");

@@ -21,9 +21,9 @@ pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
 #[cfg(feature = "amqp")]
-pub mod rabbit_node;
-#[cfg(feature = "amqp")]
 pub mod rabbit_cluster;
+#[cfg(feature = "amqp")]
+pub mod rabbit_node;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod redrive_crash;

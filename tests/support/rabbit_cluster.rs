@@ -105,9 +105,13 @@ impl RabbitCluster {
     /// The index of the node that leads the quorum queue `queue`, if any
     /// node does now.
     pub fn leader_of(&self, queue: &str) -> Option<usize> {
-        let out = self
-            .alive()
-            .ctl(&["list_queues", "name", "leader", "--quiet", "--no-table-headers"]);
+        let out = self.alive().ctl(&[
+            "list_queues",
+            "name",
+            "leader",
+            "--quiet",
+            "--no-table-headers",
+        ]);
         let leader = out.lines().find_map(|line| {
             let mut cols = line.split('\t');
             (cols.next()? == queue).then(|| cols.next().unwrap_or_default().trim().to_owned())

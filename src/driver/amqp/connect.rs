@@ -157,8 +157,11 @@ fn shuffle<T>(items: &mut [T]) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let mut state = nanos ^ u64::from(std::process::id()).rotate_left(32)
-        ^ CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut state = nanos
+        ^ u64::from(std::process::id()).rotate_left(32)
+        ^ CALLS
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     for i in (1..items.len()).rev() {
         // xorshift64*
         state ^= state >> 12;
@@ -236,7 +239,11 @@ mod tests {
     fn nodes_of_url(url: &str) -> Vec<String> {
         let mut config = AmqpConfig::default();
         config.url = url.to_owned();
-        super::nodes(&config).unwrap().iter().map(node_name).collect()
+        super::nodes(&config)
+            .unwrap()
+            .iter()
+            .map(node_name)
+            .collect()
     }
 
     #[test]

@@ -70,7 +70,10 @@ pub(crate) fn wait_ms(delay: Duration) -> u64 {
 pub(crate) fn queue_arguments(kind: AmqpQueueType) -> FieldTable {
     let mut args = FieldTable::default();
     if kind == AmqpQueueType::Quorum {
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
     }
     args
 }
@@ -267,7 +270,10 @@ mod tests {
         let mut headers = FieldTable::default();
         headers.insert(DELIVERY_COUNT.into(), AMQPValue::LongLongInt(3));
         headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(2));
-        let got = envelope(&BasicProperties::default().with_headers(headers), Vec::new());
+        let got = envelope(
+            &BasicProperties::default().with_headers(headers),
+            Vec::new(),
+        );
         assert_eq!(got.attempt, 2, "the stored attempt, not the broker's count");
         assert!(got.headers.is_none());
         assert!(queue_arguments(AmqpQueueType::Classic).inner().is_empty());
