@@ -9,21 +9,18 @@
 //! pushes fail only with `Timeout` and within `push_timeout`, and the
 //! listeners resume on their old handles.
 
-use std::future::ready;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actorbus::{AmqpQueueType, Bus, Delivery, Error, ListenerOptions, PushOptions};
+use actorbus::{AmqpQueueType, Bus, Delivery, Error, PushOptions};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
 
+use crate::support::flow::Flow;
 use crate::support::rabbit_cluster::RabbitCluster;
 use crate::support::rabbit_node::RabbitNode;
-use crate::support::{amqp, eventually, index_of, indexed, ledger, unique_queue, Collector};
+use crate::support::{amqp, index_of, indexed, unique_queue, Collector};
 
 const N: u32 = 10_000;
-const PUSHERS: u32 = 8;
 const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Which node a run kills.
@@ -56,9 +53,9 @@ async fn killing_a_node_moves_the_bus_and_loses_no_confirmed_push() {
     drop(cluster);
 }
 
-/// One run: 10 000 pushes by 8 pushers into a fresh quorum queue with two
-/// listeners; the victim is SIGKILLed after 2 000 were handled and started
-/// again after 6 000 were pushed (so that the next run has three nodes).
+/// One run: 10 000 pushes into a fresh quorum queue ([`Flow`]); the victim
+/// is SIGKILLed after 2 000 were handled and started again after 6 000
+/// were pushed (so that the next run has three nodes).
 async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitCluster {
     let q = unique_queue("cluster");
     if let Victim::Leader = victim {
@@ -67,71 +64,8 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
         let other = (connected + 1) % cluster.nodes.len();
         declare_quorum(&cluster.nodes[other].url(), &q).await;
     }
-    let counts: Arc<Vec<AtomicU32>> = Arc::new((0..=N).map(|_| AtomicU32::new(0)).collect());
-    let handled = Arc::new(AtomicUsize::new(0));
-    let mut listeners = Vec::new();
-    for _ in 0..2 {
-        let (counts, handled) = (counts.clone(), handled.clone());
-        let opts = ListenerOptions::default().with_concurrency(8);
-        let listener = bus
-            .add_listener_with(&q, opts, move |d: Delivery| {
-                counts[index_of(&d) as usize].fetch_add(1, Ordering::SeqCst);
-                handled.fetch_add(1, Ordering::SeqCst);
-                async {
-                    tokio::time::sleep(Duration::from_micros(300)).await;
-                    Ok(())
-                }
-            })
-            .await
-            .expect("add_listener");
-        listeners.push(listener);
-    }
-
-    let confirmed: Collector<u32> = Collector::new();
-    let (failed, pushed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let slowest = Arc::new(std::sync::Mutex::new(Duration::ZERO));
-    let mut pushers = Vec::new();
-    for p in 0..PUSHERS {
-        let (bus, q, confirmed, failed, pushed, slowest) = (
-            bus.clone(),
-            q.clone(),
-            confirmed.clone(),
-            failed.clone(),
-            pushed.clone(),
-            slowest.clone(),
-        );
-        pushers.push(tokio::spawn(async move {
-            for i in (p..N).step_by(PUSHERS as usize) {
-                let start = Instant::now();
-                let r = tokio::time::timeout(PUSH_TIMEOUT * 2, bus.push(&q, indexed(i)))
-                    .await
-                    .unwrap_or_else(|_| panic!("push {i} hung past twice push_timeout"));
-                let took = start.elapsed();
-                assert!(
-                    took < PUSH_TIMEOUT + Duration::from_secs(5),
-                    "push {i} took {took:?}"
-                );
-                if let Ok(mut s) = slowest.lock() {
-                    *s = (*s).max(took);
-                }
-                match r {
-                    Ok(_) => confirmed.push(i),
-                    Err(Error::Timeout) => {
-                        failed.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(e) => panic!("push {i}: unexpected error {e}"),
-                }
-                pushed.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_micros(500)).await;
-            }
-        }));
-    }
-
-    let h = handled.clone();
-    eventually("2000 handled", Duration::from_secs(120), || {
-        ready(h.load(Ordering::SeqCst) >= 2000)
-    })
-    .await;
+    let mut flow = Flow::start(bus, &q, N, PUSH_TIMEOUT).await;
+    flow.until_handled(2000, Duration::from_secs(120)).await;
     let doomed = match victim {
         Victim::Connected => cluster.connected_node(),
         Victim::Leader => cluster.leader_of(&q),
@@ -159,17 +93,7 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
     .await
     .unwrap();
 
-    let p = pushed.clone();
-    eventually("6000 pushed", Duration::from_secs(180), || {
-        ready(p.load(Ordering::SeqCst) >= 6000 || pushers.iter().any(|t| t.is_finished()))
-    })
-    .await;
-    if p.load(Ordering::SeqCst) < 6000 {
-        for pusher in pushers {
-            pusher.await.expect("pusher");
-        }
-        unreachable!("a pusher ended before 6000 pushes without panicking");
-    }
+    flow.until_pushed(6000, Duration::from_secs(180)).await;
     let moved_to = cluster.connected_node();
     eprintln!(
         "{victim:?} run: 6000 pushed {:?} after the kill; the bus is now on node {moved_to:?}",
@@ -193,70 +117,9 @@ async fn run(mut cluster: RabbitCluster, bus: &Bus, victim: Victim) -> RabbitClu
     })
     .await
     .unwrap();
+    flow.finish(bus, &format!("{victim:?} run"), Duration::from_secs(180))
+        .await;
 
-    for pusher in pushers {
-        pusher.await.expect("pusher");
-    }
-    let ok = confirmed.snapshot();
-    let c = counts.clone();
-    let ok2 = ok.clone();
-    let all = tokio::time::timeout(
-        Duration::from_secs(180),
-        eventually(
-            "every confirmed push handled",
-            Duration::from_secs(180),
-            move || {
-                ready(
-                    ok2.iter()
-                        .all(|&i| c[i as usize].load(Ordering::SeqCst) > 0),
-                )
-            },
-        ),
-    )
-    .await;
-    let handled_ids = counts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, c)| std::iter::repeat_n(i as u32, c.load(Ordering::SeqCst) as usize));
-    let tally = ledger::tally(N, handled_ids);
-    let lost: Vec<u32> = ok
-        .iter()
-        .copied()
-        .filter(|&i| counts[i as usize].load(Ordering::SeqCst) == 0)
-        .collect();
-    eprintln!(
-        "{victim:?} run: {} pushes confirmed, {} timed out (slowest push {:?}), {} handled, lost {}, duplicates {}",
-        ok.len(),
-        failed.load(Ordering::SeqCst),
-        *slowest.lock().unwrap(),
-        handled.load(Ordering::SeqCst),
-        lost.len(),
-        tally.duplicates
-    );
-    assert!(
-        all.is_ok() && lost.is_empty(),
-        "lost {} confirmed pushes, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
-    assert!(ok.len() > N as usize / 2, "most pushes should be confirmed");
-
-    // The listeners resumed on their old handles.
-    for listener in &listeners {
-        assert!(listener.is_running(), "a listener stopped across the kill");
-    }
-    assert_eq!(bus.stats(&q).await.expect("stats").listeners, 2);
-    bus.push(&q, indexed(N)).await.expect("push after the kill");
-    let c = counts.clone();
-    eventually(
-        "the last message handled by the old listeners",
-        Duration::from_secs(60),
-        move || ready(c[N as usize].load(Ordering::SeqCst) > 0),
-    )
-    .await;
-    for listener in listeners {
-        listener.remove().await.expect("remove");
-    }
     if let Some(during) = during {
         let mut got = Vec::new();
         for _ in 0..1 + usize::from(during) {

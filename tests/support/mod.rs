@@ -13,6 +13,8 @@ pub mod child;
 pub mod cli;
 pub mod config;
 #[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod flow;
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod ledger;

@@ -214,9 +214,10 @@ mod tests {
     use super::*;
 
     fn config(urls: &[&str]) -> AmqpConfig {
-        let mut config = AmqpConfig::default();
-        config.urls = urls.iter().map(|u| (*u).to_owned()).collect();
-        config
+        AmqpConfig {
+            urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            ..AmqpConfig::default()
+        }
     }
 
     #[test]
@@ -237,8 +238,10 @@ mod tests {
     }
 
     fn nodes_of_url(url: &str) -> Vec<String> {
-        let mut config = AmqpConfig::default();
-        config.url = url.to_owned();
+        let config = AmqpConfig {
+            url: url.to_owned(),
+            ..AmqpConfig::default()
+        };
         super::nodes(&config)
             .unwrap()
             .iter()
