@@ -13,6 +13,8 @@ pub mod child;
 pub mod cli;
 pub mod config;
 #[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod flow;
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod ledger;
@@ -20,6 +22,8 @@ pub mod ledger;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
+#[cfg(feature = "amqp")]
+pub mod rabbit_cluster;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;
 #[cfg(feature = "redis")]

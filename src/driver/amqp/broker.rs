@@ -16,8 +16,9 @@ use crate::channel::retry::RetryPolicy;
 use crate::config::{Config, DriverKind};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::amqp::backend::AmqpBackend;
+use crate::driver::amqp::connect;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
-use crate::driver::amqp::link::{parse_uri, Link, Target};
+use crate::driver::amqp::link::{Link, Target};
 use crate::driver::amqp::operate;
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
@@ -57,18 +58,18 @@ impl AmqpBroker {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a malformed `amqp.url` (or `amqps://` without
-    /// the `amqps` feature); [`Error::Backend`] when RabbitMQ cannot be
-    /// reached or refuses the credentials or vhost, within a few seconds and
-    /// without retrying.
+    /// [`Error::Config`] for a malformed `amqp.url` or `amqp.urls` (or
+    /// `amqps://` without the `amqps` feature); [`Error::Backend`] when no
+    /// node can be reached or RabbitMQ refuses the credentials or vhost,
+    /// within a few seconds per node and without retrying.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn connect(config: &Config, arbiters: Arbiters) -> Result<Self> {
-        parse_uri(&config.amqp)?;
+        connect::nodes(&config.amqp)?;
         let amqp = config.amqp.clone();
         let (tx, rx) = oneshot::channel();
         let (home, consume_on) = (arbiters.next().clone(), arbiters.next().clone());
         home.spawn(async move {
-            let started = Link::open(&amqp, 1, &consume_on).await.map(|link| {
+            let started = Link::open(&amqp, 1, &consume_on, None).await.map(|link| {
                 let (driver, links) = AmqpDriver::new(amqp, link, consume_on);
                 (driver.start(), links)
             });

@@ -30,6 +30,11 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Pause before publishing again after a link failed under a push.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// First pause before publishing again a message the broker nacked;
+/// doubled per nack of the same push, up to [`REFUSED_PAUSE_MAX`].
+const REFUSED_PAUSE: Duration = Duration::from_millis(50);
+/// Longest pause between two publishes of a nacked message.
+const REFUSED_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a link's health is checked.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -115,7 +120,9 @@ impl AmqpDriver {
         });
     }
 
-    fn reconnect(&mut self, ctx: &mut Context<Self>) {
+    /// Opens a new link, trying `last` (the node of the link that died)
+    /// after the other nodes.
+    fn reconnect(&mut self, ctx: &mut Context<Self>, last: Option<String>) {
         if self.reconnecting || self.closed {
             return;
         }
@@ -126,7 +133,7 @@ impl AmqpDriver {
         actix::spawn(async move {
             let mut wait = BACKOFF_START;
             for attempt in 1u32.. {
-                match Link::open(&config, generation, &consume_on).await {
+                match Link::open(&config, generation, &consume_on, last.as_deref()).await {
                     Ok(link) => {
                         tracing::info!(attempt, generation, "reconnected to RabbitMQ");
                         me.do_send(Reconnected(link));
@@ -176,8 +183,10 @@ pub(crate) async fn wait_link(links: &mut Links, deadline: Instant) -> Result<Ar
 }
 
 /// Publishes `envelope` to `target` and waits for the broker's confirm,
-/// publishing again on the next link when the current one dies, up to
-/// `timeout`: a push is only `Ok` once the broker stored it, outage or not.
+/// publishing again on the next link when the current one dies, and after
+/// a growing pause when the broker nacked it (a quorum queue electing a
+/// new leader), up to `timeout`: a push is only `Ok` once the broker stored
+/// it, outage or not.
 ///
 /// # Errors
 ///
@@ -193,6 +202,7 @@ pub(crate) async fn publish(
     let deadline = Instant::now() + timeout;
     let properties = wire::properties(envelope)?;
     let payload: &Bytes = &envelope.payload;
+    let mut refused_pause = REFUSED_PAUSE;
     loop {
         let link = wait_link(&mut links, deadline).await?;
         let sent = link.publish(&target, payload, &properties);
@@ -200,6 +210,13 @@ pub(crate) async fn publish(
             Err(_) => return Err(Error::Timeout),
             Ok(Ok(())) => return Ok(()),
             Ok(Err(Fault::Fatal(error))) => return Err(error),
+            Ok(Err(Fault::Refused)) => {
+                tracing::debug!(?target, "RabbitMQ nacked a message; publishing it again");
+                let pause = tokio::time::Instant::from_std(deadline)
+                    .min(tokio::time::Instant::now() + refused_pause);
+                refused_pause = (refused_pause * 2).min(REFUSED_PAUSE_MAX);
+                tokio::time::sleep_until(pause).await;
+            }
             Ok(Err(Fault::Link)) => {
                 // Unconfirmed: it goes out again on the next link. The pause
                 // keeps a link whose status does not show its death yet
@@ -246,8 +263,8 @@ impl Handler<Broken> for AmqpDriver {
             generation = msg.generation,
             "lost the RabbitMQ connection; reconnecting"
         );
-        self.links.send_replace(None);
-        self.reconnect(ctx);
+        let dead = self.links.send_replace(None);
+        self.reconnect(ctx, dead.map(|link| link.node.clone()));
     }
 }
 

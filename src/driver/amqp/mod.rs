@@ -6,6 +6,7 @@
 //! - `tags`: unsettled delivery tags per consumer channel, acks and nacks;
 //! - `receive`: `receive` by `basic.get` polling;
 //! - `operate`: peek and redrive, by `basic.get` without acknowledgement;
+//! - `connect`: which node of `amqp.urls` to connect to, and opening a link's connections;
 //! - `driver`: [`AmqpDriver`](driver::AmqpDriver), connections, confirmed publishes, reconnection;
 //! - `link`: one generation of connections and the broker operations on it;
 //! - `shared`: settings and handles every channel shares, counting and purging;
@@ -13,6 +14,7 @@
 
 pub(crate) mod backend;
 pub(crate) mod broker;
+pub(crate) mod connect;
 pub(crate) mod consumer;
 pub(crate) mod driver;
 pub(crate) mod link;

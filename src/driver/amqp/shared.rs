@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use lapin::types::FieldTable;
 use rustc_hash::FxHashMap;
 
 use crate::delivery::Envelope;
@@ -120,7 +119,6 @@ impl AmqpShared {
         queue: &str,
         in_flight: u64,
     ) -> impl Future<Output = Result<QueueStats>> + Send + 'static {
-        let no_args = FieldTable::default;
         let delays = self.wait_delays(queue);
         let (target, dead) = (
             wire::wire_name(queue),
@@ -132,10 +130,12 @@ impl AmqpShared {
             let args = wire::wait_arguments(&target, delay);
             (wire::wait_name(queue, delay), args)
         }));
-        queues.extend([(target, no_args()), (dead, no_args())]);
         let (shared, queue) = (self.clone(), queue.to_owned());
         async move {
-            let mut counts = shared.link().await?.counts(&queues).await?;
+            let link = shared.link().await?;
+            let args = &link.queue_args;
+            queues.extend([(target, args.clone()), (dead, args.clone())]);
+            let mut counts = link.counts(&queues).await?;
             let (dead, ready) = (counts.pop().unwrap_or(0), counts.pop().unwrap_or(0));
             // A wait queue with nothing in it may expire (`x-expires`):
             // stop counting it (which would keep it alive) until a push

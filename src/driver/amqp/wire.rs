@@ -14,6 +14,7 @@ use bytes::Bytes;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 
+use crate::config::amqp::AmqpQueueType;
 use crate::delivery::Envelope;
 use crate::error::{Error, Result};
 use crate::message_id::MessageId;
@@ -60,6 +61,21 @@ pub(crate) const MAX_WAIT_MS: u64 = u32::MAX as u64 - WAIT_QUEUE_GRACE.as_millis
 pub(crate) fn wait_ms(delay: Duration) -> u64 {
     let ms = delay.as_nanos().div_ceil(1_000_000);
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_WAIT_MS)
+}
+
+/// The arguments of the bus's queues (`<q>`, `<q>.dead`, topic groups)
+/// for `amqp.queue_type`: none for classic queues (as RabbitMQ's default,
+/// and as queues declared before the setting existed), `x-queue-type:
+/// quorum` for quorum ones. Wait queues keep their own (classic) arguments.
+pub(crate) fn queue_arguments(kind: AmqpQueueType) -> FieldTable {
+    let mut args = FieldTable::default();
+    if kind == AmqpQueueType::Quorum {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    args
 }
 
 /// The arguments of the wait queue for `delay` in front of `target` (a wire name).
@@ -168,11 +184,21 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
     }
 }
 
-/// Headers RabbitMQ adds when a wait queue dead-letters a message back:
-/// bookkeeping of the broker, not the user's.
+/// Headers RabbitMQ adds when a wait queue dead-letters a message back,
+/// and the delivery count of a quorum queue: bookkeeping of the broker,
+/// not the user's (nor copied onto a retry or dead letter).
 fn is_broker_header(key: &str) -> bool {
-    key == "x-death" || key.starts_with("x-first-death-") || key.starts_with("x-last-death-")
+    key == "x-death"
+        || key == DELIVERY_COUNT
+        || key.starts_with("x-first-death-")
+        || key.starts_with("x-last-death-")
 }
+
+/// The header in which a quorum queue counts a message's returns to the
+/// queue. Not an attempt count: RabbitMQ 3.10 raises it for every message
+/// handed back, prefetched-but-never-handled ones and peeked ones included
+/// (see the README's cluster section).
+const DELIVERY_COUNT: &str = "x-delivery-count";
 
 fn number(value: &AMQPValue) -> Option<i128> {
     Some(match value {
@@ -237,5 +263,24 @@ mod tests {
         let plain = envelope(&BasicProperties::default(), Vec::new());
         assert_eq!(plain.attempt, 1);
         assert!(plain.headers.is_none());
+    }
+
+    #[test]
+    fn quorum_bookkeeping_stays_off_the_delivery() {
+        let mut headers = FieldTable::default();
+        headers.insert(DELIVERY_COUNT.into(), AMQPValue::LongLongInt(3));
+        headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(2));
+        let got = envelope(
+            &BasicProperties::default().with_headers(headers),
+            Vec::new(),
+        );
+        assert_eq!(got.attempt, 2, "the stored attempt, not the broker's count");
+        assert!(got.headers.is_none());
+        assert!(queue_arguments(AmqpQueueType::Classic).inner().is_empty());
+        let quorum = queue_arguments(AmqpQueueType::Quorum);
+        assert_eq!(
+            quorum.inner().get("x-queue-type"),
+            Some(&AMQPValue::LongString("quorum".into()))
+        );
     }
 }
