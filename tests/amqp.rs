@@ -15,4 +15,5 @@ mod amqp {
     mod redrive;
     mod restart;
     mod settings;
+    mod sigterm;
 }

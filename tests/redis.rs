@@ -13,5 +13,6 @@ mod redis {
     mod redrive;
     mod restart;
     mod settings;
+    mod sigterm;
     mod topics;
 }

@@ -25,6 +25,7 @@ pub mod rabbit_node;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod redrive_crash;
+pub mod web_service;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -137,6 +137,18 @@ impl RabbitNode {
         }
     }
 
+    /// The OS pid of the node's Erlang VM (from its pid file), the process
+    /// a test stops with SIGSTOP to hang the broker.
+    pub fn beam_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.dir.join("pid")).expect("the node's pid file");
+        text.trim().parse().expect("a pid in the node's pid file")
+    }
+
+    /// `rabbitmqctl close_all_connections`: the server drops every client.
+    pub fn close_all_connections(&self) {
+        self.ctl(&["close_all_connections", "actorbus fault test"]);
+    }
+
     /// `rabbitmqctl stop_app`: the node stays, RabbitMQ stops.
     pub fn stop_app(&self) {
         self.ctl(&["stop_app"]);
