@@ -8,6 +8,7 @@ mod support;
 
 mod amqp {
     mod crash;
+    mod faults;
     mod groups;
     mod interop;
     mod logs;

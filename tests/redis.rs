@@ -8,6 +8,7 @@ mod support;
 
 mod redis {
     mod crash;
+    mod faults;
     mod groups;
     mod interop;
     mod redrive;

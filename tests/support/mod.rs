@@ -13,6 +13,10 @@ pub mod child;
 pub mod cli;
 pub mod config;
 #[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod faults;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod firewall;
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod ledger;
