@@ -249,12 +249,7 @@ impl Traffic {
         let ledger = Arc::new(Ledger::default());
         let listener = listen(&consumer, &queue, ledger.clone(), Duration::from_millis(1)).await;
         let stop = Arc::new(AtomicBool::new(false));
-        let producer = tokio::spawn(produce(
-            bus.clone(),
-            queue,
-            ledger.clone(),
-            stop.clone(),
-        ));
+        let producer = tokio::spawn(produce(bus.clone(), queue, ledger.clone(), stop.clone()));
         Traffic {
             bus,
             consumer,
@@ -269,12 +264,10 @@ impl Traffic {
     /// Waits (bounded) until `n` more pushes were confirmed and `n` more
     /// messages handled than when called: the flow runs.
     pub async fn progress(&self, n: usize, what: &str) {
-        let (pushed, handled) = (
-            self.ledger.confirmed().len(),
-            self.ledger.handled().len(),
-        );
+        let (pushed, handled) = (self.ledger.confirmed().len(), self.ledger.handled().len());
         let start = Instant::now();
-        while self.ledger.confirmed().len() < pushed + n || self.ledger.handled().len() < handled + n
+        while self.ledger.confirmed().len() < pushed + n
+            || self.ledger.handled().len() < handled + n
         {
             assert!(
                 start.elapsed() < SETTLE,
@@ -308,7 +301,10 @@ impl Traffic {
             self.ledger.timeouts.load(Ordering::SeqCst),
         );
         let errors = self.ledger.errors.lock().unwrap().clone();
-        assert!(errors.is_empty(), "{case}: pushes failed otherwise than Timeout: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "{case}: pushes failed otherwise than Timeout: {errors:?}"
+        );
         self.listener.remove().await.expect("remove the listener");
         for bus in [self.bus, self.consumer] {
             tokio::time::timeout(Duration::from_secs(60), bus.shutdown())
@@ -347,7 +343,12 @@ fn report(
         report.duplicates,
         report.slowest.as_secs_f64()
     );
-    assert!(lost.is_empty(), "{case}: lost {} confirmed pushes, e.g. {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    assert!(
+        lost.is_empty(),
+        "{case}: lost {} confirmed pushes, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
     report
 }
 
@@ -392,7 +393,10 @@ pub async fn network_cut(broker: &dyn Broker, length: Duration) {
     traffic.progress(50, "after the cut").await;
     let case = format!("network cut {} s", length.as_secs());
     let report = traffic.finish(&case, 4 * u32::from(PREFETCH)).await;
-    assert!(report.timeouts > 0, "{case}: no push timed out: was the link cut?");
+    assert!(
+        report.timeouts > 0,
+        "{case}: no push timed out: was the link cut?"
+    );
 }
 
 /// The broker hangs: SIGSTOP for `length`, then SIGCONT.
@@ -407,7 +411,10 @@ pub async fn hung_broker(broker: &dyn Broker, length: Duration) {
     traffic.progress(50, "after the hang").await;
     let case = format!("hung broker {} s", length.as_secs());
     let report = traffic.finish(&case, 4 * u32::from(PREFETCH)).await;
-    assert!(report.timeouts > 0, "{case}: no push timed out: did the broker hang?");
+    assert!(
+        report.timeouts > 0,
+        "{case}: no push timed out: did the broker hang?"
+    );
 }
 
 /// The server drops every client connection every 2 s for `length`.
@@ -416,13 +423,19 @@ pub async fn connection_flaps(broker: &dyn Broker, length: Duration) {
     traffic.progress(50, "before the flaps").await;
     let start = Instant::now();
     let mut flaps = 0;
+    // Every 2 s from start to start: rabbitmqctl itself takes a second or so.
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while start.elapsed() < length {
+        every.tick().await;
         tokio::task::block_in_place(|| broker.drop_clients());
         flaps += 1;
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     traffic.progress(50, "after the flaps").await;
-    let case = format!("connection flaps every 2 s for {} s ({flaps})", length.as_secs());
+    let case = format!(
+        "connection flaps every 2 s for {} s ({flaps})",
+        length.as_secs()
+    );
     traffic
         .finish(&case, (flaps + 1) * u32::from(PREFETCH))
         .await;
@@ -499,12 +512,19 @@ pub async fn producer_killed(broker: &dyn Broker, child: &str) {
         .collect();
     vars.push((QUEUE_VAR, queue.clone().into()));
     vars.push((LOG_VAR, log.clone().into()));
-    let refs: Vec<(&str, &std::ffi::OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let refs: Vec<(&str, &std::ffi::OsStr)> =
+        vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let mut producer = spawn_test(child, &refs);
     let start = Instant::now();
     while child_log(&log).0.len() < 1000 {
-        assert!(start.elapsed() < SETTLE, "the producer child confirmed < 1000 pushes");
-        assert!(producer.try_wait().unwrap().is_none(), "the producer child exited");
+        assert!(
+            start.elapsed() < SETTLE,
+            "the producer child confirmed < 1000 pushes"
+        );
+        assert!(
+            producer.try_wait().unwrap().is_none(),
+            "the producer child exited"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     producer.kill().expect("SIGKILL the producer");
@@ -546,13 +566,17 @@ pub async fn consumer_child() {
         .expect("child connects");
     let append = crate::support::child::log_appender(&log);
     let work = Duration::from_millis(work.parse().expect("work ms"));
-    bus.add_listener_with(&queue, ListenerOptions::default().with_concurrency(2), move |d| {
-        append(index_of(&d));
-        async move {
-            tokio::time::sleep(work).await;
-            Ok(())
-        }
-    })
+    bus.add_listener_with(
+        &queue,
+        ListenerOptions::default().with_concurrency(2),
+        move |d| {
+            append(index_of(&d));
+            async move {
+                tokio::time::sleep(work).await;
+                Ok(())
+            }
+        },
+    )
     .await
     .expect("child listens");
     std::future::pending::<()>().await;
@@ -576,7 +600,8 @@ pub async fn slow_handler_with_a_second_process(broker: &dyn Broker, child: &str
     vars.push((QUEUE_VAR, queue.clone().into()));
     vars.push((LOG_VAR, log.clone().into()));
     vars.push((WORK_VAR, work.as_millis().to_string().into()));
-    let refs: Vec<(&str, &std::ffi::OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let refs: Vec<(&str, &std::ffi::OsStr)> =
+        vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
 
     let mut config = config(broker);
     config.redis.claim_idle = claim_idle;
@@ -633,14 +658,27 @@ pub async fn hard_edges(broker: &dyn Broker) {
         .await
         .expect("the longest delay is held, not refused");
     assert!(
-        matches!(bus.receive(&q, Duration::from_secs(1)).await, Err(Error::Timeout)),
+        matches!(
+            bus.receive(&q, Duration::from_secs(1)).await,
+            Err(Error::Timeout)
+        ),
         "a message delayed by u64::MAX seconds was delivered"
     );
 
-    let waiting = tokio::time::timeout(Duration::from_secs(2), bus.receive(&q, Duration::MAX)).await;
-    assert!(waiting.is_err(), "receive(Duration::MAX) returned: {waiting:?}");
-    let id = bus.push(&q, "after").await.expect("push after the cancelled receive");
-    let got = bus.receive(&q, Duration::from_secs(30)).await.expect("receive");
+    let waiting =
+        tokio::time::timeout(Duration::from_secs(2), bus.receive(&q, Duration::MAX)).await;
+    assert!(
+        waiting.is_err(),
+        "receive(Duration::MAX) returned: {waiting:?}"
+    );
+    let id = bus
+        .push(&q, "after")
+        .await
+        .expect("push after the cancelled receive");
+    let got = bus
+        .receive(&q, Duration::from_secs(30))
+        .await
+        .expect("receive");
     assert_eq!(got.id(), &id, "the cancelled receive took nothing");
 
     if broker.driver() == "amqp" {
@@ -653,11 +691,20 @@ pub async fn hard_edges(broker: &dyn Broker) {
     }
     let attempt = PushOptions::default().with_header("x-attempt", "1");
     let pushed = bus.push_with(&q, "m", attempt).await;
-    assert!(matches!(pushed, Err(Error::InvalidHeader { .. })), "x-attempt: {pushed:?}");
+    assert!(
+        matches!(pushed, Err(Error::InvalidHeader { .. })),
+        "x-attempt: {pushed:?}"
+    );
     let pushed = bus.push("X.delayed", "m").await;
-    assert!(matches!(pushed, Err(Error::InvalidQueueName { .. })), "X.delayed: {pushed:?}");
+    assert!(
+        matches!(pushed, Err(Error::InvalidQueueName { .. })),
+        "X.delayed: {pushed:?}"
+    );
 
     traffic.progress(20, "after the edges").await;
     let report = traffic.finish("hard-edge inputs beside a stream", 0).await;
-    assert_eq!(report.timeouts, 0, "the stream beside the edges saw a timeout");
+    assert_eq!(
+        report.timeouts, 0,
+        "the stream beside the edges saw a timeout"
+    );
 }

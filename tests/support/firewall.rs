@@ -61,8 +61,19 @@ impl Cut {
             for direction in ["--dport", "--sport"] {
                 rules.push(
                     [
-                        chain, iface, "lo", "-p", "tcp", direction, &port, "-m", "comment",
-                        "--comment", &comment, "-j", "DROP",
+                        chain,
+                        iface,
+                        "lo",
+                        "-p",
+                        "tcp",
+                        direction,
+                        &port,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        &comment,
+                        "-j",
+                        "DROP",
                     ]
                     .map(str::to_owned)
                     .to_vec(),

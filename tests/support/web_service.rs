@@ -233,12 +233,20 @@ pub struct FirstRun {
 pub fn post_then_sigterm(vars: &[(&str, String)], queue: &str) -> FirstRun {
     let mut service = Service::start(vars);
     for i in 0..JOBS {
-        assert_eq!(service.post(queue, &format!("job-{i}")), 202, "post job-{i}");
+        assert_eq!(
+            service.post(queue, &format!("job-{i}")),
+            202,
+            "post job-{i}"
+        );
     }
     let (status, stats) = service.get(queue);
     assert_eq!(status, 200, "GET stats: {stats}");
     assert!(stats.get("ready").is_some(), "stats JSON: {stats}");
-    assert_eq!(service.post("amq.bad", "x"), 400, "a bad queue name is a 400");
+    assert_eq!(
+        service.post("amq.bad", "x"),
+        400,
+        "a bad queue name is a 400"
+    );
 
     service.wait_line("one job handled", |l| l.starts_with("handled "));
     // Wait for a job that started and did not finish yet: it is in hand.
