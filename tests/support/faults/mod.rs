@@ -18,8 +18,13 @@ mod outages;
 mod processes;
 mod traffic;
 
+// Only the amqp and redis test binaries run the cases; the others compile
+// the support module too.
+#[allow(unused_imports)]
 pub use edges::hard_edges;
+#[allow(unused_imports)]
 pub use outages::{connection_flaps, hung_broker, network_cut};
+#[allow(unused_imports)]
 pub use processes::{
     consumer_child, producer_child, producer_killed, slow_handler_with_a_second_process,
 };
