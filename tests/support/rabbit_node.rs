@@ -109,6 +109,11 @@ impl RabbitNode {
     }
 
     fn ctl(&self, args: &[&str]) {
+        self.ctl_output(args);
+    }
+
+    /// Runs `rabbitmqctl -n <node> <args>`; what it printed.
+    fn ctl_output(&self, args: &[&str]) -> String {
         let out = self
             .command("rabbitmqctl")
             .arg("-n")
@@ -121,6 +126,7 @@ impl RabbitNode {
             "rabbitmqctl {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn wait_port(&self, open: bool) {
@@ -144,9 +150,20 @@ impl RabbitNode {
         text.trim().parse().expect("a pid in the node's pid file")
     }
 
-    /// `rabbitmqctl close_all_connections`: the server drops every client.
-    pub fn close_all_connections(&self) {
-        self.ctl(&["close_all_connections", "actorbus fault test"]);
+    /// Has the node drop every client connection `times` times, `every`
+    /// apart (a loop inside the node: one `rabbitmqctl` call takes seconds
+    /// on a busy machine); returns how many connections it closed in all.
+    pub fn close_all_connections_every(&self, every: Duration, times: u32) -> u64 {
+        let flaps = format!(
+            "lists:sum([begin N = length(rabbit_networking:connections()), \
+             rabbit_networking:close_all_connections(\"actorbus fault test\"), \
+             timer:sleep({}), N end || _ <- lists:seq(1, {times})]).",
+            every.as_millis()
+        );
+        let out = self.ctl_output(&["eval", &flaps]);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("rabbitmqctl eval said {out:?}"))
     }
 
     /// `rabbitmqctl stop_app`: the node stays, RabbitMQ stops.

@@ -64,8 +64,9 @@ pub trait Broker: Sync {
     fn port(&self) -> u16;
     /// The OS process to SIGSTOP.
     fn pid(&self) -> u32;
-    /// Drops every client connection from the server side.
-    fn drop_clients(&self);
+    /// Drops every client connection from the server side, `times` times
+    /// `every` apart; returns how many connections it dropped in all.
+    fn flap(&self, every: Duration, times: u32) -> u64;
 }
 
 /// The config of every case on `broker`: its variables over the defaults,
@@ -101,8 +102,8 @@ impl Broker for crate::support::rabbit_node::RabbitNode {
     fn pid(&self) -> u32 {
         self.beam_pid()
     }
-    fn drop_clients(&self) {
-        self.close_all_connections();
+    fn flap(&self, every: Duration, times: u32) -> u64 {
+        self.close_all_connections_every(every, times)
     }
 }
 
@@ -126,7 +127,17 @@ impl Broker for crate::support::redis::PrivateRedis {
     fn pid(&self) -> u32 {
         self.pid().expect("the private redis runs")
     }
-    fn drop_clients(&self) {
-        crate::support::redis::cli_on(self.port, &["CLIENT", "KILL", "TYPE", "normal"]);
+    fn flap(&self, every: Duration, times: u32) -> u64 {
+        let mut dropped = 0;
+        for _ in 0..times {
+            let killed =
+                crate::support::redis::cli_on(self.port, &["CLIENT", "KILL", "TYPE", "normal"]);
+            dropped += killed
+                .trim()
+                .parse::<u64>()
+                .expect("CLIENT KILL answers a count");
+            std::thread::sleep(every);
+        }
+        dropped
     }
 }

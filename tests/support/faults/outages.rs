@@ -24,14 +24,29 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid} failed");
 }
 
+/// How soon after an outage the flow must run again: the link's silence
+/// detection (amqp: missed heartbeats of 5 s; redis: the 10 s TCP user
+/// timeout), reconnection backoff and a busy machine.
+const RESUME: Duration = Duration::from_secs(30);
+
 /// Runs `fault` while the flow runs, then checks that the flow resumed,
 /// that pushes meanwhile timed out (the broker was out of reach) and the ledger.
 async fn outage(broker: &dyn Broker, tag: &str, case: &str, fault: impl Future<Output = ()>) {
     let traffic = Traffic::start(broker, tag).await;
     traffic.progress(50, "before the fault").await;
     fault.await;
+    let ended = Instant::now();
+    traffic.progress(1, "the first push after the fault").await;
+    let resumed = ended.elapsed();
     traffic.progress(50, "after the fault").await;
-    let report = traffic.finish(case, 4 * u32::from(PREFETCH)).await;
+    let case = format!("{case}, resumed {:.1} s after", resumed.as_secs_f64());
+    let report = traffic.finish(&case, 4 * u32::from(PREFETCH)).await;
+    // A dead link must be noticed, not waited out: TCP's own retransmissions
+    // would resume it up to minutes later.
+    assert!(
+        resumed <= RESUME,
+        "{case}: the flow resumed {resumed:?} after the fault ended (more than {RESUME:?})"
+    );
     assert!(
         report.timeouts > 0,
         "{case}: no push timed out: was the broker out of reach?"
@@ -67,19 +82,17 @@ pub async fn hung_broker(broker: &dyn Broker, length: Duration) {
 pub async fn connection_flaps(broker: &dyn Broker, length: Duration) {
     let traffic = Traffic::start(broker, "flaps").await;
     traffic.progress(50, "before the flaps").await;
-    let start = Instant::now();
-    let mut flaps = 0;
-    // Every 2 s from start to start: rabbitmqctl itself takes a second or so.
-    let mut every = tokio::time::interval(Duration::from_secs(2));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while start.elapsed() < length {
-        every.tick().await;
-        tokio::task::block_in_place(|| broker.drop_clients());
-        flaps += 1;
-    }
+    let every = Duration::from_secs(2);
+    let flaps = (length.as_millis() / every.as_millis()) as u32;
+    let dropped = tokio::task::block_in_place(|| broker.flap(every, flaps));
+    // On average each flap found clients to drop: they came back in between.
+    assert!(
+        dropped >= u64::from(flaps),
+        "{flaps} flaps dropped only {dropped} connections"
+    );
     traffic.progress(50, "after the flaps").await;
     let case = format!(
-        "connection flaps every 2 s for {} s ({flaps})",
+        "connection flaps every 2 s for {} s ({flaps}, {dropped} connections dropped)",
         length.as_secs()
     );
     traffic
