@@ -10,6 +10,7 @@ mod support;
 mod amqp {
     mod cluster;
     mod crash;
+    mod faults;
     mod groups;
     mod interop;
     mod logs;
@@ -17,4 +18,5 @@ mod amqp {
     mod redrive;
     mod restart;
     mod settings;
+    mod sigterm;
 }

@@ -18,5 +18,6 @@ mod api {
     #[cfg(feature = "metrics")]
     mod metrics;
     mod runtimes;
+    mod sigterm;
     mod supervision;
 }

@@ -9,10 +9,12 @@ mod support;
 mod redis {
     mod cluster;
     mod crash;
+    mod faults;
     mod groups;
     mod interop;
     mod redrive;
     mod restart;
     mod settings;
+    mod sigterm;
     mod topics;
 }

@@ -14,6 +14,9 @@ pub mod cli;
 pub mod config;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod flow;
+pub mod faults;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod firewall;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
@@ -31,6 +34,7 @@ pub mod redis;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
 pub mod redrive_crash;
+pub mod web_service;
 
 use std::future::Future;
 use std::pin::Pin;

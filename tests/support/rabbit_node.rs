@@ -175,6 +175,29 @@ impl RabbitNode {
         self.server.is_some()
     }
 
+    /// The OS pid of the node's Erlang VM (from its pid file), the process
+    /// a test stops with SIGSTOP to hang the broker.
+    pub fn beam_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.dir.join("pid")).expect("the node's pid file");
+        text.trim().parse().expect("a pid in the node's pid file")
+    }
+
+    /// Has the node drop every client connection `times` times, `every`
+    /// apart (a loop inside the node: one `rabbitmqctl` call takes seconds
+    /// on a busy machine); returns how many connections it closed in all.
+    pub fn close_all_connections_every(&self, every: Duration, times: u32) -> u64 {
+        let flaps = format!(
+            "lists:sum([begin N = length(rabbit_networking:connections()), \
+             rabbit_networking:close_all_connections(\"actorbus fault test\"), \
+             timer:sleep({}), N end || _ <- lists:seq(1, {times})]).",
+            every.as_millis()
+        );
+        let out = self.ctl(&["eval", &flaps]);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("rabbitmqctl eval said {out:?}"))
+    }
+
     /// `rabbitmqctl stop_app`: the node stays, RabbitMQ stops.
     pub fn stop_app(&self) {
         self.ctl(&["stop_app"]);

@@ -139,6 +139,11 @@ impl PrivateRedis {
         wait_for_pong(self.port, Duration::from_secs(20));
     }
 
+    /// The server's OS pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILLs the server.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -24,7 +24,8 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use deadpool_redis::{cluster, Connection, Manager, Pool, Runtime};
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
+use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
+use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind};
 use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -43,6 +44,13 @@ pub(crate) const BLOCK: Duration = Duration::from_secs(2);
 /// How long a reply may take. It must exceed [`BLOCK`]: redis 1.x's default
 /// of 500 ms would fail every blocking read on an idle queue.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may go silent (sent data unacknowledged, or
+/// keepalive probes unanswered) before the kernel drops it. Redis has no
+/// heartbeat, and a push gives up (`queue.push_timeout`) before the
+/// reply timeout marks a connection broken: without this, a silently cut
+/// link would be used again after the cut until TCP's own retransmissions
+/// resumed it, up to minutes later.
+const SILENCE: Duration = Duration::from_secs(10);
 /// First and longest wait between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(25), Duration::from_secs(1));
 
@@ -362,7 +370,14 @@ fn node_pool(config: &RedisConfig) -> Result<Pools> {
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_pipeline_buffer_size(1024);
-    let manager = Manager::new_with_config(config.url.as_str(), settings)
+    let manager = config
+        .url
+        .as_str()
+        .into_connection_info()
+        .and_then(|info| {
+            let tcp = silence_detection(info.tcp_settings().clone());
+            Manager::new_with_config(info.set_tcp_settings(tcp), settings)
+        })
         .map_err(|e| Error::config("redis.url", format!("cannot use {shown:?}: {e}")))?;
     Ok(Pools::Node(pool_of!(Pool, manager, config)))
 }
@@ -384,6 +399,17 @@ fn pool_error(error: deadpool_redis::PoolError) -> RedisError {
         deadpool_redis::PoolError::Backend(e) => e,
         other => RedisError::from((ErrorKind::Io, "connection pool", other.to_string())),
     }
+}
+
+/// `base` with [`SILENCE`] as the TCP user timeout and keepalive probes
+/// that find an idle dead connection within about the same time.
+fn silence_detection(base: TcpSettings) -> TcpSettings {
+    let probes = TcpKeepalive::new()
+        .with_time(SILENCE / 2)
+        .with_interval(SILENCE / 10);
+    #[cfg(target_os = "linux")]
+    let (probes, base) = (probes.with_retries(5), base.set_user_timeout(SILENCE));
+    base.set_keepalive(probes)
 }
 
 /// The same error again, for each push of a failed batch.
