@@ -165,6 +165,7 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
         payload: Bytes::from(data),
         headers: (!headers.is_empty()).then(|| Arc::new(headers)),
         attempt: attempt.max(1),
+        suspect: false,
     }
 }
 
