@@ -84,7 +84,7 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// suspects (memory: a crash loses everything anyway) keep this
     /// default, which runs it as it is.
     fn arm(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
-        let Some((_, envelope)) = cx.holding(token) else {
+        let Some((_, _, envelope)) = cx.holding(token) else {
             return;
         };
         let previous = envelope.attempt.saturating_sub(1);
@@ -173,8 +173,8 @@ impl<B: Backend> Cx<'_, B> {
         self.core.held()
     }
 
-    /// The handle and message of the held delivery `token`.
-    pub(crate) fn holding(&self, token: AckToken) -> Option<(&B::Handle, &Envelope)> {
+    /// Who holds the delivery `token`, its handle and its message.
+    pub(crate) fn holding(&self, token: AckToken) -> Option<(ListenerId, &B::Handle, &Envelope)> {
         self.core.holding(token)
     }
 

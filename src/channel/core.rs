@@ -288,10 +288,16 @@ impl<B: Backend> Core<B> {
         true
     }
 
-    /// The message and handle of the held delivery `token`.
+    /// Who holds the delivery `token`, its handle and its message.
     #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
-    pub(crate) fn holding(&self, token: AckToken) -> Option<(&B::Handle, &Envelope)> {
-        self.ledger.held.get(&token).map(|h| (&h.handle, &h.envelope))
+    pub(crate) fn holding(
+        &self,
+        token: AckToken,
+    ) -> Option<(ListenerId, &B::Handle, &Envelope)> {
+        self.ledger
+            .held
+            .get(&token)
+            .map(|h| (h.listener, &h.handle, &h.envelope))
     }
 
     /// What a suspect becomes if its previous delivery ran as `previous`

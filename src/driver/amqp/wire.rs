@@ -21,6 +21,10 @@ use crate::message_id::MessageId;
 /// Header holding the delivery attempt; the bus's own, hidden from `Delivery::headers`.
 pub(crate) const ATTEMPT: &str = "x-attempt";
 
+/// Header marking a lease copy (see `lease`); the bus's own, hidden from
+/// `Delivery::headers`.
+pub(crate) const LEASED: &str = "x-leased";
+
 /// Longest AMQP short string, and so the longest queue name on the wire.
 const MAX_SHORT: usize = 255;
 
@@ -152,6 +156,9 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
     let mut headers = BTreeMap::new();
     for (key, value) in properties.headers().iter().flat_map(|h| h.inner()) {
         let key = key.as_str();
+        if key == LEASED {
+            continue;
+        }
         if key == ATTEMPT {
             attempt = number(value)
                 .and_then(|n| u32::try_from(n).ok())
@@ -167,6 +174,21 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
         attempt: attempt.max(1),
         suspect: false,
     }
+}
+
+/// Whether a received message is a lease copy (it carries [`LEASED`]).
+pub(crate) fn is_leased(properties: &BasicProperties) -> bool {
+    properties
+        .headers()
+        .as_ref()
+        .is_some_and(|h| h.inner().contains_key(LEASED))
+}
+
+/// `properties` with the lease marker added.
+pub(crate) fn leased(properties: BasicProperties) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    headers.insert(LEASED.into(), AMQPValue::Boolean(true));
+    properties.with_headers(headers)
 }
 
 /// Headers RabbitMQ adds when a wait queue dead-letters a message back:
