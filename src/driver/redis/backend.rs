@@ -26,8 +26,9 @@ use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
+use crate::channel::suspect::Armed;
 use crate::config::DriverKind;
-use crate::delivery::Delivery;
+use crate::delivery::{AckToken, Delivery};
 use crate::driver::redis::commands::{self, ReceiveJob, Records};
 use crate::driver::redis::driver::RedisShared;
 use crate::driver::redis::link::RedisLink;
@@ -82,6 +83,14 @@ pub(crate) enum RedisEvent {
     Promote { at: Instant },
     /// A settle script finished (sent by its task): shutdown may wait for it.
     Settled,
+    /// The start of suspect `token` (stored as attempt `stored`) was
+    /// counted: its delivery count before, `None` when it is no longer
+    /// this consumer's.
+    Armed {
+        token: AckToken,
+        stored: u32,
+        before: crate::error::Result<Option<u32>>,
+    },
 }
 
 /// What the bus keeps beside a redis channel: its push side.
@@ -262,6 +271,37 @@ impl RedisBackend {
         });
     }
 
+    /// The start of suspect `token` was counted (`before`: its delivery
+    /// count until then): the listener runs it as the attempt that makes,
+    /// or it is dead-lettered. An entry no longer this consumer's, or one
+    /// that could not be counted, is left pending: its consumer (or a
+    /// take-over after `redis.claim_idle`) brings it back, count intact.
+    fn armed(
+        &mut self,
+        token: AckToken,
+        stored: u32,
+        before: crate::error::Result<Option<u32>>,
+        cx: &mut Cx<'_, Self>,
+    ) {
+        let armed = match before {
+            // The first read is counted too, and may not have started.
+            Ok(Some(before)) => Armed::Counted {
+                previous: stored.saturating_add(before - 1),
+                started: before >= 2,
+            },
+            Ok(None) => Armed::Gone,
+            Err(error) => {
+                tracing::warn!(queue = %cx.name(), %error, "cannot count a redelivery; it stays pending");
+                Armed::Gone
+            }
+        };
+        if let Some(settlement) = cx.armed(token, armed, |_| {}) {
+            let mut records = Records::default();
+            self.record(settlement, &mut records, cx);
+            self.settle_records(records, cx);
+        }
+    }
+
     /// Runs the reaper every half `redis.claim_idle`, for as long as this
     /// context lives (a restart schedules it again).
     fn schedule_reap(&mut self, cx: &mut Cx<'_, Self>) {
@@ -354,6 +394,11 @@ impl Backend for RedisBackend {
         match event {
             RedisEvent::Promote { at } => self.arm_promote(at, cx),
             RedisEvent::Settled => self.check_idle(),
+            RedisEvent::Armed {
+                token,
+                stored,
+                before,
+            } => self.armed(token, stored, before, cx),
         }
     }
 
@@ -388,6 +433,29 @@ impl Backend for RedisBackend {
         self.promote(cx);
         self.run(cx, commands::receive(job, reply), |(), b, _| {
             b.receivers = b.receivers.saturating_sub(1);
+        });
+    }
+
+    fn arm(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
+        let Some((listener, entry, envelope)) = cx.holding(token) else {
+            return;
+        };
+        let (entry, stored) = (entry.clone(), envelope.attempt);
+        let Some(reader) = self.readers.get(&listener) else {
+            let left = Ok(None); // Its listener left: the entry stays pending, for a take-over.
+            self.armed(token, stored, left, cx);
+            return;
+        };
+        let (link, keys, limit) = (self.link.clone(), self.keys.clone(), self.settle_limit());
+        let (consumer, channel) = (reader.consumer.clone(), cx.address());
+        // Not in the channel's context: a restart must not lose the count.
+        actix::spawn(async move {
+            let before = commands::arm(&link, &keys, &consumer, &entry, limit).await;
+            channel.do_send(Relay(RedisEvent::Armed {
+                token,
+                stored,
+                before,
+            }));
         });
     }
 

@@ -1,5 +1,7 @@
 //! The amqp backend's side of counting suspects: a lease copy before the handler starts, its cancel after the verdict (see `lease`).
 
+use lapin::options::BasicAckOptions;
+
 use crate::channel::backend::{Cx, Settlement};
 use crate::channel::messages::Relay;
 use crate::channel::suspect::{Armed, Go};
@@ -44,10 +46,22 @@ impl AmqpBackend {
         };
         self.moving += 1;
         let publish = self.shared.publish(target, copy);
-        let me = cx.address();
+        let (me, original) = (cx.address(), handle.clone());
         // Not in the actor's context: a restart must not lose the outcome.
         actix::spawn(async move {
             let error = publish.await.err();
+            if error.is_none() && original.live() {
+                // Sent before the handler starts, so that a handler that
+                // kills the process leaves the lease copy only (lapin
+                // answers once the frame is written). A channel that died
+                // requeued the original: it comes again as well.
+                let ack = original
+                    .channel
+                    .basic_ack(original.tag, BasicAckOptions::default());
+                if let Err(error) = ack.await {
+                    tracing::debug!(%error, "cannot acknowledge a leased delivery; it comes again");
+                }
+            }
             me.do_send(Relay(AmqpEvent::Armed { token, error }));
         });
     }
@@ -62,9 +76,8 @@ impl AmqpBackend {
         let (previous, started) = (envelope.attempt, handle.from_lease);
         let settled = match error {
             None => {
-                // The copy now stands for it; a dead consumer channel
-                // requeued the original already (it then comes again).
-                self.tags.ack(vec![handle.clone()]);
+                // The copy stands for it now; the original was acknowledged.
+                self.tags.forget(handle);
                 let lease = Lease {
                     queue: self.consumers.get(&listener).map_or_else(
                         || lease::queue_name(cx.name(), listener),
