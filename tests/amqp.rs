@@ -12,6 +12,7 @@ mod amqp {
     mod interop;
     mod logs;
     mod payloads;
+    mod poison;
     mod redrive;
     mod restart;
     mod settings;

@@ -10,6 +10,7 @@ mod redis {
     mod crash;
     mod groups;
     mod interop;
+    mod poison;
     mod redrive;
     mod restart;
     mod settings;
