@@ -87,10 +87,9 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
         let Some((_, _, envelope)) = cx.holding(token) else {
             return;
         };
-        let previous = envelope.attempt.saturating_sub(1);
-        // Within the limit by construction: runs as the stored attempt.
+        // Nothing was recorded before: it runs as the stored attempt.
         let counted = Armed::Counted {
-            previous,
+            previous: envelope.attempt,
             started: false,
         };
         if let Some(settlement) = cx.armed(token, counted, |_| {}) {

@@ -341,7 +341,7 @@ impl<B: Backend> Core<B> {
             }
         };
         match go {
-            Go::Run(attempt) => {
+            Go::Run { attempt, .. } => {
                 let Some(held) = self.ledger.held.get_mut(&token) else {
                     answer(None);
                     return None;

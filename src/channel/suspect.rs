@@ -7,8 +7,8 @@
 //! from a pending list. Just before its handler starts, the driver records
 //! the start on the broker (a lease copy on amqp, the pending list's
 //! delivery count on redis) and reports what it knows as [`Armed`]; [`judge`]
-//! turns that into the attempt to run, or the dead letter of a message that
-//! used up its attempts without a verdict. Messages merely prefetched are
+//! turns that into the attempt to run (and to record), or the dead letter
+//! of a message that used up its attempts without a verdict. Messages merely prefetched are
 //! never recorded, so a crash counts only against what had started.
 
 use std::collections::BTreeMap;
@@ -33,8 +33,9 @@ pub(crate) enum Armed {
 /// What becomes of a suspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Go {
-    /// Run the handler as this attempt.
-    Run(u32),
+    /// Run the handler as `attempt`; the broker's record of this start
+    /// says `record` (the attempt it counts as if it never ends).
+    Run { attempt: u32, record: u32 },
     /// Attempts used up without a verdict: dead-letter with these headers.
     Dead(BTreeMap<String, String>),
 }
@@ -50,19 +51,27 @@ pub(crate) fn limit_reached(deliveries: u32) -> String {
 
 /// The fate of a suspect whose previous delivery ran as `previous`.
 ///
-/// It runs as `previous + 1` while that is within `max_attempts`. Beyond,
-/// a message whose previous delivery surely started is dead-lettered
-/// (`x-attempts` = `previous`); one whose previous delivery may never have
-/// started runs once more as `previous`, so that a message merely
-/// prefetched (or peeked) when another one crashed the process is never
-/// dead-lettered for it.
+/// When that delivery surely started (`started`: its start was recorded),
+/// this one is `previous + 1`, and beyond `max_attempts` the message is
+/// dead-lettered instead (`x-attempts` = `previous`). When it may only
+/// have been prefetched (or, on amqp, peeked), this one runs as
+/// `previous` again, so that a message that merely travelled with a
+/// crashing one is never charged for it (nor dead-lettered); its start is
+/// recorded as `previous + 1` (at most `max_attempts`) all the same, so
+/// that if it is the one that crashes, its next delivery counts both.
 pub(crate) fn judge(previous: u32, started: bool, max_attempts: u32, now: SystemTime) -> Go {
     let next = previous.saturating_add(1);
-    if next <= max_attempts {
-        return Go::Run(next);
-    }
     if !started {
-        return Go::Run(previous.max(1));
+        return Go::Run {
+            attempt: previous.max(1),
+            record: next.min(max_attempts).max(previous.max(1)),
+        };
+    }
+    if next <= max_attempts {
+        return Go::Run {
+            attempt: next,
+            record: next,
+        };
     }
     Go::Dead(dead_letter_headers(
         previous,
@@ -76,11 +85,18 @@ mod tests {
     use super::*;
     use crate::channel::retry::{HEADER_ATTEMPTS, HEADER_ERROR};
 
+    fn run(attempt: u32, record: u32) -> Go {
+        Go::Run { attempt, record }
+    }
+
     #[test]
     fn counts_up_to_the_limit_then_dead_letters_what_surely_started() {
         let now = SystemTime::now();
-        assert_eq!(judge(1, false, 5, now), Go::Run(2));
-        assert_eq!(judge(4, true, 5, now), Go::Run(5));
+        // A poison: fresh (1, unrecorded), then redelivered, then lease
+        // copies or delivery counts: five deliveries in all.
+        assert_eq!(judge(1, false, 5, now), run(1, 2));
+        assert_eq!(judge(2, true, 5, now), run(3, 3));
+        assert_eq!(judge(4, true, 5, now), run(5, 5));
         let Go::Dead(headers) = judge(5, true, 5, now) else {
             panic!("a fifth unfinished delivery of five must dead-letter");
         };
@@ -92,12 +108,13 @@ mod tests {
     }
 
     #[test]
-    fn a_maybe_unstarted_delivery_never_dead_letters() {
+    fn a_maybe_unstarted_delivery_is_never_charged_nor_dead_lettered() {
         let now = SystemTime::now();
-        assert_eq!(judge(5, false, 5, now), Go::Run(5));
-        assert_eq!(judge(1, false, 1, now), Go::Run(1));
-        assert_eq!(judge(0, false, 1, now), Go::Run(1));
-        assert_eq!(judge(u32::MAX, false, 5, now), Go::Run(u32::MAX));
+        assert_eq!(judge(5, false, 5, now), run(5, 5));
+        assert_eq!(judge(1, false, 1, now), run(1, 1));
+        assert_eq!(judge(0, false, 1, now), run(1, 1));
+        assert_eq!(judge(9, false, 5, now), run(9, 9));
+        assert_eq!(judge(u32::MAX, false, 5, now), run(u32::MAX, u32::MAX));
         assert!(matches!(judge(u32::MAX, true, 5, now), Go::Dead(_)));
         assert!(matches!(judge(1, true, 1, now), Go::Dead(_)));
     }

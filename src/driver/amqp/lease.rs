@@ -2,7 +2,7 @@
 //!
 //! Just before a suspect (a `redelivered` message, or a copy back from a
 //! lease) reaches its handler, the backend publishes (confirmed) a copy with
-//! the attempt it runs as and the private marker [`wire::LEASED`] into its
+//! the attempt it counts as and the private marker [`wire::LEASED`] into its
 //! listener's *lease queue*, `<queue>.lease.<id>`, and acknowledges the
 //! original. The lease queue holds each copy for `amqp.redelivery_lease`,
 //! then dead-letters it into `<queue>` (default exchange). The handler's

@@ -14,7 +14,7 @@ use crate::error::Error;
 
 impl AmqpBackend {
     /// Counts the suspect `token` before its handler starts: a confirmed
-    /// lease copy with the attempt it runs as, then the original's ack
+    /// lease copy with the attempt it counts as, then the original's ack
     /// (in [`armed`](Self::armed)). One out of attempts is dead-lettered
     /// at once, without a copy.
     pub(super) fn arm_suspect(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
@@ -22,8 +22,8 @@ impl AmqpBackend {
             return;
         };
         let (previous, started) = (envelope.attempt, handle.from_lease);
-        let attempt = match cx.judge(previous, started) {
-            Go::Run(attempt) => attempt,
+        let record = match cx.judge(previous, started) {
+            Go::Run { record, .. } => record,
             Go::Dead(_) => {
                 let counted = Armed::Counted { previous, started };
                 let dead = cx.armed(token, counted, |_| {});
@@ -38,7 +38,7 @@ impl AmqpBackend {
             return;
         };
         let mut copy = envelope.clone();
-        copy.attempt = attempt;
+        copy.attempt = record;
         let target = Target::Lease {
             target: cx.name().to_string(),
             lease: slot.lease.clone(),
