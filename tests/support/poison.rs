@@ -86,7 +86,7 @@ pub struct Figures {
     pub dead: Vec<Delivery>,
 }
 
-/// Pushes the poison and then `OTHERS` messages to `queue`, runs the child
+/// Pushes `OTHERS` messages to `queue` with the poison amid them, runs the child
 /// test `child_test` (with `vars` besides its own) until the poison is in
 /// `<queue>.dead` and every other message was handled, and collects what
 /// happened. At most `MAX_ATTEMPTS + 1` children are started.
@@ -95,13 +95,19 @@ pub async fn run(bus: &Bus, queue: &str, child_test: &str, vars: &[(&str, &OsStr
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (log, poison_log) = (dir.join("handled"), dir.join("poison"));
     let mut pushed = 0;
-    bus.push(queue, POISON).await.expect("push the poison");
-    pushed += 1;
-    for chunk in (0..OTHERS).collect::<Vec<_>>().chunks(250) {
-        let pushes = join_all(chunk.iter().map(|&i| bus.push(queue, indexed(i)))).await;
-        for push in pushes {
-            push.expect("push");
+    // Half before the poison (handled, some maybe unacknowledged when it
+    // strikes), half after it (prefetched with it, again and again).
+    for half in [0..OTHERS / 2, OTHERS / 2..OTHERS] {
+        if half.start > 0 {
+            bus.push(queue, POISON).await.expect("push the poison");
             pushed += 1;
+        }
+        for chunk in half.collect::<Vec<_>>().chunks(250) {
+            let pushes = join_all(chunk.iter().map(|&i| bus.push(queue, indexed(i)))).await;
+            for push in pushes {
+                push.expect("push");
+                pushed += 1;
+            }
         }
     }
     let mut children = 0;
