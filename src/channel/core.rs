@@ -290,10 +290,7 @@ impl<B: Backend> Core<B> {
 
     /// Who holds the delivery `token`, its handle and its message.
     #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
-    pub(crate) fn holding(
-        &self,
-        token: AckToken,
-    ) -> Option<(ListenerId, &B::Handle, &Envelope)> {
+    pub(crate) fn holding(&self, token: AckToken) -> Option<(ListenerId, &B::Handle, &Envelope)> {
         self.ledger
             .held
             .get(&token)
@@ -303,7 +300,12 @@ impl<B: Backend> Core<B> {
     /// What a suspect becomes if its previous delivery ran as `previous`
     /// (and surely `started`, or maybe not).
     pub(crate) fn judge(&self, previous: u32, started: bool) -> Go {
-        judge(previous, started, self.retry.max_attempts(), SystemTime::now())
+        judge(
+            previous,
+            started,
+            self.retry.max_attempts(),
+            SystemTime::now(),
+        )
     }
 
     /// The backend counted the suspect `token` (or could not): answers the

@@ -73,11 +73,7 @@ pub(crate) fn judge(previous: u32, started: bool, max_attempts: u32, now: System
             record: next,
         };
     }
-    Go::Dead(dead_letter_headers(
-        previous,
-        &limit_reached(previous),
-        now,
-    ))
+    Go::Dead(dead_letter_headers(previous, &limit_reached(previous), now))
 }
 
 #[cfg(test)]

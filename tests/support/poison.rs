@@ -215,7 +215,10 @@ pub fn check(driver: &str, figures: &Figures) {
         .filter(|d| &d.payload()[..] != POISON)
         .map(|d| (index_of(d), d.headers().clone()))
         .collect();
-    assert!(innocent.is_empty(), "innocent messages dead-lettered: {innocent:?}");
+    assert!(
+        innocent.is_empty(),
+        "innocent messages dead-lettered: {innocent:?}"
+    );
     assert_eq!(figures.dead.len(), 1, "the poison is dead-lettered once");
     let poison = &figures.dead[0];
     let error = &poison.headers()["x-error"];
@@ -231,17 +234,24 @@ pub fn check(driver: &str, figures: &Figures) {
         figures.poison_attempts
     );
     assert_eq!(
-        attempts, MAX_ATTEMPTS,
+        attempts,
+        MAX_ATTEMPTS,
         "x-attempts of the poison: {:?}",
         poison.headers()
     );
     // The first redelivery may follow a delivery that was only prefetched:
     // it shows the attempt before it (and is counted all the same); every
     // later one shows its count.
-    let expected: Vec<u32> = (1..=deliveries).map(|n| if n == 2 { 1 } else { n }).collect();
+    let expected: Vec<u32> = (1..=deliveries)
+        .map(|n| if n == 2 { 1 } else { n })
+        .collect();
     assert_eq!(
         figures.poison_attempts, expected,
         "the attempts the poison was handed out as"
     );
-    assert_eq!(figures.children, deliveries + 1, "one child per crash, and the last");
+    assert_eq!(
+        figures.children,
+        deliveries + 1,
+        "one child per crash, and the last"
+    );
 }

@@ -132,7 +132,10 @@ mod tests {
         for lease in [Duration::ZERO, Duration::from_secs(60), Duration::MAX] {
             let ms = lease_ms(lease);
             let expires = 2 * ms + LEASE_QUEUE_GRACE.as_millis() as u64;
-            assert!(ms >= 1 && expires > ms && expires <= u64::from(u32::MAX), "{lease:?}");
+            assert!(
+                ms >= 1 && expires > ms && expires <= u64::from(u32::MAX),
+                "{lease:?}"
+            );
         }
     }
 }

@@ -75,7 +75,12 @@ impl AmqpBackend {
 
     /// Closes a consumer channel once nothing delivered on it is unsettled,
     /// then answers `waiter` (when given) on the broker's close-ok.
-    pub(super) fn retire(&mut self, epoch: u64, channel: Channel, waiter: Option<oneshot::Sender<()>>) {
+    pub(super) fn retire(
+        &mut self,
+        epoch: u64,
+        channel: Channel,
+        waiter: Option<oneshot::Sender<()>>,
+    ) {
         if !channel.status().connected() {
             // Gone with its connection: the broker requeued what it held.
             if let Some(waiter) = waiter {
@@ -143,7 +148,12 @@ impl AmqpBackend {
         }
     }
 
-    pub(super) fn consumer_ended(&mut self, listener: ListenerId, epoch: u64, cx: &mut Cx<'_, Self>) {
+    pub(super) fn consumer_ended(
+        &mut self,
+        listener: ListenerId,
+        epoch: u64,
+        cx: &mut Cx<'_, Self>,
+    ) {
         let Some(slot) = self.consumers.get_mut(&listener) else {
             return;
         };

@@ -128,11 +128,7 @@ impl AmqpBackend {
     }
 
     /// Carries out one settlement the channel decided on its own.
-    fn settle_now(
-        &mut self,
-        settlement: Option<Settlement<AmqpHandle>>,
-        cx: &mut Cx<'_, Self>,
-    ) {
+    fn settle_now(&mut self, settlement: Option<Settlement<AmqpHandle>>, cx: &mut Cx<'_, Self>) {
         if let Some(settlement) = settlement {
             crate::channel::backend::Backend::settle(self, vec![settlement].drain(..), cx);
         }
