@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 
 use crate::driver::amqp::link::backend;
 use crate::driver::amqp::shared::AmqpShared;
@@ -60,19 +60,7 @@ fn lease_ms(lease: Duration) -> u64 {
 /// The arguments of a lease queue in front of `target` (a wire name).
 pub(crate) fn arguments(target: &str, lease: Duration) -> FieldTable {
     let ms = lease_ms(lease);
-    let expires = 2 * ms + LEASE_QUEUE_GRACE.as_millis() as u64;
-    let mut args = FieldTable::default();
-    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ms as i64));
-    args.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString("".into()),
-    );
-    args.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(target.into()),
-    );
-    args.insert("x-expires".into(), AMQPValue::LongLongInt(expires as i64));
-    args
+    wire::ttl_arguments(target, ms, 2 * ms + LEASE_QUEUE_GRACE.as_millis() as u64)
 }
 
 /// Cancels `lease`: takes its copy (the head of the lease queue) and

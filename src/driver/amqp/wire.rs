@@ -69,9 +69,22 @@ pub(crate) fn wait_ms(delay: Duration) -> u64 {
 /// The arguments of the wait queue for `delay` in front of `target` (a wire name).
 pub(crate) fn wait_arguments(target: &str, delay: Duration) -> FieldTable {
     let ms = wait_ms(delay);
-    let expires = ms.saturating_add(WAIT_QUEUE_GRACE.as_millis() as u64);
+    ttl_arguments(
+        target,
+        ms,
+        ms.saturating_add(WAIT_QUEUE_GRACE.as_millis() as u64),
+    )
+}
+
+/// The arguments of a queue that holds each message `ttl_ms`, then
+/// dead-letters it into `target` (a wire name) through the default
+/// exchange, and goes away after `expires_ms` unused: a wait or lease queue.
+pub(crate) fn ttl_arguments(target: &str, ttl_ms: u64, expires_ms: u64) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(clamp(ms)));
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(clamp(ttl_ms)),
+    );
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString("".into()),
@@ -80,7 +93,10 @@ pub(crate) fn wait_arguments(target: &str, delay: Duration) -> FieldTable {
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(target.into()),
     );
-    args.insert("x-expires".into(), AMQPValue::LongLongInt(clamp(expires)));
+    args.insert(
+        "x-expires".into(),
+        AMQPValue::LongLongInt(clamp(expires_ms)),
+    );
     args
 }
 
