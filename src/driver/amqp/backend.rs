@@ -60,6 +60,12 @@ pub(crate) struct AmqpBackend {
     moving: usize,
     /// `drain` requests, answered once no copy is being published.
     drains: Vec<Reply<()>>,
+    /// Verdicts on counted suspects whose lease is not cancelled yet.
+    settling_leases: usize,
+    /// Suspects to count once `settling_leases` is 0: a suspect that kills
+    /// the process must not leave the lease of the one before it behind,
+    /// or that one would be counted for its crash.
+    deferred_arms: Vec<AckToken>,
     /// Numbers consumer channels, so tags of different channels never mix.
     next_epoch: u64,
 }
@@ -116,6 +122,8 @@ impl AmqpBackend {
             doomed: FxHashMap::default(),
             moving: 0,
             drains: Vec::new(),
+            settling_leases: 0,
+            deferred_arms: Vec::new(),
             next_epoch: 0,
         }
     }
@@ -219,7 +227,7 @@ impl AmqpBackend {
             // The copy is stored: the lease is done. Not stored: the lease
             // copy comes back after the lease, counted.
             Some(lease) if ok => self.cancel_lease(lease, cx),
-            Some(_) => {}
+            Some(_) => self.lease_settled(cx),
             None if ok => self.tags.ack(vec![handle]),
             None => self.tags.release(vec![handle]),
         }
@@ -325,7 +333,10 @@ impl Backend for AmqpBackend {
             }
             AmqpEvent::Moved { handle, ok } => self.moved(handle, ok, cx),
             AmqpEvent::Armed { token, error } => self.armed(token, error, cx),
-            AmqpEvent::Cancelled => self.moved_one(),
+            AmqpEvent::Cancelled => {
+                self.moved_one();
+                self.lease_settled(cx);
+            }
         }
     }
 

@@ -18,6 +18,10 @@ impl AmqpBackend {
     /// (in [`armed`](Self::armed)). One out of attempts is dead-lettered
     /// at once, without a copy.
     pub(super) fn arm_suspect(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
+        if self.settling_leases > 0 {
+            self.deferred_arms.push(token);
+            return;
+        }
         let Some((listener, handle, envelope)) = cx.holding(token) else {
             return;
         };
@@ -104,6 +108,7 @@ impl AmqpBackend {
     ) -> Option<Settlement<AmqpHandle>> {
         match settlement {
             Settlement::Ack(handle) if handle.lease.is_some() => {
+                self.settling_leases += 1;
                 self.cancel_lease(handle.lease?, cx);
                 None
             }
@@ -111,7 +116,25 @@ impl AmqpBackend {
                 tracing::debug!(queue = %cx.name(), "a counted delivery was handed back; its lease brings it back");
                 None
             }
+            Settlement::Retry(ref handle, ..) | Settlement::Dead(ref handle, _)
+                if handle.lease.is_some() =>
+            {
+                // Its copy is moved first, then its lease cancelled.
+                self.settling_leases += 1;
+                Some(settlement)
+            }
             other => Some(other),
+        }
+    }
+
+    /// A counted suspect's lease was cancelled (or is left to run out):
+    /// the suspects waiting for that are counted now.
+    pub(super) fn lease_settled(&mut self, cx: &mut Cx<'_, Self>) {
+        self.settling_leases = self.settling_leases.saturating_sub(1);
+        if self.settling_leases == 0 {
+            for token in std::mem::take(&mut self.deferred_arms) {
+                self.arm_suspect(token, cx);
+            }
         }
     }
 
