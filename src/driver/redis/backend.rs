@@ -13,7 +13,9 @@
 //! restart does not turn a verdict already given into a redelivery.
 
 mod reader;
+mod suspects;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,7 +28,6 @@ use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
-use crate::channel::suspect::Armed;
 use crate::config::DriverKind;
 use crate::delivery::{AckToken, Delivery};
 use crate::driver::redis::commands::{self, ReceiveJob, Records};
@@ -75,14 +76,22 @@ pub(crate) struct RedisBackend {
     settling: Arc<AtomicUsize>,
     /// Who waits for `busy` and `settling` to reach 0 (shutdown).
     idle_waiters: Vec<Reply<()>>,
+    /// Numbers the settle scripts, in the order they are sent.
+    settle_seq: u64,
+    /// The settle scripts in flight, by number.
+    settles_in_flight: BTreeSet<u64>,
+    /// Suspects waiting to be counted until every settle script sent
+    /// before them (up to the number given) is done (see `suspects`).
+    deferred_arms: Vec<(u64, AckToken)>,
 }
 
 /// What the redis driver (and the backend itself) sends a channel.
 pub(crate) enum RedisEvent {
     /// Delayed messages were stored: look for due ones no later than `at`.
     Promote { at: Instant },
-    /// A settle script finished (sent by its task): shutdown may wait for it.
-    Settled,
+    /// Settle script `seq` finished (sent by its task): shutdown and
+    /// suspects may wait for it.
+    Settled { seq: u64 },
     /// The start of suspect `token` (stored as attempt `stored`) was
     /// counted: its delivery count before, `None` when it is no longer
     /// this consumer's.
@@ -133,6 +142,9 @@ impl Open for RedisBackend {
             busy: 0,
             settling: Arc::default(),
             idle_waiters: Vec::new(),
+            settle_seq: 0,
+            settles_in_flight: BTreeSet::new(),
+            deferred_arms: Vec::new(),
         };
         let front = RedisFront {
             keys,
@@ -195,12 +207,15 @@ impl RedisBackend {
         let (link, keys, limit) = (self.link.clone(), self.keys.clone(), self.settle_limit());
         let (queue, channel, settling) = (cx.name().clone(), cx.address(), self.settling.clone());
         settling.fetch_add(1, Ordering::AcqRel);
+        self.settle_seq += 1;
+        let seq = self.settle_seq;
+        self.settles_in_flight.insert(seq);
         actix::spawn(async move {
             if let Err(error) = commands::settle(&link, &keys, records, limit).await {
                 tracing::warn!(%queue, %error, "cannot settle deliveries; they will be redelivered");
             }
             settling.fetch_sub(1, Ordering::AcqRel);
-            channel.do_send(Relay(RedisEvent::Settled));
+            channel.do_send(Relay(RedisEvent::Settled { seq }));
         });
     }
 
@@ -269,37 +284,6 @@ impl RedisBackend {
                 b.arm_promote(deadline(Instant::now(), next), cx);
             }
         });
-    }
-
-    /// The start of suspect `token` was counted (`before`: its delivery
-    /// count until then): the listener runs it as the attempt that makes,
-    /// or it is dead-lettered. An entry no longer this consumer's, or one
-    /// that could not be counted, is left pending: its consumer (or a
-    /// take-over after `redis.claim_idle`) brings it back, count intact.
-    fn armed(
-        &mut self,
-        token: AckToken,
-        stored: u32,
-        before: crate::error::Result<Option<u32>>,
-        cx: &mut Cx<'_, Self>,
-    ) {
-        let armed = match before {
-            // The first read is counted too, and may not have started.
-            Ok(Some(before)) => Armed::Counted {
-                previous: stored.saturating_add(before - 1),
-                started: before >= 2,
-            },
-            Ok(None) => Armed::Gone,
-            Err(error) => {
-                tracing::warn!(queue = %cx.name(), %error, "cannot count a redelivery; it stays pending");
-                Armed::Gone
-            }
-        };
-        if let Some(settlement) = cx.armed(token, armed, |_| {}) {
-            let mut records = Records::default();
-            self.record(settlement, &mut records, cx);
-            self.settle_records(records, cx);
-        }
     }
 
     /// Runs the reaper every half `redis.claim_idle`, for as long as this
@@ -393,7 +377,10 @@ impl Backend for RedisBackend {
     fn on_event(&mut self, event: RedisEvent, cx: &mut Cx<'_, Self>) {
         match event {
             RedisEvent::Promote { at } => self.arm_promote(at, cx),
-            RedisEvent::Settled => self.check_idle(),
+            RedisEvent::Settled { seq } => {
+                self.check_idle();
+                self.settled(seq, cx);
+            }
             RedisEvent::Armed {
                 token,
                 stored,
@@ -437,26 +424,7 @@ impl Backend for RedisBackend {
     }
 
     fn arm(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
-        let Some((listener, entry, envelope)) = cx.holding(token) else {
-            return;
-        };
-        let (entry, stored) = (entry.clone(), envelope.attempt);
-        let Some(reader) = self.readers.get(&listener) else {
-            let left = Ok(None); // Its listener left: the entry stays pending, for a take-over.
-            self.armed(token, stored, left, cx);
-            return;
-        };
-        let (link, keys, limit) = (self.link.clone(), self.keys.clone(), self.settle_limit());
-        let (consumer, channel) = (reader.consumer.clone(), cx.address());
-        // Not in the channel's context: a restart must not lose the count.
-        actix::spawn(async move {
-            let before = commands::arm(&link, &keys, &consumer, &entry, limit).await;
-            channel.do_send(Relay(RedisEvent::Armed {
-                token,
-                stored,
-                before,
-            }));
-        });
+        self.arm_after_settles(token, cx);
     }
 
     fn drain(&mut self, reply: Reply<()>, _cx: &mut Cx<'_, Self>) {
