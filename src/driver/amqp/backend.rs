@@ -9,8 +9,8 @@
 //! is acknowledged. The copies are published outside the actor, so a
 //! restart never loses their outcome. A suspect (redelivered, or back from
 //! a lease) is counted in a lease queue before its handler starts (the
-//! `leases` module). On every new link (read from the
-//! driver's link watch) the active listeners consume again.
+//! `leases` module). On every new link (read from the driver's link watch)
+//! the active listeners consume again (the `consumers` module).
 
 mod consumers;
 mod leases;

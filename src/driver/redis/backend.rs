@@ -4,7 +4,8 @@
 //! listeners hold, each under its stream entry id. The backend reads for
 //! the listeners (one reader each, in the `reader` module),
 //! turns each batch of verdicts into one atomic settle script
-//! ([`SETTLE`](crate::driver::redis::scripts::SETTLE)), and moves due
+//! ([`SETTLE`](crate::driver::redis::scripts::SETTLE)), counts a suspect's
+//! start before its handler runs (the `suspects` module), and moves due
 //! delayed messages into the stream on a timer.
 //!
 //! Reads and other commands run in the channel's context: a restart drops
