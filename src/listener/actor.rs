@@ -131,14 +131,11 @@ impl<Q: ListenerQueue> ListenerActor<Q> {
         ctx.spawn(counted.into_actor(self).map(move |counted, act, ctx| {
             act.running -= 1;
             match counted {
-                Ok(Some(attempt)) if !act.stopping => {
+                // Counted as started: it runs even if a stop came meanwhile
+                // (it is the delivery in hand), or the count would be wrong.
+                Ok(Some(attempt)) => {
                     delivery.set_attempt(attempt);
                     act.run(token, delivery, true, ctx);
-                }
-                Ok(Some(_)) => {
-                    // Stopping: it never started; hand it back.
-                    act.suspect_busy = false;
-                    act.unsent.push((token, Outcome::Release));
                 }
                 // Settled by the queue, or the queue is gone.
                 _ => act.suspect_busy = false,
