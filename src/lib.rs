@@ -160,6 +160,15 @@
 //!   moves to `<queue>.dead` with the headers `x-error`, `x-attempts` and
 //!   `x-failed-at`. `<queue>.dead` is an ordinary queue: it can be listened
 //!   to, received from, counted and purged. Nothing is dropped silently.
+//! - **Poison messages.** On amqp and redis every delivery that reached a
+//!   handler counts toward `queue.retry.max_attempts`, however it ended
+//!   (`Err`, a panic, the process dying, the connection dropping): a
+//!   redelivered message is counted on the broker just before its handler
+//!   starts (amqp: a lease copy, `amqp.redelivery_lease`; redis: the
+//!   pending list's delivery count), so messages merely prefetched are
+//!   never counted. A message that kills its process every time moves to
+//!   `<queue>.dead` after `max_attempts` deliveries, with an `x-error`
+//!   saying so, and the messages behind it get through.
 //! - **Peek and redrive.** [`Bus::peek`] shows copies of the ready
 //!   messages without taking them (on amqp by taking and handing them back;
 //!   its docs say what that costs). [`Bus::redrive`] moves dead letters back

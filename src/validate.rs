@@ -30,6 +30,9 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
     } else if is_wait_queue(name) {
         // The amqp driver's TTL wait queues are `<queue>.wait.<ms>`.
         "must not end with \".wait.<digits>\" (a wait queue of another queue)"
+    } else if is_lease_queue(name) {
+        // The amqp driver's lease queues are `<queue>.lease.<pid>-<time>-<listener>`.
+        "must not end with \".lease.<hex>-<hex>-<digits>\" (a lease queue of another queue)"
     } else {
         return Ok(());
     };
@@ -43,6 +46,18 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
 fn is_wait_queue(name: &str) -> bool {
     name.rsplit_once(WAIT_INFIX)
         .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` ends like a lease queue: `.lease.`, then hex digits,
+/// `-`, hex digits, `-`, decimal digits.
+fn is_lease_queue(name: &str) -> bool {
+    let Some((_, id)) = name.rsplit_once(LEASE_INFIX) else {
+        return false;
+    };
+    let parts: Vec<&str> = id.split('-').collect();
+    let hex = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_hexdigit());
+    matches!(parts.as_slice(), [pid, time, listener]
+        if hex(pid) && hex(time) && !listener.is_empty() && listener.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Longest header name, in bytes: AMQP carries names as short strings.
@@ -120,6 +135,8 @@ pub(crate) fn dead_letter_name(queue: &str) -> String {
 const DEAD_SUFFIX: &str = ".dead";
 const DELAYED_SUFFIX: &str = ".delayed";
 const WAIT_INFIX: &str = ".wait.";
+/// The infix of the amqp driver's lease queues, `<queue>.lease.<id>`.
+pub(crate) const LEASE_INFIX: &str = ".lease.";
 
 #[cfg(test)]
 mod tests {
@@ -143,7 +160,12 @@ mod tests {
     fn rejects_names_of_driver_internal_keys() {
         assert!(reason("jobs.delayed").contains(".delayed"));
         assert!(reason("jobs.wait.5000").contains(".wait."));
+        assert!(reason("jobs.lease.1a2b-18f3c0ffee-7").contains(".lease."));
         for fine in [
+            "jobs.lease",
+            "jobs.lease.2024",
+            "car.lease.a-b-c",
+            "jobs.lease.1a-2b-",
             "jobs.wait",
             "jobs.wait.",
             "jobs.wait.5s",

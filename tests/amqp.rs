@@ -15,6 +15,7 @@ mod amqp {
     mod interop;
     mod logs;
     mod payloads;
+    mod poison;
     mod redrive;
     mod restart;
     mod settings;

@@ -12,6 +12,7 @@ mod redis {
     mod faults;
     mod groups;
     mod interop;
+    mod poison;
     mod redrive;
     mod restart;
     mod settings;

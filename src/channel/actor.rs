@@ -18,7 +18,7 @@ use crate::channel::core::Core;
 #[cfg(feature = "test-util")]
 use crate::channel::messages::Crash;
 use crate::channel::messages::{
-    Detached, Drain, GetStats, Peek, Purge, Receive, Relay, Settle, StopListeners, Subscribe,
+    Arm, Detached, Drain, GetStats, Peek, Purge, Receive, Relay, Settle, StopListeners, Subscribe,
     Unsubscribe,
 };
 use crate::channel::retry::RetryPolicy;
@@ -124,6 +124,18 @@ impl<B: Backend> Handler<Settle> for ChannelActor<B> {
         });
         batch.clear();
         self.batch = batch;
+    }
+}
+
+impl<B: Backend> Handler<Arm> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Arm, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "arm", |b, cx| {
+            if cx.core.arming(msg.token, msg.reply) {
+                b.arm(msg.token, cx);
+            }
+        });
     }
 }
 

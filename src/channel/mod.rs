@@ -6,6 +6,7 @@
 //! - `messages`: what listeners, the bus and drivers send a channel;
 //! - `subscribers`: which listener gets the next message;
 //! - `retry`: retry-or-dead-letter decisions and the why-headers;
+//! - `suspect`: what a redelivery after an unfinished delivery counts as (poison messages);
 //! - `redrive`: what a dead letter becomes when it is moved back to its queue.
 
 pub(crate) mod actor;
@@ -15,3 +16,4 @@ pub(crate) mod messages;
 pub(crate) mod redrive;
 pub(crate) mod retry;
 pub(crate) mod subscribers;
+pub(crate) mod suspect;

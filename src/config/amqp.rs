@@ -33,6 +33,12 @@ pub struct AmqpConfig {
     /// `amqp.heartbeat` (default 10 s).
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// `amqp.redelivery_lease` (default 1m): how long a redelivered message
+    /// may be handled before it is counted as a delivery that ended
+    /// without a verdict and comes back (see the README, "Poison
+    /// messages"). A handler slower than this gets a duplicate.
+    #[serde(with = "humantime_serde")]
+    pub redelivery_lease: Duration,
 }
 
 /// The kind of RabbitMQ queue (`amqp.queue_type`), named in lower case.
@@ -66,6 +72,7 @@ impl Default for AmqpConfig {
             queue_type: AmqpQueueType::Classic,
             prefetch: 256,
             heartbeat: Duration::from_secs(10),
+            redelivery_lease: Duration::from_secs(60),
         }
     }
 }
@@ -79,6 +86,7 @@ impl fmt::Debug for AmqpConfig {
             .field("queue_type", &self.queue_type)
             .field("prefetch", &self.prefetch)
             .field("heartbeat", &self.heartbeat)
+            .field("redelivery_lease", &self.redelivery_lease)
             .finish()
     }
 }

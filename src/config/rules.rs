@@ -78,6 +78,10 @@ const RULES: &[(&str, Rule)] = &[
     ("amqp.prefetch", Rule::Integer(1..=65535)),
     #[cfg(feature = "amqp")]
     ("amqp.heartbeat", Rule::Duration(DurationRule::Heartbeat)),
+    // A zero lease would send every redelivered message back at once, as
+    // if its handler had died.
+    #[cfg(feature = "amqp")]
+    ("amqp.redelivery_lease", Rule::Duration(DurationRule::Positive)),
     #[cfg(feature = "redis")]
     ("redis.url", Rule::Url(REDIS_SCHEMES)),
     #[cfg(feature = "redis")]
@@ -243,6 +247,8 @@ mod tests {
             ("amqp.heartbeat", "1s", true, |c| c.amqp.heartbeat = Duration::from_secs(1)),
             ("amqp.heartbeat", "18h 12m 15s", true, |c| c.amqp.heartbeat = Duration::from_secs(65535)),
             ("amqp.heartbeat", "18h 12m 16s", false, |c| c.amqp.heartbeat = Duration::from_secs(65536)),
+            ("amqp.redelivery_lease", "0s", false, |c| c.amqp.redelivery_lease = Duration::ZERO),
+            ("amqp.redelivery_lease", "1ms", true, |c| c.amqp.redelivery_lease = Duration::from_millis(1)),
         ]
     }
 

@@ -25,6 +25,8 @@ pub mod ledger;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod poison;
 #[cfg(feature = "amqp")]
 pub mod rabbit_cluster;
 #[cfg(feature = "amqp")]

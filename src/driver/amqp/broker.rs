@@ -81,6 +81,7 @@ impl AmqpBroker {
             links,
             config.queue.push_timeout,
             config.amqp.prefetch,
+            config.amqp.redelivery_lease,
         ));
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Ok(AmqpBroker {

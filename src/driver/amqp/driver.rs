@@ -200,7 +200,10 @@ pub(crate) async fn publish(
     timeout: Duration,
 ) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let properties = wire::properties(envelope)?;
+    let mut properties = wire::properties(envelope)?;
+    if let Target::Lease { .. } = target {
+        properties = wire::leased(properties);
+    }
     let payload: &Bytes = &envelope.payload;
     let mut refused_pause = REFUSED_PAUSE;
     loop {

@@ -5,7 +5,7 @@
 //! connections only). A link is replaced as a whole when either dies.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use actix::ArbiterHandle;
 
 use crate::config::amqp::AmqpConfig;
 use crate::driver::amqp::connect::open_any;
+use crate::driver::amqp::lease;
 use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -34,6 +35,13 @@ pub(crate) enum Target {
     Wait { target: String, delay: Duration },
     /// The fanout exchange of a topic: every group's queue bound to it.
     Topic(String),
+    /// The lease queue `lease` (a wire name) of a listener of the durable
+    /// queue `target`: it dead-letters each copy back after `ttl`.
+    Lease {
+        target: String,
+        lease: Arc<str>,
+        ttl: Duration,
+    },
 }
 
 impl Target {
@@ -50,6 +58,7 @@ impl Target {
         match self {
             Target::Queue(name) => wire::wire_name(name),
             Target::Wait { target, delay } => wire::wait_name(target, *delay),
+            Target::Lease { lease, .. } => lease.to_string(),
             Target::Topic(_) => String::new(),
         }
     }
@@ -182,7 +191,9 @@ impl Link {
     async fn declare(&self, target: &Target, name: &str, force: bool) -> Result<()> {
         let fresh_for = match target {
             Target::Queue(_) | Target::Topic(_) => Duration::MAX,
-            Target::Wait { .. } => WAIT_QUEUE_GRACE / 2,
+            // Re-declared well within `x-expires`: a publish is no use of a
+            // queue to RabbitMQ.
+            Target::Wait { .. } | Target::Lease { .. } => WAIT_QUEUE_GRACE / 2,
         };
         let known = self
             .declared
@@ -201,6 +212,11 @@ impl Link {
                 declare_queue(&self.publish, target, &self.queue_args).await?;
                 let args = wire::wait_arguments(&wire::wire_name(target), *delay);
                 declare_on(&self.publish, name, args).await?;
+            }
+            Target::Lease { target, lease, ttl } => {
+                declare_queue(&self.publish, target, &self.queue_args).await?;
+                let args = lease::arguments(&wire::wire_name(target), *ttl);
+                declare_on(&self.publish, lease, args).await?;
             }
         }
         if let Ok(mut declared) = self.declared.lock() {

@@ -3,6 +3,7 @@
 //! - `broker`: [`AmqpBroker`](broker::AmqpBroker), the bus's handle, and how a channel's backend is opened;
 //! - `backend`: [`AmqpBackend`](backend::AmqpBackend), the I/O of one queue under its channel actor;
 //! - `consumer`: one listener's consumer channel and its relay task;
+//! - `lease`: lease queues, which count a redelivery before its handler starts;
 //! - `tags`: unsettled delivery tags per consumer channel, acks and nacks;
 //! - `receive`: `receive` by `basic.get` polling;
 //! - `operate`: peek and redrive, by `basic.get` without acknowledgement;
@@ -17,6 +18,7 @@ pub(crate) mod broker;
 pub(crate) mod connect;
 pub(crate) mod consumer;
 pub(crate) mod driver;
+pub(crate) mod lease;
 pub(crate) mod link;
 pub(crate) mod operate;
 pub(crate) mod receive;

@@ -29,6 +29,8 @@ pub(crate) struct AmqpShared {
     pub(crate) push_timeout: Duration,
     /// `amqp.prefetch`: the cap on one consumer's unacknowledged deliveries.
     pub(crate) prefetch: u16,
+    /// `amqp.redelivery_lease`: how long a lease copy waits (see `lease`).
+    pub(crate) lease: Duration,
     /// The wait queues used per queue (name → delays in ms), counted as `delayed`.
     waits: Mutex<FxHashMap<String, BTreeSet<u64>>>,
 }
@@ -39,12 +41,14 @@ impl AmqpShared {
         links: Links,
         push_timeout: Duration,
         prefetch: u16,
+        lease: Duration,
     ) -> Self {
         AmqpShared {
             driver,
             links,
             push_timeout,
             prefetch,
+            lease,
             waits: Mutex::default(),
         }
     }

@@ -22,6 +22,10 @@ use crate::message_id::MessageId;
 /// Header holding the delivery attempt; the bus's own, hidden from `Delivery::headers`.
 pub(crate) const ATTEMPT: &str = "x-attempt";
 
+/// Header marking a lease copy (see `lease`); the bus's own, hidden from
+/// `Delivery::headers`.
+pub(crate) const LEASED: &str = "x-leased";
+
 /// Longest AMQP short string, and so the longest queue name on the wire.
 const MAX_SHORT: usize = 255;
 
@@ -81,9 +85,22 @@ pub(crate) fn queue_arguments(kind: AmqpQueueType) -> FieldTable {
 /// The arguments of the wait queue for `delay` in front of `target` (a wire name).
 pub(crate) fn wait_arguments(target: &str, delay: Duration) -> FieldTable {
     let ms = wait_ms(delay);
-    let expires = ms.saturating_add(WAIT_QUEUE_GRACE.as_millis() as u64);
+    ttl_arguments(
+        target,
+        ms,
+        ms.saturating_add(WAIT_QUEUE_GRACE.as_millis() as u64),
+    )
+}
+
+/// The arguments of a queue that holds each message `ttl_ms`, then
+/// dead-letters it into `target` (a wire name) through the default
+/// exchange, and goes away after `expires_ms` unused: a wait or lease queue.
+pub(crate) fn ttl_arguments(target: &str, ttl_ms: u64, expires_ms: u64) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(clamp(ms)));
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(clamp(ttl_ms)),
+    );
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString("".into()),
@@ -92,7 +109,10 @@ pub(crate) fn wait_arguments(target: &str, delay: Duration) -> FieldTable {
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(target.into()),
     );
-    args.insert("x-expires".into(), AMQPValue::LongLongInt(clamp(expires)));
+    args.insert(
+        "x-expires".into(),
+        AMQPValue::LongLongInt(clamp(expires_ms)),
+    );
     args
 }
 
@@ -168,6 +188,9 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
     let mut headers = BTreeMap::new();
     for (key, value) in properties.headers().iter().flat_map(|h| h.inner()) {
         let key = key.as_str();
+        if key == LEASED {
+            continue;
+        }
         if key == ATTEMPT {
             attempt = number(value)
                 .and_then(|n| u32::try_from(n).ok())
@@ -181,7 +204,23 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
         payload: Bytes::from(data),
         headers: (!headers.is_empty()).then(|| Arc::new(headers)),
         attempt: attempt.max(1),
+        suspect: false,
     }
+}
+
+/// Whether a received message is a lease copy (it carries [`LEASED`]).
+pub(crate) fn is_leased(properties: &BasicProperties) -> bool {
+    properties
+        .headers()
+        .as_ref()
+        .is_some_and(|h| h.inner().contains_key(LEASED))
+}
+
+/// `properties` with the lease marker added.
+pub(crate) fn leased(properties: BasicProperties) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    headers.insert(LEASED.into(), AMQPValue::Boolean(true));
+    properties.with_headers(headers)
 }
 
 /// Headers RabbitMQ adds when a wait queue dead-letters a message back,

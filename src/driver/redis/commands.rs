@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::streams::StreamAutoClaimReply;
 use redis::{FromRedisValue, RedisError, Script};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -16,13 +15,16 @@ use crate::delivery::{Delivery, Envelope};
 use crate::driver::redis::conn::Conn;
 use crate::driver::redis::link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
 use crate::driver::redis::pusher;
-use crate::driver::redis::scripts::{DROP_CONSUMER, PROMOTE, PURGE, SETTLE, STATS};
+use crate::driver::redis::scripts::{
+    ARM, DROP_CONSUMER, PROMOTE, PURGE, READ_PENDING, SETTLE, STATS, TAKE_OVER,
+};
 use crate::driver::redis::wire::{self, decode, due_ms, Entry, Keys, Malformed, GROUP};
 use crate::error::{Error, Result};
 use crate::stats::QueueStats;
 
 /// `XREADGROUP` for `consumer`: new entries (`from = None`, blocking up to
-/// `block`), or its own pending entries after id `from`.
+/// `block`), or its own pending entries after id `from` (which raises
+/// their delivery counts: the listeners re-read with [`read_pending`]).
 pub(crate) async fn read(
     conn: &mut Conn,
     stream: &str,
@@ -46,8 +48,9 @@ pub(crate) async fn read(
     Ok(Entry::from_read_reply(reply))
 }
 
-/// `XAUTOCLAIM`: entries idle longer than `min_idle` (their consumer is
-/// presumed dead) become `consumer`'s.
+/// Takes over entries idle longer than `min_idle` (their consumer is
+/// presumed dead) for `consumer`, without raising their delivery counts
+/// ([`TAKE_OVER`]).
 pub(crate) async fn autoclaim(
     mut conn: Conn,
     stream: Arc<str>,
@@ -55,17 +58,49 @@ pub(crate) async fn autoclaim(
     min_idle: Duration,
     count: usize,
 ) -> std::result::Result<Vec<Entry>, RedisError> {
-    let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-        .arg(&*stream)
+    let reply: redis::Value = TAKE_OVER
+        .key(&*stream)
         .arg(GROUP)
         .arg(&*consumer)
         .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-        .arg("0-0")
-        .arg("COUNT")
         .arg(count)
-        .query_async(&mut conn)
+        .invoke_async(&mut conn)
         .await?;
-    Ok(reply.claimed.into_iter().map(Entry::from).collect())
+    Ok(Entry::from_range_reply(reply))
+}
+
+/// `consumer`'s own pending entries after id `after` (`0`: from the
+/// start), without raising their delivery counts ([`READ_PENDING`]).
+pub(crate) async fn read_pending(
+    conn: &mut Conn,
+    stream: &str,
+    consumer: &str,
+    after: &str,
+    count: usize,
+) -> std::result::Result<Vec<Entry>, RedisError> {
+    let reply: redis::Value = READ_PENDING
+        .key(stream)
+        .arg(GROUP)
+        .arg(consumer)
+        .arg(after)
+        .arg(count)
+        .invoke_async(conn)
+        .await?;
+    Ok(Entry::from_range_reply(reply))
+}
+
+/// Counts the start of the suspect `entry` of `consumer` ([`ARM`]): its
+/// delivery count before, or `None` when it is no longer `consumer`'s.
+pub(crate) async fn arm(
+    link: &RedisLink,
+    keys: &Keys,
+    consumer: &str,
+    entry: &str,
+    limit: Duration,
+) -> Result<Option<u32>> {
+    let args = [GROUP.as_bytes(), consumer.as_bytes(), entry.as_bytes()];
+    let before: i64 = invoke(link, limit, &ARM, &[&keys.stream], &args).await?;
+    Ok(u32::try_from(before).ok().filter(|&n| n >= 1))
 }
 
 /// `XCLAIM … JUSTID` on entries `consumer` holds: resets their idle time, so

@@ -297,6 +297,7 @@ pub(crate) fn decode(entry_id: &str, entry: Entry) -> Result<Envelope, Malformed
         payload: Bytes::new(),
         headers: None,
         attempt: 1,
+        suspect: false,
     };
     let mut headers = BTreeMap::new();
     for (field, value) in entry.fields {

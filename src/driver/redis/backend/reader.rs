@@ -2,9 +2,11 @@
 //!
 //! Each listener reads with `XREADGROUP` on a connection of its own, at
 //! most its credit at a time; after a (re)connect it first re-reads its own
-//! pending entries (id `0`). These are the backend's methods that drive
-//! that, and the reaper that takes over entries of dead consumers
-//! (`XAUTOCLAIM`) while keeping those its own listeners hold fresh.
+//! pending entries. These are the backend's methods that drive that, and
+//! the reaper that takes over entries of dead consumers (`XAUTOCLAIM`)
+//! while keeping those its own listeners hold fresh. Neither a re-read nor
+//! a take-over raises an entry's delivery count, and both make the entry a
+//! suspect: its count is raised just before its handler starts (`ARM`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::RedisBackend;
 use crate::channel::backend::Cx;
-use crate::driver::redis::commands::{self, read, Records};
+use crate::driver::redis::commands::{self, read, read_pending, Records};
 use crate::driver::redis::conn::Conn;
 use crate::driver::redis::link::{client_id, no_group, RedisLink, BLOCK};
 use crate::driver::redis::wire::{decode, Entry};
@@ -27,7 +29,7 @@ const CLAIM_BATCH: usize = 256;
 /// One listener's reader.
 pub(super) struct Reader {
     /// Its consumer name in the group.
-    consumer: Arc<str>,
+    pub(super) consumer: Arc<str>,
     /// Its idle connection; `None` while reading, connecting, or after a failure.
     conn: Option<Conn>,
     /// The connection's server-side id, to unblock a read on removal.
@@ -146,8 +148,11 @@ impl RedisBackend {
         let (stream, consumer) = (self.keys.stream.clone(), reader.consumer.clone());
         let cursor = reader.cursor.clone();
         let reading = async move {
-            let from = cursor.as_deref();
-            let got = read(&mut conn, &stream, &consumer, credit, from, BLOCK).await;
+            let got = match cursor.as_deref() {
+                // Its own entries, as they were: a reconnect is no delivery.
+                Some(after) => read_pending(&mut conn, &stream, &consumer, after, credit).await,
+                None => read(&mut conn, &stream, &consumer, credit, None, BLOCK).await,
+            };
             (conn, got)
         };
         self.run(cx, reading, move |(conn, got), b, cx| {
@@ -234,7 +239,11 @@ impl RedisBackend {
                 continue;
             }
             match decode(&entry_id, entry) {
-                Ok(envelope) => items.push((entry_id, envelope)),
+                Ok(mut envelope) => {
+                    // Taken back from a pending list: it may have started.
+                    envelope.suspect = known;
+                    items.push((entry_id, envelope));
+                }
                 Err(bad) => records.malformed(cx.name(), entry_id, bad),
             }
         }
