@@ -57,6 +57,11 @@ pub(crate) enum MemoryEvent {
         delay: Option<Duration>,
         admission: Admission,
     },
+    /// Stores a batch whose room the pusher took on the [`Room`] gauge
+    /// (admitted as [`Admission::Reserved`]).
+    EnqueueBatch {
+        batch: Vec<(Envelope, Option<Duration>)>,
+    },
     /// Hands ready messages to receivers and listeners (sent to itself).
     Dispatch,
     /// Moves up to `max` ready messages of this queue (a `<queue>.dead`)
@@ -306,6 +311,11 @@ impl Backend for MemoryBackend {
                 delay,
                 admission,
             } => self.enqueue(envelope, delay, admission, cx),
+            MemoryEvent::EnqueueBatch { batch } => {
+                for (envelope, delay) in batch {
+                    self.store(envelope, delay, cx);
+                }
+            }
             MemoryEvent::Dispatch => {
                 self.dispatch_queued = false;
                 self.dispatch(cx);

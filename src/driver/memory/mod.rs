@@ -22,6 +22,7 @@ use crate::config::{Config, DriverKind};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{ask, Channels};
 use crate::driver::registry::{Channel, Open, Registry};
+use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -144,6 +145,34 @@ impl Memory {
             admission: Admission::Wait(reply),
         }));
         stored.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Stores `batch` in `queue`'s channel: with room for all of it, in one
+    /// message to the channel actor; otherwise one by one, each waiting for
+    /// room as a push does, until one times out.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let channel = match self.channels.cached(queue) {
+            Some(channel) => channel,
+            None => self.channels.open(queue).await.map_err(Unstored::none)?,
+        };
+        if channel.front.try_take_many(batch.len()) {
+            channel
+                .addr
+                .do_send(Relay(MemoryEvent::EnqueueBatch { batch }));
+            return Ok(());
+        }
+        let mut stored = Vec::with_capacity(batch.len());
+        for (index, (envelope, delay)) in batch.into_iter().enumerate() {
+            if let Err(error) = self.push(queue, envelope, delay).await {
+                return Err(Unstored { stored, error });
+            }
+            stored.push(index);
+        }
+        Ok(())
     }
 
     /// Stores a copy of `envelope` (same id) in the queue of every group of

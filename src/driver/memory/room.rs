@@ -49,6 +49,19 @@ impl Room {
         self.parked.load(Ordering::Acquire) == 0 && self.take()
     }
 
+    /// A producer's try for a whole batch: takes `count` places if there
+    /// is room for all of them and nobody waits, else none.
+    pub(crate) fn try_take_many(&self, count: usize) -> bool {
+        self.parked.load(Ordering::Acquire) == 0
+            && self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    held.checked_add(count)
+                        .filter(|&after| after <= self.capacity)
+                })
+                .is_ok()
+    }
+
     /// The actor's try for its oldest parked push.
     pub(crate) fn take(&self) -> bool {
         self.held
@@ -105,6 +118,21 @@ mod tests {
         assert!(
             room.try_take(),
             "giving back more than held saturates at empty"
+        );
+    }
+
+    #[test]
+    fn a_batch_takes_room_for_all_or_none() {
+        let room = Room::new(3);
+        assert!(room.try_take_many(2));
+        assert!(!room.try_take_many(2), "only one place left");
+        assert!(room.try_take_many(1));
+        assert!(!room.try_take_many(usize::MAX), "no overflow");
+        room.give_back(3);
+        room.park();
+        assert!(
+            !room.try_take_many(1),
+            "a batch waits behind a parked push too"
         );
     }
 

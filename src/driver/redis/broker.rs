@@ -27,6 +27,7 @@ use crate::driver::redis::driver::{
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
 use crate::driver::redis::wire::Keys;
+use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -109,6 +110,44 @@ impl RedisBroker {
         stored.await.map_err(|_| {
             Error::backend("the redis pusher stopped before Redis confirmed the push")
         })?
+    }
+
+    /// Stores `batch` through `queue`'s pusher: handed over in one step and
+    /// one wake-up, written as one pipeline (up to the pusher's pipeline
+    /// size), each message answered once Redis confirmed it.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let deadline = Instant::now() + self.push_timeout;
+        let channel = match self.channels.cached(queue) {
+            Some(channel) => channel,
+            None => self.channels.open(queue).await.map_err(Unstored::none)?,
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        let pushes = batch.into_iter().map(|(envelope, delay)| {
+            let (reply, stored) = oneshot::channel();
+            answers.push(stored);
+            Push {
+                envelope,
+                delay,
+                deadline,
+                reply,
+            }
+        });
+        if channel.front.inbox.put_all(pushes) {
+            channel.front.pusher.do_send(Wake);
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for stored in answers {
+            outcomes.push(stored.await.unwrap_or_else(|_| {
+                Err(Error::backend(
+                    "the redis pusher stopped before Redis confirmed the push",
+                ))
+            }));
+        }
+        Unstored::gather(outcomes)
     }
 
     /// Stores an immediate push with one `XADD` through the shared
