@@ -17,6 +17,7 @@ mod api {
     mod lifecycle;
     #[cfg(feature = "metrics")]
     mod metrics;
+    mod retire;
     mod runtimes;
     mod supervision;
 }

@@ -84,7 +84,7 @@ impl AmqpBroker {
         ));
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Ok(AmqpBroker {
-            channels: Channels::start(&arbiters, retry, shared.clone()),
+            channels: Channels::start(&arbiters, retry, shared.clone(), config.queue.idle_timeout),
             shared,
             arbiters,
         })

@@ -360,6 +360,16 @@ impl Backend for MemoryBackend {
         }
     }
 
+    fn retire(&mut self, _cx: &mut Cx<'_, Self>) -> bool {
+        // The room is sealed last: once it refuses pushes nothing more can
+        // come in, and it refuses only while nothing is held.
+        self.store.ready_len() == 0
+            && self.store.delayed_len() == 0
+            && self.waiters.receivers.is_empty()
+            && self.waiters.pushes.is_empty()
+            && self.room.seal()
+    }
+
     fn drain(&mut self, reply: Reply<()>, _cx: &mut Cx<'_, Self>) {
         // Nothing is in flight outside the actor.
         let _ = reply.send(Ok(()));

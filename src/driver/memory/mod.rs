@@ -101,7 +101,7 @@ impl Memory {
         });
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Memory {
-            channels: Channels::start(arbiters, retry, settings),
+            channels: Channels::start(arbiters, retry, settings, config.queue.idle_timeout),
             topics: Topics::default(),
         }
     }

@@ -11,6 +11,9 @@ use tokio::sync::oneshot;
 
 use crate::error::Result;
 
+/// What a sealed room holds: more than any capacity, so that every take fails.
+const SEALED: usize = usize::MAX;
+
 /// How an enqueued message got its place in the queue.
 pub(crate) enum Admission {
     /// The pusher took room on the [`Room`] gauge and did not wait: once in
@@ -74,7 +77,23 @@ impl Room {
     /// Takes a place whatever the capacity: the bus's own moves (dead
     /// letters) are never refused, so nothing is dropped.
     pub(crate) fn force_take(&self) {
-        self.held.fetch_add(1, Ordering::AcqRel);
+        let _ = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_add(1))
+            });
+    }
+
+    /// Seals an empty queue's room for its retirement: from now on every
+    /// push is refused here (and goes to the queue's next channel).
+    /// `false`, changing nothing, when a message or a waiting push holds a
+    /// place.
+    pub(crate) fn seal(&self) -> bool {
+        self.parked.load(Ordering::Acquire) == 0
+            && self
+                .held
+                .compare_exchange(0, SEALED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     /// `count` messages left for good.
@@ -134,6 +153,21 @@ mod tests {
             !room.try_take_many(1),
             "a batch waits behind a parked push too"
         );
+    }
+
+    #[test]
+    fn a_sealed_room_refuses_every_push() {
+        let room = Room::new(2);
+        assert!(room.try_take());
+        assert!(!room.seal(), "a held place keeps the room open");
+        room.give_back(1);
+        room.park();
+        assert!(!room.seal(), "a parked push keeps the room open");
+        room.unpark(1);
+        assert!(room.seal());
+        assert!(!room.try_take());
+        assert!(!room.take());
+        assert!(!room.try_take_many(1));
     }
 
     #[test]

@@ -62,7 +62,12 @@ impl RedisBroker {
             consumer: consumer_prefix(&config.redis.consumer),
         });
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
-        let channels = Arc::new(Channels::start(&arbiters, retry, shared));
+        let channels = Arc::new(Channels::start(
+            &arbiters,
+            retry,
+            shared,
+            config.queue.idle_timeout,
+        ));
         let (driver_link, driver_channels) = (link.clone(), channels.clone());
         let push_timeout = config.queue.push_timeout;
         let driver = RedisDriver::start_in_arbiter(&arbiter, move |_| {
