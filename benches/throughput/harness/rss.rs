@@ -3,7 +3,7 @@
 //! growth, and the child's side of it.
 
 use std::io::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::System;
 use actorbus::{Bus, Config};
@@ -19,6 +19,9 @@ use crate::PAYLOAD_LEN;
 /// Runs in the child: queues `n` distinct 64-byte payloads with no listener
 /// and prints one JSON line with the RSS growth.
 pub(crate) fn rss_child(n: usize, producers: usize) {
+    if std::env::var("ACTORBUS_BENCH_RSS_MODE").as_deref() == Ok("idle") {
+        idle_child(n, producers);
+    }
     let result = System::new().block_on(async move {
         let mut config = Config::default();
         config.queue.memory.capacity = 2_000_000.max(n);
@@ -72,19 +75,32 @@ pub(crate) fn rss_child(n: usize, producers: usize) {
 
 /// The parent's side: runs the child and turns its JSON line into a row.
 pub(crate) fn bus_rss(opts: &Opts) -> Row {
-    let exe = std::env::current_exe().expect("current_exe");
-    let output = std::process::Command::new(exe)
-        .arg("--rss-child")
-        .env("ACTORBUS_BENCH_RSS_N", opts.rss_n.to_string())
-        .env("ACTORBUS_BENCH_PRODUCERS", opts.producers.to_string())
-        .output()
-        .expect("run the RSS child");
+    let output = run_child(&[
+        ("ACTORBUS_BENCH_RSS_N", opts.rss_n.to_string()),
+        ("ACTORBUS_BENCH_PRODUCERS", opts.producers.to_string()),
+    ]);
     let name = if opts.rss_n == 1_000_000 {
         "memory rss 1M queued".to_owned()
     } else {
         format!("memory rss {} queued", opts.rss_n)
     };
-    let mut row = Row::new(name, Kind::Rss, opts.rss_n);
+    rss_row(name, opts.rss_n, &output)
+}
+
+/// Runs this binary as an RSS child with `env`.
+fn run_child(env: &[(&str, String)]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = std::process::Command::new(exe);
+    child.arg("--rss-child");
+    for (key, value) in env {
+        child.env(key, value);
+    }
+    child.output().expect("run the RSS child")
+}
+
+/// The row of a child's JSON line.
+fn rss_row(name: String, n: usize, output: &std::process::Output) -> Row {
+    let mut row = Row::new(name, Kind::Rss, n);
     row.runtime = "actix System::new().block_on, child process";
     let stdout = String::from_utf8_lossy(&output.stdout);
     let parsed: Option<Value> = stdout
@@ -112,4 +128,80 @@ pub(crate) fn bus_rss(opts: &Opts) -> Row {
         }
     }
     row
+}
+
+/// The idle-queues row: 100,000 queues each used once, then left alone.
+pub(crate) const IDLE_ROW: &str = "memory rss 100k idle queues";
+/// Queues of the idle-queues row.
+const IDLE_QUEUES: usize = 100_000;
+/// `queue.idle_timeout` in the idle-queues child: short, so that the row
+/// does not wait the default 30 s.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Runs in the child: pushes one message to each of `n` fresh queues and
+/// receives it, then waits for the idle queues' actors to retire, and prints
+/// one JSON line with the RSS growth after retirement (and right after use).
+fn idle_child(n: usize, producers: usize) -> ! {
+    let result = System::new().block_on(async move {
+        let mut config = Config::default();
+        config.queue.idle_timeout = IDLE_TIMEOUT;
+        let bus = Bus::connect(config).await.expect("connect");
+        bus.push("bench-idle-warm", Bytes::from_static(b"x"))
+            .await
+            .expect("push");
+        bus.receive("bench-idle-warm", Duration::from_secs(5))
+            .await
+            .expect("receive");
+        settle_down().await;
+        let before = proc_status_bytes("VmRSS:").expect("VmRSS");
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..producers)
+            .map(|t| {
+                let bus = bus.clone();
+                actix::spawn(async move {
+                    let mut i = t;
+                    while i < n {
+                        let queue = format!("bench-idle-{i}");
+                        bus.push(&queue, Bytes::from_static(b"once"))
+                            .await
+                            .expect("push");
+                        let limit = Duration::from_secs(30);
+                        bus.receive(&queue, limit).await.expect("receive");
+                        i += producers;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("user task");
+        }
+        let elapsed = start.elapsed();
+        let touched = proc_status_bytes("VmRSS:").expect("VmRSS");
+        // Two idle periods and a margin: every actor has retired by then.
+        tokio::time::sleep(IDLE_TIMEOUT * 3).await;
+        settle_down().await;
+        let after = proc_status_bytes("VmRSS:").expect("VmRSS");
+        let peak = proc_status_bytes("VmHWM:").expect("VmHWM");
+        json!({
+            "rss_mib": (after.saturating_sub(before)) as f64 / MIB,
+            "touched_mib": (touched.saturating_sub(before)) as f64 / MIB,
+            "peak_mib": (peak.saturating_sub(before)) as f64 / MIB,
+            "before_mib": before as f64 / MIB,
+            "idle_timeout_secs": IDLE_TIMEOUT.as_secs_f64(),
+            "push_msgs_per_s": n as f64 / elapsed.as_secs_f64(),
+        })
+    });
+    println!("{result}");
+    let _ = std::io::stdout().flush();
+    std::process::exit(0);
+}
+
+/// The parent's side of the idle-queues row.
+pub(crate) fn idle_queues_rss(opts: &Opts) -> Row {
+    let output = run_child(&[
+        ("ACTORBUS_BENCH_RSS_N", IDLE_QUEUES.to_string()),
+        ("ACTORBUS_BENCH_PRODUCERS", opts.producers.to_string()),
+        ("ACTORBUS_BENCH_RSS_MODE", "idle".to_owned()),
+    ]);
+    rss_row(IDLE_ROW.to_owned(), IDLE_QUEUES, &output)
 }

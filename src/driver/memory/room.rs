@@ -1,8 +1,8 @@
 //! `Room`: how many more messages a queue may hold — the memory driver's backpressure.
 //!
 //! Shared by the queue's actor and every bus handle, so that a push with room
-//! reserves its place with one atomic step and goes straight into the queue
-//! actor's mailbox, without waiting for a reply. Only a push that finds the
+//! reserves its place with one atomic step and goes straight into the queue's
+//! [`Inbox`](crate::driver::memory::inbox::Inbox), without waiting for a reply. Only a push that finds the
 //! queue full waits, parked in the actor until room is given back.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,10 +16,6 @@ const SEALED: usize = usize::MAX;
 
 /// How an enqueued message got its place in the queue.
 pub(crate) enum Admission {
-    /// The pusher took room on the [`Room`] gauge and did not wait: once in
-    /// this actor's mailbox the message is stored, since the mailbox
-    /// outlives restarts and is read in order before any later request.
-    Reserved,
     /// The bus's own move (a dead letter): never refused, so nothing is dropped.
     Forced,
     /// The queue was full: park until room is given back, then answer.
@@ -69,7 +65,7 @@ impl Room {
     pub(crate) fn take(&self) -> bool {
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held < self.capacity).then_some(held + 1)
+                (held < self.capacity).then(|| held + 1)
             })
             .is_ok()
     }
