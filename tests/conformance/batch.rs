@@ -111,7 +111,7 @@ pub async fn push_batch_checks_the_whole_batch_before_any_io(factory: &BusFactor
         Err(Error::InvalidHeader { name, .. }) => assert_eq!(name, "x-mine"),
         other => panic!("expected InvalidHeader, got {other:?}"),
     }
-    match bus.push_batch(&"amq.nope", ["a", "b"]).await {
+    match bus.push_batch("amq.nope", ["a", "b"]).await {
         Err(Error::InvalidQueueName { name, .. }) => assert_eq!(name, "amq.nope"),
         other => panic!("expected InvalidQueueName, got {other:?}"),
     }

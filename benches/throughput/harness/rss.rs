@@ -33,43 +33,72 @@ pub(crate) fn rss_child(n: usize, producers: usize) {
             .expect("push");
         assert_eq!(bus.purge(queue).await.expect("purge"), 1);
         settle_down().await;
-        let before = proc_status_bytes("VmRSS:").expect("VmRSS");
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..producers)
-            .map(|t| {
-                let bus = bus.clone();
-                actix::spawn(async move {
-                    let mut i = t;
-                    while i < n {
-                        // Each message its own allocation, and distinct.
-                        let mut body = vec![0u8; PAYLOAD_LEN];
-                        body[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                        bus.push(queue, body).await.expect("push");
-                        i += producers;
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("pusher");
-        }
-        let elapsed = start.elapsed();
+        let (before, elapsed) = spread(&bus, n, producers, move |bus, i| async move {
+            // Each message its own allocation, and distinct.
+            let mut body = vec![0u8; PAYLOAD_LEN];
+            body[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            bus.push(queue, body).await.expect("push");
+        })
+        .await;
         let stats = bus.stats(queue).await.expect("stats");
         assert_eq!(stats.ready, n as u64, "every push is stored");
-        settle_down().await;
-        let after = proc_status_bytes("VmRSS:").expect("VmRSS");
-        let peak = proc_status_bytes("VmHWM:").expect("VmHWM");
-        json!({
-            "rss_mib": (after.saturating_sub(before)) as f64 / MIB,
-            "peak_mib": (peak.saturating_sub(before)) as f64 / MIB,
-            "before_mib": before as f64 / MIB,
-            "bytes_per_msg": (after.saturating_sub(before)) as f64 / n as f64,
-            "push_msgs_per_s": n as f64 / elapsed.as_secs_f64(),
-        })
+        let mut result = growth(before, n, elapsed).await;
+        let rss = result["rss_mib"].as_f64().unwrap_or_default() * MIB;
+        result.insert("bytes_per_msg".into(), json!(rss / n as f64));
+        result
     });
-    println!("{result}");
-    let _ = std::io::stdout().flush();
     // The queued messages go with the process.
+    answer(result)
+}
+
+/// Reads the RSS, then runs `one(bus, i)` for every `i` in `0..n` from
+/// `producers` tasks (each awaiting one at a time); answers the RSS before
+/// and the time taken.
+async fn spread<F, Fut>(bus: &Bus, n: usize, producers: usize, one: F) -> (u64, Duration)
+where
+    F: Fn(Bus, usize) -> Fut + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let before = proc_status_bytes("VmRSS:").expect("VmRSS");
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..producers)
+        .map(|t| {
+            let (bus, one) = (bus.clone(), one.clone());
+            actix::spawn(async move {
+                let mut i = t;
+                while i < n {
+                    one(bus.clone(), i).await;
+                    i += producers;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("pusher");
+    }
+    (before, start.elapsed())
+}
+
+/// After the work: settles, then the RSS growth since `before` (now and at
+/// the peak) and the rate of `n` messages in `elapsed`.
+async fn growth(before: u64, n: usize, elapsed: Duration) -> serde_json::Map<String, Value> {
+    settle_down().await;
+    let after = proc_status_bytes("VmRSS:").expect("VmRSS");
+    let peak = proc_status_bytes("VmHWM:").expect("VmHWM");
+    let mib = |bytes: u64| json!(bytes.saturating_sub(before) as f64 / MIB);
+    let mut fields = serde_json::Map::new();
+    fields.insert("rss_mib".into(), mib(after));
+    fields.insert("peak_mib".into(), mib(peak));
+    fields.insert("before_mib".into(), json!(before as f64 / MIB));
+    let rate = n as f64 / elapsed.as_secs_f64();
+    fields.insert("push_msgs_per_s".into(), json!(rate));
+    fields
+}
+
+/// Prints the child's one JSON line for the parent, and ends the child.
+fn answer(result: serde_json::Map<String, Value>) -> ! {
+    println!("{}", Value::Object(result));
+    let _ = std::io::stdout().flush();
     std::process::exit(0);
 }
 
@@ -153,47 +182,27 @@ fn idle_child(n: usize, producers: usize) -> ! {
             .await
             .expect("receive");
         settle_down().await;
-        let before = proc_status_bytes("VmRSS:").expect("VmRSS");
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..producers)
-            .map(|t| {
-                let bus = bus.clone();
-                actix::spawn(async move {
-                    let mut i = t;
-                    while i < n {
-                        let queue = format!("bench-idle-{i}");
-                        bus.push(&queue, Bytes::from_static(b"once"))
-                            .await
-                            .expect("push");
-                        let limit = Duration::from_secs(30);
-                        bus.receive(&queue, limit).await.expect("receive");
-                        i += producers;
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("user task");
-        }
-        let elapsed = start.elapsed();
+        let (before, elapsed) = spread(&bus, n, producers, |bus, i| async move {
+            let queue = format!("bench-idle-{i}");
+            let once = Bytes::from_static(b"once");
+            bus.push(&queue, once).await.expect("push");
+            let limit = Duration::from_secs(30);
+            bus.receive(&queue, limit).await.expect("receive");
+        })
+        .await;
         let touched = proc_status_bytes("VmRSS:").expect("VmRSS");
         // Two idle periods and a margin: every actor has retired by then.
         tokio::time::sleep(IDLE_TIMEOUT * 3).await;
-        settle_down().await;
-        let after = proc_status_bytes("VmRSS:").expect("VmRSS");
-        let peak = proc_status_bytes("VmHWM:").expect("VmHWM");
-        json!({
-            "rss_mib": (after.saturating_sub(before)) as f64 / MIB,
-            "touched_mib": (touched.saturating_sub(before)) as f64 / MIB,
-            "peak_mib": (peak.saturating_sub(before)) as f64 / MIB,
-            "before_mib": before as f64 / MIB,
-            "idle_timeout_secs": IDLE_TIMEOUT.as_secs_f64(),
-            "push_msgs_per_s": n as f64 / elapsed.as_secs_f64(),
-        })
+        let mut result = growth(before, n, elapsed).await;
+        let touched = touched.saturating_sub(before) as f64 / MIB;
+        result.insert("touched_mib".into(), json!(touched));
+        result.insert(
+            "idle_timeout_secs".into(),
+            json!(IDLE_TIMEOUT.as_secs_f64()),
+        );
+        result
     });
-    println!("{result}");
-    let _ = std::io::stdout().flush();
-    std::process::exit(0);
+    answer(result)
 }
 
 /// The parent's side of the idle-queues row.

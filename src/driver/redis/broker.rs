@@ -98,23 +98,9 @@ impl RedisBroker {
                 return Ok(());
             }
         }
-        let channel = match self.channels.cached(queue) {
-            Some(channel) => channel,
-            None => self.channels.open(queue).await?,
-        };
-        let (reply, stored) = oneshot::channel();
-        let push = Push {
-            envelope,
-            delay,
-            deadline,
-            reply,
-        };
-        if channel.front.inbox.put(push) {
-            channel.front.pusher.do_send(Wake);
-        }
-        stored.await.map_err(|_| {
-            Error::backend("the redis pusher stopped before Redis confirmed the push")
-        })?
+        let one = vec![(envelope, delay)];
+        let mut outcomes = self.through_pusher(queue, one, deadline).await?;
+        outcomes.pop().unwrap_or(Err(Error::Closed))
     }
 
     /// Stores `batch` through `queue`'s pusher: handed over in one step and
@@ -126,9 +112,22 @@ impl RedisBroker {
         batch: Vec<(Envelope, Option<Duration>)>,
     ) -> std::result::Result<(), Unstored> {
         let deadline = Instant::now() + self.push_timeout;
+        let outcomes = self.through_pusher(queue, batch, deadline).await;
+        Unstored::gather(outcomes.map_err(Unstored::none)?)
+    }
+
+    /// Hands `batch` to `queue`'s pusher (waking it once) and answers each
+    /// message's outcome, in batch order, once Redis confirmed it or
+    /// `deadline` passed.
+    async fn through_pusher(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+        deadline: Instant,
+    ) -> Result<Vec<Result<()>>> {
         let channel = match self.channels.cached(queue) {
             Some(channel) => channel,
-            None => self.channels.open(queue).await.map_err(Unstored::none)?,
+            None => self.channels.open(queue).await?,
         };
         let mut answers = Vec::with_capacity(batch.len());
         let pushes = batch.into_iter().map(|(envelope, delay)| {
@@ -152,7 +151,7 @@ impl RedisBroker {
                 ))
             }));
         }
-        Unstored::gather(outcomes)
+        Ok(outcomes)
     }
 
     /// Stores an immediate push with one `XADD` through the shared

@@ -76,13 +76,6 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    /// Adds `push`; `true` when the pusher must be sent [`Wake`].
-    pub(crate) fn put(&self, push: Push) -> bool {
-        let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
-        pushes.push(push);
-        pushes.len() == 1
-    }
-
     /// Adds every push of `pushes` under one lock; `true` when the pusher
     /// must be sent [`Wake`].
     pub(crate) fn put_all(&self, pushes: impl Iterator<Item = Push>) -> bool {
