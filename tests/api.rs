@@ -20,4 +20,5 @@ mod api {
     mod retire;
     mod runtimes;
     mod supervision;
+    mod typed_batch;
 }
