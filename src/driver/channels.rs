@@ -76,7 +76,12 @@ impl<B: Open> Channels<B> {
             .await
             .map_err(|_| Error::Closed)?;
         if let (Some(channel), Ok(mut cache)) = (&found, self.cache.write()) {
-            cache.insert(name, channel.clone());
+            cache.insert(name.clone(), channel.clone());
+            // It may have retired since the registry answered, its notice
+            // handled before this insert: the cache must not keep it alive.
+            if channel.is_retired() {
+                cache.remove(&name);
+            }
         }
         Ok(found)
     }
