@@ -196,6 +196,20 @@ fn idle_child(n: usize, producers: usize) -> ! {
         let mut result = growth(before, n, elapsed).await;
         let touched = touched.saturating_sub(before) as f64 / MIB;
         result.insert("touched_mib".into(), json!(touched));
+        // glibc's malloc keeps what the retired actors freed (it does not
+        // shrink RSS): a second wave of as many new queues shows whether
+        // that memory is reused rather than leaked.
+        let (_, _) = spread(&bus, n, producers, |bus, i| async move {
+            let queue = format!("bench-idle-again-{i}");
+            let once = Bytes::from_static(b"once");
+            bus.push(&queue, once).await.expect("push");
+            let limit = Duration::from_secs(30);
+            bus.receive(&queue, limit).await.expect("receive");
+        })
+        .await;
+        let again = proc_status_bytes("VmRSS:").expect("VmRSS");
+        let again = again.saturating_sub(before) as f64 / MIB;
+        result.insert("second_wave_mib".into(), json!(again));
         result.insert(
             "idle_timeout_secs".into(),
             json!(IDLE_TIMEOUT.as_secs_f64()),
