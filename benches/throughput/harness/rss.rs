@@ -182,14 +182,8 @@ fn idle_child(n: usize, producers: usize) -> ! {
             .await
             .expect("receive");
         settle_down().await;
-        let (before, elapsed) = spread(&bus, n, producers, |bus, i| async move {
-            let queue = format!("bench-idle-{i}");
-            let once = Bytes::from_static(b"once");
-            bus.push(&queue, once).await.expect("push");
-            let limit = Duration::from_secs(30);
-            bus.receive(&queue, limit).await.expect("receive");
-        })
-        .await;
+        let (before, elapsed) =
+            spread(&bus, n, producers, |bus, i| use_once(bus, "first", i)).await;
         let touched = proc_status_bytes("VmRSS:").expect("VmRSS");
         // Two idle periods and a margin: every actor has retired by then.
         tokio::time::sleep(IDLE_TIMEOUT * 3).await;
@@ -199,14 +193,7 @@ fn idle_child(n: usize, producers: usize) -> ! {
         // glibc's malloc keeps what the retired actors freed (it does not
         // shrink RSS): a second wave of as many new queues shows whether
         // that memory is reused rather than leaked.
-        let (_, _) = spread(&bus, n, producers, |bus, i| async move {
-            let queue = format!("bench-idle-again-{i}");
-            let once = Bytes::from_static(b"once");
-            bus.push(&queue, once).await.expect("push");
-            let limit = Duration::from_secs(30);
-            bus.receive(&queue, limit).await.expect("receive");
-        })
-        .await;
+        spread(&bus, n, producers, |bus, i| use_once(bus, "again", i)).await;
         let again = proc_status_bytes("VmRSS:").expect("VmRSS");
         let again = again.saturating_sub(before) as f64 / MIB;
         result.insert("second_wave_mib".into(), json!(again));
@@ -217,6 +204,16 @@ fn idle_child(n: usize, producers: usize) -> ! {
         result
     });
     answer(result)
+}
+
+/// Uses the queue `bench-idle-<wave>-<i>` once: one push, one receive.
+async fn use_once(bus: Bus, wave: &'static str, i: usize) {
+    let queue = format!("bench-idle-{wave}-{i}");
+    bus.push(&queue, Bytes::from_static(b"once"))
+        .await
+        .expect("push");
+    let limit = Duration::from_secs(30);
+    bus.receive(&queue, limit).await.expect("receive");
 }
 
 /// The parent's side of the idle-queues row.

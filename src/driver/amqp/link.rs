@@ -332,15 +332,9 @@ impl Link {
     }
 }
 
-/// Declares `queue` (a user-facing name) and, unless it is one itself, its
-/// dead-letter queue: counting a queue's dead letters then never asks the
-/// broker about a queue that does not exist.
 /// What a publish's confirm means: `Some(Ok)` stored, `Some(Err)` refused,
 /// `None` unroutable (its queue is gone: declare again and publish again).
-pub(crate) fn verdict(
-    target: &Target,
-    confirm: Confirmation,
-) -> Option<std::result::Result<(), Fault>> {
+pub(crate) fn verdict(target: &Target, confirm: Confirmation) -> Option<Result<(), Fault>> {
     match confirm {
         Confirmation::Ack(None) | Confirmation::NotRequested => Some(Ok(())),
         // A topic without groups routes to no queue: nobody to tell.
@@ -353,6 +347,9 @@ pub(crate) fn verdict(
     }
 }
 
+/// Declares `queue` (a user-facing name) and, unless it is one itself, its
+/// dead-letter queue: counting a queue's dead letters then never asks the
+/// broker about a queue that does not exist.
 pub(crate) async fn declare_queue(conn: &Connection, queue: &str) -> Result<()> {
     declare_on(conn, &wire::wire_name(queue), FieldTable::default()).await?;
     if !queue.ends_with(".dead") {
