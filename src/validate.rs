@@ -17,7 +17,7 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
         "must not be empty"
     } else if name.len() > MAX_QUEUE_NAME && without_dead_suffixes(name).len() > MAX_QUEUE_NAME {
         "must be at most 200 bytes"
-    } else if name.chars().any(char::is_control) {
+    } else if has_control(name) {
         "must not contain control characters"
     } else if name.starts_with("amq.") {
         // RabbitMQ reserves the prefix; refusing it everywhere keeps queues
@@ -42,10 +42,21 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
     })
 }
 
+/// Whether `name` has a control character. Every push checks its queue's
+/// name: printable ASCII, the common case, is one pass over the bytes
+/// without decoding UTF-8.
+fn has_control(name: &str) -> bool {
+    let printable_ascii = name.bytes().all(|b| (0x20..0x7f).contains(&b));
+    !printable_ascii && name.chars().any(char::is_control)
+}
+
 /// Whether `name` ends like a wait queue: `.wait.` and then only digits.
 fn is_wait_queue(name: &str) -> bool {
-    name.rsplit_once(WAIT_INFIX)
-        .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+    // Most names do not end with a digit: no search for the infix then.
+    name.as_bytes().last().is_some_and(u8::is_ascii_digit)
+        && name
+            .rsplit_once(WAIT_INFIX)
+            .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether `name` ends like a lease queue: `.lease.`, then hex digits,
@@ -71,7 +82,7 @@ pub(crate) fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
             "must not be empty"
         } else if name.len() > MAX_HEADER_NAME {
             "must be at most 255 bytes"
-        } else if name.chars().any(char::is_control) {
+        } else if has_control(name) {
             "must not contain control characters"
         } else if name.len() >= 2 && name[..2].eq_ignore_ascii_case("x-") {
             "names starting with \"x-\" are reserved for the bus (x-error, x-attempts, ...)"

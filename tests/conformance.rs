@@ -35,6 +35,7 @@ macro_rules! conformance_suite {
             backpressure::full_queue_push_waits_for_room,
             backpressure::room_freed_by_a_waiting_receive_admits_a_waiting_push,
             backpressure::shutdown_fails_a_push_waiting_for_room,
+            backpressure::batch_into_a_full_queue_says_what_was_stored,
         );
     };
     (@with $name:ident, $factory:expr; $($group:ident::$extra:ident,)*) => {
@@ -45,6 +46,9 @@ macro_rules! conformance_suite {
             produce::payloads_and_json_round_trip,
             produce::push_default_uses_configured_default_queue,
             produce::headers_arrive_with_the_delivery,
+            batch::push_batch_stores_every_message_with_its_id,
+            batch::push_batch_with_keeps_each_messages_options,
+            batch::push_batch_checks_the_whole_batch_before_any_io,
             // competing consumers and concurrency
             competing::competing_consumers_each_message_exactly_once,
             competing::concurrency_bounds_handlers_running_at_once,
@@ -235,6 +239,7 @@ pub mod conformance {
     use crate::support::{bounded, LIMIT};
 
     pub mod backpressure;
+    pub mod batch;
     pub mod competing;
     pub mod delay;
     pub mod edges;

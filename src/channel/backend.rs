@@ -116,6 +116,15 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// `Error::Timeout` after `timeout`.
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>);
 
+    /// The channel has no listener, holds no delivery and got no message
+    /// for a whole `queue.idle_timeout`: answer `true` to let it retire,
+    /// after making sure nothing can reach the backend any more (memory:
+    /// empty, nothing waiting, and its room sealed against pushes). The
+    /// broker backends keep their channels (`false`, the default).
+    fn retire(&mut self, _cx: &mut Cx<'_, Self>) -> bool {
+        false
+    }
+
     /// Answers once the backend's I/O in flight is done (shutdown).
     fn drain(&mut self, reply: Reply<()>, cx: &mut Cx<'_, Self>);
 }

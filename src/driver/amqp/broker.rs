@@ -17,13 +17,14 @@ use crate::config::{Config, DriverKind};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::connect;
-use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
+use crate::driver::amqp::driver::{AmqpDriver, Close, Publish, PublishBatch};
 use crate::driver::amqp::link::{Link, Target};
 use crate::driver::amqp::operate;
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Open, Registry};
+use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -85,7 +86,7 @@ impl AmqpBroker {
         ));
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Ok(AmqpBroker {
-            channels: Channels::start(&arbiters, retry, shared.clone()),
+            channels: Channels::start(&arbiters, retry, shared.clone(), config.queue.idle_timeout),
             shared,
             arbiters,
         })
@@ -116,6 +117,33 @@ impl AmqpBroker {
             })
             .await
             .map_err(|_| Error::Closed)?
+    }
+
+    /// Publishes `batch` with all its confirms in flight at once, after
+    /// checking every message's headers fit in a frame.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let frame_max = self.shared.frame_max();
+        for (envelope, _) in &batch {
+            wire::check_frame(envelope, frame_max).map_err(Unstored::none)?;
+        }
+        let batch = batch
+            .into_iter()
+            .map(|(envelope, delay)| (self.shared.target(queue, delay), envelope))
+            .collect();
+        let outcomes = self
+            .shared
+            .driver
+            .send(PublishBatch {
+                batch,
+                timeout: self.shared.push_timeout,
+            })
+            .await
+            .map_err(|_| Unstored::none(Error::Closed))?;
+        Unstored::gather(outcomes)
     }
 
     /// Publishes `envelope` to the fanout exchange `<topic>`, returning once

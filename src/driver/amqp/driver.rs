@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::amqp::AmqpConfig;
 use crate::delivery::Envelope;
-use crate::driver::amqp::link::{Fault, Link, Target};
+use crate::driver::amqp::link::{verdict, Fault, Link, Target};
 use crate::driver::amqp::wire;
 use crate::error::{Error, Result};
 
@@ -64,6 +64,15 @@ pub(crate) struct AmqpDriver {
 pub(crate) struct Publish {
     pub(crate) target: Target,
     pub(crate) envelope: Envelope,
+    pub(crate) timeout: Duration,
+}
+
+/// Publishes a batch with confirms, all in flight at once; answers each
+/// message's outcome in batch order.
+#[derive(Message)]
+#[rtype(result = "Vec<Result<()>>")]
+pub(crate) struct PublishBatch {
+    pub(crate) batch: Vec<(Target, Envelope)>,
     pub(crate) timeout: Duration,
 }
 
@@ -182,6 +191,58 @@ pub(crate) async fn wait_link(links: &mut Links, deadline: Instant) -> Result<Ar
     }
 }
 
+/// Publishes `batch` in order on one link, then awaits every confirm
+/// together; a message that did not go through cleanly that way (a link
+/// fault, an unroutable message) is published again alone, as a push is,
+/// through outages until `timeout`. Answers each message's outcome in
+/// batch order.
+pub(crate) async fn publish_batch(
+    mut links: Links,
+    driver: Addr<AmqpDriver>,
+    batch: Vec<(Target, Envelope)>,
+    timeout: Duration,
+) -> Vec<Result<()>> {
+    let deadline = Instant::now() + timeout;
+    let mut done = vec![false; batch.len()];
+    if let Ok(link) = wait_link(&mut links, deadline).await {
+        let mut sent = Vec::with_capacity(batch.len());
+        for (index, (target, envelope)) in batch.iter().enumerate() {
+            let Ok(properties) = wire::properties(envelope) else {
+                break;
+            };
+            match link
+                .send(target, &envelope.payload, &properties, false)
+                .await
+            {
+                Ok(confirm) => sent.push((index, target, confirm)),
+                Err(_) => break,
+            }
+        }
+        let confirms = sent.into_iter().map(|(index, target, confirm)| async move {
+            let stored = confirm
+                .await
+                .ok()
+                .and_then(|c| verdict(target, c))
+                .is_some_and(|v| v.is_ok());
+            (index, stored)
+        });
+        for (index, stored) in futures_util::future::join_all(confirms).await {
+            done[index] = stored;
+        }
+    }
+    let rest = batch.iter().zip(done).map(|((target, envelope), done)| {
+        let (links, driver) = (links.clone(), driver.clone());
+        let left = deadline.saturating_duration_since(Instant::now());
+        async move {
+            match done {
+                true => Ok(()),
+                false => publish(links, driver, target.clone(), envelope, left).await,
+            }
+        }
+    });
+    futures_util::future::join_all(rest).await
+}
+
 /// Publishes `envelope` to `target` and waits for the broker's confirm,
 /// publishing again on the next link when the current one dies, and after
 /// a growing pause when the broker nacked it (a quorum queue electing a
@@ -252,6 +313,15 @@ impl Handler<Publish> for AmqpDriver {
         // Each publish is its own future: many confirms are in flight at once.
         let (links, me) = (self.links.subscribe(), ctx.address());
         Box::pin(async move { publish(links, me, msg.target, &msg.envelope, msg.timeout).await })
+    }
+}
+
+impl Handler<PublishBatch> for AmqpDriver {
+    type Result = ResponseFuture<Vec<Result<()>>>;
+
+    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) -> Self::Result {
+        let (links, me) = (self.links.subscribe(), ctx.address());
+        Box::pin(publish_batch(links, me, msg.batch, msg.timeout))
     }
 }
 

@@ -149,45 +149,51 @@ impl Link {
         payload: &Bytes,
         properties: &BasicProperties,
     ) -> std::result::Result<(), Fault> {
-        let (exchange, key) = (target.exchange(), target.routing_key());
-        let name = target.declared_as();
         // A queue deleted behind our back makes the message unroutable:
         // declare again and retry once before calling it an error.
         for round in 0..2 {
-            self.declare(target, &name, round > 0)
-                .await
-                .map_err(|e| self.fault(e))?;
-            let options = BasicPublishOptions {
-                mandatory: true,
-                immediate: false,
-            };
-            let confirm = self
-                .confirms
-                .basic_publish(
-                    wire::short(&exchange).map_err(Fault::Fatal)?,
-                    wire::short(&key).map_err(Fault::Fatal)?,
-                    options,
-                    payload,
-                    properties.clone(),
-                )
-                .await
-                .map_err(|e| self.fault(e))?
-                .await
-                .map_err(|e| self.fault(e))?;
-            match confirm {
-                Confirmation::Ack(None) | Confirmation::NotRequested => return Ok(()),
-                // A topic without groups routes to no queue: nobody to tell.
-                Confirmation::Ack(Some(_)) if matches!(target, Target::Topic(_)) => return Ok(()),
-                Confirmation::Ack(Some(_)) => continue,
-                Confirmation::Nack(_) => return Err(Fault::Refused),
+            let sent = self.send(target, payload, properties, round > 0).await?;
+            let confirm = sent.await.map_err(|e| self.fault(e))?;
+            if let Some(verdict) = verdict(target, confirm) {
+                return verdict;
             }
         }
         Err(Fault::Fatal(Error::backend(format!(
-            "message to {name:?} was unroutable"
+            "message to {:?} was unroutable",
+            target.declared_as()
         ))))
     }
 
-    /// Declares the queue behind `target` unless this link did recently.
+    /// Sends one publish (declaring its target first, when `force`d or not
+    /// yet known) without awaiting its confirm: a batch sends its messages
+    /// in order, then awaits their confirms together.
+    pub(crate) async fn send(
+        &self,
+        target: &Target,
+        payload: &Bytes,
+        properties: &BasicProperties,
+        force: bool,
+    ) -> std::result::Result<lapin::PublisherConfirm, Fault> {
+        let (exchange, key) = (target.exchange(), target.routing_key());
+        self.declare(target, &target.declared_as(), force)
+            .await
+            .map_err(|e| self.fault(e))?;
+        let options = BasicPublishOptions {
+            mandatory: true,
+            immediate: false,
+        };
+        self.confirms
+            .basic_publish(
+                wire::short(&exchange).map_err(Fault::Fatal)?,
+                wire::short(&key).map_err(Fault::Fatal)?,
+                options,
+                payload,
+                properties.clone(),
+            )
+            .await
+            .map_err(|e| self.fault(e))
+    }
+
     async fn declare(&self, target: &Target, name: &str, force: bool) -> Result<()> {
         let fresh_for = match target {
             Target::Queue(_) | Target::Topic(_) => Duration::MAX,
@@ -320,6 +326,18 @@ impl Link {
         let _ = self.confirms.wait_for_confirms().await;
         let _ = self.publish.close(200, "shutdown".into()).await;
         let _ = self.consume.close(200, "shutdown".into()).await;
+    }
+}
+
+/// What a publish's confirm means: `Some(Ok)` stored, `Some(Err)` refused,
+/// `None` unroutable (its queue is gone: declare again and publish again).
+pub(crate) fn verdict(target: &Target, confirm: Confirmation) -> Option<Result<(), Fault>> {
+    match confirm {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Some(Ok(())),
+        // A topic without groups routes to no queue: nobody to tell.
+        Confirmation::Ack(Some(_)) if matches!(target, Target::Topic(_)) => Some(Ok(())),
+        Confirmation::Ack(Some(_)) => None,
+        Confirmation::Nack(_) => Some(Err(Fault::Refused)),
     }
 }
 

@@ -26,6 +26,7 @@ use crate::driver::redis::driver::{
 };
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
+use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
@@ -60,7 +61,12 @@ impl RedisBroker {
             consumer: consumer_prefix(&config.redis.consumer),
         });
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
-        let channels = Arc::new(Channels::start(&arbiters, retry, shared));
+        let channels = Arc::new(Channels::start(
+            &arbiters,
+            retry,
+            shared,
+            config.queue.idle_timeout,
+        ));
         let (driver_link, driver_channels) = (link.clone(), channels.clone());
         let push_timeout = config.queue.push_timeout;
         let driver = RedisDriver::start_in_arbiter(&arbiter, move |_| {
@@ -91,23 +97,60 @@ impl RedisBroker {
                 return Ok(());
             }
         }
+        let one = vec![(envelope, delay)];
+        let mut outcomes = self.through_pusher(queue, one, deadline).await?;
+        outcomes.pop().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Stores `batch` through `queue`'s pusher: handed over in one step and
+    /// one wake-up, written as one pipeline (up to the pusher's pipeline
+    /// size), each message answered once Redis confirmed it.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let deadline = Instant::now() + self.push_timeout;
+        let outcomes = self.through_pusher(queue, batch, deadline).await;
+        Unstored::gather(outcomes.map_err(Unstored::none)?)
+    }
+
+    /// Hands `batch` to `queue`'s pusher (waking it once) and answers each
+    /// message's outcome, in batch order, once Redis confirmed it or
+    /// `deadline` passed.
+    async fn through_pusher(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+        deadline: Instant,
+    ) -> Result<Vec<Result<()>>> {
         let channel = match self.channels.cached(queue) {
             Some(channel) => channel,
             None => self.channels.open(queue).await?,
         };
-        let (reply, stored) = oneshot::channel();
-        let push = Push {
-            envelope,
-            delay,
-            deadline,
-            reply,
-        };
-        if channel.front.inbox.put(push) {
+        let mut answers = Vec::with_capacity(batch.len());
+        let pushes = batch.into_iter().map(|(envelope, delay)| {
+            let (reply, stored) = oneshot::channel();
+            answers.push(stored);
+            Push {
+                envelope,
+                delay,
+                deadline,
+                reply,
+            }
+        });
+        if channel.front.inbox.put_all(pushes) {
             channel.front.pusher.do_send(Wake);
         }
-        stored.await.map_err(|_| {
-            Error::backend("the redis pusher stopped before Redis confirmed the push")
-        })?
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for stored in answers {
+            outcomes.push(stored.await.unwrap_or_else(|_| {
+                Err(Error::backend(
+                    "the redis pusher stopped before Redis confirmed the push",
+                ))
+            }));
+        }
+        Ok(outcomes)
     }
 
     /// Stores an immediate push with one `XADD` through the shared

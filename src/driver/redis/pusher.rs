@@ -77,11 +77,13 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    /// Adds `push`; `true` when the pusher must be sent [`Wake`].
-    pub(crate) fn put(&self, push: Push) -> bool {
-        let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
-        pushes.push(push);
-        pushes.len() == 1
+    /// Adds every push of `pushes` under one lock; `true` when the pusher
+    /// must be sent [`Wake`].
+    pub(crate) fn put_all(&self, pushes: impl Iterator<Item = Push>) -> bool {
+        let mut inbox = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
+        let was_empty = inbox.is_empty();
+        inbox.extend(pushes);
+        was_empty && !inbox.is_empty()
     }
 
     fn take(&self) -> Vec<Push> {
