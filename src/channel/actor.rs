@@ -119,7 +119,7 @@ impl<B: Backend> Actor for ChannelActor<B> {
         // Also runs after a restart: the old context's timers and futures are gone.
         self.with_backend(ctx, "started", |b, cx| b.started(cx));
         let idle = self.retirement.idle;
-        if !idle.is_zero() && !self.retirement.is_retired() {
+        if B::RETIRES && !idle.is_zero() && !self.retirement.is_retired() {
             self.idle_watch = ctx.run_interval(idle, |act, ctx| act.check_idle(ctx));
         }
     }

@@ -116,6 +116,10 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// `Error::Timeout` after `timeout`.
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>);
 
+    /// Whether [`retire`](Self::retire) can ever say yes: only then does the
+    /// channel run its idle watch (a broker's channels keep running).
+    const RETIRES: bool = false;
+
     /// The channel has no listener, holds no delivery and got no message
     /// for a whole `queue.idle_timeout`: answer `true` to let it retire,
     /// after making sure nothing can reach the backend any more (memory:

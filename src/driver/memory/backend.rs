@@ -248,6 +248,7 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
+    const RETIRES: bool = true;
     type Handle = ();
     type Event = MemoryEvent;
 
