@@ -12,11 +12,11 @@ pub mod child;
 #[cfg(all(feature = "cli", feature = "amqp", feature = "redis"))]
 pub mod cli;
 pub mod config;
-#[cfg(any(feature = "amqp", feature = "redis"))]
-pub mod flow;
 pub mod faults;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod firewall;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod flow;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
