@@ -125,7 +125,7 @@ impl Driver {
 
     /// Starts a listener actor on `queue` and returns its handle.
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
-        on_driver!(self, d => d.channels().attach(queue, spec).await)
+        on_driver!(self, d => d.attach(queue, spec).await)
     }
 
     /// Stops every listener of `queue`.
@@ -135,7 +135,7 @@ impl Driver {
 
     /// Takes one message, acknowledged on hand-over.
     pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
-        on_driver!(self, d => d.channels().receive(queue, timeout).await)
+        on_driver!(self, d => d.receive(queue, timeout).await)
     }
 
     /// Counts `queue`, including `dead` from `<queue>.dead`.

@@ -24,6 +24,7 @@ use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Open, Registry};
 use crate::error::{Error, Result};
+use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
@@ -91,6 +92,16 @@ impl AmqpBroker {
 
     pub(crate) fn channels(&self) -> &Channels<AmqpBackend> {
         &self.channels
+    }
+
+    /// Starts a listener on `queue`.
+    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
+        self.channels.attach(queue, spec).await
+    }
+
+    /// Takes one message of `queue`, acknowledged on hand-over.
+    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        self.channels.receive(queue, timeout).await
     }
 
     /// Publishes `envelope` to `queue` (through its wait queue after

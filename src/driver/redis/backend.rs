@@ -28,12 +28,13 @@ use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
 use crate::config::DriverKind;
 use crate::delivery::Delivery;
-use crate::driver::redis::commands::{self, ReceiveJob, Records};
+use crate::driver::redis::commands::{self, Records};
 use crate::driver::redis::driver::RedisShared;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::operate;
 use crate::driver::redis::pusher::{Inbox, RedisPusher, Watch};
-use crate::driver::redis::wire::{due_ms, fields, Keys};
+use crate::driver::redis::receive::{self, ReceiveJob};
+use crate::driver::redis::wire::{due_ms, fields, EntryRef, Keys};
 use crate::driver::registry::{Open, Registry};
 use crate::listener::ListenerId;
 use crate::runtime::Arbiters;
@@ -50,7 +51,7 @@ const PROMOTE_BATCH: usize = 1000;
 
 /// One queue of the redis driver.
 pub(crate) struct RedisBackend {
-    /// Its stream, delay set and dead-letter stream.
+    /// Its streams, delay set and dead-letter stream.
     keys: Keys,
     /// The bus's connections.
     link: Arc<RedisLink>,
@@ -82,6 +83,9 @@ pub(crate) enum RedisEvent {
     Promote { at: Instant },
     /// A settle script finished (sent by its task): shutdown may wait for it.
     Settled,
+    /// The queue turned out to be a topic's subscriber group (it was joined
+    /// after this channel started as an ordinary queue): read it so.
+    Regroup(Keys),
 }
 
 /// What the bus keeps beside a redis channel: its push side.
@@ -105,7 +109,7 @@ impl Open for RedisBackend {
         arbiters: &Arbiters,
         _registry: &Addr<Registry<Self>>,
     ) -> (Self, RedisFront) {
-        let keys = Keys::new(name);
+        let keys = shared.keys_of(name);
         let inbox = Arc::new(Inbox::default());
         // The channel goes on the next arbiter: storing and delivering use both cores.
         let (pusher_keys, link, pusher_inbox) = (keys.clone(), shared.link.clone(), inbox.clone());
@@ -198,7 +202,7 @@ impl RedisBackend {
     /// Adds what `settlement` does to the next settle script.
     fn record(
         &mut self,
-        settlement: Settlement<String>,
+        settlement: Settlement<EntryRef>,
         records: &mut Records,
         cx: &mut Cx<'_, Self>,
     ) {
@@ -274,7 +278,7 @@ impl RedisBackend {
 }
 
 impl Backend for RedisBackend {
-    type Handle = String;
+    type Handle = EntryRef;
     type Event = RedisEvent;
 
     fn started(&mut self, cx: &mut Cx<'_, Self>) {
@@ -342,7 +346,7 @@ impl Backend for RedisBackend {
         self.finish_if_done(listener);
     }
 
-    fn settle(&mut self, batch: Drain<'_, Settlement<String>>, cx: &mut Cx<'_, Self>) {
+    fn settle(&mut self, batch: Drain<'_, Settlement<EntryRef>>, cx: &mut Cx<'_, Self>) {
         let mut records = Records::default();
         for settlement in batch {
             self.record(settlement, &mut records, cx);
@@ -354,6 +358,7 @@ impl Backend for RedisBackend {
         match event {
             RedisEvent::Promote { at } => self.arm_promote(at, cx),
             RedisEvent::Settled => self.check_idle(),
+            RedisEvent::Regroup(keys) => self.keys = keys,
         }
     }
 
@@ -386,7 +391,7 @@ impl Backend for RedisBackend {
         };
         self.receivers += 1;
         self.promote(cx);
-        self.run(cx, commands::receive(job, reply), |(), b, _| {
+        self.run(cx, receive::receive(job, reply), |(), b, _| {
             b.receivers = b.receivers.saturating_sub(1);
         });
     }

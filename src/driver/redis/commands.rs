@@ -1,4 +1,4 @@
-//! The redis driver's Redis commands: reads (`XREADGROUP`, `XAUTOCLAIM`), settles, and the one-shot `receive`.
+//! The redis driver's Redis commands: reads (`XREADGROUP`, `XAUTOCLAIM`), settles, counts and purges.
 //!
 //! Free functions over a connection or the [`RedisLink`], so that the
 //! backend only decides what to do and these do it.
@@ -9,30 +9,32 @@ use std::time::{Duration, SystemTime};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamAutoClaimReply;
 use redis::{FromRedisValue, RedisError, Script};
-use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use crate::channel::retry::{HEADER_ERROR, HEADER_FAILED_AT};
-use crate::delivery::{Delivery, Envelope};
-use crate::driver::redis::link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
-use crate::driver::redis::scripts::{DROP_CONSUMER, PROMOTE, PURGE, SETTLE, STATS};
-use crate::driver::redis::wire::{self, decode, due_ms, Entry, Keys, Malformed, GROUP};
-use crate::error::{Error, Result};
+use crate::delivery::Envelope;
+use crate::driver::redis::link::{create_groups, RedisLink};
+use crate::driver::redis::scripts::{
+    DROP_CONSUMER, GROUP_PURGE, GROUP_STATS, PROMOTE, PURGE, SETTLE, STATS,
+};
+use crate::driver::redis::wire::{self, due_ms, Entry, EntryRef, Keys, Malformed};
+use crate::error::Result;
 use crate::stats::QueueStats;
 
-/// `XREADGROUP` for `consumer`: new entries (`from = None`, blocking up to
-/// `block`), or its own pending entries after id `from`.
+/// `XREADGROUP` for `consumer` over the streams of `keys` (a subscriber
+/// group reads its topic's shared stream and its own in one call): new
+/// entries (`from = None`, blocking up to `block`), or its own pending
+/// entries after the ids in `from`, one per stream. `count` is per stream.
 pub(crate) async fn read(
     conn: &mut MultiplexedConnection,
-    stream: &str,
+    keys: &Keys,
     consumer: &str,
     count: usize,
-    from: Option<&str>,
+    from: Option<&[String]>,
     block: Duration,
 ) -> std::result::Result<Vec<Entry>, RedisError> {
     let mut cmd = redis::cmd("XREADGROUP");
     cmd.arg("GROUP")
-        .arg(GROUP)
+        .arg(&*keys.group)
         .arg(consumer)
         .arg("COUNT")
         .arg(count);
@@ -40,48 +42,79 @@ pub(crate) async fn read(
         cmd.arg("BLOCK")
             .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
     }
-    cmd.arg("STREAMS").arg(stream).arg(from.unwrap_or(">"));
+    cmd.arg("STREAMS");
+    for stream in keys.streams() {
+        cmd.arg(&**stream);
+    }
+    match from {
+        Some(ids) => {
+            for id in ids {
+                cmd.arg(id);
+            }
+        }
+        None => {
+            for _ in keys.streams() {
+                cmd.arg(">");
+            }
+        }
+    }
     let reply: redis::Value = cmd.query_async(conn).await?;
-    Ok(Entry::from_read_reply(reply))
+    Ok(Entry::from_read_reply(reply, keys.topic.as_deref()))
 }
 
-/// `XAUTOCLAIM`: entries idle longer than `min_idle` (their consumer is
-/// presumed dead) become `consumer`'s.
+/// `XAUTOCLAIM` on each stream of `keys`: entries idle longer than
+/// `min_idle` (their consumer is presumed dead) become `consumer`'s.
 pub(crate) async fn autoclaim(
     mut conn: MultiplexedConnection,
-    stream: Arc<str>,
+    keys: Keys,
     consumer: Arc<str>,
     min_idle: Duration,
     count: usize,
 ) -> std::result::Result<Vec<Entry>, RedisError> {
-    let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-        .arg(&*stream)
-        .arg(GROUP)
-        .arg(&*consumer)
-        .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-        .arg("0-0")
-        .arg("COUNT")
-        .arg(count)
-        .query_async(&mut conn)
-        .await?;
-    Ok(reply.claimed.into_iter().map(Entry::from).collect())
+    let mut out = Vec::new();
+    for stream in keys.streams() {
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&**stream)
+            .arg(&*keys.group)
+            .arg(&*consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await?;
+        let shared = keys.topic.as_ref() == Some(stream);
+        out.extend(reply.claimed.into_iter().map(|claimed| Entry {
+            shared,
+            ..Entry::from(claimed)
+        }));
+    }
+    Ok(out)
 }
 
 /// `XCLAIM … JUSTID` on entries `consumer` holds: resets their idle time, so
 /// that no reaper takes a delivery whose handler is merely slow.
 pub(crate) async fn refresh(
     mut conn: MultiplexedConnection,
-    stream: Arc<str>,
+    keys: Keys,
     consumer: Arc<str>,
-    ids: Arc<[String]>,
+    held: Arc<[EntryRef]>,
 ) -> std::result::Result<(), RedisError> {
-    let mut cmd = redis::cmd("XCLAIM");
-    cmd.arg(&*stream).arg(GROUP).arg(&*consumer).arg(0);
-    for id in ids.iter() {
-        cmd.arg(id);
+    for stream in keys.streams() {
+        let shared = keys.topic.as_ref() == Some(stream);
+        let mut ids = held.iter().filter(|e| e.shared == shared).peekable();
+        if ids.peek().is_none() {
+            continue;
+        }
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&**stream).arg(&*keys.group).arg(&*consumer).arg(0);
+        for entry in ids {
+            cmd.arg(&entry.id);
+        }
+        cmd.arg("JUSTID");
+        cmd.query_async::<redis::Value>(&mut conn).await?;
     }
-    cmd.arg("JUSTID");
-    cmd.query_async::<redis::Value>(&mut conn).await.map(drop)
+    Ok(())
 }
 
 /// One argument of a [`SETTLE`] call.
@@ -110,27 +143,32 @@ impl Records {
         self.0.is_empty()
     }
 
-    /// Acknowledge and delete `entry`.
-    pub(crate) fn ack(&mut self, entry: String) {
-        self.0
-            .extend([Piece::Kind(b"a"), Piece::Owned(entry.into_bytes())]);
+    /// The record kind `lower`, in capitals for an entry of the shared stream.
+    fn kind(entry: &EntryRef, lower: &'static [u8; 1], upper: &'static [u8; 1]) -> Piece {
+        Piece::Kind(if entry.shared { upper } else { lower })
+    }
+
+    /// Acknowledge (and delete, or leave to the retention rule) `entry`.
+    pub(crate) fn ack(&mut self, entry: EntryRef) {
+        let kind = Self::kind(&entry, b"a", b"A");
+        self.0.extend([kind, Piece::Owned(entry.id.into_bytes())]);
     }
 
     /// Replace `entry` by `envelope` in the delay set, due at `due` (ms).
-    pub(crate) fn retry(&mut self, entry: String, envelope: &Envelope, due: u64) {
+    pub(crate) fn retry(&mut self, entry: EntryRef, envelope: &Envelope, due: u64) {
         self.0.extend([
-            Piece::Kind(b"r"),
-            Piece::Owned(entry.into_bytes()),
+            Self::kind(&entry, b"r", b"R"),
+            Piece::Owned(entry.id.into_bytes()),
             Piece::Owned(due.to_string().into_bytes()),
             Piece::Owned(wire::member(envelope)),
         ]);
     }
 
     /// Replace `entry` by an entry of `fields` in the dead-letter stream.
-    pub(crate) fn dead(&mut self, entry: String, fields: Vec<(Vec<u8>, Vec<u8>)>) {
+    pub(crate) fn dead(&mut self, entry: EntryRef, fields: Vec<(Vec<u8>, Vec<u8>)>) {
         self.0.extend([
-            Piece::Kind(b"d"),
-            Piece::Owned(entry.into_bytes()),
+            Self::kind(&entry, b"d", b"D"),
+            Piece::Owned(entry.id.into_bytes()),
             Piece::Owned((fields.len() * 2).to_string().into_bytes()),
         ]);
         for (field, value) in fields {
@@ -139,21 +177,22 @@ impl Records {
     }
 
     /// Replace `entry` by a fresh copy of `envelope` at the end of the
-    /// stream: handed back, it is delivered again at once.
-    pub(crate) fn hand_back(&mut self, entry: String, envelope: &Envelope) {
+    /// queue's own stream (a subscriber group's private one): handed back,
+    /// it is delivered again at once, to that group only.
+    pub(crate) fn hand_back(&mut self, entry: EntryRef, envelope: &Envelope) {
         let mut parts = Vec::new();
         wire::write_fields(envelope, |part| parts.push(Piece::Owned(part.to_vec())));
         self.0.extend([
-            Piece::Kind(b"b"),
-            Piece::Owned(entry.into_bytes()),
+            Self::kind(&entry, b"b", b"B"),
+            Piece::Owned(entry.id.into_bytes()),
             Piece::Owned(parts.len().to_string().into_bytes()),
         ]);
         self.0.extend(parts);
     }
 
     /// Dead-letters a stream entry that is no message.
-    pub(crate) fn malformed(&mut self, queue: &str, entry: String, bad: Malformed) {
-        tracing::warn!(queue, %entry, reason = %bad.reason, "stream entry is not a message; dead-lettered");
+    pub(crate) fn malformed(&mut self, queue: &str, entry: EntryRef, bad: Malformed) {
+        tracing::warn!(queue, entry = %entry.id, reason = %bad.reason, "stream entry is not a message; dead-lettered");
         let mut fields = bad.fields;
         let failed_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         for (name, value) in [(HEADER_ERROR, bad.reason), (HEADER_FAILED_AT, failed_at)] {
@@ -245,9 +284,10 @@ pub(crate) async fn settle(
     limit: Duration,
 ) -> Result<i64> {
     let mut args: Vec<&[u8]> = Vec::with_capacity(records.0.len() + 1);
-    args.push(GROUP.as_bytes());
+    args.push(keys.group.as_bytes());
     args.extend(records.0.iter().map(Piece::bytes));
-    let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
+    let mut stream_keys = vec![&*keys.stream, &*keys.delayed, &*keys.dead];
+    stream_keys.extend(keys.topic.as_deref());
     invoke(link, limit, &SETTLE, &stream_keys, &args).await
 }
 
@@ -277,9 +317,17 @@ pub(crate) async fn promote(
 /// `dead`, and `durable` from the link. The channel fills in its own
 /// `listeners` and `restarts`; a queue without a channel has none.
 pub(crate) async fn count(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<QueueStats> {
-    let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
+    let mut stream_keys = vec![&*keys.stream, &*keys.delayed, &*keys.dead];
+    let script = match keys.topic.as_deref() {
+        Some(topic) => {
+            stream_keys.push(topic);
+            &GROUP_STATS
+        }
+        None => &STATS,
+    };
+    let group = [keys.group.as_bytes()];
     let (ready, in_flight, delayed, dead) =
-        invoke(&link, limit, &STATS, &stream_keys, &[GROUP.as_bytes()]).await?;
+        invoke(&link, limit, script, &stream_keys, &group).await?;
     Ok(QueueStats {
         ready,
         in_flight,
@@ -290,27 +338,34 @@ pub(crate) async fn count(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> 
     })
 }
 
-/// Deletes the entries of `keys.stream` no consumer was handed yet.
+/// Deletes the entries of `keys.stream` no consumer was handed yet; for a
+/// subscriber group, also moves it past the shared stream's.
 pub(crate) async fn purge(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<u64> {
-    invoke(&link, limit, &PURGE, &[&keys.stream], &[GROUP.as_bytes()]).await
+    let group = [keys.group.as_bytes()];
+    match keys.topic.as_deref() {
+        Some(topic) => invoke(&link, limit, &GROUP_PURGE, &[&keys.stream, topic], &group).await,
+        None => invoke(&link, limit, &PURGE, &[&keys.stream], &group).await,
+    }
 }
 
-/// Deletes `consumer` from the group if it holds nothing.
+/// Deletes `consumer` from the group of each stream where it holds nothing.
 pub(crate) async fn drop_consumer(
     link: Arc<RedisLink>,
     keys: Keys,
     consumer: Arc<str>,
     limit: Duration,
 ) -> Result<i64> {
-    let args = [GROUP.as_bytes(), consumer.as_bytes()];
-    invoke(&link, limit, &DROP_CONSUMER, &[&keys.stream], &args).await
+    let args = [keys.group.as_bytes(), consumer.as_bytes()];
+    let streams: Vec<&str> = keys.streams().map(|s| &**s).collect();
+    invoke(&link, limit, &DROP_CONSUMER, &streams, &args).await
 }
 
-/// Creates the group over the shared connection (after a `NOGROUP`).
+/// Creates the consumer groups over the shared connection (at join, or
+/// after a `NOGROUP`).
 pub(crate) async fn ensure_group(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<()> {
     link.run(limit, |mut conn| {
-        let stream = keys.stream.clone();
-        async move { create_group(&mut conn, &stream).await }
+        let keys = keys.clone();
+        async move { create_groups(&mut conn, &keys).await }
     })
     .await
 }
@@ -327,144 +382,3 @@ pub(crate) async fn delete(link: &RedisLink, keys: &Keys, limit: Duration) -> Re
     .await
 }
 
-/// What a one-shot receive needs.
-pub(crate) struct ReceiveJob {
-    pub(crate) link: Arc<RedisLink>,
-    pub(crate) keys: Keys,
-    pub(crate) queue: Arc<str>,
-    pub(crate) consumer: Arc<str>,
-    pub(crate) timeout: Duration,
-    pub(crate) limit: Duration,
-}
-
-/// Takes one message as a one-shot consumer: the entry is acknowledged only
-/// once the caller has it, and handed back if the caller gave up.
-pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<Delivery>>) {
-    let deadline = Instant::from_std(crate::timer::deadline(
-        std::time::Instant::now(),
-        job.timeout,
-    ));
-    let mut conn = None;
-    let mut backoff = Duration::from_millis(25);
-    loop {
-        if job.link.is_closing() {
-            let _ = reply.send(Err(Error::Closed));
-            return;
-        }
-        if reply.is_closed() {
-            return;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            let _ = reply.send(Err(Error::Timeout));
-            return;
-        }
-        let taken = match conn.take() {
-            Some(taken) => Ok(taken),
-            None => match job.link.pooled().await {
-                Ok(mut fresh) => client_id(&mut fresh).await.map(|id| (fresh, id)),
-                Err(e) => Err(e),
-            },
-        };
-        let (mut fresh, id) = match taken {
-            Ok(taken) => taken,
-            Err(e) if transient(&e) => {
-                tokio::time::sleep(backoff.min(deadline - now)).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            Err(e) => {
-                let _ = reply.send(Err(Error::backend(e)));
-                return;
-            }
-        };
-        let block = (deadline - now).min(BLOCK);
-        let outcome = {
-            let read = read(&mut fresh, &job.keys.stream, &job.consumer, 1, None, block);
-            tokio::pin!(read);
-            tokio::select! {
-                got = &mut read => got,
-                () = reply.closed() => {
-                    job.link.unblock(id).await;
-                    read.await
-                }
-                () = job.link.closing() => {
-                    job.link.unblock(id).await;
-                    read.await
-                }
-            }
-        };
-        match outcome {
-            Ok(entries) => {
-                conn = Some((fresh, id));
-                for entry in entries {
-                    match hand_over(&job, entry, reply).await {
-                        Some(back) => reply = back,
-                        None => return,
-                    }
-                }
-            }
-            Err(e) if no_group(&e) => {
-                if let Err(e) = create_group(&mut fresh, &job.keys.stream).await {
-                    tracing::debug!(error = %e, "cannot create the consumer group");
-                }
-                conn = Some((fresh, id));
-            }
-            Err(e) if transient(&e) => {
-                tokio::time::sleep(backoff.min(deadline - Instant::now().min(deadline))).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(Error::backend(e)));
-                return;
-            }
-        }
-    }
-}
-
-/// Hands one read entry to the receive's caller. Gives the reply back when
-/// the entry was no message (dead-lettered) so the receive goes on.
-async fn hand_over(
-    job: &ReceiveJob,
-    entry: Entry,
-    reply: oneshot::Sender<Result<Delivery>>,
-) -> Option<oneshot::Sender<Result<Delivery>>> {
-    let entry_id = entry.id.clone();
-    let mut records = Records::default();
-    let mut back = None;
-    match decode(&entry_id, entry) {
-        Err(bad) => {
-            records.malformed(&job.queue, entry_id.clone(), bad);
-            back = Some(reply);
-        }
-        Ok(envelope) if job.link.is_closing() || reply.is_closed() => {
-            records.hand_back(entry_id.clone(), &envelope);
-            if job.link.is_closing() {
-                let _ = reply.send(Err(Error::Closed));
-            }
-        }
-        Ok(envelope) => {
-            // Acknowledged before it is handed over, so that the
-            // caller who has it sees it gone from every count.
-            records.ack(entry_id.clone());
-            if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
-                let _ = reply.send(Err(error));
-                return None;
-            }
-            let delivery = Delivery::new(envelope, job.queue.clone());
-            if let Err(Ok(unsent)) = reply.send(Ok(delivery)) {
-                // The caller gave up in between: store it again, unchanged.
-                let envelope = unsent.into_envelope();
-                let (pipe, _) = push_pipeline(&job.keys, std::iter::once((&envelope, None)));
-                if let Err(error) = send(&job.link, pipe, job.limit).await {
-                    tracing::error!(%error, id = %envelope.id, "cannot put back a message whose receive was abandoned");
-                }
-            }
-            return None;
-        }
-    }
-    if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
-        tracing::warn!(%error, entry = %entry_id, "cannot settle a received entry; it will be redelivered");
-    }
-    back
-}

@@ -7,10 +7,11 @@
 //! it stops every listener, lets the commands in flight finish, and closes
 //! the connections.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
+use rustc_hash::FxHashSet;
 
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{Channels, DRAIN_LIMIT};
@@ -32,6 +33,30 @@ pub(crate) struct RedisShared {
     pub(crate) claim_idle: Duration,
     /// The prefix of this bus's consumer names.
     pub(crate) consumer: String,
+    /// Queue names known to be topics' subscriber groups (joined, or found
+    /// so on Redis): their channels read the topic's stream too.
+    pub(crate) groups: RwLock<FxHashSet<Arc<str>>>,
+}
+
+impl RedisShared {
+    /// The keys of `queue` as far as this bus knows: a subscriber group's
+    /// once it is known as one.
+    pub(crate) fn keys_of(&self, queue: &str) -> Keys {
+        let known = self.groups.read().is_ok_and(|g| g.contains(queue));
+        match Keys::split_group(queue).filter(|_| known) {
+            Some((topic, group)) => Keys::group(topic, group),
+            None => Keys::new(queue),
+        }
+    }
+
+    /// Remembers that `keys` are a subscriber group's.
+    pub(crate) fn remember(&self, keys: &Keys) {
+        if keys.topic.is_some() {
+            if let Ok(mut groups) = self.groups.write() {
+                groups.insert(keys.stream.clone());
+            }
+        }
+    }
 }
 
 /// The redis driver's actor, one per bus: it owns the bus's Redis
@@ -75,7 +100,7 @@ pub(crate) struct RedriveStep {
     pub(crate) max: usize,
 }
 
-/// Publishes to every group of a topic.
+/// Publishes to a topic's stream.
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
 pub(crate) struct PublishTopic {
@@ -83,13 +108,15 @@ pub(crate) struct PublishTopic {
     pub(crate) envelope: Envelope,
 }
 
-/// Makes a topic's group durable (its stream, consumer group, membership).
+/// Makes a topic's group durable (its consumer groups and streams).
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
-pub(crate) struct JoinTopic {
-    pub(crate) topic: String,
-    pub(crate) queue: String,
-}
+pub(crate) struct JoinTopic(pub(crate) Keys);
+
+/// Tells whether a queue name is a topic's subscriber group, answering its keys.
+#[derive(Message)]
+#[rtype(result = "Result<Keys>")]
+pub(crate) struct Resolve(pub(crate) String);
 
 /// Stops every listener (waiting up to `timeout` for handlers), lets the
 /// commands in flight finish, and closes the connections. Answers whether
@@ -175,7 +202,16 @@ impl Handler<JoinTopic> for RedisDriver {
 
     fn handle(&mut self, msg: JoinTopic, _ctx: &mut Context<Self>) -> Self::Result {
         let limit = self.push_timeout;
-        Box::pin(topics::join(self.link.clone(), msg.topic, msg.queue, limit))
+        Box::pin(topics::join(self.link.clone(), msg.0, limit))
+    }
+}
+
+impl Handler<Resolve> for RedisDriver {
+    type Result = ResponseFuture<Result<Keys>>;
+
+    fn handle(&mut self, msg: Resolve, _ctx: &mut Context<Self>) -> Self::Result {
+        let limit = self.push_timeout;
+        Box::pin(topics::resolve(self.link.clone(), msg.0, limit))
     }
 }
 

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::config::redis::RedisConfig;
 use crate::config::value::redact_password;
+use crate::driver::redis::wire::Keys;
 use crate::error::{Error, Result};
 
 /// How long one connection attempt may take.
@@ -339,17 +340,32 @@ async fn durable(conn: &mut MultiplexedConnection) -> bool {
     }
 }
 
-/// Creates the group `actorbus` on `stream` at id 0 (so entries added before
-/// it are delivered too), creating the stream if needed.
-pub(crate) async fn create_group(
+/// Creates the consumer groups of `keys`, and their streams if needed: a
+/// queue's group `actorbus` at id 0 (so entries added before it are
+/// delivered too); a subscriber group's on the topic's shared stream at `$`
+/// (it gets only what is published from now on) and on its own stream at 0.
+pub(crate) async fn create_groups(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+) -> std::result::Result<(), RedisError> {
+    if let Some(topic) = &keys.topic {
+        create_group(conn, topic, &keys.group, "$").await?;
+    }
+    create_group(conn, &keys.stream, &keys.group, "0").await
+}
+
+/// `XGROUP CREATE <stream> <group> <start> MKSTREAM`; an existing group is fine.
+async fn create_group(
     conn: &mut MultiplexedConnection,
     stream: &str,
+    group: &str,
+    start: &str,
 ) -> std::result::Result<(), RedisError> {
     let created: std::result::Result<(), RedisError> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)
-        .arg(crate::driver::redis::wire::GROUP)
-        .arg("0")
+        .arg(group)
+        .arg(start)
         .arg("MKSTREAM")
         .query_async(conn)
         .await;

@@ -6,7 +6,9 @@
 //!   listener's reads and the reaper;
 //! - `pusher`: pipelined pushes on another arbiter;
 //! - `operate`: peek, and redrive in atomic steps;
-//! - `topics`: publishing to every subscriber group's stream, and joining a group;
+//! - `receive`: the one-shot `receive`;
+//! - `topics`: publishing to a topic's stream, joining a group (a consumer
+//!   group on it), and telling a group's queue name from a queue's;
 //! - `commands`, `scripts`, `link`, `wire`: Redis commands, Lua scripts, connections, layout.
 
 pub(crate) mod backend;
@@ -16,6 +18,7 @@ pub(crate) mod driver;
 pub(crate) mod link;
 pub(crate) mod operate;
 pub(crate) mod pusher;
+pub(crate) mod receive;
 pub(crate) mod scripts;
 pub(crate) mod topics;
 pub(crate) mod wire;

@@ -38,27 +38,55 @@ const HEADER: &str = "h:";
 /// The Redis keys of one queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
-    /// The work stream `<q>`.
+    /// The work stream `<q>`. For a topic's subscriber group `<t>.<g>` it
+    /// is the group's private stream: its retries, hand-backs, redriven
+    /// messages and direct pushes, which no other group must see.
     pub(crate) stream: Arc<str>,
     /// The delay set `<q>.delayed`.
     pub(crate) delayed: Arc<str>,
     /// The dead-letter stream `<q>.dead`.
     pub(crate) dead: Arc<str>,
+    /// The consumer group the queue is read with: [`GROUP`] for a queue,
+    /// `<g>` for a subscriber group (on both of its streams).
+    pub(crate) group: Arc<str>,
+    /// A subscriber group's shared stream `<t>`, which every group of the
+    /// topic reads with a consumer group of its own; `None` for a queue.
+    pub(crate) topic: Option<Arc<str>>,
 }
 
 impl Keys {
+    /// The keys of the ordinary queue `queue`.
     pub(crate) fn new(queue: &str) -> Self {
         Keys {
             stream: queue.into(),
             delayed: format!("{queue}.delayed").into(),
             dead: validate::dead_letter_name(queue).into(),
+            group: GROUP.into(),
+            topic: None,
         }
     }
-}
 
-/// The set of a topic's group streams, `<topic>.groups`: who a publish reaches.
-pub(crate) fn groups_key(topic: &str) -> String {
-    format!("{topic}.groups")
+    /// The keys of the subscriber group whose queue is `<topic>.<group>`.
+    pub(crate) fn group(topic: &str, group: &str) -> Self {
+        Keys {
+            group: group.into(),
+            topic: Some(topic.into()),
+            ..Keys::new(&format!("{topic}.{group}"))
+        }
+    }
+
+    /// The topic and group a queue name stands for if it is a subscriber
+    /// group (group names have no `.`); `None` for a name without a `.`.
+    pub(crate) fn split_group(queue: &str) -> Option<(&str, &str)> {
+        queue
+            .rsplit_once('.')
+            .filter(|(topic, group)| !topic.is_empty() && !group.is_empty())
+    }
+
+    /// The streams a listener reads: the shared one first, then its own.
+    pub(crate) fn streams(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.topic.iter().chain(std::iter::once(&self.stream))
+    }
 }
 
 /// Calls `arg` with each field name and value of `envelope`, in order, as
@@ -146,6 +174,8 @@ pub(crate) struct Malformed {
 pub(crate) struct Entry {
     /// The stream entry id.
     pub(crate) id: String,
+    /// It is in a topic's shared stream, not the queue's own.
+    pub(crate) shared: bool,
     /// Field names and values; empty when the entry's data was deleted.
     pub(crate) fields: Vec<(String, Value)>,
 }
@@ -155,8 +185,9 @@ impl Entry {
         self.fields.iter().find(|(f, _)| f == name).map(|(_, v)| v)
     }
 
-    /// The entries of an `XREADGROUP` reply (nil when it timed out).
-    pub(crate) fn from_read_reply(reply: Value) -> Vec<Entry> {
+    /// The entries of an `XREADGROUP` reply (nil when it timed out);
+    /// those of stream `shared` are marked so.
+    pub(crate) fn from_read_reply(reply: Value, shared: Option<&str>) -> Vec<Entry> {
         let streams = match reply {
             Value::Array(streams) => streams,
             Value::Map(pairs) => pairs
@@ -173,8 +204,16 @@ impl Entry {
             if parts.len() != 2 {
                 continue;
             }
-            if let Value::Array(entries) = parts.swap_remove(1) {
-                out.extend(entries.into_iter().filter_map(Entry::from_value));
+            let entries = parts.swap_remove(1);
+            let name = bytes_of(parts.swap_remove(0));
+            let is_shared = shared.is_some_and(|s| name == s.as_bytes());
+            if let Value::Array(entries) = entries {
+                out.extend(entries.into_iter().filter_map(Entry::from_value).map(
+                    |mut entry| {
+                        entry.shared = is_shared;
+                        entry
+                    },
+                ));
             }
         }
         out
@@ -204,6 +243,7 @@ impl Entry {
         let id = String::from_utf8(bytes_of(parts.swap_remove(0))).ok()?;
         let mut entry = Entry {
             id,
+            shared: false,
             fields: Vec::new(),
         };
         if let Value::Array(flat) = fields {
@@ -222,9 +262,20 @@ impl From<StreamId> for Entry {
     fn from(entry: StreamId) -> Self {
         Entry {
             id: entry.id,
+            shared: false,
             fields: entry.map.into_iter().collect(),
         }
     }
+}
+
+/// What settles a delivery on Redis: its stream entry id, and whether the
+/// entry is in a topic's shared stream (ids of two streams may be equal).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct EntryRef {
+    /// The stream entry id.
+    pub(crate) id: String,
+    /// It is in the topic's shared stream, not the queue's own.
+    pub(crate) shared: bool,
 }
 
 /// Reads a stream entry as a message.
@@ -318,6 +369,7 @@ mod tests {
     fn entry(id: &str, fields: &[(&str, &str)]) -> Entry {
         Entry {
             id: id.to_owned(),
+            shared: false,
             fields: fields
                 .iter()
                 .map(|(f, v)| ((*f).to_owned(), Value::BulkString(v.as_bytes().to_vec())))
@@ -351,6 +403,7 @@ mod tests {
             "5-0",
             Entry {
                 id: "5-0".into(),
+                shared: false,
                 fields: map,
             },
         )
@@ -375,7 +428,10 @@ mod tests {
                 Value::Array(vec![bulk("2-0"), Value::Nil]),
             ]),
         ])]);
-        let entries = Entry::from_read_reply(reply);
+        let entries = Entry::from_read_reply(reply.clone(), None);
+        assert!(Entry::from_read_reply(reply, Some("q"))
+            .iter()
+            .all(|e| e.shared));
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].id, "1-0");
         assert_eq!(entries[0].fields, [("payload".to_owned(), bulk("a"))]);
@@ -383,7 +439,7 @@ mod tests {
             (entries[1].id.as_str(), entries[1].fields.len()),
             ("2-0", 0)
         );
-        assert!(Entry::from_read_reply(Value::Nil).is_empty());
+        assert!(Entry::from_read_reply(Value::Nil, None).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::RedisBackend;
 use crate::channel::backend::Cx;
 use crate::driver::redis::commands::{self, read, Records};
 use crate::driver::redis::link::{client_id, no_group, RedisLink, BLOCK};
-use crate::driver::redis::wire::{decode, Entry};
+use crate::driver::redis::wire::{decode, Entry, EntryRef, Keys};
 use crate::listener::ListenerId;
 
 /// Most entries one `XAUTOCLAIM` takes over.
@@ -34,8 +34,9 @@ pub(super) struct Reader {
     client_id: Option<i64>,
     /// What the reader is doing.
     state: ReadState,
-    /// Re-reading its own pending entries, after this id.
-    cursor: Option<String>,
+    /// Re-reading its own pending entries, after these ids (one per
+    /// stream it reads).
+    cursor: Option<Vec<String>>,
     /// Read failures in a row, for the backoff.
     failures: u32,
     /// Its listener's actor has stopped: the reader goes once its read ends.
@@ -125,7 +126,8 @@ impl RedisBackend {
                         reader.conn = Some(conn);
                         // Entries read before a crash or a lost connection
                         // are still ours: take them back first.
-                        reader.cursor = Some("0".to_owned());
+                        let streams = b.keys.streams().count();
+                        reader.cursor = Some(vec!["0".to_owned(); streams]);
                         b.pump(id, cx);
                     }
                     Err(error) => b.read_failed(id, &error, cx),
@@ -140,11 +142,24 @@ impl RedisBackend {
             return;
         }
         reader.state = ReadState::Reading;
-        let (stream, consumer) = (self.keys.stream.clone(), reader.consumer.clone());
+        let streams = self.keys.streams().count();
+        if reader.cursor.as_ref().is_some_and(|c| c.len() != streams) {
+            // The queue was regrouped: re-read its pending entries anew.
+            reader.cursor = Some(vec!["0".to_owned(); streams]);
+        }
+        let (keys, consumer) = (self.keys.clone(), reader.consumer.clone());
         let cursor = reader.cursor.clone();
+        // COUNT is per stream: a subscriber group reads two, so each gets
+        // half the credit (a credit of 1 may bring 2, which the listener
+        // queues).
+        let count = if keys.topic.is_some() {
+            credit.div_ceil(2)
+        } else {
+            credit
+        };
         let reading = async move {
             let from = cursor.as_deref();
-            let got = read(&mut conn, &stream, &consumer, credit, from, BLOCK).await;
+            let got = read(&mut conn, &keys, &consumer, count, from, BLOCK).await;
             (conn, got)
         };
         self.run(cx, reading, move |(conn, got), b, cx| {
@@ -167,8 +182,8 @@ impl RedisBackend {
             Ok(entries) => {
                 reader.conn = Some(conn);
                 reader.failures = 0;
-                if reader.cursor.is_some() {
-                    reader.cursor = entries.last().map(|e| e.id.clone());
+                if let Some(cursor) = reader.cursor.take() {
+                    reader.cursor = next_cursor(&self.keys, cursor, &entries);
                 }
                 let known = reader.cursor.is_some();
                 self.take_entries(id, entries, known, cx);
@@ -209,28 +224,33 @@ impl RedisBackend {
     ) {
         // New entries (`>`) were never delivered; a re-read of pending
         // entries or a claim may return some a listener here still holds.
-        let holding: FxHashSet<&str> = if known {
-            cx.held().map(|(_, entry)| entry.as_str()).collect()
+        let holding: FxHashSet<(&str, bool)> = if known {
+            cx.held()
+                .map(|(_, entry)| (entry.id.as_str(), entry.shared))
+                .collect()
         } else {
             FxHashSet::default()
         };
         let entries: Vec<Entry> = entries
             .into_iter()
-            .filter(|e| !holding.contains(e.id.as_str()))
+            .filter(|e| !holding.contains(&(e.id.as_str(), e.shared)))
             .collect();
         drop(holding);
         let mut items = Vec::with_capacity(entries.len());
         let mut records = Records::default();
         for mut entry in entries {
-            let entry_id = std::mem::take(&mut entry.id);
+            let entry_id = EntryRef {
+                id: std::mem::take(&mut entry.id),
+                shared: entry.shared,
+            };
             if entry.fields.is_empty() {
                 // A pending entry whose data someone deleted (every added
                 // entry has a field): nothing to deliver; clear it.
-                tracing::debug!(queue = %cx.name(), entry = %entry_id, "pending entry was deleted");
+                tracing::debug!(queue = %cx.name(), entry = %entry_id.id, "pending entry was deleted");
                 records.ack(entry_id);
                 continue;
             }
-            match decode(&entry_id, entry) {
+            match decode(&entry_id.id, entry) {
                 Ok(envelope) => items.push((entry_id, envelope)),
                 Err(bad) => records.malformed(cx.name(), entry_id, bad),
             }
@@ -291,22 +311,21 @@ impl RedisBackend {
     /// Takes over entries of dead consumers for listeners with credit, and
     /// keeps what listeners hold from looking dead.
     pub(super) fn reap(&mut self, cx: &mut Cx<'_, Self>) {
-        let mut holding: FxHashMap<ListenerId, Vec<String>> = FxHashMap::default();
+        let mut holding: FxHashMap<ListenerId, Vec<EntryRef>> = FxHashMap::default();
         for (listener, entry) in cx.held() {
             holding.entry(listener).or_default().push(entry.clone());
         }
         let (claim_idle, limit) = (self.shared.claim_idle, self.settle_limit());
-        let stream = self.keys.stream.clone();
         for (id, entries) in holding {
             let Some(reader) = self.readers.get(&id) else {
                 continue;
             };
-            let (link, stream, consumer) =
-                (self.link.clone(), stream.clone(), reader.consumer.clone());
-            let entries: Arc<[String]> = entries.into();
+            let (link, keys, consumer) =
+                (self.link.clone(), self.keys.clone(), reader.consumer.clone());
+            let entries: Arc<[EntryRef]> = entries.into();
             let run = async move {
                 link.run(limit, |conn| {
-                    commands::refresh(conn, stream.clone(), consumer.clone(), entries.clone())
+                    commands::refresh(conn, keys.clone(), consumer.clone(), entries.clone())
                 })
                 .await
             };
@@ -317,11 +336,11 @@ impl RedisBackend {
             let Some(reader) = self.readers.get(&id).filter(|_| credit > 0) else {
                 continue;
             };
-            let (link, stream, consumer) =
-                (self.link.clone(), stream.clone(), reader.consumer.clone());
+            let (link, keys, consumer) =
+                (self.link.clone(), self.keys.clone(), reader.consumer.clone());
             let run = async move {
                 link.run(limit, |conn| {
-                    commands::autoclaim(conn, stream.clone(), consumer.clone(), claim_idle, credit)
+                    commands::autoclaim(conn, keys.clone(), consumer.clone(), claim_idle, credit)
                 })
                 .await
             };
@@ -335,4 +354,25 @@ impl RedisBackend {
             });
         }
     }
+}
+
+/// Where a re-read of pending entries goes on after `entries`: per stream,
+/// after the last entry it returned; a stream that returned none is done
+/// (read after the largest id). `None` once every stream is done: from then
+/// on the reader takes new entries.
+fn next_cursor(keys: &Keys, cursor: Vec<String>, entries: &[Entry]) -> Option<Vec<String>> {
+    const DONE: &str = "18446744073709551615-18446744073709551615";
+    let next: Vec<String> = keys
+        .streams()
+        .zip(cursor)
+        .map(|(stream, _)| {
+            let shared = keys.topic.as_ref() == Some(stream);
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.shared == shared)
+                .map_or_else(|| DONE.to_owned(), |e| e.id.clone())
+        })
+        .collect();
+    next.iter().any(|id| id != DONE).then_some(next)
 }
