@@ -19,9 +19,11 @@ use crate::driver::amqp::backend::AmqpBackend;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
 use crate::driver::amqp::link::{parse_uri, Link, Target};
 use crate::driver::amqp::operate;
+use crate::driver::amqp::replies::{Sink, DIRECT_REPLY_TO};
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
+use crate::driver::ReplySink;
 use crate::driver::registry::{Open, Registry};
 use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
@@ -36,6 +38,8 @@ pub(crate) struct AmqpBroker {
     arbiters: Arbiters,
     /// The channel actors of the queues this bus used.
     channels: Channels<AmqpBackend>,
+    /// Where direct replies go, once the bus made a request.
+    sink: Sink,
 }
 
 impl Open for AmqpBackend {
@@ -68,9 +72,12 @@ impl AmqpBroker {
         let amqp = config.amqp.clone();
         let (tx, rx) = oneshot::channel();
         let (home, consume_on) = (arbiters.next().clone(), arbiters.next().clone());
+        let sink = Sink::default();
+        let link_sink = sink.clone();
         home.spawn(async move {
-            let started = Link::open(&amqp, 1, &consume_on).await.map(|link| {
-                let (driver, links) = AmqpDriver::new(amqp, link, consume_on);
+            let started = Link::open(&amqp, 1, &consume_on, link_sink.clone()).await;
+            let started = started.map(|link| {
+                let (driver, links) = AmqpDriver::new(amqp, link, consume_on, link_sink);
                 (driver.start(), links)
             });
             let _ = tx.send(started);
@@ -87,6 +94,7 @@ impl AmqpBroker {
             channels: Channels::start(&arbiters, retry, shared.clone()),
             shared,
             arbiters,
+            sink,
         })
     }
 
@@ -134,6 +142,29 @@ impl AmqpBroker {
             .driver
             .send(Publish {
                 target: Target::Topic(topic.to_owned()),
+                envelope,
+                timeout: self.shared.push_timeout,
+            })
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Sends this bus's direct replies to `sink` from now on, answering
+    /// the address its requests carry: `amq.rabbitmq.reply-to`.
+    pub(crate) fn direct_replies(&self, sink: ReplySink) -> &'static str {
+        let _ = self.sink.set(sink);
+        DIRECT_REPLY_TO
+    }
+
+    /// Publishes a reply to a direct reply-to `address`, returning once the
+    /// broker confirmed it (it reached the requester's channel, or found it
+    /// gone and dropped it: nobody waits for it then).
+    pub(crate) async fn reply(&self, address: &str, envelope: Envelope) -> Result<()> {
+        wire::check_frame(&envelope, self.shared.frame_max())?;
+        self.shared
+            .driver
+            .send(Publish {
+                target: Target::Reply(address.to_owned()),
                 envelope,
                 timeout: self.shared.push_timeout,
             })

@@ -25,50 +25,14 @@ use actix::ArbiterHandle;
 use tokio::sync::oneshot;
 
 use crate::config::amqp::AmqpConfig;
+use crate::driver::amqp::replies::{self, Sink, DIRECT_REPLY_TO};
+pub(crate) use crate::driver::amqp::target::Target;
 use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
 use crate::validate;
 
 /// Longest wait for a connection to open; bad settings fail within this, without retrying.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// Where a publish goes.
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    /// A durable queue (by its user-facing name).
-    Queue(String),
-    /// The wait queue for `delay` in front of the durable queue `target`.
-    Wait { target: String, delay: Duration },
-    /// The fanout exchange of a topic: every group's queue bound to it.
-    Topic(String),
-}
-
-impl Target {
-    /// The exchange the message is published to: the default one for queues.
-    fn exchange(&self) -> String {
-        match self {
-            Target::Topic(topic) => wire::wire_name(topic),
-            _ => String::new(),
-        }
-    }
-
-    /// The routing key: the queue's wire name (a fanout ignores it).
-    fn routing_key(&self) -> String {
-        match self {
-            Target::Queue(name) => wire::wire_name(name),
-            Target::Wait { target, delay } => wire::wait_name(target, *delay),
-            Target::Topic(_) => String::new(),
-        }
-    }
-
-    /// What the link remembers as declared.
-    fn declared_as(&self) -> String {
-        match self {
-            Target::Topic(topic) => format!("exchange {}", wire::wire_name(topic)),
-            _ => self.routing_key(),
-        }
-    }
-}
 
 /// One generation of connections.
 pub(crate) struct Link {
@@ -83,6 +47,11 @@ pub(crate) struct Link {
     /// Queues declared on this link, and when (wait queues must be
     /// re-declared before their `x-expires` runs out).
     declared: Mutex<HashMap<String, Instant>>,
+    /// Where the bus's direct replies go, once it made a request.
+    sink: Sink,
+    /// The confirm channel consumes direct replies (started before this
+    /// link's first request).
+    replying: tokio::sync::OnceCell<()>,
 }
 
 /// Why a publish failed.
@@ -102,6 +71,7 @@ impl Link {
         config: &AmqpConfig,
         generation: u64,
         consume_on: &ArbiterHandle,
+        sink: Sink,
     ) -> Result<Link> {
         let uri = parse_uri(config)?;
         let connect = async {
@@ -137,6 +107,8 @@ impl Link {
             consume,
             confirms,
             declared: Mutex::default(),
+            sink,
+            replying: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -161,6 +133,15 @@ impl Link {
     ) -> std::result::Result<(), Fault> {
         let (exchange, key) = (target.exchange(), target.routing_key());
         let name = target.declared_as();
+        if properties.reply_to().as_ref().map(|r| r.as_str()) == Some(DIRECT_REPLY_TO) {
+            self.replying
+                .get_or_try_init(|| async {
+                    let sink = self.sink.get().cloned().ok_or(Error::Closed)?;
+                    replies::consume(&self.confirms, sink).await
+                })
+                .await
+                .map_err(|e| self.fault(e))?;
+        }
         // A queue deleted behind our back makes the message unroutable:
         // declare again and retry once before calling it an error.
         for round in 0..2 {
@@ -186,8 +167,9 @@ impl Link {
                 .map_err(|e| self.fault(e))?;
             match confirm {
                 Confirmation::Ack(None) | Confirmation::NotRequested => return Ok(()),
-                // A topic without groups routes to no queue: nobody to tell.
-                Confirmation::Ack(Some(_)) if matches!(target, Target::Topic(_)) => return Ok(()),
+                // A topic without groups routes to no queue, a reply whose
+                // requester's channel closed to no consumer: nobody to tell.
+                Confirmation::Ack(Some(_)) if !target.must_route() => return Ok(()),
                 Confirmation::Ack(Some(_)) => continue,
                 Confirmation::Nack(_) => {
                     return Err(Fault::Fatal(Error::backend(format!(
@@ -206,6 +188,8 @@ impl Link {
         let fresh_for = match target {
             Target::Queue(_) | Target::Topic(_) => Duration::MAX,
             Target::Wait { .. } => WAIT_QUEUE_GRACE / 2,
+            // A direct reply-to address is RabbitMQ's: nothing to declare.
+            Target::Reply(_) => return Ok(()),
         };
         let known = self
             .declared
@@ -219,6 +203,7 @@ impl Link {
         match target {
             Target::Queue(queue) => declare_queue(&self.publish, queue).await?,
             Target::Topic(topic) => declare_exchange(&self.publish, topic).await?,
+            Target::Reply(_) => {}
             Target::Wait { target, delay } => {
                 // The wait queue dead-letters into `target`: it must exist too.
                 declare_queue(&self.publish, target).await?;

@@ -5,6 +5,8 @@
 //! - `consumer`: one listener's consumer channel and its relay task;
 //! - `tags`: unsettled delivery tags per consumer channel, acks and nacks;
 //! - `receive`: `receive` by `basic.get` polling;
+//! - `replies`: direct reply-to, the requester's side;
+//! - `target`: where a publish goes;
 //! - `operate`: peek and redrive, by `basic.get` without acknowledgement;
 //! - `driver`: [`AmqpDriver`](driver::AmqpDriver), connections, confirmed publishes, reconnection;
 //! - `link`: one generation of connections and the broker operations on it;
@@ -18,6 +20,8 @@ pub(crate) mod driver;
 pub(crate) mod link;
 pub(crate) mod operate;
 pub(crate) mod receive;
+pub(crate) mod replies;
 pub(crate) mod shared;
 pub(crate) mod tags;
+pub(crate) mod target;
 pub(crate) mod wire;
