@@ -13,6 +13,7 @@ mod amqp {
     mod logs;
     mod payloads;
     mod redrive;
+    mod reply_interop;
     mod restart;
     mod settings;
 }
