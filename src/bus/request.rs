@@ -86,6 +86,7 @@ impl Replies {
                 async { Ok(()) }
             })
             .await?;
+        bus.driver().expire_with_bus(&queue);
         Ok(Replies {
             queue,
             waiting,

@@ -142,6 +142,20 @@ impl Driver {
         }
     }
 
+    /// Makes the bus's reply queue `queue` go away some time after the
+    /// process dies without `shutdown` (redis: a time to live the bus
+    /// renews); nothing to do elsewhere.
+    pub(crate) fn expire_with_bus(&self, queue: &str) {
+        match self {
+            #[cfg(feature = "redis")]
+            Driver::Redis(redis) => redis.expire_with_bus(queue),
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = queue;
+            }
+        }
+    }
+
     /// Sends a reply to `address`, a reply address of the driver's own
     /// (see [`direct_replies`](Self::direct_replies)).
     ///

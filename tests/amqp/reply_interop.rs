@@ -151,7 +151,11 @@ async fn a_reply_to_a_requester_that_is_gone_is_dropped() {
             let (bus, g, o) = (bus.clone(), g.clone(), o.clone());
             async move {
                 g.acquire().await?.forget();
-                o.push(bus.reply(&request, "too late").await.map_err(|e| e.to_string()));
+                o.push(
+                    bus.reply(&request, "too late")
+                        .await
+                        .map_err(|e| e.to_string()),
+                );
                 Ok(())
             }
         })

@@ -2,7 +2,8 @@
 //! consumer group per subscriber group, a publish is one entry, the README's
 //! `redis-cli XADD` reaches every group, an entry stays until every group
 //! acknowledged it, another bus knows a group by its queue name, and the
-//! bus's reply stream is deleted at shutdown.
+//! bus's reply stream has a time to live while the bus runs and is deleted
+//! at shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,10 @@ fn cleanup_topic(topic: &str, groups: &[&str]) {
 
 /// `XLEN key` on the shared Redis.
 fn xlen(key: &str) -> u64 {
-    cli(&["XLEN", key]).trim().parse().expect("XLEN answers a number")
+    cli(&["XLEN", key])
+        .trim()
+        .parse()
+        .expect("XLEN answers a number")
 }
 
 /// Joins `group` of `topic` and leaves it at once: the group stores what is
@@ -104,7 +108,11 @@ async fn a_publish_is_one_entry_in_the_topic_stream() {
     for i in 0..3 {
         bus.publish(&topic, indexed(i)).await.expect("publish");
     }
-    assert_eq!(xlen(&topic), 3, "one entry per publish, whatever the groups");
+    assert_eq!(
+        xlen(&topic),
+        3,
+        "one entry per publish, whatever the groups"
+    );
     for group in ["a", "b", "c"] {
         let queue = format!("{topic}.{group}");
         assert_eq!(xlen(&queue), 0, "nothing copied into {queue}");
@@ -177,12 +185,20 @@ async fn an_entry_stays_until_every_group_acknowledged_it() {
     stats_until(&bus, &fast_queue, "fast acked all", all_acked).await;
     stats_until(&bus, &slow_queue, "slow acked all", all_acked).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(xlen(&topic), 5, "entries `idle` was not handed yet are kept");
+    assert_eq!(
+        xlen(&topic),
+        5,
+        "entries `idle` was not handed yet are kept"
+    );
     let idle_queue = format!("{topic}.idle");
     let stats = bus.stats(&idle_queue).await.expect("stats");
     assert_eq!(stats.ready, 5, "{stats:?}");
     assert_eq!(bus.purge(&idle_queue).await.expect("purge"), 5);
-    assert_eq!(xlen(&topic), 0, "acknowledged or purged by every group: gone");
+    assert_eq!(
+        xlen(&topic),
+        0,
+        "acknowledged or purged by every group: gone"
+    );
     assert_eq!(bus.stats(&idle_queue).await.expect("stats").ready, 0);
 
     fast_listener.remove().await.unwrap();
@@ -229,7 +245,7 @@ async fn another_bus_knows_a_group_by_its_queue_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reply_stream_is_deleted_at_shutdown() {
+async fn reply_stream_lives_with_its_bus() {
     init_tracing();
     let bus = bus_on(SHARED_URL, None).await;
     let q = unique_queue("request-cleanup");
@@ -247,6 +263,15 @@ async fn reply_stream_is_deleted_at_shutdown() {
     let reply = bus.request(&q, "ping", LIMIT).await.expect("request");
     let reply_stream = reply.queue().to_owned();
     assert_eq!(cli(&["EXISTS", &reply_stream]).trim(), "1");
+    eventually(
+        "the reply stream expires unless its bus lives",
+        LIMIT,
+        || {
+            let ttl: i64 = cli(&["TTL", &reply_stream]).trim().parse().unwrap_or(-1);
+            async move { ttl > 0 && ttl <= 300 }
+        },
+    )
+    .await;
     listener.remove().await.unwrap();
     bus.shutdown().await.unwrap();
     assert_eq!(

@@ -22,8 +22,8 @@ use crate::driver::channels::Channels;
 use crate::driver::redis::backend::{RedisBackend, RedisEvent};
 use crate::driver::redis::commands;
 use crate::driver::redis::driver::{
-    Close, Count, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver, RedisShared,
-    RedriveStep, Resolve,
+    Close, Count, ExpireWithBus, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver,
+    RedisShared, RedriveStep, Resolve,
 };
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
@@ -206,6 +206,13 @@ impl RedisBroker {
             channel.addr.do_send(Relay(RedisEvent::Regroup(keys)));
         }
         Ok(())
+    }
+
+    /// Makes `queue` (the bus's reply queue) expire a few minutes after
+    /// this bus stops renewing it: a process that dies without `shutdown`
+    /// does not leave it behind for good.
+    pub(crate) fn expire_with_bus(&self, queue: &str) {
+        self.driver.do_send(ExpireWithBus(Keys::new(queue)));
     }
 
     /// Counts `queue` through its channel; a queue this bus never used is

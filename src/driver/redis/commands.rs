@@ -381,4 +381,3 @@ pub(crate) async fn delete(link: &RedisLink, keys: &Keys, limit: Duration) -> Re
     })
     .await
 }
-

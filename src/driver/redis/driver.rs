@@ -71,7 +71,15 @@ pub(crate) struct RedisDriver {
     channels: Arc<Channels<RedisBackend>>,
     /// `queue.push_timeout`: how long a command may wait through an outage.
     push_timeout: Duration,
+    /// Queues that expire unless this bus lives (its reply stream): their
+    /// keys' time to live is renewed every [`RENEW_EVERY`].
+    expiring: Vec<Keys>,
 }
+
+/// The time to live of a queue that expires with its bus.
+const EXPIRE_AFTER: Duration = Duration::from_secs(300);
+/// How often a living bus renews that time to live.
+const RENEW_EVERY: Duration = Duration::from_secs(30);
 
 /// Counts a queue that has no channel.
 #[derive(Message)]
@@ -118,6 +126,12 @@ pub(crate) struct JoinTopic(pub(crate) Keys);
 #[rtype(result = "Result<Keys>")]
 pub(crate) struct Resolve(pub(crate) String);
 
+/// Makes a queue's keys expire [`EXPIRE_AFTER`] after this bus stops
+/// renewing them: a process that dies leaves them behind for that long.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ExpireWithBus(pub(crate) Keys);
+
 /// Stops every listener (waiting up to `timeout` for handlers), lets the
 /// commands in flight finish, and closes the connections. Answers whether
 /// the handlers finished in time.
@@ -139,12 +153,42 @@ impl RedisDriver {
             link,
             channels,
             push_timeout,
+            expiring: Vec::new(),
         }
+    }
+
+    /// Renews the time to live of the expiring queues' keys, after
+    /// creating `first`'s stream if need be (a key that does not exist yet
+    /// cannot be given one).
+    fn renew(&self, first: Option<Keys>) {
+        if self.expiring.is_empty() || self.link.is_closing() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        let ttl = EXPIRE_AFTER.as_secs();
+        for keys in &self.expiring {
+            for key in [&keys.stream, &keys.delayed, &keys.dead] {
+                pipe.cmd("EXPIRE").arg(&**key).arg(ttl).ignore();
+            }
+        }
+        let (link, limit) = (self.link.clone(), self.push_timeout);
+        actix::spawn(async move {
+            if let Some(keys) = first {
+                let _ = commands::ensure_group(link.clone(), keys, limit).await;
+            }
+            if let Err(error) = commands::send(&link, pipe, limit).await {
+                tracing::debug!(%error, "cannot renew the time to live of the reply stream");
+            }
+        });
     }
 }
 
 impl Actor for RedisDriver {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(RENEW_EVERY, |act, _| act.renew(None));
+    }
 }
 
 impl Handler<Count> for RedisDriver {
@@ -212,6 +256,15 @@ impl Handler<Resolve> for RedisDriver {
     fn handle(&mut self, msg: Resolve, _ctx: &mut Context<Self>) -> Self::Result {
         let limit = self.push_timeout;
         Box::pin(topics::resolve(self.link.clone(), msg.0, limit))
+    }
+}
+
+impl Handler<ExpireWithBus> for RedisDriver {
+    type Result = ();
+
+    fn handle(&mut self, msg: ExpireWithBus, _ctx: &mut Context<Self>) {
+        self.expiring.push(msg.0.clone());
+        self.renew(Some(msg.0));
     }
 }
 

@@ -11,6 +11,10 @@
 //! fields length-prefixed (`<len>:<bytes>` per field and value), which Lua
 //! can split without any binary-unsafe decoding. The scripts that move
 //! them are in `scripts`.
+//!
+//! A topic `<t>` is the stream `<t>`, and its subscriber group `<g>` the
+//! consumer group `<g>` on it, beside the group's own stream `<t>.<g>`
+//! (consumer group `<g>` too) for its retries and hand-backs; see `topics`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -208,12 +212,15 @@ impl Entry {
             let name = bytes_of(parts.swap_remove(0));
             let is_shared = shared.is_some_and(|s| name == s.as_bytes());
             if let Value::Array(entries) = entries {
-                out.extend(entries.into_iter().filter_map(Entry::from_value).map(
-                    |mut entry| {
-                        entry.shared = is_shared;
-                        entry
-                    },
-                ));
+                out.extend(
+                    entries
+                        .into_iter()
+                        .filter_map(Entry::from_value)
+                        .map(|mut entry| {
+                            entry.shared = is_shared;
+                            entry
+                        }),
+                );
             }
         }
         out

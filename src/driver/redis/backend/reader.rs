@@ -320,8 +320,11 @@ impl RedisBackend {
             let Some(reader) = self.readers.get(&id) else {
                 continue;
             };
-            let (link, keys, consumer) =
-                (self.link.clone(), self.keys.clone(), reader.consumer.clone());
+            let (link, keys, consumer) = (
+                self.link.clone(),
+                self.keys.clone(),
+                reader.consumer.clone(),
+            );
             let entries: Arc<[EntryRef]> = entries.into();
             let run = async move {
                 link.run(limit, |conn| {
@@ -336,8 +339,11 @@ impl RedisBackend {
             let Some(reader) = self.readers.get(&id).filter(|_| credit > 0) else {
                 continue;
             };
-            let (link, keys, consumer) =
-                (self.link.clone(), self.keys.clone(), reader.consumer.clone());
+            let (link, keys, consumer) = (
+                self.link.clone(),
+                self.keys.clone(),
+                reader.consumer.clone(),
+            );
             let run = async move {
                 link.run(limit, |conn| {
                     commands::autoclaim(conn, keys.clone(), consumer.clone(), claim_idle, credit)
