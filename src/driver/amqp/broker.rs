@@ -124,6 +124,12 @@ impl AmqpBroker {
         // connection: refuse them before any I/O.
         wire::check_frame(&envelope, self.shared.frame_max())?;
         let target = self.shared.target(queue, delay);
+        self.send(target, envelope).await
+    }
+
+    /// Publishes `envelope` to `target` through the driver, returning once
+    /// the broker confirmed it, through outages up to `queue.push_timeout`.
+    async fn send(&self, target: Target, envelope: Envelope) -> Result<()> {
         self.shared
             .driver
             .send(Publish {
@@ -138,15 +144,7 @@ impl AmqpBroker {
     /// Publishes `envelope` to the fanout exchange `<topic>`, returning once
     /// the broker confirmed it (every bound group's queue has its copy).
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
-        self.shared
-            .driver
-            .send(Publish {
-                target: Target::Topic(topic.to_owned()),
-                envelope,
-                timeout: self.shared.push_timeout,
-            })
-            .await
-            .map_err(|_| Error::Closed)?
+        self.send(Target::Topic(topic.to_owned()), envelope).await
     }
 
     /// Sends this bus's direct replies to `sink` from now on, answering
@@ -161,15 +159,7 @@ impl AmqpBroker {
     /// gone and dropped it: nobody waits for it then).
     pub(crate) async fn reply(&self, address: &str, envelope: Envelope) -> Result<()> {
         wire::check_frame(&envelope, self.shared.frame_max())?;
-        self.shared
-            .driver
-            .send(Publish {
-                target: Target::Reply(address.to_owned()),
-                envelope,
-                timeout: self.shared.push_timeout,
-            })
-            .await
-            .map_err(|_| Error::Closed)?
+        self.send(Target::Reply(address.to_owned()), envelope).await
     }
 
     /// Declares `<topic>` and the group's queue, and binds them.

@@ -22,56 +22,39 @@ local function split(m)
 end
 ";
 
-/// Lua helpers about a consumer group: `last_delivered(stream, group)`, the
-/// id of the last entry the group handed out (`0-0` without a group: then
-/// nothing was handed out), and `after(a, b)`, whether stream id `a` comes
-/// after `b`. Entries after `last_delivered` are the ready ones: every
-/// entry handed out is either pending or, once settled, deleted.
+/// Lua helpers about consumer groups. `group_info(stream, group)`: the
+/// fields of one consumer group (`last-delivered-id`, `pending`, `lag`),
+/// `nil` without it. `last_delivered(stream, group)`: the id of the last
+/// entry the group handed out (`0-0` without a group: then nothing was
+/// handed out); on a queue's stream the entries after it are the ready
+/// ones, as every entry handed out is either pending or, once settled,
+/// deleted. `less(a, b)` and `after(a, b)` compare stream ids.
+/// `ready_count(topic, group)`: the entries of a topic's stream the group
+/// was not handed yet (its `lag`, counted when Redis cannot tell it).
+/// `trim(topic)`, the retention rule of a topic's stream: it deletes the
+/// entries before the first one some group still needs (its oldest pending
+/// entry, else the one after its last delivered), so an entry goes only
+/// once every group acknowledged it, and never one a group was not handed
+/// yet.
 const GROUP_HELPERS: &str = r"
-local function last_delivered(stream, group)
-  local last = '0-0'
-  local groups = redis.pcall('XINFO', 'GROUPS', stream)
-  if type(groups) == 'table' and groups.err == nil then
-    for _, g in ipairs(groups) do
-      local name, id
-      for j = 1, #g, 2 do
-        if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then id = g[j + 1] end
-      end
-      if name == group then last = id end
-    end
-  end
-  return last
-end
-local function after(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am > bm or (am == bm and as > bs)
-end
-";
-
-/// Lua helpers about a topic's shared stream: `group_info(topic, group)`
-/// (`last-delivered-id`, `pending` and `lag` of one consumer group; `nil`
-/// without it), `ready_count(topic, group)` (entries the group was not
-/// handed yet: its `lag`, counted when Redis cannot tell it), and
-/// `trim(topic)`, the retention rule: it deletes the entries before the
-/// first one some group still needs (its oldest pending entry, else the
-/// one after its last delivered), so an entry goes only once every group
-/// acknowledged it, and never one a group was not handed yet.
-const TOPIC_HELPERS: &str = r"
 local function fields_of(flat)
   local out = {}
   for j = 1, #flat, 2 do out[flat[j]] = flat[j + 1] end
   return out
 end
-local function group_info(topic, group)
-  local groups = redis.pcall('XINFO', 'GROUPS', topic)
+local function group_info(stream, group)
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
   if type(groups) ~= 'table' or groups.err ~= nil then return nil end
   for _, g in ipairs(groups) do
     local f = fields_of(g)
     if f['name'] == group then return f end
   end
   return nil
+end
+local function last_delivered(stream, group)
+  local f = group_info(stream, group)
+  if f == nil then return '0-0' end
+  return f['last-delivered-id']
 end
 local function less(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
@@ -83,6 +66,9 @@ local function less(a, b)
   end
   if #as ~= #bs then return #as < #bs end
   return as < bs
+end
+local function after(a, b)
+  return less(b, a)
 end
 local function next_id(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -132,7 +118,7 @@ end
 /// many were acknowledged here.
 pub(crate) static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{TOPIC_HELPERS}
+        r"{GROUP_HELPERS}
 local stream, delayed, dead, topic, group = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1]
 local i, done, acks, shared = 2, 0, {{}}, {{}}
 local function flush()
@@ -222,7 +208,7 @@ return {len - pending, pending, redis.call('ZCARD', KEYS[2]), redis.call('XLEN',
 /// stream. ARGV: consumer group.
 pub(crate) static GROUP_STATS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{TOPIC_HELPERS}
+        r"{GROUP_HELPERS}
 local group = ARGV[1]
 local len = redis.call('XLEN', KEYS[1])
 local pending = 0
@@ -267,7 +253,7 @@ return n
 /// ARGV: consumer group. Returns how many were dropped.
 pub(crate) static GROUP_PURGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{GROUP_HELPERS}{TOPIC_HELPERS}
+        r"{GROUP_HELPERS}
 local own, topic, group = KEYS[1], KEYS[2], ARGV[1]
 local last = last_delivered(own, group)
 local n = 0
@@ -375,7 +361,7 @@ return n
 /// Returns 1 or 0.
 pub(crate) static IS_GROUP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{TOPIC_HELPERS}
+        r"{GROUP_HELPERS}
 if group_info(KEYS[1], ARGV[1]) ~= nil then return 1 end
 return 0
 "
