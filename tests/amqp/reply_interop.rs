@@ -4,7 +4,6 @@
 //! listener and a plain server can answer a bus's request; a reply whose
 //! requester is gone is dropped by the broker, and `reply` still succeeds.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,18 +17,8 @@ const DIRECT: &str = "amq.rabbitmq.reply-to.";
 /// Runs `script` with `python3 -c` on a blocking thread, returning its stdout.
 async fn python(script: &'static str, args: Vec<String>) -> String {
     tokio::task::spawn_blocking(move || {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(&args)
-            .output()
-            .expect("python3 runs (scripts/test installs pika)");
-        assert!(
-            out.status.success(),
-            "python3 failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        amqp::python(script, &args)
     })
     .await
     .expect("python thread")
