@@ -13,7 +13,9 @@ pub(crate) enum Target {
     Wait { target: String, delay: Duration },
     /// The fanout exchange of a topic: every group's queue bound to it.
     Topic(String),
-    /// A direct reply-to address (`amq.rabbitmq.reply-to.<token>`), as is.
+    /// A reply address of the broker's own, as is: a direct reply-to
+    /// address (`amq.rabbitmq.reply-to.<token>`), or a queue the broker
+    /// named (`amq.gen-…`); never declared.
     Reply(String),
 }
 
