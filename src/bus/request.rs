@@ -35,6 +35,8 @@ pub(crate) const HEADER_CORRELATION_ID: &str = "x-correlation-id";
 /// How the reply addresses of a driver's own begin (amqp:
 /// `amq.rabbitmq.reply-to`); no queue name may.
 const BROKER_ADDRESS: &str = "amq.";
+/// The `queue` label of the replies sent to such addresses.
+const DIRECT_REPLY_LABEL: &str = "amq.rabbitmq.reply-to";
 
 /// Requests waiting for their reply, by correlation id.
 type Waiting = Arc<Mutex<FxHashMap<String, oneshot::Sender<Delivery>>>>;
@@ -201,7 +203,10 @@ impl Bus {
             let payload = payload.into();
             validate::payload(payload.len(), self.config().queue.max_payload)?;
             let envelope = Envelope::new(payload, Some(Arc::new(opts.headers)));
-            return self.driver().reply_direct(to, envelope).await;
+            let replied = self.driver().reply_direct(to, envelope).await;
+            // One label for every such address: each requester's is its own.
+            self.meters().published(DIRECT_REPLY_LABEL, &replied);
+            return replied;
         }
         self.push_with_bus_headers(to, payload.into(), opts).await?;
         Ok(())
