@@ -148,8 +148,11 @@ impl Link {
             self.declare(target, &name, round > 0)
                 .await
                 .map_err(|e| self.fault(e))?;
+            // A reply is not `mandatory`: one whose requester is gone is
+            // simply dropped, and a `basic.return` for it could be taken by
+            // lapin for the return of another publish on this channel.
             let options = BasicPublishOptions {
-                mandatory: true,
+                mandatory: !matches!(target, Target::Reply(_)),
                 immediate: false,
             };
             let confirm = self
