@@ -27,6 +27,11 @@ pub(crate) struct Envelope {
     pub(crate) headers: Headers,
     /// 1 on first delivery; raised by each retry.
     pub(crate) attempt: u32,
+    /// A redelivery whose previous delivery may have started without a
+    /// verdict (a crash, a lost connection): it is counted on the broker
+    /// ([`Arm`](crate::channel::messages::Arm)) before its handler starts.
+    /// Never stored: the backend that received it says so.
+    pub(crate) suspect: bool,
 }
 
 impl Envelope {
@@ -36,6 +41,7 @@ impl Envelope {
             payload,
             headers,
             attempt: 1,
+            suspect: false,
         }
     }
 }
@@ -89,6 +95,16 @@ impl Delivery {
         self.envelope
     }
 
+    /// Whether it must be counted on the broker before its handler starts.
+    pub(crate) fn is_suspect(&self) -> bool {
+        self.envelope.suspect
+    }
+
+    /// The attempt its channel counted for it when it was armed.
+    pub(crate) fn set_attempt(&mut self, attempt: u32) {
+        self.envelope.attempt = attempt;
+    }
+
     /// The message's id, the same on every attempt.
     pub fn id(&self) -> &MessageId {
         &self.envelope.id
@@ -133,7 +149,10 @@ impl Delivery {
         serde_json::from_slice(&self.envelope.payload).map_err(Error::codec)
     }
 
-    /// Which attempt this is: 1 on first delivery, then one more per retry.
+    /// Which attempt this is: 1 on first delivery, then one more per
+    /// delivery that ended without `Ok`: a retry after `Err` or a panic, and
+    /// on amqp and redis also a redelivery after the process handling it
+    /// died or lost its connection (see the README, "Poison messages").
     pub fn attempt(&self) -> u32 {
         self.envelope.attempt
     }

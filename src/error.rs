@@ -77,6 +77,21 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// A batch push ([`Bus::push_batch`](crate::Bus::push_batch)) failed
+    /// part-way. `stored` holds the ids of the batch's messages that were
+    /// stored (a listener will get them), in batch order; every other
+    /// message of the batch was not confirmed, and `source` says why. On
+    /// the memory driver those were not stored; on a broker an unconfirmed
+    /// message may still have landed, so pushing it again may store it twice
+    /// (at-least-once, as any retried push).
+    #[error("batch push stored {} of its messages, then failed: {source}", stored.len())]
+    PartialBatch {
+        /// Ids of the messages that were stored, in batch order.
+        stored: Vec<crate::message_id::MessageId>,
+        /// Why the others were not.
+        source: Box<Error>,
+    },
+
     /// The driver's backend failed. Prints as what failed and why, e.g.
     /// `cannot connect to Redis at redis://127.0.0.1:6379/0: Connection
     /// refused (os error 111)`.

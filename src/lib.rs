@@ -124,6 +124,10 @@
 //!   backend's handle for it), the retry-or-dead-letter decision, the stop
 //!   fan-out, and one panic guard around every handler: a panic restarts the
 //!   actor with its state, counted in [`QueueStats::restarts`].
+//! - An idle channel (no listener, nothing held, no call for
+//!   `queue.idle_timeout`; memory driver) **retires**: the registry forgets
+//!   it, what still reaches it is forwarded to the queue's next channel,
+//!   and the actor ends once its last handle is gone.
 //! - A **backend** is a driver's I/O for one queue, inside its channel actor:
 //!   the memory backend keeps the messages themselves; the amqp backend maps
 //!   tokens to consumer channels and delivery tags, and a failed delivery to
@@ -151,6 +155,12 @@
 //!   (memory), confirmed by RabbitMQ (amqp, publisher confirms), or
 //!   acknowledged by Redis (redis). Messages pushed while a queue has no
 //!   listener wait for one.
+//! - **Batches.** [`Bus::push_batch`] stores every message of a batch
+//!   with the same promise as `push`, cheaper (memory: one hand-off to the
+//!   queue's actor; amqp: published in order, confirms awaited together;
+//!   redis: one pipeline). The whole batch is checked before any I/O; a
+//!   batch that fails part-way is [`Error::PartialBatch`] with the ids
+//!   that were stored.
 //! - **At-least-once.** A delivery is acknowledged (gone for good) only
 //!   after its handler returned `Ok`. `Err` or a panic in a handler never
 //!   loses the message: it is retried. A process that dies mid-handling gets
@@ -162,6 +172,15 @@
 //!   moves to `<queue>.dead` with the headers `x-error`, `x-attempts` and
 //!   `x-failed-at`. `<queue>.dead` is an ordinary queue: it can be listened
 //!   to, received from, counted and purged. Nothing is dropped silently.
+//! - **Poison messages.** On amqp and redis every delivery that reached a
+//!   handler counts toward `queue.retry.max_attempts`, however it ended
+//!   (`Err`, a panic, the process dying, the connection dropping): a
+//!   redelivered message is counted on the broker just before its handler
+//!   starts (amqp: a lease copy, `amqp.redelivery_lease`; redis: the
+//!   pending list's delivery count), so messages merely prefetched are
+//!   never counted. A message that kills its process every time moves to
+//!   `<queue>.dead` after `max_attempts` deliveries, with an `x-error`
+//!   saying so, and the messages behind it get through.
 //! - **Peek and redrive.** [`Bus::peek`] shows copies of the ready
 //!   messages without taking them (on amqp by taking and handing them back;
 //!   its docs say what that costs). [`Bus::redrive`] moves dead letters back

@@ -24,9 +24,9 @@ enum Repr {
 }
 
 impl MessageId {
-    /// A fresh, time-ordered id.
+    /// A fresh, time-ordered id, made without a lock (see [`next_v7`]).
     pub(crate) fn generate() -> Self {
-        MessageId(Repr::Uuid(Uuid::now_v7()))
+        MessageId(Repr::Uuid(next_v7()))
     }
 
     /// The id a message carries on the wire: a UUID when actorbus wrote it,
@@ -50,6 +50,73 @@ impl MessageId {
         let (secs, nanos) = uuid.get_timestamp()?.to_unix();
         Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
     }
+}
+
+/// Bits of the per-thread counter in an id: rand_a (12) and the top 30 of rand_b.
+const COUNTER_BITS: u32 = 42;
+/// Bits of the per-thread random tag, the low end of rand_b.
+const TAG_BITS: u32 = 32;
+
+/// One thread's id generator.
+struct Generator {
+    /// The millisecond of the last id (it may run ahead of the clock when
+    /// more than 2^42 ids were made in one millisecond).
+    ms: u64,
+    /// Counts ids within `ms`; starts at a random point each millisecond.
+    counter: u64,
+    /// This thread's random tag: two threads' ids differ by it.
+    tag: u32,
+}
+
+thread_local! {
+    static GENERATOR: std::cell::Cell<Option<Generator>> = const { std::cell::Cell::new(None) };
+}
+
+/// 62 random bits: the random tail of a `Uuid::now_v7` (its lock is taken
+/// once per millisecond per thread, not per id).
+fn random_bits() -> u64 {
+    (Uuid::now_v7().as_u128() as u64) & ((1 << 62) - 1)
+}
+
+/// A UUIDv7 from this thread's generator: the time in milliseconds, then a
+/// counter that is random at each new millisecond and rises by one per id
+/// within it, then the thread's random tag. Ids of one thread strictly
+/// increase; ids of two threads differ by their tags (and their counters'
+/// random starts). The shared clock sequence of `Uuid::now_v7` takes a
+/// lock per id; this takes none but once per millisecond.
+fn next_v7() -> Uuid {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    GENERATOR.with(|cell| {
+        let mut gen = cell.take().unwrap_or_else(|| Generator {
+            ms: 0,
+            counter: 0,
+            tag: random_bits() as u32,
+        });
+        let max = (1u64 << COUNTER_BITS) - 1;
+        if now > gen.ms {
+            gen.ms = now;
+            // Room for 2^41 more ids before this millisecond runs out.
+            gen.counter = random_bits() & (max >> 1);
+        } else if gen.counter == max {
+            gen.ms += 1;
+            gen.counter = 0;
+        } else {
+            gen.counter += 1;
+        }
+        let (ms, counter, tag) = (gen.ms, gen.counter, gen.tag);
+        cell.set(Some(gen));
+        let rand_a = u128::from(counter >> (COUNTER_BITS - 12));
+        let low = counter & ((1 << (COUNTER_BITS - 12)) - 1);
+        let rand_b = (u128::from(low) << TAG_BITS) | u128::from(tag);
+        let bits = (u128::from(ms & 0xFFFF_FFFF_FFFF) << 80)
+            | (0x7 << 76)
+            | (rand_a << 64)
+            | (0b10 << 62)
+            | rand_b;
+        Uuid::from_u128(bits)
+    })
 }
 
 impl fmt::Display for MessageId {
@@ -83,6 +150,25 @@ mod tests {
         let b = MessageId::generate();
         assert_ne!(a, b);
         assert!(a < b, "uuid v7 ids sort by creation time");
+    }
+
+    #[test]
+    fn ids_are_v7_and_rise_per_thread_and_differ_across_threads() {
+        let mine: Vec<Uuid> = (0..100_000).map(|_| next_v7()).collect();
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "strictly rising");
+        assert!(mine
+            .iter()
+            .all(|u| u.get_version_num() == 7 && u.get_variant() == uuid::Variant::RFC4122));
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..20_000).map(|_| next_v7()).collect::<Vec<_>>()))
+            .collect();
+        let mut all: std::collections::HashSet<Uuid> = mine.into_iter().collect();
+        for thread in threads {
+            for id in thread.join().expect("thread") {
+                assert!(all.insert(id), "duplicate id {id}");
+            }
+        }
+        assert_eq!(all.len(), 180_000);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
         "must not be empty"
     } else if name.len() > MAX_QUEUE_NAME && without_dead_suffixes(name).len() > MAX_QUEUE_NAME {
         "must be at most 200 bytes"
-    } else if name.chars().any(char::is_control) {
+    } else if has_control(name) {
         "must not contain control characters"
     } else if name.starts_with("amq.") {
         // RabbitMQ reserves the prefix; refusing it everywhere keeps queues
@@ -30,6 +30,9 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
     } else if is_wait_queue(name) {
         // The amqp driver's TTL wait queues are `<queue>.wait.<ms>`.
         "must not end with \".wait.<digits>\" (a wait queue of another queue)"
+    } else if is_lease_queue(name) {
+        // The amqp driver's lease queues are `<queue>.lease.<pid>-<time>-<listener>`.
+        "must not end with \".lease.<hex>-<hex>-<digits>\" (a lease queue of another queue)"
     } else {
         return Ok(());
     };
@@ -39,10 +42,33 @@ pub(crate) fn queue_name(name: &str) -> Result<()> {
     })
 }
 
+/// Whether `name` has a control character. Every push checks its queue's
+/// name: printable ASCII, the common case, is one pass over the bytes
+/// without decoding UTF-8.
+fn has_control(name: &str) -> bool {
+    let printable_ascii = name.bytes().all(|b| (0x20..0x7f).contains(&b));
+    !printable_ascii && name.chars().any(char::is_control)
+}
+
 /// Whether `name` ends like a wait queue: `.wait.` and then only digits.
 fn is_wait_queue(name: &str) -> bool {
-    name.rsplit_once(WAIT_INFIX)
-        .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+    // Most names do not end with a digit: no search for the infix then.
+    name.as_bytes().last().is_some_and(u8::is_ascii_digit)
+        && name
+            .rsplit_once(WAIT_INFIX)
+            .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` ends like a lease queue: `.lease.`, then hex digits,
+/// `-`, hex digits, `-`, decimal digits.
+fn is_lease_queue(name: &str) -> bool {
+    let Some((_, id)) = name.rsplit_once(LEASE_INFIX) else {
+        return false;
+    };
+    let parts: Vec<&str> = id.split('-').collect();
+    let hex = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_hexdigit());
+    matches!(parts.as_slice(), [pid, time, listener]
+        if hex(pid) && hex(time) && !listener.is_empty() && listener.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Longest header name, in bytes: AMQP carries names as short strings.
@@ -56,7 +82,7 @@ pub(crate) fn headers(headers: &BTreeMap<String, String>) -> Result<()> {
             "must not be empty"
         } else if name.len() > MAX_HEADER_NAME {
             "must be at most 255 bytes"
-        } else if name.chars().any(char::is_control) {
+        } else if has_control(name) {
             "must not contain control characters"
         } else if name.len() >= 2 && name[..2].eq_ignore_ascii_case("x-") {
             "names starting with \"x-\" are reserved for the bus (x-error, x-attempts, ...)"
@@ -120,6 +146,8 @@ pub(crate) fn dead_letter_name(queue: &str) -> String {
 const DEAD_SUFFIX: &str = ".dead";
 const DELAYED_SUFFIX: &str = ".delayed";
 const WAIT_INFIX: &str = ".wait.";
+/// The infix of the amqp driver's lease queues, `<queue>.lease.<id>`.
+pub(crate) const LEASE_INFIX: &str = ".lease.";
 
 #[cfg(test)]
 mod tests {
@@ -143,7 +171,12 @@ mod tests {
     fn rejects_names_of_driver_internal_keys() {
         assert!(reason("jobs.delayed").contains(".delayed"));
         assert!(reason("jobs.wait.5000").contains(".wait."));
+        assert!(reason("jobs.lease.1a2b-18f3c0ffee-7").contains(".lease."));
         for fine in [
+            "jobs.lease",
+            "jobs.lease.2024",
+            "car.lease.a-b-c",
+            "jobs.lease.1a-2b-",
             "jobs.wait",
             "jobs.wait.",
             "jobs.wait.5s",

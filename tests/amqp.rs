@@ -1,5 +1,6 @@
 //! The amqp driver's own tests, beyond the conformance suite: crashes,
-//! broker restarts, interoperability with other clients, payloads, settings
+//! broker restarts, a cluster (failover, quorum queues), interoperability
+//! with other clients, payloads, settings
 //! (supervision is in the conformance suite).
 
 #![cfg(feature = "amqp")]
@@ -7,13 +8,17 @@
 mod support;
 
 mod amqp {
+    mod cluster;
     mod crash;
+    mod faults;
     mod groups;
     mod interop;
     mod logs;
     mod payloads;
+    mod poison;
     mod redrive;
     mod reply_interop;
     mod restart;
     mod settings;
+    mod sigterm;
 }

@@ -17,6 +17,9 @@ mod api {
     mod lifecycle;
     #[cfg(feature = "metrics")]
     mod metrics;
+    mod retire;
     mod runtimes;
+    mod sigterm;
     mod supervision;
+    mod typed_batch;
 }

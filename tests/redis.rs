@@ -7,11 +7,15 @@
 mod support;
 
 mod redis {
+    mod cluster;
     mod crash;
+    mod faults;
     mod groups;
     mod interop;
+    mod poison;
     mod redrive;
     mod restart;
     mod settings;
+    mod sigterm;
     mod topics;
 }

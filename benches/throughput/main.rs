@@ -107,6 +107,12 @@ fn main() {
         let row = harness::rss::bus_rss(&opts);
         rows.push(with_foreign_cpu(row, snap));
     }
+    if opts.wants(harness::rss::IDLE_ROW) {
+        eprintln!("  {} ...", harness::rss::IDLE_ROW);
+        let snap = CpuSnap::now();
+        let row = harness::rss::idle_queues_rss(&opts);
+        rows.push(with_foreign_cpu(row, snap));
+    }
 
     harness::targets::apply(&mut rows, &opts);
 
@@ -135,13 +141,25 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
     }
     if opts.wants(&send_pipelined) {
         let row = measured(&send_pipelined, reps, || {
-            memory::raw::raw_actix_send(&send_pipelined, n, k)
+            memory::raw::raw_actix_send(&send_pipelined, n, k, false)
+        });
+        rows.push(row.await);
+    }
+    let send_owned = format!("raw actix send().await x{k} vec-payload");
+    if opts.wants(&send_owned) {
+        let row = measured(&send_owned, reps, || {
+            memory::raw::raw_actix_send(&send_owned, n, k, true)
         });
         rows.push(row.await);
     }
     if opts.wants("raw actix send().await seq") {
         let name = "raw actix send().await seq";
-        rows.push(measured(name, reps, || memory::raw::raw_actix_send(name, n_seq, 1)).await);
+        rows.push(
+            measured(name, reps, || {
+                memory::raw::raw_actix_send(name, n_seq, 1, false)
+            })
+            .await,
+        );
     }
     let e2e = memory::e2e_specs(n, n_seq, k);
     let main = e2e[0];
@@ -156,6 +174,7 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
         }
     }
     rows.extend(latency_rows(&opts).await);
+    rows.extend(memory::batch::rows(&opts).await);
     rows.extend(memory::patterns::rows(&opts).await);
     rows.extend(amqp::rows(&opts).await);
     rows.extend(redis::rows(&opts).await);

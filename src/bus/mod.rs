@@ -1,5 +1,6 @@
 //! `Bus`: the handle users hold — one connection to one backend, and every queue on it.
 
+mod batch;
 pub(crate) mod consume;
 mod operate;
 mod produce;

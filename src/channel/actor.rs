@@ -18,9 +18,10 @@ use crate::channel::core::Core;
 #[cfg(feature = "test-util")]
 use crate::channel::messages::Crash;
 use crate::channel::messages::{
-    Detached, Drain, GetStats, Peek, Purge, Receive, Relay, Settle, StopListeners, Subscribe,
+    Arm, Detached, Drain, GetStats, Peek, Purge, Receive, Relay, Settle, StopListeners, Subscribe,
     Unsubscribe,
 };
+use crate::channel::retire::Retirement;
 use crate::channel::retry::RetryPolicy;
 use crate::error::Error;
 use crate::listener::actor::StopListener;
@@ -36,6 +37,10 @@ pub(crate) struct ChannelActor<B: Backend> {
     backend: B,
     /// Settlements on their way to the backend; kept to reuse its allocation.
     batch: Vec<Settlement<B::Handle>>,
+    /// The idle watch: when this channel ends, and where it forwards after.
+    retirement: Retirement<B>,
+    /// The periodic idle check, cancelled on retirement.
+    idle_watch: SpawnHandle,
 }
 
 impl<B: Backend> ChannelActor<B> {
@@ -44,11 +49,34 @@ impl<B: Backend> ChannelActor<B> {
         retry: Arc<RetryPolicy>,
         backend: B,
         observer: Arc<Observer>,
+        retirement: Retirement<B>,
     ) -> Self {
         ChannelActor {
             core: Core::new(name, retry, observer),
             backend,
             batch: Vec::new(),
+            retirement,
+            idle_watch: SpawnHandle::default(),
+        }
+    }
+
+    /// Retires the channel if nothing reached it for a whole period and it
+    /// holds nothing: no listener, no delivery, and a backend that sealed
+    /// itself empty.
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        let quiet = self.retirement.quiet_since_last_check();
+        if !quiet || self.retirement.is_retired() {
+            return;
+        }
+        if self.core.listener_count() > 0 || self.core.held_len() > 0 {
+            return;
+        }
+        if self.with_backend(ctx, "retire", |b, cx| b.retire(cx)) {
+            tracing::debug!(queue = %self.core.name, "idle channel retired");
+            self.retirement.retire();
+            // Nothing of its own keeps the actor alive now: it ends when the
+            // last handle on it is dropped.
+            ctx.cancel_future(std::mem::take(&mut self.idle_watch));
         }
     }
 
@@ -61,6 +89,7 @@ impl<B: Backend> ChannelActor<B> {
         what: &'static str,
         body: impl FnOnce(&mut B, &mut Cx<'_, B>) -> R,
     ) -> R {
+        self.retirement.touched = self.retirement.touched.wrapping_add(1);
         let (core, backend) = (&mut self.core, &mut self.backend);
         let ran = panic_guard::catch(|| {
             let result = body(backend, &mut Cx { core, ctx });
@@ -89,6 +118,10 @@ impl<B: Backend> Actor for ChannelActor<B> {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Also runs after a restart: the old context's timers and futures are gone.
         self.with_backend(ctx, "started", |b, cx| b.started(cx));
+        let idle = self.retirement.idle;
+        if !idle.is_zero() && !self.retirement.is_retired() {
+            self.idle_watch = ctx.run_interval(idle, |act, ctx| act.check_idle(ctx));
+        }
     }
 }
 
@@ -103,6 +136,9 @@ impl<B: Backend> Handler<Subscribe<ChannelActor<B>>> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Subscribe<ChannelActor<B>>, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "subscribe", |b, cx| {
             cx.core.attach(msg.id, msg.addr, msg.window);
             b.attached(msg.id, cx);
@@ -114,6 +150,9 @@ impl<B: Backend> Handler<Settle> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         let mut batch = std::mem::take(&mut self.batch);
         self.with_backend(ctx, "settle", |b, cx| {
             cx.core.settle(msg.outcomes, &mut batch);
@@ -127,10 +166,25 @@ impl<B: Backend> Handler<Settle> for ChannelActor<B> {
     }
 }
 
+impl<B: Backend> Handler<Arm> for ChannelActor<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Arm, ctx: &mut Context<Self>) {
+        self.with_backend(ctx, "arm", |b, cx| {
+            if cx.core.arming(msg.token, msg.reply) {
+                b.arm(msg.token, cx);
+            }
+        });
+    }
+}
+
 impl<B: Backend> Handler<Unsubscribe> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Unsubscribe, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "unsubscribe", |b, cx| {
             cx.core.detach(msg.listener);
             b.unsubscribed(msg.listener, cx);
@@ -142,6 +196,9 @@ impl<B: Backend> Handler<Detached> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Detached, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         let mut orphans = std::mem::take(&mut self.batch);
         self.with_backend(ctx, "detached", |b, cx| {
             cx.core.detach(msg.listener);
@@ -161,6 +218,9 @@ impl<B: Backend> Handler<StopListeners> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: StopListeners, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         // Delivery stops at once; each listener finishes what it holds, and
         // its `Detached` releases the rest before its stop is answered.
         let stops: Vec<_> = self.with_backend(ctx, "stop_listeners", |_, cx| {
@@ -179,6 +239,9 @@ impl<B: Backend> Handler<GetStats> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: GetStats, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         let (listeners, restarts) = (self.core.listener_count() as u64, self.core.restarts());
         let (reply, counted) = oneshot::channel();
         self.with_backend(ctx, "stats", |b, cx| b.stats(reply, cx));
@@ -197,6 +260,9 @@ impl<B: Backend> Handler<Purge> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Purge, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "purge", |b, cx| b.purge(msg.reply, cx));
     }
 }
@@ -205,6 +271,9 @@ impl<B: Backend> Handler<Peek> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Peek, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "peek", |b, cx| b.peek(msg.max, msg.reply, cx));
     }
 }
@@ -213,6 +282,9 @@ impl<B: Backend> Handler<Receive> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Receive, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "receive", |b, cx| {
             b.receive(msg.timeout, msg.reply, cx)
         });
@@ -223,6 +295,9 @@ impl<B: Backend> Handler<Drain> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "drain", |b, cx| b.drain(msg.reply, cx));
     }
 }
@@ -243,6 +318,9 @@ impl<B: Backend> Handler<Relay<B::Event>> for ChannelActor<B> {
     type Result = ();
 
     fn handle(&mut self, msg: Relay<B::Event>, ctx: &mut Context<Self>) {
+        if self.retirement.is_retired() {
+            return self.retirement.forward(msg);
+        }
         self.with_backend(ctx, "event", |b, cx| b.on_event(msg.0, cx));
     }
 }

@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 
 use crate::channel::actor::ChannelActor;
 use crate::channel::core::Core;
-use crate::delivery::{Delivery, Envelope};
+use crate::channel::suspect::Armed;
+use crate::delivery::{AckToken, Delivery, Envelope};
 use crate::error::Result;
 use crate::listener::ListenerId;
 use crate::stats::QueueStats;
@@ -77,6 +78,25 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// channel's own buffer: no allocation per batch.)
     fn settle(&mut self, batch: Drain<'_, Settlement<Self::Handle>>, cx: &mut Cx<'_, Self>);
 
+    /// A listener is about to start the suspect delivery `token` (one the
+    /// backend marked [`Envelope::suspect`]): record the start on the
+    /// broker, then report with [`Cx::armed`]. Drivers that never mark
+    /// suspects (memory: a crash loses everything anyway) keep this
+    /// default, which runs it as it is.
+    fn arm(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
+        let Some((_, _, envelope)) = cx.holding(token) else {
+            return;
+        };
+        // Nothing was recorded before: it runs as the stored attempt.
+        let counted = Armed::Counted {
+            previous: envelope.attempt,
+            started: false,
+        };
+        if let Some(settlement) = cx.armed(token, counted, |_| {}) {
+            self.settle(vec![settlement].drain(..), cx);
+        }
+    }
+
     /// Something the driver relayed, or the backend sent itself.
     fn on_event(&mut self, event: Self::Event, cx: &mut Cx<'_, Self>);
 
@@ -95,6 +115,15 @@ pub(crate) trait Backend: Sized + Unpin + Send + 'static {
     /// Takes one message, acknowledged as it is handed over, or
     /// `Error::Timeout` after `timeout`.
     fn receive(&mut self, timeout: Duration, reply: Reply<Delivery>, cx: &mut Cx<'_, Self>);
+
+    /// The channel has no listener, holds no delivery and got no message
+    /// for a whole `queue.idle_timeout`: answer `true` to let it retire,
+    /// after making sure nothing can reach the backend any more (memory:
+    /// empty, nothing waiting, and its room sealed against pushes). The
+    /// broker backends keep their channels (`false`, the default).
+    fn retire(&mut self, _cx: &mut Cx<'_, Self>) -> bool {
+        false
+    }
 
     /// Answers once the backend's I/O in flight is done (shutdown).
     fn drain(&mut self, reply: Reply<()>, cx: &mut Cx<'_, Self>);
@@ -150,6 +179,31 @@ impl<B: Backend> Cx<'_, B> {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // the redis reaper
     pub(crate) fn held(&self) -> impl Iterator<Item = (ListenerId, &B::Handle)> {
         self.core.held()
+    }
+
+    /// Who holds the delivery `token`, its handle and its message.
+    pub(crate) fn holding(&self, token: AckToken) -> Option<(ListenerId, &B::Handle, &Envelope)> {
+        self.core.holding(token)
+    }
+
+    /// What a suspect becomes if its previous delivery ran as `previous`
+    /// (surely `started`, or maybe not): checked before a record is made.
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
+    pub(crate) fn judge(&self, previous: u32, started: bool) -> crate::channel::suspect::Go {
+        self.core.judge(previous, started)
+    }
+
+    /// Reports what [`Backend::arm`] found: answers the listener waiting to
+    /// run `token`; `mark` updates its handle once counted. Returns the
+    /// settlement the backend then carries out (a dead letter, or a
+    /// hand-back when the count failed), if any.
+    pub(crate) fn armed(
+        &mut self,
+        token: AckToken,
+        armed: Armed,
+        mark: impl FnOnce(&mut B::Handle),
+    ) -> Option<Settlement<B::Handle>> {
+        self.core.armed(token, armed, mark)
     }
 
     /// How many deliveries listeners hold.

@@ -12,12 +12,14 @@ use std::time::SystemTime;
 
 use actix::Addr;
 use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
 
 use crate::channel::actor::ChannelActor;
 use crate::channel::backend::{Backend, Settlement};
 use crate::channel::messages::Outcome;
 use crate::channel::retry::{dead_letter_headers, RetryPolicy, Verdict};
 use crate::channel::subscribers::Subscribers;
+use crate::channel::suspect::{judge, Armed, Go};
 use crate::delivery::{AckToken, Delivery, Envelope};
 use crate::listener::actor::{Deliver, ListenerActor};
 use crate::listener::ListenerId;
@@ -72,6 +74,9 @@ pub(crate) struct Core<B: Backend> {
     listeners: Subscribers<Addr<ListenerActor<ChannelActor<B>>>>,
     /// Deliveries handed to listeners and not yet settled.
     ledger: Ledger<B::Handle>,
+    /// Suspects being counted on the broker, and the listener waiting to
+    /// run each (see [`suspect`](crate::channel::suspect)).
+    arms: FxHashMap<AckToken, oneshot::Sender<Option<u32>>>,
     /// Retry and dead-letter decisions.
     retry: Arc<RetryPolicy>,
     /// Supervisor restarts, counted in `stats`.
@@ -92,6 +97,7 @@ impl<B: Backend> Core<B> {
                 held: FxHashMap::default(),
                 next_token: 0,
             },
+            arms: FxHashMap::default(),
             retry,
             restarts: Arc::default(),
             observer,
@@ -268,6 +274,106 @@ impl<B: Backend> Core<B> {
                 dead(handle, envelope, headers)
             }
         }
+    }
+
+    /// A listener is about to start the suspect `token`: keeps its `reply`
+    /// until the backend reports through [`armed`](Self::armed). `false`
+    /// (answered `None`) when the channel no longer holds `token`.
+    pub(crate) fn arming(&mut self, token: AckToken, reply: oneshot::Sender<Option<u32>>) -> bool {
+        if !self.ledger.held.contains_key(&token) {
+            let _ = reply.send(None);
+            return false;
+        }
+        self.arms.insert(token, reply);
+        true
+    }
+
+    /// Who holds the delivery `token`, its handle and its message.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+    pub(crate) fn holding(&self, token: AckToken) -> Option<(ListenerId, &B::Handle, &Envelope)> {
+        self.ledger
+            .held
+            .get(&token)
+            .map(|h| (h.listener, &h.handle, &h.envelope))
+    }
+
+    /// What a suspect becomes if its previous delivery ran as `previous`
+    /// (and surely `started`, or maybe not).
+    pub(crate) fn judge(&self, previous: u32, started: bool) -> Go {
+        judge(
+            previous,
+            started,
+            self.retry.max_attempts(),
+            SystemTime::now(),
+        )
+    }
+
+    /// The backend counted the suspect `token` (or could not): answers the
+    /// listener waiting to run it. `mark` updates its handle once counted
+    /// (the backend's record of the start, which its verdict then clears).
+    /// Returns a settlement for the backend to carry out: the dead letter of
+    /// a message out of attempts, or the hand-back of one that could not be
+    /// counted.
+    pub(crate) fn armed(
+        &mut self,
+        token: AckToken,
+        armed: Armed,
+        mark: impl FnOnce(&mut B::Handle),
+    ) -> Option<Settlement<B::Handle>> {
+        let reply = self.arms.remove(&token);
+        let answer = |attempt| {
+            if let Some(reply) = reply {
+                let _ = reply.send(attempt);
+            }
+        };
+        let go = match armed {
+            Armed::Counted { previous, started } => self.judge(previous, started),
+            Armed::Gone => {
+                // Another consumer has it, or it was settled: nothing to do here.
+                self.forget(token);
+                answer(None);
+                return None;
+            }
+            Armed::Failed(error) => {
+                let held = self.forget(token);
+                answer(None);
+                let held = held?;
+                tracing::warn!(queue = %self.name, id = %held.envelope.id, %error, "cannot count a redelivery; handing it back");
+                return Some(Settlement::Release(held.handle, held.envelope));
+            }
+        };
+        match go {
+            Go::Run { attempt, .. } => {
+                let Some(held) = self.ledger.held.get_mut(&token) else {
+                    answer(None);
+                    return None;
+                };
+                mark(&mut held.handle);
+                held.envelope.attempt = attempt;
+                answer(Some(attempt));
+                None
+            }
+            Go::Dead(headers) => {
+                let held = self.forget(token);
+                answer(None);
+                let Held {
+                    mut handle,
+                    envelope,
+                    ..
+                } = held?;
+                mark(&mut handle);
+                tracing::warn!(queue = %self.name, id = %envelope.id, attempts = envelope.attempt, "message dead-lettered: delivery limit reached without a verdict");
+                self.observer.meters.dead_lettered();
+                Some(dead(handle, envelope, headers))
+            }
+        }
+    }
+
+    /// Drops `token` from the ledger, returning its window slot.
+    fn forget(&mut self, token: AckToken) -> Option<Held<B::Handle>> {
+        let held = self.ledger.held.remove(&token)?;
+        self.listeners.returned(held.listener, 1);
+        Some(held)
     }
 
     /// Releases whatever `listener` still holds: it stopped before its

@@ -46,6 +46,17 @@ pub(crate) struct Settle {
     pub(crate) outcomes: Vec<(AckToken, Outcome)>,
 }
 
+/// A listener is about to start a suspect delivery (see
+/// [`suspect`](crate::channel::suspect)): count it on the broker first.
+/// Answered with the attempt to run it as, or `None`: do not run it (the
+/// channel settled it, or it is no longer this listener's).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Arm {
+    pub(crate) token: AckToken,
+    pub(crate) reply: oneshot::Sender<Option<u32>>,
+}
+
 /// A listener is stopping: send it nothing more.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -125,11 +136,19 @@ pub(crate) struct Relay<E: Send + 'static>(pub(crate) E);
 
 /// A channel that listeners can report to.
 pub(crate) trait ListenerQueue:
-    Actor<Context = Context<Self>> + Handler<Settle> + Handler<Unsubscribe> + Handler<Detached>
+    Actor<Context = Context<Self>>
+    + Handler<Settle>
+    + Handler<Arm>
+    + Handler<Unsubscribe>
+    + Handler<Detached>
 {
 }
 
 impl<Q> ListenerQueue for Q where
-    Q: Actor<Context = Context<Q>> + Handler<Settle> + Handler<Unsubscribe> + Handler<Detached>
+    Q: Actor<Context = Context<Q>>
+        + Handler<Settle>
+        + Handler<Arm>
+        + Handler<Unsubscribe>
+        + Handler<Detached>
 {
 }

@@ -51,6 +51,11 @@ impl RetryPolicy {
             })
     }
 
+    /// `queue.retry.max_attempts`.
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.config.max_attempts
+    }
+
     /// Decides the fate of a delivery that failed on `attempt` with `error`.
     pub(crate) fn on_failure(&self, attempt: u32, error: &str, now: SystemTime) -> Verdict {
         if attempt < self.config.max_attempts {

@@ -17,18 +17,28 @@ pub struct AmqpConfig {
     /// `amqp.url` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
     pub url: String,
     /// `amqp.urls` (default empty): the nodes of a RabbitMQ cluster, which
-    /// win over `amqp.url` when given. Parsed and checked, but not used by
-    /// the driver yet: it connects to `amqp.url`.
+    /// win over `amqp.url` when given. Every connect and reconnect tries
+    /// them in a random order (the node just lost last), so losing the node
+    /// the bus is connected to moves it to another one.
     #[serde(deserialize_with = "value::url_list")]
     pub urls: Vec<String>,
-    /// `amqp.queue_type`: `classic` (default) or `quorum`. Parsed and
-    /// checked, but not used by the driver yet: its queues are classic.
+    /// `amqp.queue_type`: `classic` (default) or `quorum`, the type of the
+    /// queues the bus declares (`<q>`, `<q>.dead`, topic groups; the wait
+    /// queues of delays and retries stay classic). A queue that already
+    /// exists with the other type is an [`Error::Config`](crate::Error::Config)
+    /// naming this key when the bus first uses it.
     pub queue_type: AmqpQueueType,
     /// `amqp.prefetch`: the most unacknowledged deliveries one consumer holds (default 256).
     pub prefetch: u16,
     /// `amqp.heartbeat` (default 10 s).
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// `amqp.redelivery_lease` (default 1m): how long a redelivered message
+    /// may be handled before it is counted as a delivery that ended
+    /// without a verdict and comes back (see the README, "Poison
+    /// messages"). A handler slower than this gets a duplicate.
+    #[serde(with = "humantime_serde")]
+    pub redelivery_lease: Duration,
 }
 
 /// The kind of RabbitMQ queue (`amqp.queue_type`), named in lower case.
@@ -62,6 +72,7 @@ impl Default for AmqpConfig {
             queue_type: AmqpQueueType::Classic,
             prefetch: 256,
             heartbeat: Duration::from_secs(10),
+            redelivery_lease: Duration::from_secs(60),
         }
     }
 }
@@ -75,6 +86,7 @@ impl fmt::Debug for AmqpConfig {
             .field("queue_type", &self.queue_type)
             .field("prefetch", &self.prefetch)
             .field("heartbeat", &self.heartbeat)
+            .field("redelivery_lease", &self.redelivery_lease)
             .finish()
     }
 }

@@ -52,6 +52,12 @@ pub struct QueueConfig {
     /// `queue.shutdown_timeout`: how long shutdown waits for handlers (default 30 s).
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// `queue.idle_timeout`: a queue's actor that has no listener, holds no
+    /// message and gets no call for this long ends, and starts again on the
+    /// queue's next use (default 30 s; `0s` keeps every queue's actor).
+    /// Memory driver only: the broker drivers keep theirs.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
     /// `queue.retry.*`.
     pub retry: RetryConfig,
     /// `queue.memory.*`.
@@ -66,6 +72,7 @@ impl Default for QueueConfig {
             max_payload: 16 * 1024 * 1024,
             push_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
             retry: RetryConfig::default(),
             memory: MemoryConfig::default(),
         }

@@ -16,14 +16,18 @@ use crate::config::value::{self, redact_password};
 pub struct RedisConfig {
     /// `redis.url` (default `redis://127.0.0.1:6379/0`).
     pub url: String,
-    /// `redis.cluster` (default empty): the nodes of a Redis Cluster; when
-    /// not empty, Cluster mode. Parsed and checked, but not used by the
-    /// driver yet: it connects to `redis.url`.
+    /// `redis.cluster` (default empty): nodes of a Redis Cluster (any of
+    /// them: the driver learns the rest); when not empty, Cluster mode and
+    /// `redis.url` is not used. Every key of a queue then carries the
+    /// queue's name as a hash tag (`{<queue>}`, `{<queue>}.delayed`,
+    /// `{<queue>}.dead`) so that they share one slot.
     #[serde(deserialize_with = "value::url_list")]
     pub cluster: Vec<String>,
-    /// `redis.wait_replicas` (default 0): when more than 0, a push would
-    /// return after `WAIT` saw that many replicas. Parsed and checked, but
-    /// not used by the driver yet.
+    /// `redis.wait_replicas` (default 0): when more than 0, a push returns
+    /// `Ok` only once `WAIT` saw that many replicas have it (within
+    /// `queue.push_timeout`; fewer is `Error::Timeout`), so that it
+    /// survives the loss of its master. Replication is asynchronous:
+    /// without it a failover can lose the last pushes a master confirmed.
     pub wait_replicas: u32,
     /// `redis.pool.max_size`: connections in the pool (default 16). The pool
     /// serves the bus's shared connection and its `receive`s; each listener

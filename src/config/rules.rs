@@ -62,6 +62,7 @@ const RULES: &[(&str, Rule)] = &[
     ("queue.push_timeout", Rule::Duration(DurationRule::Positive)),
     // 0 means shutdown does not wait for handlers.
     ("queue.shutdown_timeout", Rule::Duration(DurationRule::ZeroOrMore)),
+    ("queue.idle_timeout", Rule::Duration(DurationRule::ZeroOrMore)),
     // Every message gets at least one delivery.
     ("queue.retry.max_attempts", Rule::Integer(1..=1000)),
     // A zero wait would retry a failing message in a tight loop.
@@ -78,6 +79,10 @@ const RULES: &[(&str, Rule)] = &[
     ("amqp.prefetch", Rule::Integer(1..=65535)),
     #[cfg(feature = "amqp")]
     ("amqp.heartbeat", Rule::Duration(DurationRule::Heartbeat)),
+    // A zero lease would send every redelivered message back at once, as
+    // if its handler had died.
+    #[cfg(feature = "amqp")]
+    ("amqp.redelivery_lease", Rule::Duration(DurationRule::Positive)),
     #[cfg(feature = "redis")]
     ("redis.url", Rule::Url(REDIS_SCHEMES)),
     #[cfg(feature = "redis")]
@@ -208,6 +213,8 @@ mod tests {
             ("queue.push_timeout", "1year 1ns", false, |c| c.queue.push_timeout = YEAR + NS),
             ("queue.shutdown_timeout", "0s", true, |c| c.queue.shutdown_timeout = Duration::ZERO),
             ("queue.shutdown_timeout", "1year 1ns", false, |c| c.queue.shutdown_timeout = YEAR + NS),
+            ("queue.idle_timeout", "0s", true, |c| c.queue.idle_timeout = Duration::ZERO),
+            ("queue.idle_timeout", "1year 1ns", false, |c| c.queue.idle_timeout = YEAR + NS),
             ("queue.retry.max_attempts", "0", false, |c| c.queue.retry.max_attempts = 0),
             ("queue.retry.max_attempts", "1", true, |c| c.queue.retry.max_attempts = 1),
             ("queue.retry.max_attempts", "1000", true, |c| c.queue.retry.max_attempts = 1000),
@@ -243,6 +250,8 @@ mod tests {
             ("amqp.heartbeat", "1s", true, |c| c.amqp.heartbeat = Duration::from_secs(1)),
             ("amqp.heartbeat", "18h 12m 15s", true, |c| c.amqp.heartbeat = Duration::from_secs(65535)),
             ("amqp.heartbeat", "18h 12m 16s", false, |c| c.amqp.heartbeat = Duration::from_secs(65536)),
+            ("amqp.redelivery_lease", "0s", false, |c| c.amqp.redelivery_lease = Duration::ZERO),
+            ("amqp.redelivery_lease", "1ms", true, |c| c.amqp.redelivery_lease = Duration::from_millis(1)),
         ]
     }
 

@@ -1,18 +1,17 @@
 //! `Channels`: a bus's way to its queues' channel actors — a cache in front of the [`Registry`], and the calls every driver makes the same way.
 
 use std::marker::PhantomData;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::channel::backend::Reply;
 use crate::channel::messages::{Drain, GetStats, Peek, Purge, Receive, StopListeners};
 use crate::delivery::Delivery;
-use crate::driver::registry::{Channel, CloseAll, Lookup, Open, Registry};
+use crate::driver::registry::{Cache, Channel, CloseAll, Lookup, Open, Registry};
 use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
@@ -27,8 +26,9 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) struct Channels<B: Open> {
     /// Creates and knows every channel.
     registry: Addr<Registry<B>>,
-    /// Channels already looked up, so that a push skips the registry.
-    cache: RwLock<FxHashMap<Arc<str>, Arc<Channel<B>>>>,
+    /// Channels already looked up, so that a push skips the registry;
+    /// the registry takes out those that retire.
+    cache: Cache<B>,
 }
 
 impl<B: Open> Channels<B> {
@@ -37,20 +37,22 @@ impl<B: Open> Channels<B> {
         arbiters: &Arbiters,
         retry: Arc<crate::channel::retry::RetryPolicy>,
         driver: B::Driver,
+        idle: Duration,
     ) -> Self {
         let placed = arbiters.clone();
+        let cache = Cache::<B>::default();
+        let shared = cache.clone();
         let registry = Registry::start_in_arbiter(arbiters.next(), move |_| {
-            Registry::new(placed, retry, driver)
+            Registry::new(placed, retry, driver, idle, shared)
         });
-        Channels {
-            registry,
-            cache: RwLock::default(),
-        }
+        Channels { registry, cache }
     }
 
-    /// The channel of `queue` if this handle already knows it: no message, no wait.
+    /// The channel of `queue` if this handle already knows it (and it did
+    /// not retire): no message, no wait.
     pub(crate) fn cached(&self, queue: &str) -> Option<Arc<Channel<B>>> {
-        self.cache.read().ok()?.get(queue).cloned()
+        let cache = self.cache.read().ok()?;
+        cache.get(queue).filter(|c| !c.is_retired()).cloned()
     }
 
     /// The channel of `queue`; started when `create` is set, else `None`
@@ -74,7 +76,12 @@ impl<B: Open> Channels<B> {
             .await
             .map_err(|_| Error::Closed)?;
         if let (Some(channel), Ok(mut cache)) = (&found, self.cache.write()) {
-            cache.insert(name, channel.clone());
+            cache.insert(name.clone(), channel.clone());
+            // It may have retired since the registry answered, its notice
+            // handled before this insert: the cache must not keep it alive.
+            if channel.is_retired() {
+                cache.remove(&name);
+            }
         }
         Ok(found)
     }

@@ -115,6 +115,22 @@ impl Driver {
         on_driver!(self, d => d.push(queue, envelope, delay).await)
     }
 
+    /// Stores every `(envelope, delay)` of `batch` on `queue`, returning
+    /// once all are stored; the driver checks what only it can (amqp: the
+    /// frame size) for the whole batch before any I/O.
+    ///
+    /// # Errors
+    ///
+    /// [`Unstored`]: which messages (by index) were stored anyway, and why
+    /// the others were not.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        on_driver!(self, d => d.push_batch(queue, batch).await)
+    }
+
     /// Publishes `envelope` to every subscriber group of `topic`, returning
     /// once each group's copy is stored.
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
@@ -226,6 +242,44 @@ impl Driver {
     #[cfg(feature = "test-util")]
     pub(crate) async fn crash(&self, queue: &str, on_next: Option<String>) -> Result<()> {
         on_driver!(self, d => d.channels().crash(queue, on_next).await)
+    }
+}
+
+/// A batch push that failed: the indices (ascending) of the batch's
+/// messages that were stored all the same, and why the others were not.
+#[derive(Debug)]
+pub(crate) struct Unstored {
+    pub(crate) stored: Vec<usize>,
+    pub(crate) error: Error,
+}
+
+impl Unstored {
+    /// Nothing of the batch was stored.
+    pub(crate) fn none(error: Error) -> Self {
+        Unstored {
+            stored: Vec::new(),
+            error,
+        }
+    }
+
+    /// Gathers per-message outcomes (in batch order): `Ok` when every one
+    /// was stored, else the stored indices and the first error.
+    #[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+    pub(crate) fn gather(outcomes: Vec<Result<()>>) -> std::result::Result<(), Unstored> {
+        let mut stored = Vec::with_capacity(outcomes.len());
+        let mut first = None;
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(()) => stored.push(index),
+                Err(error) => {
+                    first.get_or_insert(error);
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(error) => Err(Unstored { stored, error }),
+        }
     }
 }
 

@@ -5,12 +5,17 @@
 //! of the bus's arbiters, and its listeners run there too.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use actix::prelude::*;
+use futures_util::future::BoxFuture;
+use rustc_hash::FxHashMap;
 
 use crate::channel::actor::ChannelActor;
 use crate::channel::backend::Backend;
+use crate::channel::retire::{Retirement, Succession};
 use crate::channel::retry::RetryPolicy;
 use crate::config::DriverKind;
 use crate::observe::Observer;
@@ -47,7 +52,21 @@ pub(crate) struct Channel<B: Open> {
     pub(crate) front: B::Front,
     /// Its metric handles and span fields, shared with its listeners.
     pub(crate) observer: Arc<Observer>,
+    /// Set when the channel retired: a handle that sees it looks the queue
+    /// up again.
+    pub(crate) retired: Arc<AtomicBool>,
 }
+
+impl<B: Open> Channel<B> {
+    /// Whether the channel retired (idle), so that its queue needs a new one.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+}
+
+/// The channels a bus handle already looked up, shared with the registry,
+/// which takes retired ones out.
+pub(crate) type Cache<B> = Arc<RwLock<FxHashMap<Arc<str>, Arc<Channel<B>>>>>;
 
 /// The registry's actor.
 pub(crate) struct Registry<B: Open> {
@@ -61,6 +80,10 @@ pub(crate) struct Registry<B: Open> {
     driver: B::Driver,
     /// Closed at shutdown: no new channel after that.
     closed: bool,
+    /// `queue.idle_timeout`, handed to every new channel.
+    idle: Duration,
+    /// The bus handle's cache of channels.
+    cache: Cache<B>,
 }
 
 /// Finds a channel, starting it when `create` is set.
@@ -72,19 +95,60 @@ pub(crate) struct Lookup<B: Open> {
     pub(crate) marker: std::marker::PhantomData<fn() -> B>,
 }
 
+/// A channel retired: forget it (unless it was already replaced).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Retired {
+    pub(crate) name: Arc<str>,
+    pub(crate) flag: Arc<AtomicBool>,
+}
+
+/// A channel's way back to its registry ([`Succession`]).
+struct RegistryLink<B: Open> {
+    registry: Addr<Registry<B>>,
+    name: Arc<str>,
+    flag: Arc<AtomicBool>,
+}
+
+impl<B: Open> Succession<B> for RegistryLink<B> {
+    fn retired(&self) {
+        self.registry.do_send(Retired {
+            name: self.name.clone(),
+            flag: self.flag.clone(),
+        });
+    }
+
+    fn successor(&self) -> BoxFuture<'static, Option<Addr<ChannelActor<B>>>> {
+        let lookup = self.registry.send(Lookup {
+            name: self.name.clone(),
+            create: true,
+            marker: std::marker::PhantomData,
+        });
+        Box::pin(async move { lookup.await.ok().flatten().map(|c| c.addr.clone()) })
+    }
+}
+
 /// Every channel, and no new one from now on (shutdown).
 #[derive(Message)]
 #[rtype(result = "Vec<Arc<Channel<B>>>")]
 pub(crate) struct CloseAll<B: Open>(pub(crate) std::marker::PhantomData<fn() -> B>);
 
 impl<B: Open> Registry<B> {
-    pub(crate) fn new(arbiters: Arbiters, retry: Arc<RetryPolicy>, driver: B::Driver) -> Self {
+    pub(crate) fn new(
+        arbiters: Arbiters,
+        retry: Arc<RetryPolicy>,
+        driver: B::Driver,
+        idle: Duration,
+        cache: Cache<B>,
+    ) -> Self {
         Registry {
             channels: HashMap::new(),
             arbiters,
             retry,
             driver,
             closed: false,
+            idle,
+            cache,
         }
     }
 
@@ -95,7 +159,10 @@ impl<B: Open> Registry<B> {
         ctx: &mut Context<Self>,
     ) -> Option<Arc<Channel<B>>> {
         if let Some(channel) = self.channels.get(&name) {
-            return Some(channel.clone());
+            // A retired channel whose notice is still on its way is replaced now.
+            if !channel.is_retired() {
+                return Some(channel.clone());
+            }
         }
         if self.closed {
             return None;
@@ -104,8 +171,15 @@ impl<B: Open> Registry<B> {
         let arbiter = self.arbiters.next().clone();
         let observer = Arc::new(Observer::new(&name, B::KIND));
         let (queue, retry, observed) = (name.clone(), self.retry.clone(), observer.clone());
+        let retired = Arc::new(AtomicBool::new(false));
+        let link = RegistryLink {
+            registry: ctx.address(),
+            name: name.clone(),
+            flag: retired.clone(),
+        };
+        let retirement = Retirement::new(self.idle, retired.clone(), Arc::new(link));
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
-            ChannelActor::new(queue, retry, backend, observed)
+            ChannelActor::new(queue, retry, backend, observed, retirement)
         });
         tracing::debug!(queue = %name, "channel started");
         let channel = Arc::new(Channel {
@@ -113,6 +187,7 @@ impl<B: Open> Registry<B> {
             arbiter,
             front,
             observer,
+            retired,
         });
         self.channels.insert(name, channel.clone());
         Some(channel)
@@ -130,7 +205,24 @@ impl<B: Open> Handler<Lookup<B>> for Registry<B> {
         if msg.create {
             self.get_or_start(msg.name, ctx)
         } else {
-            self.channels.get(&msg.name).cloned()
+            let found = self.channels.get(&msg.name);
+            found.filter(|c| !c.is_retired()).cloned()
+        }
+    }
+}
+
+impl<B: Open> Handler<Retired> for Registry<B> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Retired, _ctx: &mut Context<Self>) {
+        let this = |c: &Arc<Channel<B>>| Arc::ptr_eq(&c.retired, &msg.flag);
+        if self.channels.get(&msg.name).is_some_and(this) {
+            self.channels.remove(&msg.name);
+        }
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.get(&msg.name).is_some_and(this) {
+                cache.remove(&msg.name);
+            }
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! It holds up to its window of leased deliveries, runs at most
 //! `concurrency` handlers at once, and reports each verdict back to its
-//! queue in batches ([`Settle`]). A panicking handler is a failed delivery,
+//! queue in batches ([`Settle`]). A suspect delivery (one whose previous
+//! delivery may have ended without a verdict) is counted by its queue
+//! first ([`Arm`]), one at a time, with every verdict before it sent. A panicking handler is a failed delivery,
 //! not a dead actor. On [`StopListener`] it hands back what it has not
 //! started, finishes what is in hand, and then stops; its handler is never
 //! called again.
@@ -18,7 +20,7 @@ use futures_util::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use crate::channel::messages::{Detached, ListenerQueue, Outcome, Settle, Unsubscribe};
+use crate::channel::messages::{Arm, Detached, ListenerQueue, Outcome, Settle, Unsubscribe};
 use crate::delivery::{AckToken, Delivery, HandlerResult};
 use crate::listener::ListenerId;
 use crate::observe::meters::Stopwatch;
@@ -43,8 +45,12 @@ pub(crate) struct ListenerActor<Q: ListenerQueue> {
     concurrency: usize,
     /// Leased deliveries not yet started, in queue order.
     backlog: VecDeque<(AckToken, Delivery)>,
-    /// Handlers running now.
+    /// Handlers running now (a suspect being counted included).
     running: usize,
+    /// A suspect is being counted or handled: the next waits for it, so
+    /// that a crash counts against one suspect only (and on amqp its
+    /// lease copy is the head of this listener's lease queue).
+    suspect_busy: bool,
     /// Verdicts not yet sent to the queue.
     unsent: Vec<(AckToken, Outcome)>,
     /// Send verdicts once this many have gathered; sending them one by one
@@ -84,6 +90,7 @@ impl<Q: ListenerQueue> ListenerActor<Q> {
             concurrency: concurrency.max(1),
             backlog: VecDeque::new(),
             running: 0,
+            suspect_busy: false,
             unsent: Vec::new(),
             flush_at: (window / 2).max(1),
             stopping: false,
@@ -98,29 +105,71 @@ impl<Q: ListenerQueue> ListenerActor<Q> {
             let Some((token, delivery)) = self.backlog.pop_front() else {
                 break;
             };
-            let handling = Handling::start(&self.observer, &delivery);
-            match start(&self.handler, delivery, &handling) {
-                Started::Done(outcome) => {
-                    handling.ended(&self.observer, &outcome);
-                    self.unsent.push((token, outcome));
+            if delivery.is_suspect() {
+                if self.suspect_busy {
+                    self.backlog.push_front((token, delivery));
+                    break;
                 }
-                Started::Pending(future) => {
-                    self.running += 1;
-                    // The handler's future runs inside the delivery's span.
-                    let future = future.instrument(handling.span.clone());
-                    let guarded = AssertUnwindSafe(future).catch_unwind();
-                    ctx.spawn(guarded.into_actor(self).map(move |result, act, ctx| {
-                        act.running -= 1;
-                        let result = result.map_err(|panic| panic_text(&*panic));
-                        let outcome = outcome(result);
-                        handling.ended(&act.observer, &outcome);
-                        act.unsent.push((token, outcome));
-                        act.pump(ctx);
-                    }));
-                }
+                self.arm(token, delivery, ctx);
+            } else {
+                self.run(token, delivery, false, ctx);
             }
         }
         self.report(ctx);
+    }
+
+    /// Has the queue count the suspect `delivery` on the broker, then runs
+    /// it as the attempt counted (or drops it: the queue settled it).
+    fn arm(&mut self, token: AckToken, mut delivery: Delivery, ctx: &mut Context<Self>) {
+        // What finished so far is settled first: if this one kills the
+        // process, those are not handled again.
+        self.flush();
+        self.suspect_busy = true;
+        self.running += 1;
+        let (reply, counted) = oneshot::channel();
+        self.queue.do_send(Arm { token, reply });
+        ctx.spawn(counted.into_actor(self).map(move |counted, act, ctx| {
+            act.running -= 1;
+            match counted {
+                // Counted as started: it runs even if a stop came meanwhile
+                // (it is the delivery in hand), or the count would be wrong.
+                Ok(Some(attempt)) => {
+                    delivery.set_attempt(attempt);
+                    act.run(token, delivery, true, ctx);
+                }
+                // Settled by the queue, or the queue is gone.
+                _ => act.suspect_busy = false,
+            }
+            act.pump(ctx);
+        }));
+    }
+
+    /// Runs the handler on `delivery`; `suspect` frees the suspect slot
+    /// once it is done.
+    fn run(&mut self, token: AckToken, delivery: Delivery, suspect: bool, ctx: &mut Context<Self>) {
+        let handling = Handling::start(&self.observer, &delivery);
+        match start(&self.handler, delivery, &handling) {
+            Started::Done(outcome) => {
+                handling.ended(&self.observer, &outcome);
+                self.unsent.push((token, outcome));
+                self.suspect_busy &= !suspect;
+            }
+            Started::Pending(future) => {
+                self.running += 1;
+                // The handler's future runs inside the delivery's span.
+                let future = future.instrument(handling.span.clone());
+                let guarded = AssertUnwindSafe(future).catch_unwind();
+                ctx.spawn(guarded.into_actor(self).map(move |result, act, ctx| {
+                    act.running -= 1;
+                    act.suspect_busy &= !suspect;
+                    let result = result.map_err(|panic| panic_text(&*panic));
+                    let outcome = outcome(result);
+                    handling.ended(&act.observer, &outcome);
+                    act.unsent.push((token, outcome));
+                    act.pump(ctx);
+                }));
+            }
+        }
     }
 
     /// Sends verdicts when enough have gathered, and finishes a stop.

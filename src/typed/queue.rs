@@ -129,6 +129,39 @@ where
         self.bus.push_with(&self.name, payload, opts).await
     }
 
+    /// Pushes every value of `values`, each encoded by the codec, as one
+    /// [`Bus::push_batch`]: all are encoded before any is pushed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] when a value cannot be encoded (nothing is pushed
+    /// then); otherwise as [`Bus::push_batch`].
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let bus = actorbus::Bus::memory();
+    /// let numbers = bus.queue::<u32>("numbers");
+    /// let ids = numbers.push_batch(&[1, 2, 3]).await?;
+    /// assert_eq!(ids.len(), 3);
+    /// assert_eq!(bus.stats("numbers").await?.ready, 3);
+    /// # bus.shutdown().await?;
+    /// # Ok::<_, actorbus::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn push_batch<'a>(
+        &self,
+        values: impl IntoIterator<Item = &'a T>,
+    ) -> Result<Vec<MessageId>>
+    where
+        T: 'a,
+    {
+        let payloads = values
+            .into_iter()
+            .map(|value| self.codec.encode(value).map_err(Error::codec))
+            .collect::<Result<Vec<_>>>()?;
+        self.bus.push_batch(&self.name, payloads).await
+    }
+
     /// Attaches `handler`, which gets each message decoded, with default
     /// [`ListenerOptions`]. `Ok` acknowledges; `Err` retries (or, with
     /// [`Reject`], dead-letters at once).

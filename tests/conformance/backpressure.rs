@@ -157,3 +157,49 @@ pub async fn shutdown_fails_a_push_waiting_for_room(factory: &BusFactory) {
         "a push waiting at shutdown ends with Closed: {r:?}"
     );
 }
+
+pub async fn batch_into_a_full_queue_says_what_was_stored(factory: &BusFactory) {
+    let mut config = fast_config();
+    config.queue.memory.capacity = 3;
+    config.queue.push_timeout = Duration::from_millis(300);
+    let bus = bus_with(factory, config).await;
+    let q = unique_queue("full-batch");
+
+    // Room for 3 of 5: those are stored, the 4th times out, the 5th is not tried.
+    let r = bounded(
+        "batch into a small queue",
+        LIMIT,
+        bus.push_batch(&q, (0..5).map(indexed)),
+    )
+    .await;
+    let stored = match r {
+        Err(Error::PartialBatch { stored, source }) => {
+            assert!(matches!(*source, Error::Timeout), "why: {source:?}");
+            stored
+        }
+        other => panic!("expected PartialBatch, got {other:?}"),
+    };
+    assert_eq!(stored.len(), 3, "the ids of what fit");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        bus.stats(&q).await.unwrap().ready,
+        3,
+        "exactly those are stored"
+    );
+    for (i, id) in stored.iter().enumerate() {
+        let d = bus.receive(&q, LIMIT).await.expect("receive");
+        assert_eq!((d.id(), index_of(&d)), (id, i as u32));
+    }
+
+    // A full queue: nothing of the batch fits, and the error is the reason itself.
+    bus.push_batch(&q, (0..3).map(indexed)).await.expect("fits");
+    let r = bounded(
+        "batch into a full queue",
+        LIMIT,
+        bus.push_batch(&q, ["x", "y"]),
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Timeout)), "nothing stored: {r:?}");
+    assert_eq!(bus.stats(&q).await.unwrap().ready, 3);
+    shutdown(bus).await;
+}

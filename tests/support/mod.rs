@@ -12,6 +12,11 @@ pub mod child;
 #[cfg(all(feature = "cli", feature = "amqp", feature = "redis"))]
 pub mod cli;
 pub mod config;
+pub mod faults;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod firewall;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod flow;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod group_share;
 #[cfg(any(feature = "amqp", feature = "redis"))]
@@ -20,11 +25,18 @@ pub mod ledger;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
+#[cfg(any(feature = "amqp", feature = "redis"))]
+pub mod poison;
+#[cfg(feature = "amqp")]
+pub mod rabbit_cluster;
 #[cfg(feature = "amqp")]
 pub mod rabbit_node;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 pub mod redrive_crash;
+pub mod web_service;
 
 use std::future::Future;
 use std::pin::Pin;

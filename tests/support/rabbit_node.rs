@@ -21,6 +21,9 @@ pub struct RabbitNode {
     pub port: u16,
     dist_port: u16,
     dir: PathBuf,
+    /// `HOME` of the node and its `rabbitmqctl`: where the Erlang cookie
+    /// is (a cluster's nodes share one); the caller's when `None`.
+    home: Option<PathBuf>,
     server: Option<Child>,
 }
 
@@ -43,6 +46,11 @@ impl RabbitNode {
 
     /// Starts a fresh node and waits until it takes connections.
     pub fn start(tag: &str) -> RabbitNode {
+        RabbitNode::start_in(tag, None)
+    }
+
+    /// Starts a fresh node whose `HOME` (and so Erlang cookie) is `home`.
+    pub fn start_in(tag: &str, home: Option<PathBuf>) -> RabbitNode {
         let port = free_port();
         let dist_port = free_port();
         let name = format!("actorbus-test-{}-{tag}@localhost", std::process::id());
@@ -66,6 +74,7 @@ impl RabbitNode {
             port,
             dist_port,
             dir,
+            home,
             server: None,
         };
         node.start_server();
@@ -92,6 +101,9 @@ impl RabbitNode {
             )
             .env("RABBITMQ_CONF_ENV_FILE", self.dir.join("rabbitmq-env.conf"))
             .env("RABBITMQ_PID_FILE", self.dir.join("pid"));
+        if let Some(home) = &self.home {
+            cmd.env("HOME", home);
+        }
         cmd
     }
 
@@ -108,7 +120,9 @@ impl RabbitNode {
         self.wait_port(true);
     }
 
-    fn ctl(&self, args: &[&str]) {
+    /// Runs `rabbitmqctl -n <node> args`, failing the test if it fails;
+    /// returns what it printed.
+    pub fn ctl(&self, args: &[&str]) -> String {
         let out = self
             .command("rabbitmqctl")
             .arg("-n")
@@ -121,9 +135,11 @@ impl RabbitNode {
             "rabbitmqctl {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn wait_port(&self, open: bool) {
+    /// Waits until the node's AMQP port is open (`true`) or closed.
+    pub fn wait_port(&self, open: bool) {
         let start = Instant::now();
         while port_open(self.port) != open {
             assert!(
@@ -135,6 +151,51 @@ impl RabbitNode {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// SIGKILL of the node's Erlang VM (no goodbye to clients or peers),
+    /// then waits for its port to close. [`start_server`](Self::start_server)
+    /// brings it back with its data.
+    pub fn kill(&mut self) {
+        let pid = std::fs::read_to_string(self.dir.join("pid")).expect("the node's pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {pid} failed");
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        self.wait_port(false);
+    }
+
+    /// Whether the node's server process runs (it was not killed or stopped).
+    pub fn running(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// The OS pid of the node's Erlang VM (from its pid file), the process
+    /// a test stops with SIGSTOP to hang the broker.
+    pub fn beam_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.dir.join("pid")).expect("the node's pid file");
+        text.trim().parse().expect("a pid in the node's pid file")
+    }
+
+    /// Has the node drop every client connection `times` times, `every`
+    /// apart (a loop inside the node: one `rabbitmqctl` call takes seconds
+    /// on a busy machine); returns how many connections it closed in all.
+    pub fn close_all_connections_every(&self, every: Duration, times: u32) -> u64 {
+        let flaps = format!(
+            "lists:sum([begin N = length(rabbit_networking:connections()), \
+             rabbit_networking:close_all_connections(\"actorbus fault test\"), \
+             timer:sleep({}), N end || _ <- lists:seq(1, {times})]).",
+            every.as_millis()
+        );
+        let out = self.ctl(&["eval", &flaps]);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("rabbitmqctl eval said {out:?}"))
     }
 
     /// `rabbitmqctl stop_app`: the node stays, RabbitMQ stops.

@@ -72,6 +72,25 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Waits until the `redis-server` on `port` answers `PING`, failing the
+/// test after `limit`.
+pub fn wait_for_pong(port: u16, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let ping = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "PING"])
+            .output();
+        if ping.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG") {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "redis-server on {port} did not start within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A private `redis-server` with `appendonly yes` in a directory of its
 /// own, which a test may kill and restart; never the shared one.
 pub struct PrivateRedis {
@@ -117,20 +136,12 @@ impl PrivateRedis {
             .spawn()
             .expect("redis-server must be installed");
         self.child = Some(child);
-        let start = Instant::now();
-        loop {
-            let ping = Command::new("redis-cli")
-                .args(["-p", &self.port.to_string(), "PING"])
-                .output();
-            if ping.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG") {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "private redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_pong(self.port, Duration::from_secs(20));
+    }
+
+    /// The server's OS pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILLs the server.

@@ -51,6 +51,8 @@ pub(crate) const RAW_LATENCY: &str = "amqp raw lapin latency @2k/s";
 /// baseline has confirms in flight, so that the depth is the same on both sides.
 pub(crate) const E2E_DEEP: &str = "amqp e2e c64 x1000 pushers";
 pub(crate) const PUSH_DEEP: &str = "amqp push-only x1000";
+/// One pusher, `push_batch` of 1000 at a time: next to raw lapin with 1000 confirms in flight.
+pub(crate) const BATCH: &str = "amqp push_batch 1000";
 
 /// Every amqp row the filter selects.
 pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
@@ -65,6 +67,7 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         RAW_LATENCY,
         E2E_DEEP,
         PUSH_DEEP,
+        BATCH,
         patterns::FANOUT,
         patterns::RTT,
         patterns::RAW_RTT,
@@ -113,6 +116,9 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         if opts.wants(name) {
             rows.push(measured(name, reps, || bus_push_only(url, n, name, pushers)).await);
         }
+    }
+    if opts.wants(BATCH) {
+        rows.push(measured(BATCH, reps, || bus_batches(url, n)).await);
     }
     // Latency rows interleaved, raw first, median p50/p99 of the runs.
     let (mut raw_runs, mut bus_runs) = (Vec::new(), Vec::new());
@@ -237,6 +243,30 @@ async fn bus_push_only(url: &str, n: usize, name: &'static str, pushers: usize) 
     bus.shutdown().await.expect("shutdown");
     raw::delete(url, &q).await;
     Row::rate(name, Kind::E2e { seq: false }, n, elapsed).with("pushers", json!(pushers))
+}
+
+/// One pusher storing `n` messages in batches of `raw::IN_FLIGHT`.
+async fn bus_batches(url: &str, n: usize) -> Row {
+    let bus = Bus::connect(config(url)).await.expect("connect");
+    let q = queue_name("batch");
+    let body = crate::payload();
+    let batches = n.div_ceil(raw::IN_FLIGHT);
+    let batch = || std::iter::repeat_n(body.clone(), raw::IN_FLIGHT);
+    bus.push_batch(&q, batch()).await.expect("warm-up batch");
+    let start = Instant::now();
+    for _ in 0..batches {
+        bus.push_batch(&q, batch()).await.expect("push_batch");
+    }
+    let elapsed = start.elapsed();
+    bus.shutdown().await.expect("shutdown");
+    raw::delete(url, &q).await;
+    Row::rate(
+        BATCH,
+        Kind::E2e { seq: false },
+        batches * raw::IN_FLIGHT,
+        elapsed,
+    )
+    .with("batch", json!(raw::IN_FLIGHT))
 }
 
 /// A payload carrying its send time (nanos since `base`) and index.

@@ -83,7 +83,7 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
 #[cfg(feature = "amqp")]
 pub(crate) fn amqp(rows: &mut [Row]) {
     use crate::amqp::bus::{
-        E2E, E2E_DEEP, LATENCY, PUSH, PUSH_DEEP, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
+        BATCH, E2E, E2E_DEEP, LATENCY, PUSH, PUSH_DEEP, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
     };
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     let rate = |name: &str| find(name).and_then(|r| r.msgs_per_s);
@@ -105,7 +105,7 @@ pub(crate) fn amqp(rows: &mut [Row]) {
             row.target = Some("≥0.9x raw lapin best & ≥3x naive");
             row.pass =
                 Some(row.ratio.is_some_and(|r| r >= 0.9) && vs_naive.is_some_and(|r| r >= 3.0));
-        } else if name == PUSH || name == PUSH_DEEP {
+        } else if name == PUSH || name == PUSH_DEEP || name == BATCH {
             row.ratio = ratio(row.msgs_per_s, push);
             row.ratio_do_send = None;
             row.target = Some("≥0.9x raw lapin pipelined");

@@ -1,6 +1,7 @@
 //! Bus throughput end to end on the memory driver: push → queue actor →
 //! listener → handler → ack, for one or many queues and listeners.
 
+pub(crate) mod batch;
 #[cfg(all(feature = "metrics", feature = "otel"))]
 pub(crate) mod observed;
 pub(crate) mod patterns;
@@ -32,7 +33,7 @@ pub(crate) struct E2e {
 }
 
 /// The bus e2e rows, the main row (held to the target) first.
-pub(crate) fn e2e_specs(n: usize, n_seq: usize, producers: usize) -> [E2e; 6] {
+pub(crate) fn e2e_specs(n: usize, n_seq: usize, producers: usize) -> [E2e; 7] {
     let main = E2e {
         name: "memory e2e 1q x 1l",
         n,
@@ -68,6 +69,11 @@ pub(crate) fn e2e_specs(n: usize, n_seq: usize, producers: usize) -> [E2e; 6] {
         E2e {
             name: "memory e2e 100q x 1l",
             queues: 100,
+            ..main
+        },
+        E2e {
+            name: "memory e2e 1000q x 1l",
+            queues: 1000,
             ..main
         },
     ]

@@ -147,7 +147,9 @@ pub(crate) async fn raw_actix_do_send(n: usize) -> Row {
 
 /// (c) `addr.send(msg).await` from `producers` tasks on the system thread to
 /// one actor on an arbiter: the request/reply shape of `bus.push`.
-pub(crate) async fn raw_actix_send(name: &str, n: usize, producers: usize) -> Row {
+/// With `owned`, each message carries a fresh `Vec<u8>` of its own (the
+/// baseline of the bus's `vec-payload` row) instead of a shared `Bytes`.
+pub(crate) async fn raw_actix_send(name: &str, n: usize, producers: usize, owned: bool) -> Row {
     let arbiter = Arbiter::new();
     let sink = Sink::default();
     let counter_sink = sink.clone();
@@ -168,10 +170,11 @@ pub(crate) async fn raw_actix_send(name: &str, n: usize, producers: usize) -> Ro
                     actix::spawn(async move {
                         let mut i = t;
                         while i < n {
-                            counter
-                                .send(RawMsg(bytes.clone()))
-                                .await
-                                .expect("counter alive");
+                            let body = match owned {
+                                true => Bytes::from(vec![0xA5u8; crate::PAYLOAD_LEN]),
+                                false => bytes.clone(),
+                            };
+                            counter.send(RawMsg(body)).await.expect("counter alive");
                             i += producers;
                         }
                     })
@@ -188,5 +191,7 @@ pub(crate) async fn raw_actix_send(name: &str, n: usize, producers: usize) -> Ro
     let elapsed = run(n).await;
     arbiter.stop();
     let _ = arbiter.join();
-    Row::rate(name, Kind::Raw, n, elapsed).with("producers", json!(producers))
+    Row::rate(name, Kind::Raw, n, elapsed)
+        .with("producers", json!(producers))
+        .with("owned_payload", json!(owned))
 }

@@ -151,6 +151,7 @@ pub(super) async fn rows(opts: &Opts) -> Vec<Row> {
         }
     }
     rows.extend(patterns::rows(opts, n, reps).await);
+    rows.extend(super::batch::rows(opts, n, reps).await);
     apply_targets(&mut rows);
     patterns::apply_targets(&mut rows);
     rows

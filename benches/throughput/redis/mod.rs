@@ -27,6 +27,8 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
 }
 
 #[cfg(feature = "redis")]
+mod batch;
+#[cfg(feature = "redis")]
 mod bus;
 #[cfg(feature = "redis")]
 mod patterns;

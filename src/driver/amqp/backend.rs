@@ -7,8 +7,13 @@
 //! too), a release a requeueing `basic.nack`, a retry or dead letter a
 //! confirmed copy to the wait queue or `<queue>.dead` before the original
 //! is acknowledged. The copies are published outside the actor, so a
-//! restart never loses their outcome. On every new link (read from the
-//! driver's link watch) the active listeners consume again.
+//! restart never loses their outcome. A suspect (redelivered, or back from
+//! a lease) is counted in a lease queue before its handler starts (the
+//! `leases` module). On every new link (read from the driver's link watch)
+//! the active listeners consume again (the `consumers` module).
+
+mod consumers;
+mod leases;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,21 +26,22 @@ use tokio::sync::oneshot;
 
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
-use crate::delivery::{Delivery, Envelope};
-use crate::driver::amqp::consumer::{self, Consumed};
-use crate::driver::amqp::driver::Links;
+use crate::delivery::{AckToken, Delivery, Envelope};
+use crate::driver::amqp::consumer::Consumed;
+use crate::driver::amqp::lease;
 use crate::driver::amqp::link::Target;
 use crate::driver::amqp::operate;
 use crate::driver::amqp::receive;
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::tags::{AmqpHandle, Tags};
 use crate::driver::amqp::wire;
+use crate::error::Error;
 use crate::listener::ListenerId;
 use crate::stats::QueueStats;
 use crate::validate;
 
 /// Wait before consuming again after a consumer failed on a live link.
-const RECONSUME_AFTER: Duration = Duration::from_millis(250);
+pub(super) const RECONSUME_AFTER: Duration = Duration::from_millis(250);
 
 /// One queue of the amqp driver.
 pub(crate) struct AmqpBackend {
@@ -49,10 +55,17 @@ pub(crate) struct AmqpBackend {
     /// unsettled (a copy may still be on its way), with whoever waits for
     /// the broker's close-ok (a listener's removal).
     doomed: FxHashMap<u64, (Channel, Vec<oneshot::Sender<()>>)>,
-    /// Retry and dead-letter copies being published.
+    /// Retry, dead-letter and lease copies being published, and leases
+    /// being cancelled.
     moving: usize,
     /// `drain` requests, answered once no copy is being published.
     drains: Vec<Reply<()>>,
+    /// Verdicts on counted suspects whose lease is not cancelled yet.
+    settling_leases: usize,
+    /// Suspects to count once `settling_leases` is 0: a suspect that kills
+    /// the process must not leave the lease of the one before it behind,
+    /// or that one would be counted for its crash.
+    deferred_arms: Vec<AckToken>,
     /// Numbers consumer channels, so tags of different channels never mix.
     next_epoch: u64,
 }
@@ -67,6 +80,8 @@ struct Slot {
     cancelled: bool,
     /// The running consumer, if any.
     consumer: Option<Consumed>,
+    /// Its lease queue (a wire name), where its suspects are counted.
+    lease: Arc<str>,
 }
 
 /// What the consumers' relay tasks and the backend's own publishes send the channel.
@@ -89,6 +104,13 @@ pub(crate) enum AmqpEvent {
     ConsumerEnded { listener: ListenerId, epoch: u64 },
     /// The retry or dead-letter copy of a delivery was confirmed (or not).
     Moved { handle: AmqpHandle, ok: bool },
+    /// The lease copy of suspect `token` was confirmed (`None`) or not.
+    Armed {
+        token: AckToken,
+        error: Option<Error>,
+    },
+    /// A lease was cancelled (or could not be).
+    Cancelled,
 }
 
 impl AmqpBackend {
@@ -100,100 +122,10 @@ impl AmqpBackend {
             doomed: FxHashMap::default(),
             moving: 0,
             drains: Vec::new(),
+            settling_leases: 0,
+            deferred_arms: Vec::new(),
             next_epoch: 0,
         }
-    }
-
-    /// Starts a consumer for listener `id` on the current link, unless one
-    /// runs there or is starting, or the listener takes nothing more.
-    fn consume(&mut self, id: ListenerId, cx: &mut Cx<'_, Self>) {
-        if !cx.is_active(id) {
-            return;
-        }
-        let Some(link) = self.shared.links.borrow().clone().filter(|l| l.is_up()) else {
-            return; // The link watch comes back here.
-        };
-        let Some(slot) = self.consumers.get_mut(&id) else {
-            return;
-        };
-        let current = slot
-            .consumer
-            .as_ref()
-            .is_some_and(|c| c.generation == link.generation && c.channel.status().connected());
-        if slot.starting || slot.cancelled || current {
-            return;
-        }
-        slot.starting = true;
-        self.next_epoch += 1;
-        let prefetch = slot.window.min(usize::from(self.shared.prefetch)).max(1);
-        let prefetch = u16::try_from(prefetch).unwrap_or(u16::MAX);
-        let (name, addr) = (cx.name().clone(), cx.address());
-        consumer::start(link, name, prefetch, addr, id, self.next_epoch);
-    }
-
-    fn consume_all(&mut self, cx: &mut Cx<'_, Self>) {
-        for id in cx.active() {
-            self.consume(id, cx);
-        }
-    }
-
-    /// Waits for the next link on `links`, then consumes again for every
-    /// listener. Runs in the actor's context: a restart drops it, and
-    /// `started` watches again.
-    fn watch_links(&mut self, mut links: Links, cx: &mut Cx<'_, Self>) {
-        let changed = async move {
-            let alive = links.changed().await.is_ok();
-            (alive, links)
-        };
-        cx.spawn(changed, |(alive, links), backend: &mut Self, cx| {
-            if alive {
-                tracing::debug!(queue = %cx.name(), "consuming on a new link");
-                backend.consume_all(cx);
-                backend.watch_links(links, cx);
-            }
-        });
-    }
-
-    /// Cancels `listener`'s consumer: it takes nothing more.
-    fn cancel(&mut self, listener: ListenerId) {
-        if let Some(slot) = self.consumers.get_mut(&listener) {
-            if !slot.cancelled {
-                slot.cancelled = true;
-                if let Some(consumer) = &slot.consumer {
-                    consumer.cancel();
-                }
-            }
-        }
-    }
-
-    /// Closes a consumer channel once nothing delivered on it is unsettled,
-    /// then answers `waiter` (when given) on the broker's close-ok.
-    fn retire(&mut self, epoch: u64, channel: Channel, waiter: Option<oneshot::Sender<()>>) {
-        if !channel.status().connected() {
-            // Gone with its connection: the broker requeued what it held.
-            if let Some(waiter) = waiter {
-                let _ = waiter.send(());
-            }
-            return;
-        }
-        if self.tags.holds(epoch) {
-            let doomed = self.doomed.entry(epoch).or_insert((channel, Vec::new()));
-            doomed.1.extend(waiter);
-            return;
-        }
-        close_then(channel, waiter.into_iter().collect());
-    }
-
-    /// Closes the doomed channels whose deliveries are all settled.
-    fn close_settled(&mut self) {
-        let tags = &self.tags;
-        self.doomed.retain(|&epoch, (channel, waiters)| {
-            let settled = !tags.holds(epoch);
-            if settled {
-                close_then(channel.clone(), std::mem::take(waiters));
-            }
-            !settled
-        });
     }
 
     /// What `settlement` of a held delivery does: acks and releases
@@ -205,6 +137,9 @@ impl AmqpBackend {
         releases: &mut Vec<AmqpHandle>,
         cx: &mut Cx<'_, Self>,
     ) {
+        let Some(settlement) = self.settle_leased(settlement, cx) else {
+            return;
+        };
         match settlement {
             Settlement::Ack(handle) => acks.push(handle),
             Settlement::Release(handle, _) => releases.push(handle),
@@ -228,7 +163,7 @@ impl AmqpBackend {
         envelope: Envelope,
         cx: &mut Cx<'_, Self>,
     ) {
-        if !handle.live() {
+        if handle.lease.is_none() && !handle.live() {
             // The broker already requeued it with its channel.
             self.tags.forget(&handle);
             return;
@@ -264,12 +199,18 @@ impl AmqpBackend {
         for delivery in deliveries {
             let tag = delivery.delivery_tag;
             self.tags.insert(epoch, tag);
+            let from_lease = wire::is_leased(&delivery.properties);
             let handle = AmqpHandle {
                 epoch,
                 channel: channel.clone(),
                 tag,
+                from_lease,
+                lease: None,
             };
-            items.push((handle, wire::envelope(&delivery.properties, delivery.data)));
+            let mut envelope = wire::envelope(&delivery.properties, delivery.data);
+            // Its previous delivery may have started and never ended.
+            envelope.suspect = delivery.redelivered || from_lease;
+            items.push((handle, envelope));
         }
         let refused = cx.deliver(listener, items);
         if !refused.is_empty() {
@@ -281,71 +222,20 @@ impl AmqpBackend {
         }
     }
 
-    fn consuming(
-        &mut self,
-        listener: ListenerId,
-        epoch: u64,
-        generation: u64,
-        opened: Option<(Channel, ShortString)>,
-        cx: &mut Cx<'_, Self>,
-    ) {
-        let wanted = cx.is_active(listener);
-        let slot = self.consumers.get_mut(&listener);
-        match (slot, opened) {
-            (Some(slot), Some((channel, tag))) if wanted && !slot.cancelled => {
-                slot.starting = false;
-                let new = Consumed {
-                    channel,
-                    tag,
-                    epoch,
-                    generation,
-                };
-                if let Some(old) = slot.consumer.replace(new) {
-                    // A consumer of an older link that still runs.
-                    old.cancel();
-                    self.retire(old.epoch, old.channel, None);
-                }
-            }
-            (slot, Some((channel, _))) => {
-                // The listener left while its consumer opened.
-                if let Some(slot) = slot {
-                    slot.starting = false;
-                }
-                drop(consumer::close(channel));
-            }
-            (Some(slot), None) => {
-                slot.starting = false;
-                cx.run_later(RECONSUME_AFTER, move |b, cx| b.consume(listener, cx));
-            }
-            (None, None) => {}
+    fn moved(&mut self, handle: AmqpHandle, ok: bool, cx: &mut Cx<'_, Self>) {
+        match handle.lease {
+            // The copy is stored: the lease is done. Not stored: the lease
+            // copy comes back after the lease, counted.
+            Some(lease) if ok => self.cancel_lease(lease, cx),
+            Some(_) => self.lease_settled(cx),
+            None if ok => self.tags.ack(vec![handle]),
+            None => self.tags.release(vec![handle]),
         }
+        self.moved_one();
     }
 
-    fn consumer_ended(&mut self, listener: ListenerId, epoch: u64, cx: &mut Cx<'_, Self>) {
-        let Some(slot) = self.consumers.get_mut(&listener) else {
-            return;
-        };
-        if !cx.is_active(listener) {
-            // Cancelled for a leaving listener: its `detached` closes the
-            // channel and answers the removal on the broker's close-ok.
-            return;
-        }
-        if slot.consumer.as_ref().is_some_and(|c| c.epoch == epoch) {
-            if let Some(ended) = slot.consumer.take() {
-                // Its channel died or the broker cancelled it: what the
-                // listener holds is still settled there, then it closes.
-                self.retire(ended.epoch, ended.channel, None);
-            }
-        }
-        cx.run_later(RECONSUME_AFTER, move |b, cx| b.consume(listener, cx));
-    }
-
-    fn moved(&mut self, handle: AmqpHandle, ok: bool) {
-        if ok {
-            self.tags.ack(vec![handle]);
-        } else {
-            self.tags.release(vec![handle]);
-        }
+    /// One copy or lease cancel finished: answers `drain` when none is left.
+    fn moved_one(&mut self) {
         self.moving = self.moving.saturating_sub(1);
         self.close_settled();
         if self.moving == 0 {
@@ -383,6 +273,7 @@ impl Backend for AmqpBackend {
                 starting: false,
                 cancelled: false,
                 consumer: None,
+                lease: lease::queue_name(cx.name(), listener),
             },
         );
         self.consume(listener, cx);
@@ -440,7 +331,12 @@ impl Backend for AmqpBackend {
             AmqpEvent::ConsumerEnded { listener, epoch } => {
                 self.consumer_ended(listener, epoch, cx);
             }
-            AmqpEvent::Moved { handle, ok } => self.moved(handle, ok),
+            AmqpEvent::Moved { handle, ok } => self.moved(handle, ok, cx),
+            AmqpEvent::Armed { token, error } => self.armed(token, error, cx),
+            AmqpEvent::Cancelled => {
+                self.moved_one();
+                self.lease_settled(cx);
+            }
         }
     }
 
@@ -476,6 +372,10 @@ impl Backend for AmqpBackend {
         actix::spawn(receive::receive(shared, name, deadline, reply));
     }
 
+    fn arm(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
+        self.arm_suspect(token, cx);
+    }
+
     fn drain(&mut self, reply: Reply<()>, _cx: &mut Cx<'_, Self>) {
         if self.moving == 0 {
             let _ = reply.send(Ok(()));
@@ -483,15 +383,4 @@ impl Backend for AmqpBackend {
             self.drains.push(reply);
         }
     }
-}
-
-/// Closes a consumer channel and answers `waiters` on the broker's close-ok.
-fn close_then(channel: Channel, waiters: Vec<oneshot::Sender<()>>) {
-    let closed = consumer::close(channel);
-    actix::spawn(async move {
-        let _ = closed.await;
-        for waiter in waiters {
-            let _ = waiter.send(());
-        }
-    });
 }

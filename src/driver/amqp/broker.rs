@@ -16,15 +16,16 @@ use crate::channel::retry::RetryPolicy;
 use crate::config::{Config, DriverKind};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::amqp::backend::AmqpBackend;
-use crate::driver::amqp::driver::{AmqpDriver, Close, Publish};
-use crate::driver::amqp::link::{parse_uri, Link, Target};
+use crate::driver::amqp::connect;
+use crate::driver::amqp::driver::{AmqpDriver, Close, Publish, PublishBatch};
+use crate::driver::amqp::link::{Link, Target};
 use crate::driver::amqp::operate;
 use crate::driver::amqp::replies::{Sink, DIRECT_REPLY_TO};
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Open, Registry};
-use crate::driver::ReplySink;
+use crate::driver::{ReplySink, Unstored};
 use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
@@ -62,20 +63,20 @@ impl AmqpBroker {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a malformed `amqp.url` (or `amqps://` without
-    /// the `amqps` feature); [`Error::Backend`] when RabbitMQ cannot be
-    /// reached or refuses the credentials or vhost, within a few seconds and
-    /// without retrying.
+    /// [`Error::Config`] for a malformed `amqp.url` or `amqp.urls` (or
+    /// `amqps://` without the `amqps` feature); [`Error::Backend`] when no
+    /// node can be reached or RabbitMQ refuses the credentials or vhost,
+    /// within a few seconds per node and without retrying.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn connect(config: &Config, arbiters: Arbiters) -> Result<Self> {
-        parse_uri(&config.amqp)?;
+        connect::nodes(&config.amqp)?;
         let amqp = config.amqp.clone();
         let (tx, rx) = oneshot::channel();
         let (home, consume_on) = (arbiters.next().clone(), arbiters.next().clone());
         let sink = Sink::default();
         let link_sink = sink.clone();
         home.spawn(async move {
-            let started = Link::open(&amqp, 1, &consume_on, link_sink.clone()).await;
+            let started = Link::open(&amqp, 1, &consume_on, link_sink.clone(), None).await;
             let started = started.map(|link| {
                 let (driver, links) = AmqpDriver::new(amqp, link, consume_on, link_sink);
                 (driver.start(), links)
@@ -88,10 +89,11 @@ impl AmqpBroker {
             links,
             config.queue.push_timeout,
             config.amqp.prefetch,
+            config.amqp.redelivery_lease,
         ));
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Ok(AmqpBroker {
-            channels: Channels::start(&arbiters, retry, shared.clone()),
+            channels: Channels::start(&arbiters, retry, shared.clone(), config.queue.idle_timeout),
             shared,
             arbiters,
             sink,
@@ -139,6 +141,33 @@ impl AmqpBroker {
             })
             .await
             .map_err(|_| Error::Closed)?
+    }
+
+    /// Publishes `batch` with all its confirms in flight at once, after
+    /// checking every message's headers fit in a frame.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let frame_max = self.shared.frame_max();
+        for (envelope, _) in &batch {
+            wire::check_frame(envelope, frame_max).map_err(Unstored::none)?;
+        }
+        let batch = batch
+            .into_iter()
+            .map(|(envelope, delay)| (self.shared.target(queue, delay), envelope))
+            .collect();
+        let outcomes = self
+            .shared
+            .driver
+            .send(PublishBatch {
+                batch,
+                timeout: self.shared.push_timeout,
+            })
+            .await
+            .map_err(|_| Unstored::none(Error::Closed))?;
+        Unstored::gather(outcomes)
     }
 
     /// Publishes `envelope` to the fanout exchange `<topic>`, returning once

@@ -63,7 +63,7 @@ const RELAY_BATCH: usize = 256;
 /// Opens a channel on the consuming connection with `prefetch` and starts a
 /// consumer of `queue` on it; manual acknowledgement.
 pub(crate) async fn open(link: &Link, queue: &str, prefetch: u16) -> Result<(Channel, Consumer)> {
-    declare_queue(&link.consume, queue).await?;
+    declare_queue(&link.consume, queue, &link.queue_args).await?;
     let channel = link.consume.create_channel().await.map_err(backend)?;
     let name = wire::short(&wire::wire_name(queue))?;
     channel

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::amqp::AmqpConfig;
 use crate::delivery::Envelope;
-use crate::driver::amqp::link::{Fault, Link, Target};
+use crate::driver::amqp::link::{verdict, Fault, Link, Target};
 use crate::driver::amqp::replies::Sink;
 use crate::driver::amqp::wire;
 use crate::error::{Error, Result};
@@ -31,6 +31,11 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Pause before publishing again after a link failed under a push.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// First pause before publishing again a message the broker nacked;
+/// doubled per nack of the same push, up to [`REFUSED_PAUSE_MAX`].
+const REFUSED_PAUSE: Duration = Duration::from_millis(50);
+/// Longest pause between two publishes of a nacked message.
+const REFUSED_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a link's health is checked.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -62,6 +67,15 @@ pub(crate) struct AmqpDriver {
 pub(crate) struct Publish {
     pub(crate) target: Target,
     pub(crate) envelope: Envelope,
+    pub(crate) timeout: Duration,
+}
+
+/// Publishes a batch with confirms, all in flight at once; answers each
+/// message's outcome in batch order.
+#[derive(Message)]
+#[rtype(result = "Vec<Result<()>>")]
+pub(crate) struct PublishBatch {
+    pub(crate) batch: Vec<(Target, Envelope)>,
     pub(crate) timeout: Duration,
 }
 
@@ -124,7 +138,9 @@ impl AmqpDriver {
         });
     }
 
-    fn reconnect(&mut self, ctx: &mut Context<Self>) {
+    /// Opens a new link, trying `last` (the node of the link that died)
+    /// after the other nodes.
+    fn reconnect(&mut self, ctx: &mut Context<Self>, last: Option<String>) {
         if self.reconnecting || self.closed {
             return;
         }
@@ -136,7 +152,15 @@ impl AmqpDriver {
         actix::spawn(async move {
             let mut wait = BACKOFF_START;
             for attempt in 1u32.. {
-                match Link::open(&config, generation, &consume_on, sink.clone()).await {
+                match Link::open(
+                    &config,
+                    generation,
+                    &consume_on,
+                    sink.clone(),
+                    last.as_deref(),
+                )
+                .await
+                {
                     Ok(link) => {
                         tracing::info!(attempt, generation, "reconnected to RabbitMQ");
                         me.do_send(Reconnected(link));
@@ -185,9 +209,63 @@ pub(crate) async fn wait_link(links: &mut Links, deadline: Instant) -> Result<Ar
     }
 }
 
+/// Publishes `batch` in order on one link, then awaits every confirm
+/// together; a message that did not go through cleanly that way (a link
+/// fault, an unroutable message) is published again alone, as a push is,
+/// through outages until `timeout`. Answers each message's outcome in
+/// batch order.
+pub(crate) async fn publish_batch(
+    mut links: Links,
+    driver: Addr<AmqpDriver>,
+    batch: Vec<(Target, Envelope)>,
+    timeout: Duration,
+) -> Vec<Result<()>> {
+    let deadline = Instant::now() + timeout;
+    let mut done = vec![false; batch.len()];
+    if let Ok(link) = wait_link(&mut links, deadline).await {
+        let mut sent = Vec::with_capacity(batch.len());
+        for (index, (target, envelope)) in batch.iter().enumerate() {
+            let Ok(properties) = wire::properties(envelope) else {
+                break;
+            };
+            match link
+                .send(target, &envelope.payload, &properties, false)
+                .await
+            {
+                Ok(confirm) => sent.push((index, target, confirm)),
+                Err(_) => break,
+            }
+        }
+        let confirms = sent.into_iter().map(|(index, target, confirm)| async move {
+            let stored = confirm
+                .await
+                .ok()
+                .and_then(|c| verdict(target, c))
+                .is_some_and(|v| v.is_ok());
+            (index, stored)
+        });
+        for (index, stored) in futures_util::future::join_all(confirms).await {
+            done[index] = stored;
+        }
+    }
+    let rest = batch.iter().zip(done).map(|((target, envelope), done)| {
+        let (links, driver) = (links.clone(), driver.clone());
+        let left = deadline.saturating_duration_since(Instant::now());
+        async move {
+            match done {
+                true => Ok(()),
+                false => publish(links, driver, target.clone(), envelope, left).await,
+            }
+        }
+    });
+    futures_util::future::join_all(rest).await
+}
+
 /// Publishes `envelope` to `target` and waits for the broker's confirm,
-/// publishing again on the next link when the current one dies, up to
-/// `timeout`: a push is only `Ok` once the broker stored it, outage or not.
+/// publishing again on the next link when the current one dies, and after
+/// a growing pause when the broker nacked it (a quorum queue electing a
+/// new leader), up to `timeout`: a push is only `Ok` once the broker stored
+/// it, outage or not.
 ///
 /// # Errors
 ///
@@ -201,8 +279,12 @@ pub(crate) async fn publish(
     timeout: Duration,
 ) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let properties = wire::properties(envelope)?;
+    let mut properties = wire::properties(envelope)?;
+    if let Target::Lease { .. } = target {
+        properties = wire::leased(properties);
+    }
     let payload: &Bytes = &envelope.payload;
+    let mut refused_pause = REFUSED_PAUSE;
     loop {
         let link = wait_link(&mut links, deadline).await?;
         let sent = link.publish(&target, payload, &properties);
@@ -210,6 +292,13 @@ pub(crate) async fn publish(
             Err(_) => return Err(Error::Timeout),
             Ok(Ok(())) => return Ok(()),
             Ok(Err(Fault::Fatal(error))) => return Err(error),
+            Ok(Err(Fault::Refused)) => {
+                tracing::debug!(?target, "RabbitMQ nacked a message; publishing it again");
+                let pause = tokio::time::Instant::from_std(deadline)
+                    .min(tokio::time::Instant::now() + refused_pause);
+                refused_pause = (refused_pause * 2).min(REFUSED_PAUSE_MAX);
+                tokio::time::sleep_until(pause).await;
+            }
             Ok(Err(Fault::Link)) => {
                 // Unconfirmed: it goes out again on the next link. The pause
                 // keeps a link whose status does not show its death yet
@@ -245,6 +334,15 @@ impl Handler<Publish> for AmqpDriver {
     }
 }
 
+impl Handler<PublishBatch> for AmqpDriver {
+    type Result = ResponseFuture<Vec<Result<()>>>;
+
+    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) -> Self::Result {
+        let (links, me) = (self.links.subscribe(), ctx.address());
+        Box::pin(publish_batch(links, me, msg.batch, msg.timeout))
+    }
+}
+
 impl Handler<Broken> for AmqpDriver {
     type Result = ();
 
@@ -256,8 +354,8 @@ impl Handler<Broken> for AmqpDriver {
             generation = msg.generation,
             "lost the RabbitMQ connection; reconnecting"
         );
-        self.links.send_replace(None);
-        self.reconnect(ctx);
+        let dead = self.links.send_replace(None);
+        self.reconnect(ctx, dead.map(|link| link.node.clone()));
     }
 }
 

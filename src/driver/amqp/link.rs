@@ -10,34 +10,33 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
+    BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions, QueuePurgeOptions,
 };
-use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
-use lapin::uri::{AMQPScheme, AMQPUri};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind,
-    ExchangeKind,
-};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ErrorKind, ExchangeKind};
 
 use actix::ArbiterHandle;
-use tokio::sync::oneshot;
 
 use crate::config::amqp::AmqpConfig;
+use crate::driver::amqp::connect::open_any;
+use crate::driver::amqp::lease;
 use crate::driver::amqp::replies::{self, Sink, DIRECT_REPLY_TO};
 pub(crate) use crate::driver::amqp::target::Target;
 use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
 use crate::validate;
 
-/// Longest wait for a connection to open; bad settings fail within this, without retrying.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
-
 /// One generation of connections.
 pub(crate) struct Link {
     /// Counts reconnections; tells a dead link from its successor.
     pub(crate) generation: u64,
+    /// The node both connections go to, as `host:port`.
+    pub(crate) node: String,
+    /// The arguments every queue but the wait queues is declared with
+    /// (`amqp.queue_type`): a declare must repeat them exactly.
+    pub(crate) queue_args: FieldTable,
     /// The publishing connection.
     pub(crate) publish: Connection,
     /// The consuming connection: one channel per listener.
@@ -58,54 +57,37 @@ pub(crate) struct Link {
 pub(crate) enum Fault {
     /// The link died: try again on the next one.
     Link,
+    /// The broker nacked the message: it did not store it, for now (a
+    /// quorum queue whose leader is being elected again does that; so does
+    /// a queue at its length limit with `reject-publish`). Try again
+    /// after a pause.
+    Refused,
     /// The broker refused: give up.
     Fatal(Error),
 }
 
 impl Link {
-    /// Opens both connections and the confirm channel. The consuming
-    /// connection is opened on `consume_on`, where its I/O then runs: that
-    /// keeps deliveries and acks off the thread that carries publishes and
-    /// confirms, so a bus uses both cores.
+    /// Opens both connections and the confirm channel on one node of
+    /// `config` (see [`open_any`]; `last` is the node of the link that
+    /// died). The consuming connection is opened on `consume_on`, where its
+    /// I/O then runs: that keeps deliveries and acks off the thread that
+    /// carries publishes and confirms, so a bus uses both cores.
     pub(crate) async fn open(
         config: &AmqpConfig,
         generation: u64,
         consume_on: &ArbiterHandle,
         sink: Sink,
+        last: Option<&str>,
     ) -> Result<Link> {
-        let uri = parse_uri(config)?;
-        let connect = async {
-            let publish = connect(&uri, "publish").await?;
-            let (tx, rx) = oneshot::channel();
-            let consume_uri = uri.clone();
-            consume_on.spawn(async move {
-                let _ = tx.send(connect(&consume_uri, "consume").await);
-            });
-            let consume = rx.await.map_err(|_| {
-                lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
-                    lapin::ConnectionState::Closed,
-                ))
-            })??;
-            let confirms = publish.create_channel().await?;
-            confirms
-                .confirm_select(ConfirmSelectOptions::default())
-                .await?;
-            Ok::<_, lapin::Error>((publish, consume, confirms))
-        };
-        let (publish, consume, confirms) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| {
-                Error::backend(format!(
-                    "cannot connect to RabbitMQ at {}:{}: no answer within {CONNECT_TIMEOUT:?}",
-                    uri.authority.host, uri.authority.port
-                ))
-            })?
-            .map_err(|e| connect_error(&uri, &e))?;
+        let opened = open_any(config, consume_on, last).await?;
+        tracing::info!(node = %opened.node, generation, "connected to RabbitMQ");
         Ok(Link {
             generation,
-            publish,
-            consume,
-            confirms,
+            node: opened.node,
+            queue_args: wire::queue_arguments(config.queue_type),
+            publish: opened.publish,
+            consume: opened.consume,
+            confirms: opened.confirms,
             declared: Mutex::default(),
             sink,
             replying: tokio::sync::OnceCell::new(),
@@ -131,8 +113,32 @@ impl Link {
         payload: &Bytes,
         properties: &BasicProperties,
     ) -> std::result::Result<(), Fault> {
+        // A queue deleted behind our back makes the message unroutable:
+        // declare again and retry once before calling it an error.
+        for round in 0..2 {
+            let sent = self.send(target, payload, properties, round > 0).await?;
+            let confirm = sent.await.map_err(|e| self.fault(e))?;
+            if let Some(verdict) = verdict(target, confirm) {
+                return verdict;
+            }
+        }
+        Err(Fault::Fatal(Error::backend(format!(
+            "message to {:?} was unroutable",
+            target.declared_as()
+        ))))
+    }
+
+    /// Sends one publish (declaring its target first, when `force`d or not
+    /// yet known) without awaiting its confirm: a batch sends its messages
+    /// in order, then awaits their confirms together.
+    pub(crate) async fn send(
+        &self,
+        target: &Target,
+        payload: &Bytes,
+        properties: &BasicProperties,
+        force: bool,
+    ) -> std::result::Result<lapin::PublisherConfirm, Fault> {
         let (exchange, key) = (target.exchange(), target.routing_key());
-        let name = target.declared_as();
         if properties.reply_to().as_ref().map(|r| r.as_str()) == Some(DIRECT_REPLY_TO) {
             self.replying
                 .get_or_try_init(|| async {
@@ -142,55 +148,34 @@ impl Link {
                 .await
                 .map_err(|e| self.fault(e))?;
         }
-        // A queue deleted behind our back makes the message unroutable:
-        // declare again and retry once before calling it an error.
-        for round in 0..2 {
-            self.declare(target, &name, round > 0)
-                .await
-                .map_err(|e| self.fault(e))?;
-            // A reply is not `mandatory`: one whose requester is gone is
-            // simply dropped, and a `basic.return` for it could be taken by
-            // lapin for the return of another publish on this channel.
-            let options = BasicPublishOptions {
-                mandatory: !matches!(target, Target::Reply(_)),
-                immediate: false,
-            };
-            let confirm = self
-                .confirms
-                .basic_publish(
-                    wire::short(&exchange).map_err(Fault::Fatal)?,
-                    wire::short(&key).map_err(Fault::Fatal)?,
-                    options,
-                    payload,
-                    properties.clone(),
-                )
-                .await
-                .map_err(|e| self.fault(e))?
-                .await
-                .map_err(|e| self.fault(e))?;
-            match confirm {
-                Confirmation::Ack(None) | Confirmation::NotRequested => return Ok(()),
-                // A topic without groups routes to no queue, a reply whose
-                // requester's channel closed to no consumer: nobody to tell.
-                Confirmation::Ack(Some(_)) if !target.must_route() => return Ok(()),
-                Confirmation::Ack(Some(_)) => continue,
-                Confirmation::Nack(_) => {
-                    return Err(Fault::Fatal(Error::backend(format!(
-                        "RabbitMQ refused to store a message for {name:?}"
-                    ))))
-                }
-            }
-        }
-        Err(Fault::Fatal(Error::backend(format!(
-            "message to {name:?} was unroutable"
-        ))))
+        self.declare(target, &target.declared_as(), force)
+            .await
+            .map_err(|e| self.fault(e))?;
+        // A reply is not `mandatory`: one whose requester is gone is
+        // simply dropped, and a `basic.return` for it could be taken by
+        // lapin for the return of another publish on this channel.
+        let options = BasicPublishOptions {
+            mandatory: !matches!(target, Target::Reply(_)),
+            immediate: false,
+        };
+        self.confirms
+            .basic_publish(
+                wire::short(&exchange).map_err(Fault::Fatal)?,
+                wire::short(&key).map_err(Fault::Fatal)?,
+                options,
+                payload,
+                properties.clone(),
+            )
+            .await
+            .map_err(|e| self.fault(e))
     }
 
-    /// Declares the queue behind `target` unless this link did recently.
     async fn declare(&self, target: &Target, name: &str, force: bool) -> Result<()> {
         let fresh_for = match target {
             Target::Queue(_) | Target::Topic(_) => Duration::MAX,
-            Target::Wait { .. } => WAIT_QUEUE_GRACE / 2,
+            // Re-declared well within `x-expires`: a publish is no use of a
+            // queue to RabbitMQ.
+            Target::Wait { .. } | Target::Lease { .. } => WAIT_QUEUE_GRACE / 2,
             // A direct reply-to address is RabbitMQ's: nothing to declare.
             Target::Reply(_) => return Ok(()),
         };
@@ -204,14 +189,19 @@ impl Link {
             return Ok(());
         }
         match target {
-            Target::Queue(queue) => declare_queue(&self.publish, queue).await?,
+            Target::Queue(queue) => declare_queue(&self.publish, queue, &self.queue_args).await?,
             Target::Topic(topic) => declare_exchange(&self.publish, topic).await?,
             Target::Reply(_) => {}
             Target::Wait { target, delay } => {
                 // The wait queue dead-letters into `target`: it must exist too.
-                declare_queue(&self.publish, target).await?;
+                declare_queue(&self.publish, target, &self.queue_args).await?;
                 let args = wire::wait_arguments(&wire::wire_name(target), *delay);
                 declare_on(&self.publish, name, args).await?;
+            }
+            Target::Lease { target, lease, ttl } => {
+                declare_queue(&self.publish, target, &self.queue_args).await?;
+                let args = lease::arguments(&wire::wire_name(target), *ttl);
+                declare_on(&self.publish, lease, args).await?;
             }
         }
         if let Ok(mut declared) = self.declared.lock() {
@@ -234,7 +224,7 @@ impl Link {
     /// binds the queue to the exchange.
     pub(crate) async fn join_topic(&self, topic: &str, queue: &str) -> Result<()> {
         declare_exchange(&self.publish, topic).await?;
-        declare_queue(&self.publish, queue).await?;
+        declare_queue(&self.publish, queue, &self.queue_args).await?;
         let (exchange, wire_queue) = (wire::wire_name(topic), wire::wire_name(queue));
         let ch = self.publish.create_channel().await.map_err(backend)?;
         ch.queue_bind(
@@ -283,7 +273,7 @@ impl Link {
         ch.queue_declare(
             queue.clone(),
             QueueDeclareOptions::durable(),
-            FieldTable::default(),
+            self.queue_args.clone(),
         )
         .await
         .map_err(|e| declare_error(name, &e))?;
@@ -318,14 +308,27 @@ impl Link {
     }
 }
 
+/// What a publish's confirm means: `Some(Ok)` stored, `Some(Err)` refused,
+/// `None` unroutable (its queue is gone: declare again and publish again).
+pub(crate) fn verdict(target: &Target, confirm: Confirmation) -> Option<Result<(), Fault>> {
+    match confirm {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Some(Ok(())),
+        // A topic without groups routes to no queue, a reply whose
+        // requester's channel closed to no consumer: nobody to tell.
+        Confirmation::Ack(Some(_)) if !target.must_route() => Some(Ok(())),
+        Confirmation::Ack(Some(_)) => None,
+        Confirmation::Nack(_) => Some(Err(Fault::Refused)),
+    }
+}
+
 /// Declares `queue` (a user-facing name) and, unless it is one itself, its
-/// dead-letter queue: counting a queue's dead letters then never asks the
-/// broker about a queue that does not exist.
-pub(crate) async fn declare_queue(conn: &Connection, queue: &str) -> Result<()> {
-    declare_on(conn, &wire::wire_name(queue), FieldTable::default()).await?;
+/// dead-letter queue, both with `args`: counting a queue's dead letters
+/// then never asks the broker about a queue that does not exist.
+pub(crate) async fn declare_queue(conn: &Connection, queue: &str, args: &FieldTable) -> Result<()> {
+    declare_on(conn, &wire::wire_name(queue), args.clone()).await?;
     if !queue.ends_with(".dead") {
         let dead = wire::wire_name(&validate::dead_letter_name(queue));
-        declare_on(conn, &dead, FieldTable::default()).await?;
+        declare_on(conn, &dead, args.clone()).await?;
     }
     Ok(())
 }
@@ -365,8 +368,26 @@ pub(crate) async fn declare_on(conn: &Connection, name: &str, args: FieldTable) 
     Ok(())
 }
 
-/// A refused declare of the queue `name`.
-fn declare_error(name: &str, e: &lapin::Error) -> Error {
+/// A refused declare of the queue `name`: an [`Error::Config`] naming
+/// `amqp.queue_type` when the queue exists as another type (RabbitMQ
+/// refuses with `PRECONDITION_FAILED - inequivalent arg 'x-queue-type'`).
+pub(crate) fn declare_error(name: &str, e: &lapin::Error) -> Error {
+    if let ErrorKind::ProtocolError(err) = e.kind() {
+        let said = err.get_message().as_str();
+        let refused = matches!(
+            err.kind(),
+            AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+        );
+        if refused && said.contains("'x-queue-type'") {
+            return Error::config(
+                "amqp.queue_type",
+                format!(
+                    "queue {name:?} exists on RabbitMQ with another type than amqp.queue_type asks for \
+                     (delete it, or set amqp.queue_type to its type): {said}"
+                ),
+            );
+        }
+    }
     Error::backend(format!(
         "cannot declare queue {name:?} (an existing queue of that name with other settings?): {e}"
     ))
@@ -408,62 +429,4 @@ pub(crate) fn is_link_error(e: &lapin::Error) -> bool {
 
 pub(crate) fn backend(e: lapin::Error) -> Error {
     Error::backend(e)
-}
-
-/// `amqp.url` as lapin reads it, with `amqp.heartbeat` applied.
-pub(crate) fn parse_uri(config: &AmqpConfig) -> Result<AMQPUri> {
-    let mut uri: AMQPUri = config
-        .url
-        .parse()
-        .map_err(|e| Error::config("amqp.url", format!("{:?}: {e}", redact(&config.url))))?;
-    if uri.scheme == AMQPScheme::AMQPS && !cfg!(feature = "amqps") {
-        return Err(Error::config(
-            "amqp.url",
-            "amqps:// needs the `amqps` cargo feature of actorbus",
-        ));
-    }
-    let heartbeat = u16::try_from(config.heartbeat.as_secs()).unwrap_or(u16::MAX);
-    uri.query.heartbeat = Some(heartbeat);
-    Ok(uri)
-}
-
-async fn connect(uri: &AMQPUri, role: &str) -> lapin::Result<Connection> {
-    let props =
-        ConnectionProperties::default().with_connection_name(format!("actorbus-{role}").into());
-    Connection::connect_uri(uri.clone(), props).await
-}
-
-/// A connect failure, naming where and (without the password) as whom.
-fn connect_error(uri: &AMQPUri, e: &lapin::Error) -> Error {
-    let hint = match e.kind() {
-        ErrorKind::IOError(_) => "is RabbitMQ running there?",
-        ErrorKind::ProtocolError(err) => match err.kind() {
-            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => "wrong credentials?",
-            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) => "no such vhost, or no access to it?",
-            _ => "refused by RabbitMQ",
-        },
-        _ => "check amqp.url",
-    };
-    // The broker's own words (`ACCESS_REFUSED - Login was refused …`)
-    // already name the condition that lapin's text would name twice more.
-    let said = match e.kind() {
-        ErrorKind::ProtocolError(err) => err.get_message().to_string(),
-        _ => e.to_string(),
-    };
-    Error::backend(format!(
-        "cannot connect to RabbitMQ at {}:{} vhost {:?} as {:?} ({hint}): {said}",
-        uri.authority.host, uri.authority.port, uri.vhost, uri.authority.userinfo.username
-    ))
-}
-
-/// `url` without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use lapin::Channel;
 use tokio::sync::oneshot;
 
 use crate::delivery::Delivery;
 use crate::driver::amqp::driver::wait_link;
-use crate::driver::amqp::link::{backend, Link};
+use crate::driver::amqp::link::{backend, declare_error, Link};
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::error::{Error, Result};
@@ -115,9 +114,9 @@ pub(crate) async fn open(link: &Link, queue: &str) -> Result<Channel> {
     ch.queue_declare(
         wire::short(queue)?,
         QueueDeclareOptions::durable(),
-        FieldTable::default(),
+        link.queue_args.clone(),
     )
     .await
-    .map_err(backend)?;
+    .map_err(|e| declare_error(queue, &e))?;
     Ok(ch)
 }

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use lapin::types::FieldTable;
 use rustc_hash::FxHashMap;
 
 use crate::delivery::Envelope;
@@ -30,6 +29,8 @@ pub(crate) struct AmqpShared {
     pub(crate) push_timeout: Duration,
     /// `amqp.prefetch`: the cap on one consumer's unacknowledged deliveries.
     pub(crate) prefetch: u16,
+    /// `amqp.redelivery_lease`: how long a lease copy waits (see `lease`).
+    pub(crate) lease: Duration,
     /// The wait queues used per queue (name → delays in ms), counted as `delayed`.
     waits: Mutex<FxHashMap<String, BTreeSet<u64>>>,
 }
@@ -40,12 +41,14 @@ impl AmqpShared {
         links: Links,
         push_timeout: Duration,
         prefetch: u16,
+        lease: Duration,
     ) -> Self {
         AmqpShared {
             driver,
             links,
             push_timeout,
             prefetch,
+            lease,
             waits: Mutex::default(),
         }
     }
@@ -120,7 +123,6 @@ impl AmqpShared {
         queue: &str,
         in_flight: u64,
     ) -> impl Future<Output = Result<QueueStats>> + Send + 'static {
-        let no_args = FieldTable::default;
         let delays = self.wait_delays(queue);
         let (target, dead) = (
             wire::wire_name(queue),
@@ -132,10 +134,12 @@ impl AmqpShared {
             let args = wire::wait_arguments(&target, delay);
             (wire::wait_name(queue, delay), args)
         }));
-        queues.extend([(target, no_args()), (dead, no_args())]);
         let (shared, queue) = (self.clone(), queue.to_owned());
         async move {
-            let mut counts = shared.link().await?.counts(&queues).await?;
+            let link = shared.link().await?;
+            let args = &link.queue_args;
+            queues.extend([(target, args.clone()), (dead, args.clone())]);
+            let mut counts = link.counts(&queues).await?;
             let (dead, ready) = (counts.pop().unwrap_or(0), counts.pop().unwrap_or(0));
             // A wait queue with nothing in it may expire (`x-expires`):
             // stop counting it (which would keep it alive) until a push

@@ -14,6 +14,8 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Channel;
 use rustc_hash::FxHashMap;
 
+use crate::driver::amqp::lease::Lease;
+
 /// What settles one amqp delivery.
 #[derive(Clone)]
 pub(crate) struct AmqpHandle {
@@ -23,6 +25,12 @@ pub(crate) struct AmqpHandle {
     pub(crate) channel: Channel,
     /// Its delivery tag on `channel`.
     pub(crate) tag: u64,
+    /// It is a lease copy: its previous delivery surely started.
+    pub(crate) from_lease: bool,
+    /// Its start is recorded in a lease queue, and the original was
+    /// acknowledged: its verdict cancels the lease, and nothing is
+    /// settled on `channel` any more.
+    pub(crate) lease: Option<Lease>,
 }
 
 impl AmqpHandle {

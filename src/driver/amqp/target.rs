@@ -1,5 +1,6 @@
-//! `Target`: where an amqp publish goes — a queue, a wait queue, a topic's exchange, or a direct reply-to address.
+//! `Target`: where an amqp publish goes — a queue, a wait queue, a topic's exchange, a lease queue, or a direct reply-to address.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::driver::amqp::wire;
@@ -13,6 +14,13 @@ pub(crate) enum Target {
     Wait { target: String, delay: Duration },
     /// The fanout exchange of a topic: every group's queue bound to it.
     Topic(String),
+    /// The lease queue `lease` (a wire name) of a listener of the durable
+    /// queue `target`: it dead-letters each copy back after `ttl`.
+    Lease {
+        target: String,
+        lease: Arc<str>,
+        ttl: Duration,
+    },
     /// A reply address of the broker's own, as is: a direct reply-to
     /// address (`amq.rabbitmq.reply-to.<token>`), or a queue the broker
     /// named (`amq.gen-…`); never declared.
@@ -33,6 +41,7 @@ impl Target {
         match self {
             Target::Queue(name) => wire::wire_name(name),
             Target::Wait { target, delay } => wire::wait_name(target, *delay),
+            Target::Lease { lease, .. } => lease.to_string(),
             Target::Topic(_) => String::new(),
             Target::Reply(address) => address.clone(),
         }
@@ -49,6 +58,9 @@ impl Target {
     /// Whether a publish that reaches no queue is an error: not for a
     /// topic without groups, nor for a reply whose requester is gone.
     pub(crate) fn must_route(&self) -> bool {
-        matches!(self, Target::Queue(_) | Target::Wait { .. })
+        matches!(
+            self,
+            Target::Queue(_) | Target::Wait { .. } | Target::Lease { .. }
+        )
     }
 }

@@ -16,12 +16,17 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 
 use crate::bus::request::{HEADER_CORRELATION_ID, HEADER_REPLY_TO};
+use crate::config::amqp::AmqpQueueType;
 use crate::delivery::Envelope;
 use crate::error::{Error, Result};
 use crate::message_id::MessageId;
 
 /// Header holding the delivery attempt; the bus's own, hidden from `Delivery::headers`.
 pub(crate) const ATTEMPT: &str = "x-attempt";
+
+/// Header marking a lease copy (see `lease`); the bus's own, hidden from
+/// `Delivery::headers`.
+pub(crate) const LEASED: &str = "x-leased";
 
 /// Longest AMQP short string, and so the longest queue name on the wire.
 const MAX_SHORT: usize = 255;
@@ -64,12 +69,40 @@ pub(crate) fn wait_ms(delay: Duration) -> u64 {
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_WAIT_MS)
 }
 
+/// The arguments of the bus's queues (`<q>`, `<q>.dead`, topic groups)
+/// for `amqp.queue_type`: none for classic queues (as RabbitMQ's default,
+/// and as queues declared before the setting existed), `x-queue-type:
+/// quorum` for quorum ones. Wait queues keep their own (classic) arguments.
+pub(crate) fn queue_arguments(kind: AmqpQueueType) -> FieldTable {
+    let mut args = FieldTable::default();
+    if kind == AmqpQueueType::Quorum {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    args
+}
+
 /// The arguments of the wait queue for `delay` in front of `target` (a wire name).
 pub(crate) fn wait_arguments(target: &str, delay: Duration) -> FieldTable {
     let ms = wait_ms(delay);
-    let expires = ms.saturating_add(WAIT_QUEUE_GRACE.as_millis() as u64);
+    ttl_arguments(
+        target,
+        ms,
+        ms.saturating_add(WAIT_QUEUE_GRACE.as_millis() as u64),
+    )
+}
+
+/// The arguments of a queue that holds each message `ttl_ms`, then
+/// dead-letters it into `target` (a wire name) through the default
+/// exchange, and goes away after `expires_ms` unused: a wait or lease queue.
+pub(crate) fn ttl_arguments(target: &str, ttl_ms: u64, expires_ms: u64) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(clamp(ms)));
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(clamp(ttl_ms)),
+    );
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString("".into()),
@@ -78,7 +111,10 @@ pub(crate) fn wait_arguments(target: &str, delay: Duration) -> FieldTable {
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(target.into()),
     );
-    args.insert("x-expires".into(), AMQPValue::LongLongInt(clamp(expires)));
+    args.insert(
+        "x-expires".into(),
+        AMQPValue::LongLongInt(clamp(expires_ms)),
+    );
     args
 }
 
@@ -171,6 +207,9 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
     let mut headers = BTreeMap::new();
     for (key, value) in properties.headers().iter().flat_map(|h| h.inner()) {
         let key = key.as_str();
+        if key == LEASED {
+            continue;
+        }
         if key == ATTEMPT {
             attempt = number(value)
                 .and_then(|n| u32::try_from(n).ok())
@@ -195,14 +234,40 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
         payload: Bytes::from(data),
         headers: (!headers.is_empty()).then(|| Arc::new(headers)),
         attempt: attempt.max(1),
+        suspect: false,
     }
 }
 
-/// Headers RabbitMQ adds when a wait queue dead-letters a message back:
-/// bookkeeping of the broker, not the user's.
-fn is_broker_header(key: &str) -> bool {
-    key == "x-death" || key.starts_with("x-first-death-") || key.starts_with("x-last-death-")
+/// Whether a received message is a lease copy (it carries [`LEASED`]).
+pub(crate) fn is_leased(properties: &BasicProperties) -> bool {
+    properties
+        .headers()
+        .as_ref()
+        .is_some_and(|h| h.inner().contains_key(LEASED))
 }
+
+/// `properties` with the lease marker added.
+pub(crate) fn leased(properties: BasicProperties) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    headers.insert(LEASED.into(), AMQPValue::Boolean(true));
+    properties.with_headers(headers)
+}
+
+/// Headers RabbitMQ adds when a wait queue dead-letters a message back,
+/// and the delivery count of a quorum queue: bookkeeping of the broker,
+/// not the user's (nor copied onto a retry or dead letter).
+fn is_broker_header(key: &str) -> bool {
+    key == "x-death"
+        || key == DELIVERY_COUNT
+        || key.starts_with("x-first-death-")
+        || key.starts_with("x-last-death-")
+}
+
+/// The header in which a quorum queue counts a message's returns to the
+/// queue. Not an attempt count: RabbitMQ 3.10 raises it for every message
+/// handed back, prefetched-but-never-handled ones and peeked ones included
+/// (see the README's cluster section).
+const DELIVERY_COUNT: &str = "x-delivery-count";
 
 fn number(value: &AMQPValue) -> Option<i128> {
     Some(match value {
@@ -267,5 +332,24 @@ mod tests {
         let plain = envelope(&BasicProperties::default(), Vec::new());
         assert_eq!(plain.attempt, 1);
         assert!(plain.headers.is_none());
+    }
+
+    #[test]
+    fn quorum_bookkeeping_stays_off_the_delivery() {
+        let mut headers = FieldTable::default();
+        headers.insert(DELIVERY_COUNT.into(), AMQPValue::LongLongInt(3));
+        headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(2));
+        let got = envelope(
+            &BasicProperties::default().with_headers(headers),
+            Vec::new(),
+        );
+        assert_eq!(got.attempt, 2, "the stored attempt, not the broker's count");
+        assert!(got.headers.is_none());
+        assert!(queue_arguments(AmqpQueueType::Classic).inner().is_empty());
+        let quorum = queue_arguments(AmqpQueueType::Quorum);
+        assert_eq!(
+            quorum.inner().get("x-queue-type"),
+            Some(&AMQPValue::LongString("quorum".into()))
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! `MemoryBackend`: one queue of the memory driver — its messages live inside its channel actor.
 //!
-//! A push first reserves room on the queue's capacity gauge ([`Room`]), then
-//! puts the message in the channel actor's mailbox and returns: the mailbox
-//! belongs to the actor, survives its restarts and is read in order, so any
-//! later request finds the message. Only a push that finds the queue full
+//! A push first reserves room on the queue's capacity gauge
+//! ([`Room`](crate::driver::memory::room::Room)), then puts the message in
+//! the queue's [`Inbox`](crate::driver::memory::inbox::Inbox) (waking the
+//! actor when it was empty) and returns: the inbox and the wake-up in the
+//! actor's mailbox survive its restarts, so any later request finds the
+//! message. Only a push that finds the queue full
 //! waits, parked here until room comes back or `queue.push_timeout` passes.
 //! Ready messages go to waiting `receive`s first, then to the listeners
 //! with room, one batch per listener per burst of pushes.
@@ -20,10 +22,11 @@ use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
 use crate::channel::redrive::redriven;
 use crate::delivery::{Delivery, Envelope};
-use crate::driver::memory::room::{Admission, Room};
+use crate::driver::memory::inbox::Arrival;
+use crate::driver::memory::room::Admission;
 use crate::driver::memory::store::MemoryStore;
 use crate::driver::memory::waiters::{ParkedPush, Receiver, Waiters};
-use crate::driver::memory::{DeadLetter, MemorySettings};
+use crate::driver::memory::{DeadLetter, MemoryFront, MemorySettings};
 use crate::driver::registry::Registry;
 use crate::listener::ListenerId;
 use crate::stats::QueueStats;
@@ -45,8 +48,11 @@ pub(crate) struct MemoryBackend {
     /// A `Dispatch` is already queued; coalesces a burst of pushes into
     /// one batch per listener.
     dispatch_queued: bool,
-    /// The capacity gauge, shared with the bus handles that push here.
-    room: Arc<Room>,
+    /// The capacity gauge and the inbox, shared with the bus handles that
+    /// push here.
+    front: Arc<MemoryFront>,
+    /// What the inbox handed over last, kept to swap its allocation back.
+    arrivals: Vec<Arrival>,
 }
 
 /// What the memory driver sends a channel.
@@ -57,6 +63,9 @@ pub(crate) enum MemoryEvent {
         delay: Option<Duration>,
         admission: Admission,
     },
+    /// The inbox has messages whose room the pushers took on the
+    /// [`Room`](crate::driver::memory::room::Room) gauge: store them.
+    Arrived,
     /// Hands ready messages to receivers and listeners (sent to itself).
     Dispatch,
     /// Moves up to `max` ready messages of this queue (a `<queue>.dead`)
@@ -72,7 +81,7 @@ impl MemoryBackend {
     pub(crate) fn new(
         settings: Arc<MemorySettings>,
         registry: Addr<Registry<MemoryBackend>>,
-        room: Arc<Room>,
+        front: Arc<MemoryFront>,
     ) -> Self {
         MemoryBackend {
             settings,
@@ -81,7 +90,8 @@ impl MemoryBackend {
             waiters: Waiters::default(),
             timer: Timer::default(),
             dispatch_queued: false,
-            room,
+            front,
+            arrivals: Vec::new(),
         }
     }
 
@@ -107,17 +117,16 @@ impl MemoryBackend {
         cx: &mut Cx<'_, Self>,
     ) {
         match admission {
-            Admission::Reserved => self.store(envelope, delay, cx),
             Admission::Forced => {
-                self.room.force_take();
+                self.front.room.force_take();
                 self.store(envelope, delay, cx);
             }
-            Admission::Wait(reply) if self.waiters.pushes.is_empty() && self.room.take() => {
+            Admission::Wait(reply) if self.waiters.pushes.is_empty() && self.front.room.take() => {
                 self.store(envelope, delay, cx);
                 let _ = reply.send(Ok(()));
             }
             Admission::Wait(reply) => {
-                self.room.park();
+                self.front.room.park();
                 self.waiters.pushes.push_back(ParkedPush {
                     deadline: deadline(Instant::now(), self.settings.push_timeout),
                     envelope,
@@ -132,18 +141,18 @@ impl MemoryBackend {
     /// `count` messages left for good: give their room back and let
     /// waiting pushes in, oldest first, while there is room.
     fn gone(&mut self, count: usize, cx: &mut Cx<'_, Self>) {
-        self.room.give_back(count);
+        self.front.room.give_back(count);
         while let Some(push) = self.waiters.pushes.front() {
             // A caller that gave up did not get an `Ok`: storing its message
             // now would be a push nobody knows happened.
             let abandoned = push.reply.is_closed();
-            if !abandoned && !self.room.take() {
+            if !abandoned && !self.front.room.take() {
                 break;
             }
             let Some(push) = self.waiters.pushes.pop_front() else {
                 break;
             };
-            self.room.unpark(1);
+            self.front.room.unpark(1);
             if !abandoned {
                 self.store(push.envelope, push.delay, cx);
                 let _ = push.reply.send(Ok(()));
@@ -185,8 +194,9 @@ impl MemoryBackend {
     }
 
     /// Moves up to `max` ready messages into `into`'s mailbox, where they
-    /// are stored (see [`Admission::Reserved`]) before they leave this
-    /// store's count: any later call to that queue finds them.
+    /// are stored (its mailbox outlives restarts and is read in order)
+    /// before they leave this store's count: any later call to that queue
+    /// finds them.
     fn redrive(
         &mut self,
         max: usize,
@@ -231,7 +241,7 @@ impl MemoryBackend {
         let now = Instant::now();
         self.store.promote_due(now);
         let expired = self.waiters.expire(now);
-        self.room.unpark(expired);
+        self.front.room.unpark(expired);
         self.dispatch(cx);
         self.rearm(cx);
     }
@@ -306,6 +316,14 @@ impl Backend for MemoryBackend {
                 delay,
                 admission,
             } => self.enqueue(envelope, delay, admission, cx),
+            MemoryEvent::Arrived => {
+                let mut arrivals = std::mem::take(&mut self.arrivals);
+                self.front.inbox.take_into(&mut arrivals);
+                for (envelope, delay) in arrivals.drain(..) {
+                    self.store(envelope, delay, cx);
+                }
+                self.arrivals = arrivals;
+            }
             MemoryEvent::Dispatch => {
                 self.dispatch_queued = false;
                 self.dispatch(cx);
@@ -348,6 +366,16 @@ impl Backend for MemoryBackend {
         if !self.waiters.receivers.is_empty() {
             self.rearm(cx);
         }
+    }
+
+    fn retire(&mut self, _cx: &mut Cx<'_, Self>) -> bool {
+        // The room is sealed last: once it refuses pushes nothing more can
+        // come in, and it refuses only while nothing is held.
+        self.store.ready_len() == 0
+            && self.store.delayed_len() == 0
+            && self.waiters.receivers.is_empty()
+            && self.waiters.pushes.is_empty()
+            && self.front.room.seal()
     }
 
     fn drain(&mut self, reply: Reply<()>, _cx: &mut Cx<'_, Self>) {

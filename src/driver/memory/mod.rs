@@ -4,6 +4,7 @@
 //! own, only channels to start and dead letters to route.
 
 pub(crate) mod backend;
+pub(crate) mod inbox;
 pub(crate) mod room;
 pub(crate) mod store;
 pub(crate) mod topics;
@@ -22,6 +23,7 @@ use crate::config::{Config, DriverKind};
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{ask, Channels};
 use crate::driver::registry::{Channel, Open, Registry};
+use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
@@ -29,6 +31,7 @@ use crate::stats::QueueStats;
 use crate::validate;
 
 use backend::{MemoryBackend, MemoryEvent};
+use inbox::Inbox;
 use room::{Admission, Room};
 use topics::Topics;
 
@@ -43,6 +46,13 @@ pub(crate) struct MemorySettings {
     pub(crate) capacity: usize,
     /// How long a push may wait for room.
     pub(crate) push_timeout: Duration,
+}
+
+/// What the bus handles share with one queue's backend: its capacity
+/// gauge, and the inbox that pushes with room go through.
+pub(crate) struct MemoryFront {
+    pub(crate) room: Room,
+    pub(crate) inbox: Inbox,
 }
 
 /// The bus's handle on the memory driver.
@@ -61,7 +71,7 @@ pub(crate) struct DeadLetter {
 }
 
 impl Open for MemoryBackend {
-    type Front = Arc<Room>;
+    type Front = Arc<MemoryFront>;
     type Driver = Arc<MemorySettings>;
     const KIND: DriverKind = DriverKind::Memory;
 
@@ -70,10 +80,13 @@ impl Open for MemoryBackend {
         _name: &Arc<str>,
         _arbiters: &Arbiters,
         registry: &Addr<Registry<Self>>,
-    ) -> (Self, Arc<Room>) {
-        let room = Arc::new(Room::new(settings.capacity));
-        let backend = MemoryBackend::new(settings.clone(), registry.clone(), room.clone());
-        (backend, room)
+    ) -> (Self, Arc<MemoryFront>) {
+        let front = Arc::new(MemoryFront {
+            room: Room::new(settings.capacity),
+            inbox: Inbox::default(),
+        });
+        let backend = MemoryBackend::new(settings.clone(), registry.clone(), front.clone());
+        (backend, front)
     }
 }
 
@@ -101,7 +114,7 @@ impl Memory {
         });
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         Memory {
-            channels: Channels::start(arbiters, retry, settings),
+            channels: Channels::start(arbiters, retry, settings, config.queue.idle_timeout),
             topics: Topics::default(),
         }
     }
@@ -155,6 +168,34 @@ impl Memory {
             admission: Admission::Wait(reply),
         }));
         stored.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Stores `batch` in `queue`'s channel: with room for all of it, in one
+    /// message to the channel actor; otherwise one by one, each waiting for
+    /// room as a push does, until one times out.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let channel = match self.channels.cached(queue) {
+            Some(channel) => channel,
+            None => self.channels.open(queue).await.map_err(Unstored::none)?,
+        };
+        if channel.front.room.try_take_many(batch.len()) {
+            if channel.front.inbox.put_all(batch) {
+                channel.addr.do_send(Relay(MemoryEvent::Arrived));
+            }
+            return Ok(());
+        }
+        let mut stored = Vec::with_capacity(batch.len());
+        for (index, (envelope, delay)) in batch.into_iter().enumerate() {
+            if let Err(error) = self.push(queue, envelope, delay).await {
+                return Err(Unstored { stored, error });
+            }
+            stored.push(index);
+        }
+        Ok(())
     }
 
     /// Stores a copy of `envelope` (same id) in the queue of every group of
@@ -233,19 +274,18 @@ impl Memory {
 }
 
 /// Takes a place on `channel`'s capacity gauge and, with one, hands it
-/// `envelope`: stored once it is in the mailbox. Without room, gives it back.
+/// `envelope` through its inbox: stored once it is there. Without room,
+/// gives it back.
 fn store_if_room(
     channel: &Channel<MemoryBackend>,
     envelope: Envelope,
     delay: Option<Duration>,
 ) -> std::result::Result<(), Envelope> {
-    if !channel.front.try_take() {
+    if !channel.front.room.try_take() {
         return Err(envelope);
     }
-    channel.addr.do_send(Relay(MemoryEvent::Enqueue {
-        envelope,
-        delay,
-        admission: Admission::Reserved,
-    }));
+    if channel.front.inbox.put((envelope, delay)) {
+        channel.addr.do_send(Relay(MemoryEvent::Arrived));
+    }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `Room`: how many more messages a queue may hold — the memory driver's backpressure.
 //!
 //! Shared by the queue's actor and every bus handle, so that a push with room
-//! reserves its place with one atomic step and goes straight into the queue
-//! actor's mailbox, without waiting for a reply. Only a push that finds the
+//! reserves its place with one atomic step and goes straight into the queue's
+//! [`Inbox`](crate::driver::memory::inbox::Inbox), without waiting for a reply. Only a push that finds the
 //! queue full waits, parked in the actor until room is given back.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,12 +11,11 @@ use tokio::sync::oneshot;
 
 use crate::error::Result;
 
+/// What a sealed room holds: more than any capacity, so that every take fails.
+const SEALED: usize = usize::MAX;
+
 /// How an enqueued message got its place in the queue.
 pub(crate) enum Admission {
-    /// The pusher took room on the [`Room`] gauge and did not wait: once in
-    /// this actor's mailbox the message is stored, since the mailbox
-    /// outlives restarts and is read in order before any later request.
-    Reserved,
     /// The bus's own move (a dead letter): never refused, so nothing is dropped.
     Forced,
     /// The queue was full: park until room is given back, then answer.
@@ -49,11 +48,24 @@ impl Room {
         self.parked.load(Ordering::Acquire) == 0 && self.take()
     }
 
+    /// A producer's try for a whole batch: takes `count` places if there
+    /// is room for all of them and nobody waits, else none.
+    pub(crate) fn try_take_many(&self, count: usize) -> bool {
+        self.parked.load(Ordering::Acquire) == 0
+            && self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    held.checked_add(count)
+                        .filter(|&after| after <= self.capacity)
+                })
+                .is_ok()
+    }
+
     /// The actor's try for its oldest parked push.
     pub(crate) fn take(&self) -> bool {
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held < self.capacity).then_some(held + 1)
+                (held < self.capacity).then(|| held + 1)
             })
             .is_ok()
     }
@@ -61,7 +73,23 @@ impl Room {
     /// Takes a place whatever the capacity: the bus's own moves (dead
     /// letters) are never refused, so nothing is dropped.
     pub(crate) fn force_take(&self) {
-        self.held.fetch_add(1, Ordering::AcqRel);
+        let _ = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_add(1))
+            });
+    }
+
+    /// Seals an empty queue's room for its retirement: from now on every
+    /// push is refused here (and goes to the queue's next channel).
+    /// `false`, changing nothing, when a message or a waiting push holds a
+    /// place.
+    pub(crate) fn seal(&self) -> bool {
+        self.parked.load(Ordering::Acquire) == 0
+            && self
+                .held
+                .compare_exchange(0, SEALED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     /// `count` messages left for good.
@@ -106,6 +134,36 @@ mod tests {
             room.try_take(),
             "giving back more than held saturates at empty"
         );
+    }
+
+    #[test]
+    fn a_batch_takes_room_for_all_or_none() {
+        let room = Room::new(3);
+        assert!(room.try_take_many(2));
+        assert!(!room.try_take_many(2), "only one place left");
+        assert!(room.try_take_many(1));
+        assert!(!room.try_take_many(usize::MAX), "no overflow");
+        room.give_back(3);
+        room.park();
+        assert!(
+            !room.try_take_many(1),
+            "a batch waits behind a parked push too"
+        );
+    }
+
+    #[test]
+    fn a_sealed_room_refuses_every_push() {
+        let room = Room::new(2);
+        assert!(room.try_take());
+        assert!(!room.seal(), "a held place keeps the room open");
+        room.give_back(1);
+        room.park();
+        assert!(!room.seal(), "a parked push keeps the room open");
+        room.unpark(1);
+        assert!(room.seal());
+        assert!(!room.try_take());
+        assert!(!room.take());
+        assert!(!room.try_take_many(1));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! listeners hold, each under its stream entry id. The backend reads for
 //! the listeners (one reader each, in the `reader` module),
 //! turns each batch of verdicts into one atomic settle script
-//! ([`SETTLE`](crate::driver::redis::scripts::SETTLE)), and moves due
+//! ([`SETTLE`](crate::driver::redis::scripts::SETTLE)), counts a suspect's
+//! start before its handler runs (the `suspects` module), and moves due
 //! delayed messages into the stream on a timer.
 //!
 //! Reads and other commands run in the channel's context: a restart drops
@@ -13,7 +14,9 @@
 //! restart does not turn a verdict already given into a redelivery.
 
 mod reader;
+mod suspects;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,14 +30,15 @@ use tokio::sync::oneshot;
 use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
 use crate::config::DriverKind;
-use crate::delivery::Delivery;
+use crate::delivery::{AckToken, Delivery};
 use crate::driver::redis::commands::{self, Records};
 use crate::driver::redis::driver::RedisShared;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::operate;
 use crate::driver::redis::pusher::{Inbox, RedisPusher, Watch};
 use crate::driver::redis::receive::{self, ReceiveJob};
-use crate::driver::redis::wire::{due_ms, fields, EntryRef, Keys};
+use crate::driver::redis::wire::{due_ms, fields, EntryRef};
 use crate::driver::registry::{Open, Registry};
 use crate::listener::ListenerId;
 use crate::runtime::Arbiters;
@@ -75,17 +79,33 @@ pub(crate) struct RedisBackend {
     settling: Arc<AtomicUsize>,
     /// Who waits for `busy` and `settling` to reach 0 (shutdown).
     idle_waiters: Vec<Reply<()>>,
+    /// Numbers the settle scripts, in the order they are sent.
+    settle_seq: u64,
+    /// The settle scripts in flight, by number.
+    settles_in_flight: BTreeSet<u64>,
+    /// Suspects waiting to be counted until every settle script sent
+    /// before them (up to the number given) is done (see `suspects`).
+    deferred_arms: Vec<(u64, AckToken)>,
 }
 
 /// What the redis driver (and the backend itself) sends a channel.
 pub(crate) enum RedisEvent {
     /// Delayed messages were stored: look for due ones no later than `at`.
     Promote { at: Instant },
-    /// A settle script finished (sent by its task): shutdown may wait for it.
-    Settled,
+    /// Settle script `seq` finished (sent by its task): shutdown and
+    /// suspects may wait for it.
+    Settled { seq: u64 },
     /// The queue turned out to be a topic's subscriber group (it was joined
     /// after this channel started as an ordinary queue): read it so.
     Regroup(Keys),
+    /// The start of suspect `token` (stored as attempt `stored`) was
+    /// counted: its delivery count before, `None` when it is no longer
+    /// this consumer's.
+    Armed {
+        token: AckToken,
+        stored: u32,
+        before: crate::error::Result<Option<u32>>,
+    },
 }
 
 /// What the bus keeps beside a redis channel: its push side.
@@ -128,6 +148,9 @@ impl Open for RedisBackend {
             busy: 0,
             settling: Arc::default(),
             idle_waiters: Vec::new(),
+            settle_seq: 0,
+            settles_in_flight: BTreeSet::new(),
+            deferred_arms: Vec::new(),
         };
         let front = RedisFront {
             keys,
@@ -190,12 +213,15 @@ impl RedisBackend {
         let (link, keys, limit) = (self.link.clone(), self.keys.clone(), self.settle_limit());
         let (queue, channel, settling) = (cx.name().clone(), cx.address(), self.settling.clone());
         settling.fetch_add(1, Ordering::AcqRel);
+        self.settle_seq += 1;
+        let seq = self.settle_seq;
+        self.settles_in_flight.insert(seq);
         actix::spawn(async move {
             if let Err(error) = commands::settle(&link, &keys, records, limit).await {
                 tracing::warn!(%queue, %error, "cannot settle deliveries; they will be redelivered");
             }
             settling.fetch_sub(1, Ordering::AcqRel);
-            channel.do_send(Relay(RedisEvent::Settled));
+            channel.do_send(Relay(RedisEvent::Settled { seq }));
         });
     }
 
@@ -357,8 +383,16 @@ impl Backend for RedisBackend {
     fn on_event(&mut self, event: RedisEvent, cx: &mut Cx<'_, Self>) {
         match event {
             RedisEvent::Promote { at } => self.arm_promote(at, cx),
-            RedisEvent::Settled => self.check_idle(),
+            RedisEvent::Settled { seq } => {
+                self.check_idle();
+                self.settled(seq, cx);
+            }
             RedisEvent::Regroup(keys) => self.keys = keys,
+            RedisEvent::Armed {
+                token,
+                stored,
+                before,
+            } => self.armed(token, stored, before, cx),
         }
     }
 
@@ -394,6 +428,10 @@ impl Backend for RedisBackend {
         self.run(cx, receive::receive(job, reply), |(), b, _| {
             b.receivers = b.receivers.saturating_sub(1);
         });
+    }
+
+    fn arm(&mut self, token: AckToken, cx: &mut Cx<'_, Self>) {
+        self.arm_after_settles(token, cx);
     }
 
     fn drain(&mut self, reply: Reply<()>, _cx: &mut Cx<'_, Self>) {

@@ -25,9 +25,10 @@ use crate::driver::redis::driver::{
     Close, Count, ExpireWithBus, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver,
     RedisShared, RedriveStep, Resolve,
 };
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
-use crate::driver::redis::wire::Keys;
+use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
@@ -66,7 +67,12 @@ impl RedisBroker {
             groups: RwLock::default(),
         });
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
-        let channels = Arc::new(Channels::start(&arbiters, retry, shared.clone()));
+        let channels = Arc::new(Channels::start(
+            &arbiters,
+            retry,
+            shared.clone(),
+            config.queue.idle_timeout,
+        ));
         let (driver_link, driver_channels) = (link.clone(), channels.clone());
         let push_timeout = config.queue.push_timeout;
         let driver = RedisDriver::start_in_arbiter(&arbiter, move |_| {
@@ -91,7 +97,8 @@ impl RedisBroker {
     /// `.` not known as a group.
     async fn keys(&self, queue: &str) -> Result<Keys> {
         let known = self.shared.keys_of(queue);
-        if known.topic.is_some() || Keys::split_group(queue).is_none() {
+        // No topics on a Redis Cluster: every queue there is a queue.
+        if self.link.cluster || known.topic.is_some() || Keys::split_group(queue).is_none() {
             return Ok(known);
         }
         let keys = self.ask(Resolve(queue.to_owned())).await?;
@@ -133,6 +140,33 @@ impl RedisBroker {
                 return Ok(());
             }
         }
+        let one = vec![(envelope, delay)];
+        let mut outcomes = self.through_pusher(queue, one, deadline).await?;
+        outcomes.pop().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Stores `batch` through `queue`'s pusher: handed over in one step and
+    /// one wake-up, written as one pipeline (up to the pusher's pipeline
+    /// size), each message answered once Redis confirmed it.
+    pub(crate) async fn push_batch(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+    ) -> std::result::Result<(), Unstored> {
+        let deadline = Instant::now() + self.push_timeout;
+        let outcomes = self.through_pusher(queue, batch, deadline).await;
+        Unstored::gather(outcomes.map_err(Unstored::none)?)
+    }
+
+    /// Hands `batch` to `queue`'s pusher (waking it once) and answers each
+    /// message's outcome, in batch order, once Redis confirmed it or
+    /// `deadline` passed.
+    async fn through_pusher(
+        &self,
+        queue: &str,
+        batch: Vec<(Envelope, Option<Duration>)>,
+        deadline: Instant,
+    ) -> Result<Vec<Result<()>>> {
         let channel = match self.channels.cached(queue) {
             Some(channel) => channel,
             None => {
@@ -140,19 +174,29 @@ impl RedisBroker {
                 self.channels.open(queue).await?
             }
         };
-        let (reply, stored) = oneshot::channel();
-        let push = Push {
-            envelope,
-            delay,
-            deadline,
-            reply,
-        };
-        if channel.front.inbox.put(push) {
+        let mut answers = Vec::with_capacity(batch.len());
+        let pushes = batch.into_iter().map(|(envelope, delay)| {
+            let (reply, stored) = oneshot::channel();
+            answers.push(stored);
+            Push {
+                envelope,
+                delay,
+                deadline,
+                reply,
+            }
+        });
+        if channel.front.inbox.put_all(pushes) {
             channel.front.pusher.do_send(Wake);
         }
-        stored.await.map_err(|_| {
-            Error::backend("the redis pusher stopped before Redis confirmed the push")
-        })?
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for stored in answers {
+            outcomes.push(stored.await.unwrap_or_else(|_| {
+                Err(Error::backend(
+                    "the redis pusher stopped before Redis confirmed the push",
+                ))
+            }));
+        }
+        Ok(outcomes)
     }
 
     /// Stores an immediate push with one `XADD` through the shared
@@ -170,6 +214,11 @@ impl RedisBroker {
         // built without, and the timer would panic); other callers go
         // through the pusher.
         System::try_current()?;
+        // A push that waits for replicas (`redis.wait_replicas`) needs its
+        // `WAIT` on the connection of its `XADD`: the pusher sends both.
+        if self.link.wait_replicas > 0 {
+            return None;
+        }
         let (cmd, thread) = {
             let channel = self.channels.cached(queue)?;
             let thread = *channel.front.inbox.thread.get()?;
@@ -186,6 +235,7 @@ impl RedisBroker {
 
     /// Adds `envelope` to the stream of `topic` (one `XADD`).
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+        self.topics_here()?;
         let topic = topic.to_owned();
         self.ask(PublishTopic { topic, envelope }).await
     }
@@ -195,6 +245,7 @@ impl RedisBroker {
     /// this bus already runs under that name as an ordinary queue is told
     /// to read it as a group from now on.
     pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
+        self.topics_here()?;
         let group = group_queue
             .strip_prefix(topic)
             .and_then(|rest| rest.strip_prefix('.'))
@@ -212,7 +263,19 @@ impl RedisBroker {
     /// this bus stops renewing it: a process that dies without `shutdown`
     /// does not leave it behind for good.
     pub(crate) fn expire_with_bus(&self, queue: &str) {
-        self.driver.do_send(ExpireWithBus(Keys::new(queue)));
+        self.driver.do_send(ExpireWithBus(self.link.keys(queue)));
+    }
+
+    /// Refuses topics on a Redis Cluster: a group's scripts touch the
+    /// topic's stream and the group's own keys, which lie in other hash
+    /// slots.
+    fn topics_here(&self) -> Result<()> {
+        if self.link.cluster {
+            return Err(Error::backend(
+                "topics are not supported on a Redis Cluster (redis.cluster) yet",
+            ));
+        }
+        Ok(())
     }
 
     /// Counts `queue` through its channel; a queue this bus never used is
@@ -250,7 +313,7 @@ impl RedisBroker {
     /// group's dead letters go back to its own stream `<t>.<g>`, whose name
     /// is the queue's: no need to know which it is.)
     pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
-        let keys = Keys::new(queue);
+        let keys = self.link.keys(queue);
         let first = "0-0".to_owned();
         in_steps(max, BROKER_STEP, first, |cursor, max| {
             let msg = RedriveStep {
@@ -278,7 +341,7 @@ impl RedisBroker {
     }
 
     pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {
-        let doomed = doomed.iter().map(|queue| Keys::new(queue)).collect();
+        let doomed = doomed.iter().map(|queue| self.link.keys(queue)).collect();
         self.driver
             .send(Close { timeout, doomed })
             .await

@@ -6,26 +6,33 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::aio::MultiplexedConnection;
-use redis::streams::StreamAutoClaimReply;
 use redis::{FromRedisValue, RedisError, Script};
 
 use crate::channel::retry::{HEADER_ERROR, HEADER_FAILED_AT};
 use crate::delivery::Envelope;
-use crate::driver::redis::link::{create_groups, RedisLink};
+use crate::driver::redis::conn::Conn;
+use crate::driver::redis::keys::Keys;
+use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::scripts::{
-    DROP_CONSUMER, GROUP_PURGE, GROUP_STATS, PROMOTE, PURGE, SETTLE, STATS,
+    ARM, DROP_CONSUMER, GROUP_PURGE, GROUP_STATS, PROMOTE, PURGE, READ_PENDING, SETTLE, STATS,
+    TAKE_OVER,
 };
-use crate::driver::redis::wire::{self, due_ms, Entry, EntryRef, Keys, Malformed};
+use crate::driver::redis::wire::{self, due_ms, Entry, EntryRef, Malformed};
 use crate::error::Result;
 use crate::stats::QueueStats;
+
+/// A re-read cursor for a stream whose pending entries were all re-read:
+/// past the largest entry id, so [`read_pending`] skips that stream.
+pub(crate) const PAST_END: &str = "18446744073709551615-18446744073709551615";
 
 /// `XREADGROUP` for `consumer` over the streams of `keys` (a subscriber
 /// group reads its topic's shared stream and its own in one call): new
 /// entries (`from = None`, blocking up to `block`), or its own pending
-/// entries after the ids in `from`, one per stream. `count` is per stream.
+/// entries after the ids in `from`, one per stream (which raises their
+/// delivery counts: the listeners re-read with [`read_pending`]). `count`
+/// is per stream.
 pub(crate) async fn read(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     consumer: &str,
     count: usize,
@@ -62,10 +69,11 @@ pub(crate) async fn read(
     Ok(Entry::from_read_reply(reply, keys.topic.as_deref()))
 }
 
-/// `XAUTOCLAIM` on each stream of `keys`: entries idle longer than
-/// `min_idle` (their consumer is presumed dead) become `consumer`'s.
+/// Takes over entries idle longer than `min_idle` (their consumer is
+/// presumed dead) on each stream of `keys` for `consumer`, without raising
+/// their delivery counts ([`TAKE_OVER`]).
 pub(crate) async fn autoclaim(
-    mut conn: MultiplexedConnection,
+    mut conn: Conn,
     keys: Keys,
     consumer: Arc<str>,
     min_idle: Duration,
@@ -73,29 +81,85 @@ pub(crate) async fn autoclaim(
 ) -> std::result::Result<Vec<Entry>, RedisError> {
     let mut out = Vec::new();
     for stream in keys.streams() {
-        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(&**stream)
+        let reply: redis::Value = TAKE_OVER
+            .key(&**stream)
             .arg(&*keys.group)
             .arg(&*consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-            .arg("0-0")
-            .arg("COUNT")
             .arg(count)
-            .query_async(&mut conn)
+            .invoke_async(&mut conn)
             .await?;
-        let shared = keys.topic.as_ref() == Some(stream);
-        out.extend(reply.claimed.into_iter().map(|claimed| Entry {
-            shared,
-            ..Entry::from(claimed)
-        }));
+        out.extend(marked(&keys, stream, Entry::from_range_reply(reply)));
     }
     Ok(out)
+}
+
+/// `consumer`'s own pending entries on each stream of `keys` after the id
+/// in `after` for that stream (`0`: from the start; [`PAST_END`]: none),
+/// without raising their delivery counts ([`READ_PENDING`]). `count` is
+/// per stream.
+pub(crate) async fn read_pending(
+    conn: &mut Conn,
+    keys: &Keys,
+    consumer: &str,
+    after: &[String],
+    count: usize,
+) -> std::result::Result<Vec<Entry>, RedisError> {
+    let mut out = Vec::new();
+    for (stream, after) in keys.streams().zip(after) {
+        if after == PAST_END {
+            continue;
+        }
+        let reply: redis::Value = READ_PENDING
+            .key(&**stream)
+            .arg(&*keys.group)
+            .arg(consumer)
+            .arg(after)
+            .arg(count)
+            .invoke_async(conn)
+            .await?;
+        out.extend(marked(keys, stream, Entry::from_range_reply(reply)));
+    }
+    Ok(out)
+}
+
+/// `entries` of `stream`, marked as the topic's shared stream's if it is.
+fn marked<'a>(
+    keys: &Keys,
+    stream: &Arc<str>,
+    entries: Vec<Entry>,
+) -> impl Iterator<Item = Entry> + 'a {
+    let shared = keys.topic.as_ref() == Some(stream);
+    entries.into_iter().map(move |e| Entry { shared, ..e })
+}
+
+/// Counts the start of the suspect `entry` of `consumer` ([`ARM`]), on
+/// the stream that holds it: its delivery count before, or `None` when it
+/// is no longer `consumer`'s.
+pub(crate) async fn arm(
+    link: &RedisLink,
+    keys: &Keys,
+    consumer: &str,
+    entry: &EntryRef,
+    limit: Duration,
+) -> Result<Option<u32>> {
+    let stream = match (&keys.topic, entry.shared) {
+        (Some(topic), true) => topic,
+        _ => &keys.stream,
+    };
+    let args = [
+        keys.group.as_bytes(),
+        consumer.as_bytes(),
+        entry.id.as_bytes(),
+    ];
+    let before: i64 = invoke(link, limit, &ARM, &[&**stream], &args).await?;
+    Ok(u32::try_from(before).ok().filter(|&n| n >= 1))
 }
 
 /// `XCLAIM … JUSTID` on entries `consumer` holds: resets their idle time, so
 /// that no reaper takes a delivery whose handler is merely slow.
 pub(crate) async fn refresh(
-    mut conn: MultiplexedConnection,
+    mut conn: Conn,
     keys: Keys,
     consumer: Arc<str>,
     held: Arc<[EntryRef]>,
@@ -240,17 +304,6 @@ pub(crate) fn xadd(keys: &Keys, envelope: &Envelope) -> redis::Cmd {
     cmd
 }
 
-/// Sends `pipe` over the shared connection, again after a lost connection,
-/// for up to `limit`.
-pub(crate) async fn send(link: &RedisLink, pipe: redis::Pipeline, limit: Duration) -> Result<()> {
-    let pipe = Arc::new(pipe);
-    link.run(limit, |mut conn| {
-        let pipe = pipe.clone();
-        async move { pipe.query_async::<()>(&mut conn).await }
-    })
-    .await
-}
-
 /// Runs `script` with `keys` and `args` over the shared connection,
 /// retrying through an outage for up to `limit`.
 pub(crate) async fn invoke<T: FromRedisValue>(
@@ -368,6 +421,41 @@ pub(crate) async fn ensure_group(link: Arc<RedisLink>, keys: Keys, limit: Durati
         async move { create_groups(&mut conn, &keys).await }
     })
     .await
+}
+
+/// Creates the consumer groups of `keys`, and their streams if needed: a
+/// queue's group `actorbus` at id 0 (so entries added before it are
+/// delivered too); a subscriber group's on the topic's shared stream at `$`
+/// (it gets only what is published from now on) and on its own stream at 0.
+pub(crate) async fn create_groups(
+    conn: &mut Conn,
+    keys: &Keys,
+) -> std::result::Result<(), RedisError> {
+    if let Some(topic) = &keys.topic {
+        create_group(conn, topic, &keys.group, "$").await?;
+    }
+    create_group(conn, &keys.stream, &keys.group, "0").await
+}
+
+/// `XGROUP CREATE <stream> <group> <start> MKSTREAM`; an existing group is fine.
+async fn create_group(
+    conn: &mut Conn,
+    stream: &str,
+    group: &str,
+    start: &str,
+) -> std::result::Result<(), RedisError> {
+    let created: std::result::Result<(), RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg(start)
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
 }
 
 /// Deletes the stream, delay set and dead letters of a queue.

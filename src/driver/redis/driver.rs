@@ -16,10 +16,10 @@ use rustc_hash::FxHashSet;
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{Channels, DRAIN_LIMIT};
 use crate::driver::redis::backend::RedisBackend;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::operate::{self, Step};
-use crate::driver::redis::wire::Keys;
-use crate::driver::redis::{commands, topics};
+use crate::driver::redis::{commands, pusher, topics};
 use crate::error::Result;
 use crate::stats::QueueStats;
 
@@ -45,7 +45,7 @@ impl RedisShared {
         let known = self.groups.read().is_ok_and(|g| g.contains(queue));
         match Keys::split_group(queue).filter(|_| known) {
             Some((topic, group)) => Keys::group(topic, group),
-            None => Keys::new(queue),
+            None => self.link.keys(queue),
         }
     }
 
@@ -164,20 +164,29 @@ impl RedisDriver {
         if self.expiring.is_empty() || self.link.is_closing() {
             return;
         }
-        let mut pipe = redis::pipe();
         let ttl = EXPIRE_AFTER.as_secs();
-        for keys in &self.expiring {
-            for key in [&keys.stream, &keys.delayed, &keys.dead] {
-                pipe.cmd("EXPIRE").arg(&**key).arg(ttl).ignore();
-            }
-        }
+        // One pipeline per queue: on a Redis Cluster each queue's keys
+        // share a slot, but two queues' keys need not.
+        let renewals: Vec<(Keys, redis::Pipeline)> = self
+            .expiring
+            .iter()
+            .map(|keys| {
+                let mut pipe = redis::pipe();
+                for key in [&keys.stream, &keys.delayed, &keys.dead] {
+                    pipe.cmd("EXPIRE").arg(&**key).arg(ttl).ignore();
+                }
+                (keys.clone(), pipe)
+            })
+            .collect();
         let (link, limit) = (self.link.clone(), self.push_timeout);
         actix::spawn(async move {
             if let Some(keys) = first {
                 let _ = commands::ensure_group(link.clone(), keys, limit).await;
             }
-            if let Err(error) = commands::send(&link, pipe, limit).await {
-                tracing::debug!(%error, "cannot renew the time to live of the reply stream");
+            for (keys, pipe) in renewals {
+                if let Err(error) = pusher::send(&link, &keys, pipe, limit).await {
+                    tracing::debug!(%error, "cannot renew the time to live of the reply stream");
+                }
             }
         });
     }

@@ -1,5 +1,10 @@
 //! `RedisLink`: one bus's connections to Redis — the pool, the shared multiplexed connection, reconnection with backoff.
 //!
+//! To a single Redis (`redis.url`) or, when `redis.cluster` names nodes, to
+//! a Redis Cluster: the [`Conn`] kind and the keys' hash tags
+//! ([`Keys`]) are decided here, once; the rest of the driver runs the same
+//! commands on either.
+//!
 //! Every command that does not block goes over a shared multiplexed
 //! connection, one per arbiter thread (made there, so its I/O task runs
 //! beside the channels that use it), so concurrent pushes and settles
@@ -18,16 +23,17 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use deadpool_redis::{Connection, Manager, Pool, Runtime};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
+use deadpool_redis::{cluster, Connection, Manager, Pool, Runtime};
+use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
+use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind};
 use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::redis::RedisConfig;
 use crate::config::value::redact_password;
-use crate::driver::redis::wire::Keys;
+use crate::driver::redis::conn::{Conn, Pooled};
+use crate::driver::redis::keys::Keys;
 use crate::error::{Error, Result};
 
 /// How long one connection attempt may take.
@@ -38,6 +44,13 @@ pub(crate) const BLOCK: Duration = Duration::from_secs(2);
 /// How long a reply may take. It must exceed [`BLOCK`]: redis 1.x's default
 /// of 500 ms would fail every blocking read on an idle queue.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may go silent (sent data unacknowledged, or
+/// keepalive probes unanswered) before the kernel drops it. Redis has no
+/// heartbeat, and a push gives up (`queue.push_timeout`) before the
+/// reply timeout marks a connection broken: without this, a silently cut
+/// link would be used again after the cut until TCP's own retransmissions
+/// resumed it, up to minutes later.
+const SILENCE: Duration = Duration::from_secs(10);
 /// First and longest wait between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(25), Duration::from_secs(1));
 
@@ -51,54 +64,74 @@ pub(crate) struct Failure {
     source: RedisError,
 }
 
+/// Which of a thread's shared connections a command goes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Lane {
+    /// Every command that does not block.
+    Shared,
+    /// Pushes followed by `WAIT` (`redis.wait_replicas`): Redis answers
+    /// nothing else on a connection while its `WAIT` blocks, so these keep
+    /// off the shared connection, where settles would queue behind them
+    /// for as long as a replica is missing.
+    Wait,
+}
+
+/// The pool of a single Redis or of a Redis Cluster.
+enum Pools {
+    /// `redis.url`.
+    Node(Pool),
+    /// `redis.cluster`.
+    Cluster(cluster::Pool),
+}
+
 /// The connections of one bus.
 pub(crate) struct RedisLink {
     /// Makes every connection, with the timeouts above.
-    pool: Pool,
+    pool: Pools,
     /// The shared connection of each arbiter thread and its generation;
     /// removed when it broke.
-    shared: Mutex<FxHashMap<ThreadId, (u64, MultiplexedConnection)>>,
+    shared: Mutex<FxHashMap<(ThreadId, Lane), (u64, Conn)>>,
     /// Held while one caller re-makes the shared connection; counts generations.
     remaking: tokio::sync::Mutex<u64>,
     /// `CONFIG GET appendonly` said `yes` at connect.
     pub(crate) durable: bool,
+    /// `redis.cluster` is not empty: a Redis Cluster.
+    pub(crate) cluster: bool,
+    /// `redis.wait_replicas`: a push returns once `WAIT` saw this many
+    /// replicas have it (0: no `WAIT`).
+    pub(crate) wait_replicas: u32,
     /// Set at shutdown: blocked receives give up, listeners stop reading.
     closing: watch::Sender<bool>,
     /// Set once the connections are closed: no new one is made.
     closed: AtomicBool,
-    /// `redis.url` without its password, for messages.
+    /// `redis.url` (or the `redis.cluster` nodes) without passwords, for messages.
     shown: String,
 }
 
 impl RedisLink {
-    /// Connects to `config.url`, checks the server, and reads its durability.
+    /// Connects to `config.url` (or to the Redis Cluster of
+    /// `config.cluster`), checks the server, and reads its durability.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] naming `redis.url` when it cannot be parsed;
-    /// [`Error::Backend`] when Redis cannot be reached or refuses us.
+    /// [`Error::Config`] naming `redis.url` (or `redis.cluster`) when it
+    /// cannot be parsed; [`Error::Backend`] when Redis cannot be reached or
+    /// refuses us.
     pub(crate) async fn connect(config: &RedisConfig) -> Result<RedisLink> {
-        let shown = redact_password(&config.url);
-        let settings = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_pipeline_buffer_size(1024);
-        let manager = Manager::new_with_config(config.url.as_str(), settings)
-            .map_err(|e| Error::config("redis.url", format!("cannot use {shown:?}: {e}")))?;
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_max_size)
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .wait_timeout(Some(RESPONSE_TIMEOUT))
-            .build()
-            .map_err(Error::backend)?;
+        let (pool, shown) = if config.cluster.is_empty() {
+            (node_pool(config)?, redact_password(&config.url))
+        } else {
+            let shown: Vec<String> = config.cluster.iter().map(|u| redact_password(u)).collect();
+            (cluster_pool(config)?, shown.join(","))
+        };
         let (closing, _) = watch::channel(false);
         let mut link = RedisLink {
             pool,
             shared: Mutex::default(),
             remaking: tokio::sync::Mutex::new(0),
             durable: false,
+            cluster: !config.cluster.is_empty(),
+            wait_replicas: config.wait_replicas,
             closing,
             closed: AtomicBool::new(false),
             shown,
@@ -116,40 +149,45 @@ impl RedisLink {
         link.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(std::thread::current().id(), (1, conn));
+            .insert((std::thread::current().id(), Lane::Shared), (1, conn));
         *link.remaking.get_mut() = 1;
         Ok(link)
     }
 
+    /// The keys of `queue`: hash-tagged on a Redis Cluster, so that they
+    /// share one slot.
+    pub(crate) fn keys(&self, queue: &str) -> Keys {
+        Keys::new(queue, self.cluster)
+    }
+
     /// A new connection of its own, outside the pool's count.
-    pub(crate) async fn fresh(&self) -> std::result::Result<MultiplexedConnection, RedisError> {
-        match self.pool.get().await {
-            Ok(conn) => Ok(Connection::take(conn)),
-            Err(deadpool_redis::PoolError::Backend(e)) => Err(e),
-            Err(other) => Err(RedisError::from((
-                ErrorKind::Io,
-                "connection pool",
-                other.to_string(),
-            ))),
-        }
+    pub(crate) async fn fresh(&self) -> std::result::Result<Conn, RedisError> {
+        Ok(match &self.pool {
+            Pools::Node(pool) => {
+                Conn::Node(Connection::take(pool.get().await.map_err(pool_error)?))
+            }
+            Pools::Cluster(pool) => Conn::Cluster(cluster::Connection::take(
+                pool.get().await.map_err(pool_error)?,
+            )),
+        })
     }
 
     /// A connection from the pool, for a one-off blocking read; it goes
     /// back when dropped.
-    pub(crate) async fn pooled(&self) -> std::result::Result<Connection, RedisError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_redis::PoolError::Backend(e) => e,
-            other => RedisError::from((ErrorKind::Io, "connection pool", other.to_string())),
+    pub(crate) async fn pooled(&self) -> std::result::Result<Pooled, RedisError> {
+        Ok(match &self.pool {
+            Pools::Node(pool) => Pooled::node(pool.get().await.map_err(pool_error)?),
+            Pools::Cluster(pool) => Pooled::cluster(pool.get().await.map_err(pool_error)?),
         })
     }
 
-    /// This thread's shared connection, made (or re-made) if needed.
-    async fn shared(&self) -> std::result::Result<(u64, MultiplexedConnection), RedisError> {
-        if let Some(shared) = self.current() {
+    /// This thread's shared connection of `lane`, made (or re-made) if needed.
+    async fn shared(&self, lane: Lane) -> std::result::Result<(u64, Conn), RedisError> {
+        if let Some(shared) = self.current(lane) {
             return Ok(shared);
         }
         let mut generation = self.remaking.lock().await;
-        if let Some(shared) = self.current() {
+        if let Some(shared) = self.current(lane) {
             return Ok(shared);
         }
         if self.closed.load(Ordering::Acquire) {
@@ -165,37 +203,40 @@ impl RedisLink {
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(std::thread::current().id(), shared.clone());
+            .insert((std::thread::current().id(), lane), shared.clone());
         Ok(shared)
     }
 
-    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
-        self.shared_of(std::thread::current().id())
+    fn current(&self, lane: Lane) -> Option<(u64, Conn)> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(std::thread::current().id(), lane))
+            .cloned()
     }
 
     /// The shared connection of arbiter thread `thread`, if it has a
     /// working one. Its I/O runs there: a command sent through it from
     /// another thread only awaits the reply.
-    pub(crate) fn shared_of(&self, thread: ThreadId) -> Option<(u64, MultiplexedConnection)> {
+    pub(crate) fn shared_of(&self, thread: ThreadId) -> Option<(u64, Conn)> {
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&thread)
+            .get(&(thread, Lane::Shared))
             .cloned()
-    }
-
-    /// Forgets this thread's shared connection of `generation`: it broke.
-    fn broken(&self, generation: u64) {
-        self.broken_of(std::thread::current().id(), generation);
     }
 
     /// Forgets `thread`'s shared connection of `generation`: it broke; the
     /// next command run there re-makes it.
     pub(crate) fn broken_of(&self, thread: ThreadId, generation: u64) {
+        self.broken_in((thread, Lane::Shared), generation);
+    }
+
+    fn broken_in(&self, at: (ThreadId, Lane), generation: u64) {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        if shared.get(&thread).is_some_and(|(g, _)| *g == generation) {
+        if shared.get(&at).is_some_and(|(g, _)| *g == generation) {
             tracing::warn!(url = %self.shown, "lost the connection to Redis; reconnecting");
-            shared.remove(&thread);
+            shared.remove(&at);
         }
     }
 
@@ -203,20 +244,34 @@ impl RedisLink {
     /// reconnects with backoff and runs `op` again, until `limit` has passed
     /// ([`Error::Timeout`]). `op` may thus run more than once: what it sends
     /// must be safe to repeat (at-least-once).
-    pub(crate) async fn run<T, F, Fut>(&self, limit: Duration, mut op: F) -> Result<T>
+    pub(crate) async fn run<T, F, Fut>(&self, limit: Duration, op: F) -> Result<T>
     where
-        F: FnMut(MultiplexedConnection) -> Fut,
+        F: FnMut(Conn) -> Fut,
+        Fut: Future<Output = std::result::Result<T, RedisError>>,
+    {
+        self.run_in(Lane::Shared, limit, op).await
+    }
+
+    /// [`run`](Self::run) over this thread's connection of `lane`.
+    pub(crate) async fn run_in<T, F, Fut>(
+        &self,
+        lane: Lane,
+        limit: Duration,
+        mut op: F,
+    ) -> Result<T>
+    where
+        F: FnMut(Conn) -> Fut,
         Fut: Future<Output = std::result::Result<T, RedisError>>,
     {
         let deadline = Instant::now() + limit;
         let attempts = async {
             let mut backoff = BACKOFF.0;
             loop {
-                let failed = match self.shared().await {
+                let failed = match self.shared(lane).await {
                     Ok((generation, conn)) => match op(conn).await {
                         Ok(value) => return Ok(value),
                         Err(e) if transient(&e) => {
-                            self.broken(generation);
+                            self.broken_in((std::thread::current().id(), lane), generation);
                             e
                         }
                         Err(e) => return Err(e),
@@ -241,15 +296,15 @@ impl RedisLink {
         }
     }
 
-    /// Wakes a connection blocked in `XREADGROUP` (it returns as if timed out).
-    pub(crate) async fn unblock(&self, client_id: i64) {
+    /// Wakes a connection blocked in `XREADGROUP` on `stream` (it returns
+    /// as if timed out); on a cluster, at the master owning `stream`.
+    pub(crate) async fn unblock(&self, client_id: i64, stream: &str) {
+        let mut cmd = redis::cmd("CLIENT");
+        cmd.arg("UNBLOCK").arg(client_id);
+        let cmd = &cmd;
         let sent = self
             .run(RESPONSE_TIMEOUT, |mut conn| async move {
-                redis::cmd("CLIENT")
-                    .arg("UNBLOCK")
-                    .arg(client_id)
-                    .query_async::<i64>(&mut conn)
-                    .await
+                conn.query_at::<i64>(stream, cmd).await
             })
             .await;
         if let Err(error) = sent {
@@ -284,8 +339,77 @@ impl RedisLink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        self.pool.close();
+        match &self.pool {
+            Pools::Node(pool) => pool.close(),
+            Pools::Cluster(pool) => pool.close(),
+        }
     }
+}
+
+/// A pool of `$manager`'s connections with the driver's bounds: at most
+/// `redis.pool.max_size`, each made, checked and waited for within
+/// [`CONNECT_TIMEOUT`] / [`RESPONSE_TIMEOUT`]. (A macro: the single and the
+/// cluster pool are different types.)
+macro_rules! pool_of {
+    ($pool:ty, $manager:expr, $config:expr) => {
+        <$pool>::builder($manager)
+            .max_size($config.pool_max_size)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(RESPONSE_TIMEOUT))
+            .build()
+            .map_err(Error::backend)?
+    };
+}
+
+/// The pool of a single Redis at `config.url`.
+fn node_pool(config: &RedisConfig) -> Result<Pools> {
+    let shown = redact_password(&config.url);
+    let settings = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_pipeline_buffer_size(1024);
+    let manager = config
+        .url
+        .as_str()
+        .into_connection_info()
+        .and_then(|info| {
+            let tcp = silence_detection(info.tcp_settings().clone());
+            Manager::new_with_config(info.set_tcp_settings(tcp), settings)
+        })
+        .map_err(|e| Error::config("redis.url", format!("cannot use {shown:?}: {e}")))?;
+    Ok(Pools::Node(pool_of!(Pool, manager, config)))
+}
+
+/// The pool of cluster connections to the nodes of `config.cluster`
+/// (deadpool-redis's cluster support; each connection learns the whole
+/// cluster from whichever of these nodes answers).
+fn cluster_pool(config: &RedisConfig) -> Result<Pools> {
+    let manager = cluster::Manager::new(config.cluster.clone(), false).map_err(|e| {
+        let shown: Vec<String> = config.cluster.iter().map(|u| redact_password(u)).collect();
+        Error::config("redis.cluster", format!("cannot use {shown:?}: {e}"))
+    })?;
+    Ok(Pools::Cluster(pool_of!(cluster::Pool, manager, config)))
+}
+
+/// A pool's failure as a Redis error (a connection that could not be made).
+fn pool_error(error: deadpool_redis::PoolError) -> RedisError {
+    match error {
+        deadpool_redis::PoolError::Backend(e) => e,
+        other => RedisError::from((ErrorKind::Io, "connection pool", other.to_string())),
+    }
+}
+
+/// `base` with [`SILENCE`] as the TCP user timeout and keepalive probes
+/// that find an idle dead connection within about the same time.
+fn silence_detection(base: TcpSettings) -> TcpSettings {
+    let probes = TcpKeepalive::new()
+        .with_time(SILENCE / 2)
+        .with_interval(SILENCE / 10);
+    #[cfg(target_os = "linux")]
+    let (probes, base) = (probes.with_retries(5), base.set_user_timeout(SILENCE));
+    base.set_keepalive(probes)
 }
 
 /// The same error again, for each push of a failed batch.
@@ -307,7 +431,15 @@ pub(crate) fn transient(error: &RedisError) -> bool {
         || error.is_unrecoverable_error()
         || matches!(
             error.kind(),
-            ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain)
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    // A Redis Cluster in a failover: its slots come back
+                    // once a replica is promoted.
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+            )
         )
 }
 
@@ -316,16 +448,19 @@ pub(crate) fn no_group(error: &RedisError) -> bool {
     error.code() == Some("NOGROUP")
 }
 
-/// The connection's client id, for `CLIENT UNBLOCK`.
+/// The connection's client id at the server holding `stream` (where its
+/// reads block), for `CLIENT UNBLOCK`.
 pub(crate) async fn client_id(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
+    stream: &str,
 ) -> std::result::Result<i64, RedisError> {
-    redis::cmd("CLIENT").arg("ID").query_async(conn).await
+    conn.query_at(stream, &redis::cmd("CLIENT").arg("ID").clone())
+        .await
 }
 
 /// `CONFIG GET appendonly` is `yes`. A server that refuses `CONFIG` (managed
 /// Redis often does) counts as not durable.
-async fn durable(conn: &mut MultiplexedConnection) -> bool {
+async fn durable(conn: &mut Conn) -> bool {
     let reply: std::result::Result<Vec<String>, RedisError> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("appendonly")
@@ -337,40 +472,5 @@ async fn durable(conn: &mut MultiplexedConnection) -> bool {
             tracing::debug!(%error, "CONFIG GET appendonly refused; taking Redis as not durable");
             false
         }
-    }
-}
-
-/// Creates the consumer groups of `keys`, and their streams if needed: a
-/// queue's group `actorbus` at id 0 (so entries added before it are
-/// delivered too); a subscriber group's on the topic's shared stream at `$`
-/// (it gets only what is published from now on) and on its own stream at 0.
-pub(crate) async fn create_groups(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-) -> std::result::Result<(), RedisError> {
-    if let Some(topic) = &keys.topic {
-        create_group(conn, topic, &keys.group, "$").await?;
-    }
-    create_group(conn, &keys.stream, &keys.group, "0").await
-}
-
-/// `XGROUP CREATE <stream> <group> <start> MKSTREAM`; an existing group is fine.
-async fn create_group(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-    group: &str,
-    start: &str,
-) -> std::result::Result<(), RedisError> {
-    let created: std::result::Result<(), RedisError> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg(group)
-        .arg(start)
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
     }
 }

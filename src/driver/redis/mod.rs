@@ -9,12 +9,15 @@
 //! - `receive`: the one-shot `receive`;
 //! - `topics`: publishing to a topic's stream, joining a group (a consumer
 //!   group on it), and telling a group's queue name from a queue's;
-//! - `commands`, `scripts`, `link`, `wire`: Redis commands, Lua scripts, connections, layout.
+//! - `commands`, `scripts`, `link`, `conn`, `keys`, `wire`: Redis commands, Lua scripts, connections
+//!   (to one Redis or a Redis Cluster), the keys of a queue, layout.
 
 pub(crate) mod backend;
 pub(crate) mod broker;
 pub(crate) mod commands;
+pub(crate) mod conn;
 pub(crate) mod driver;
+pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod operate;
 pub(crate) mod pusher;

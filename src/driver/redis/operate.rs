@@ -15,9 +15,10 @@ use redis::Value;
 use crate::channel::redrive::redriven;
 use crate::delivery::Delivery;
 use crate::driver::redis::commands::invoke;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::scripts::{GROUP_PEEK, PEEK, REDRIVE};
-use crate::driver::redis::wire::{decode, fields, Entry, Keys, GROUP};
+use crate::driver::redis::wire::{decode, fields, Entry, GROUP};
 use crate::error::Result;
 
 /// Where a read of ready entries starts when it has no cursor.
@@ -64,7 +65,7 @@ pub(crate) async fn peek(
             let id = entry.id.clone();
             decode(&id, entry).ok()
         })
-        .map(|envelope| Delivery::new(envelope, keys.stream.clone()))
+        .map(|envelope| Delivery::new(envelope, keys.queue.clone()))
         .collect())
 }
 

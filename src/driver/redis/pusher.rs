@@ -5,7 +5,8 @@
 //! cores. A push is answered only after Redis confirmed its `XADD` (or its
 //! `ZADD` into the delay set, after which the channel is told when to
 //! look): a push that returned is stored. Through an outage it waits up to
-//! `queue.push_timeout`.
+//! `queue.push_timeout`. With `redis.wait_replicas` it is answered only
+//! once that many replicas have it too ([`send`]).
 //!
 //! An immediate push comes here only when it cannot go straight through
 //! this arbiter's shared connection
@@ -25,8 +26,8 @@ use crate::channel::messages::Relay;
 use crate::delivery::Envelope;
 use crate::driver::redis::backend::{RedisBackend, RedisEvent};
 use crate::driver::redis::commands;
-use crate::driver::redis::link::{copy_error, RedisLink};
-use crate::driver::redis::wire::Keys;
+use crate::driver::redis::keys::Keys;
+use crate::driver::redis::link::{copy_error, Lane, RedisLink};
 use crate::error::{Error, Result};
 use crate::timer::deadline;
 
@@ -76,11 +77,13 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    /// Adds `push`; `true` when the pusher must be sent [`Wake`].
-    pub(crate) fn put(&self, push: Push) -> bool {
-        let mut pushes = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
-        pushes.push(push);
-        pushes.len() == 1
+    /// Adds every push of `pushes` under one lock; `true` when the pusher
+    /// must be sent [`Wake`].
+    pub(crate) fn put_all(&self, pushes: impl Iterator<Item = Push>) -> bool {
+        let mut inbox = self.pushes.lock().unwrap_or_else(|p| p.into_inner());
+        let was_empty = inbox.is_empty();
+        inbox.extend(pushes);
+        was_empty && !inbox.is_empty()
     }
 
     fn take(&self) -> Vec<Push> {
@@ -142,8 +145,8 @@ impl RedisPusher {
             let (pipe, latest) = commands::push_pipeline(&self.keys, parts);
             let earliest = batch.iter().map(|p| p.deadline).min().unwrap_or(now);
             let limit = earliest.saturating_duration_since(now);
-            let link = self.link.clone();
-            let sent = async move { commands::send(&link, pipe, limit).await };
+            let (link, keys) = (self.link.clone(), self.keys.clone());
+            let sent = async move { send(&link, &keys, pipe, limit).await };
             self.pushing += 1;
             ctx.spawn(sent.into_actor(self).map(move |sent, act, ctx| {
                 act.pushing -= 1;
@@ -162,6 +165,52 @@ impl RedisPusher {
             }));
         }
     }
+}
+
+/// Sends `pipe`, the writes of one push batch to the queue of `keys`,
+/// over the shared connection, again after a lost connection, for up to
+/// `limit`.
+///
+/// With `redis.wait_replicas` = N > 0, `WAIT N` follows the writes on the
+/// same connection (over the [`Lane::Wait`]), bounded by what is left of
+/// `limit`: the batch is confirmed only once N replicas have it, so that it
+/// survives the loss of its master. Fewer in time is [`Error::Timeout`]
+/// (the writes may be stored all the same, as with any timed-out push).
+pub(crate) async fn send(
+    link: &RedisLink,
+    keys: &Keys,
+    mut pipe: redis::Pipeline,
+    limit: Duration,
+) -> Result<()> {
+    let wanted = link.wait_replicas;
+    let lane = if wanted > 0 {
+        // Ends a little before `limit`, so that a late answer is still
+        // read as "too few replicas", never cut off; `WAIT … 0` would
+        // block for ever.
+        let ms = u64::try_from((limit - limit / 10).as_millis()).unwrap_or(u64::MAX);
+        pipe.cmd("WAIT").arg(wanted).arg(ms.max(1));
+        Lane::Wait
+    } else {
+        Lane::Shared
+    };
+    let (pipe, stream) = (Arc::new(pipe), keys.stream.clone());
+    let replies = link
+        .run_in(lane, limit, |mut conn| {
+            let (pipe, stream) = (pipe.clone(), stream.clone());
+            async move { conn.pipeline_at(&stream, &pipe).await }
+        })
+        .await?;
+    if wanted > 0 {
+        let acked = match replies.last() {
+            Some(redis::Value::Int(n)) => *n,
+            _ => 0,
+        };
+        if acked < i64::from(wanted) {
+            tracing::warn!(queue = %keys.queue, acked, wanted, "too few replicas confirmed a push in time (redis.wait_replicas)");
+            return Err(Error::Timeout);
+        }
+    }
+    Ok(())
 }
 
 impl Actor for RedisPusher {

@@ -7,9 +7,11 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::delivery::Delivery;
-use crate::driver::redis::commands::{push_pipeline, read, send, settle, Records};
-use crate::driver::redis::link::{client_id, create_groups, no_group, transient, RedisLink, BLOCK};
-use crate::driver::redis::wire::{decode, Entry, EntryRef, Keys};
+use crate::driver::redis::commands::{create_groups, push_pipeline, read, settle, Records};
+use crate::driver::redis::keys::Keys;
+use crate::driver::redis::link::{client_id, no_group, transient, RedisLink, BLOCK};
+use crate::driver::redis::pusher;
+use crate::driver::redis::wire::{decode, Entry, EntryRef};
 use crate::error::{Error, Result};
 
 /// What a one-shot receive needs.
@@ -47,7 +49,9 @@ pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<D
         let taken = match conn.take() {
             Some(taken) => Ok(taken),
             None => match job.link.pooled().await {
-                Ok(mut fresh) => client_id(&mut fresh).await.map(|id| (fresh, id)),
+                Ok(mut fresh) => client_id(&mut fresh, &job.keys.stream)
+                    .await
+                    .map(|id| (fresh, id)),
                 Err(e) => Err(e),
             },
         };
@@ -70,11 +74,11 @@ pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<D
             tokio::select! {
                 got = &mut read => got,
                 () = reply.closed() => {
-                    job.link.unblock(id).await;
+                    job.link.unblock(id, &job.keys.stream).await;
                     read.await
                 }
                 () = job.link.closing() => {
-                    job.link.unblock(id).await;
+                    job.link.unblock(id, &job.keys.stream).await;
                     read.await
                 }
             }
@@ -150,7 +154,7 @@ async fn hand_over(
                 // The caller gave up in between: store it again, unchanged.
                 let envelope = unsent.into_envelope();
                 let (pipe, _) = push_pipeline(&job.keys, std::iter::once((&envelope, None)));
-                if let Err(error) = send(&job.link, pipe, job.limit).await {
+                if let Err(error) = pusher::send(&job.link, &job.keys, pipe, job.limit).await {
                     tracing::error!(%error, id = %envelope.id, "cannot put back a message whose receive was abandoned");
                 }
             }

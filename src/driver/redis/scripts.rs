@@ -367,3 +367,62 @@ return 0
 "
     ))
 });
+
+/// Lua helper: `entries(stream, ids)`, the entries of `ids` as `XRANGE`
+/// gives them, in order; an id whose entry was deleted comes with no
+/// fields (the reader then clears it).
+const ENTRIES: &str = r"
+local function entries(stream, ids)
+  local out = {}
+  for _, id in ipairs(ids) do
+    local e = redis.call('XRANGE', stream, id, id)
+    if e[1] then out[#out + 1] = e[1] else out[#out + 1] = {id, {}} end
+  end
+  return out
+end
+";
+
+/// A consumer's own pending entries after an id, without raising their
+/// delivery counts (`XREADGROUP … 0` would: a reconnect is no delivery).
+/// KEYS: stream. ARGV: group, consumer, after (exclusive; `0`: from the
+/// start), count. Returns the entries.
+pub(crate) static READ_PENDING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{ENTRIES}
+local from = ARGV[3] == '0' and '-' or ('(' .. ARGV[3])
+local ids = {{}}
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], from, '+', tonumber(ARGV[4]), ARGV[2])) do
+  ids[#ids + 1] = p[1]
+end
+return entries(KEYS[1], ids)
+"
+    ))
+});
+
+/// Takes over entries idle longer than a time (their consumer is presumed
+/// dead) without raising their delivery counts (`XAUTOCLAIM … JUSTID`):
+/// only a delivery about to start raises it ([`ARM`]). KEYS: stream. ARGV:
+/// group, consumer, min idle (ms), count. Returns the entries.
+pub(crate) static TAKE_OVER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{ENTRIES}
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4], 'JUSTID')
+return entries(KEYS[1], r[2])
+"
+    ))
+});
+
+/// Counts the start of a suspect: raises its delivery count (`XCLAIM` to
+/// the consumer that holds it, idle 0). KEYS: stream. ARGV: group,
+/// consumer, entry id. Returns the delivery count before, or -1 when the
+/// entry is no longer pending for this consumer.
+pub(crate) static ARM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return -1 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
+return p[1][4]
+",
+    )
+});

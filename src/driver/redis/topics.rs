@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use crate::delivery::Envelope;
 use crate::driver::redis::commands::{ensure_group, invoke};
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::scripts::IS_GROUP;
-use crate::driver::redis::wire::{self, Keys};
+use crate::driver::redis::wire::{self};
 use crate::error::Result;
 
 /// Adds `envelope` to the stream of `topic`, unless no group joined yet.
@@ -52,13 +53,15 @@ pub(crate) async fn join(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> R
 /// `<topic>.<group>` and the stream `<topic>` has the consumer group
 /// `<group>`, else an ordinary queue's.
 pub(crate) async fn resolve(link: Arc<RedisLink>, queue: String, limit: Duration) -> Result<Keys> {
-    let Some((topic, group)) = Keys::split_group(&queue) else {
-        return Ok(Keys::new(&queue));
+    // Topics are refused on a Redis Cluster: every queue there is a queue.
+    let split = Keys::split_group(&queue).filter(|_| !link.cluster);
+    let Some((topic, group)) = split else {
+        return Ok(link.keys(&queue));
     };
     let found: i64 = invoke(&link, limit, &IS_GROUP, &[topic], &[group.as_bytes()]).await?;
     Ok(if found == 1 {
         Keys::group(topic, group)
     } else {
-        Keys::new(&queue)
+        link.keys(&queue)
     })
 }

@@ -26,7 +26,6 @@ use redis::Value;
 
 use crate::delivery::Envelope;
 use crate::message_id::MessageId;
-use crate::validate;
 
 /// The consumer group every actorbus listener reads with.
 pub(crate) const GROUP: &str = "actorbus";
@@ -38,60 +37,6 @@ const ID: &str = "id";
 const ATTEMPT: &str = "attempt";
 /// Prefix of header fields.
 const HEADER: &str = "h:";
-
-/// The Redis keys of one queue.
-#[derive(Debug, Clone)]
-pub(crate) struct Keys {
-    /// The work stream `<q>`. For a topic's subscriber group `<t>.<g>` it
-    /// is the group's private stream: its retries, hand-backs, redriven
-    /// messages and direct pushes, which no other group must see.
-    pub(crate) stream: Arc<str>,
-    /// The delay set `<q>.delayed`.
-    pub(crate) delayed: Arc<str>,
-    /// The dead-letter stream `<q>.dead`.
-    pub(crate) dead: Arc<str>,
-    /// The consumer group the queue is read with: [`GROUP`] for a queue,
-    /// `<g>` for a subscriber group (on both of its streams).
-    pub(crate) group: Arc<str>,
-    /// A subscriber group's shared stream `<t>`, which every group of the
-    /// topic reads with a consumer group of its own; `None` for a queue.
-    pub(crate) topic: Option<Arc<str>>,
-}
-
-impl Keys {
-    /// The keys of the ordinary queue `queue`.
-    pub(crate) fn new(queue: &str) -> Self {
-        Keys {
-            stream: queue.into(),
-            delayed: format!("{queue}.delayed").into(),
-            dead: validate::dead_letter_name(queue).into(),
-            group: GROUP.into(),
-            topic: None,
-        }
-    }
-
-    /// The keys of the subscriber group whose queue is `<topic>.<group>`.
-    pub(crate) fn group(topic: &str, group: &str) -> Self {
-        Keys {
-            group: group.into(),
-            topic: Some(topic.into()),
-            ..Keys::new(&format!("{topic}.{group}"))
-        }
-    }
-
-    /// The topic and group a queue name stands for if it is a subscriber
-    /// group (group names have no `.`); `None` for a name without a `.`.
-    pub(crate) fn split_group(queue: &str) -> Option<(&str, &str)> {
-        queue
-            .rsplit_once('.')
-            .filter(|(topic, group)| !topic.is_empty() && !group.is_empty())
-    }
-
-    /// The streams a listener reads: the shared one first, then its own.
-    pub(crate) fn streams(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.topic.iter().chain(std::iter::once(&self.stream))
-    }
-}
 
 /// Calls `arg` with each field name and value of `envelope`, in order, as
 /// `XADD` takes them; nothing is copied but the id's text.
@@ -321,6 +266,7 @@ pub(crate) fn decode(entry_id: &str, entry: Entry) -> Result<Envelope, Malformed
         payload: Bytes::new(),
         headers: None,
         attempt: 1,
+        suspect: false,
     };
     let mut headers = BTreeMap::new();
     for (field, value) in entry.fields {

@@ -2,23 +2,26 @@
 //!
 //! Each listener reads with `XREADGROUP` on a connection of its own, at
 //! most its credit at a time; after a (re)connect it first re-reads its own
-//! pending entries (id `0`). These are the backend's methods that drive
-//! that, and the reaper that takes over entries of dead consumers
-//! (`XAUTOCLAIM`) while keeping those its own listeners hold fresh.
+//! pending entries. These are the backend's methods that drive that, and
+//! the reaper that takes over entries of dead consumers (`XAUTOCLAIM`)
+//! while keeping those its own listeners hold fresh. Neither a re-read nor
+//! a take-over raises an entry's delivery count, and both make the entry a
+//! suspect: its count is raised just before its handler starts (`ARM`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::oneshot;
 
 use super::RedisBackend;
 use crate::channel::backend::Cx;
-use crate::driver::redis::commands::{self, read, Records};
+use crate::driver::redis::commands::{self, read, read_pending, Records, PAST_END};
+use crate::driver::redis::conn::Conn;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::{client_id, no_group, RedisLink, BLOCK};
-use crate::driver::redis::wire::{decode, Entry, EntryRef, Keys};
+use crate::driver::redis::wire::{decode, Entry, EntryRef};
 use crate::listener::ListenerId;
 
 /// Most entries one `XAUTOCLAIM` takes over.
@@ -27,9 +30,9 @@ const CLAIM_BATCH: usize = 256;
 /// One listener's reader.
 pub(super) struct Reader {
     /// Its consumer name in the group.
-    consumer: Arc<str>,
+    pub(super) consumer: Arc<str>,
     /// Its idle connection; `None` while reading, connecting, or after a failure.
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     /// The connection's server-side id, to unblock a read on removal.
     client_id: Option<i64>,
     /// What the reader is doing.
@@ -81,18 +84,20 @@ impl Reader {
 }
 
 /// Opens a reader's connection of its own, named after its consumer so
-/// that `CLIENT LIST` shows whose it is; answers it with its client id.
+/// that `CLIENT LIST` shows whose it is; answers it with its client id at
+/// the server of `stream`, where its reads block.
 async fn connect(
     link: &RedisLink,
     consumer: &str,
-) -> std::result::Result<(MultiplexedConnection, i64), RedisError> {
+    stream: &str,
+) -> std::result::Result<(Conn, i64), RedisError> {
     let mut conn = link.fresh().await?;
     redis::cmd("CLIENT")
         .arg("SETNAME")
         .arg(consumer)
         .query_async::<()>(&mut conn)
         .await?;
-    let id = client_id(&mut conn).await?;
+    let id = client_id(&mut conn, stream).await?;
     Ok((conn, id))
 }
 
@@ -114,7 +119,8 @@ impl RedisBackend {
         let Some(mut conn) = reader.conn.take() else {
             reader.state = ReadState::Connecting;
             let (link, consumer) = (self.link.clone(), reader.consumer.clone());
-            let opening = async move { connect(&link, &consumer).await };
+            let stream = self.keys.stream.clone();
+            let opening = async move { connect(&link, &consumer, &stream).await };
             self.run(cx, opening, move |opened, b, cx| {
                 let Some(reader) = b.readers.get_mut(&id) else {
                     return;
@@ -158,8 +164,11 @@ impl RedisBackend {
             credit
         };
         let reading = async move {
-            let from = cursor.as_deref();
-            let got = read(&mut conn, &keys, &consumer, count, from, BLOCK).await;
+            let got = match cursor.as_deref() {
+                // Its own entries, as they were: a reconnect is no delivery.
+                Some(after) => read_pending(&mut conn, &keys, &consumer, after, count).await,
+                None => read(&mut conn, &keys, &consumer, count, None, BLOCK).await,
+            };
             (conn, got)
         };
         self.run(cx, reading, move |(conn, got), b, cx| {
@@ -170,7 +179,7 @@ impl RedisBackend {
     fn on_read(
         &mut self,
         id: ListenerId,
-        conn: MultiplexedConnection,
+        conn: Conn,
         got: std::result::Result<Vec<Entry>, RedisError>,
         cx: &mut Cx<'_, Self>,
     ) {
@@ -251,7 +260,11 @@ impl RedisBackend {
                 continue;
             }
             match decode(&entry_id.id, entry) {
-                Ok(envelope) => items.push((entry_id, envelope)),
+                Ok(mut envelope) => {
+                    // Taken back from a pending list: it may have started.
+                    envelope.suspect = known;
+                    items.push((entry_id, envelope));
+                }
                 Err(bad) => records.malformed(cx.name(), entry_id, bad),
             }
         }
@@ -299,10 +312,10 @@ impl RedisBackend {
             return;
         };
         if let (ReadState::Reading, Some(client_id)) = (reader.state, reader.client_id) {
-            let link = self.link.clone();
+            let (link, stream) = (self.link.clone(), self.keys.stream.clone());
             self.run(
                 cx,
-                async move { link.unblock(client_id).await },
+                async move { link.unblock(client_id, &stream).await },
                 |(), _, _| {},
             );
         }
@@ -367,7 +380,6 @@ impl RedisBackend {
 /// (read after the largest id). `None` once every stream is done: from then
 /// on the reader takes new entries.
 fn next_cursor(keys: &Keys, cursor: Vec<String>, entries: &[Entry]) -> Option<Vec<String>> {
-    const DONE: &str = "18446744073709551615-18446744073709551615";
     let next: Vec<String> = keys
         .streams()
         .zip(cursor)
@@ -377,8 +389,8 @@ fn next_cursor(keys: &Keys, cursor: Vec<String>, entries: &[Entry]) -> Option<Ve
                 .iter()
                 .rev()
                 .find(|e| e.shared == shared)
-                .map_or_else(|| DONE.to_owned(), |e| e.id.clone())
+                .map_or_else(|| PAST_END.to_owned(), |e| e.id.clone())
         })
         .collect();
-    next.iter().any(|id| id != DONE).then_some(next)
+    next.iter().any(|id| id != PAST_END).then_some(next)
 }
