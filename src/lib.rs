@@ -133,7 +133,9 @@
 //!   tokens to consumer channels and delivery tags, and a failed delivery to
 //!   a confirmed copy in a TTL wait queue or `<queue>.dead` before the
 //!   original is acknowledged; the redis backend reads the stream with a
-//!   consumer group and settles entries in Lua scripts.
+//!   consumer group (a topic's subscriber group: the topic's one stream,
+//!   with a consumer group per subscriber group, and a stream of its own
+//!   for its retries) and settles entries in Lua scripts.
 //! - A **driver actor** per bus owns the broker connections and reconnects
 //!   with backoff ([`Bus::connect`] starts it); the memory driver needs none
 //!   (its registry routes dead letters).
@@ -193,12 +195,15 @@
 //!   group is the ordinary queue `<topic>.<group>`, with every promise
 //!   above, and is durable once joined: it stores what is published while
 //!   none of its members runs. A group gets only what was published after
-//!   it was first joined.
+//!   it was first joined. (amqp: a fanout exchange and a queue per group;
+//!   redis: one stream per topic, read by a consumer group per group, an
+//!   entry deleted once every group acknowledged it.)
 //! - **Request/reply.** [`Bus::request`] pushes with a reply address and a
-//!   correlation id (headers `x-reply-to`, `x-correlation-id`) and waits
-//!   for the answer [`Bus::reply`] sends to the bus's reply queue. A reply
-//!   after the timeout is dropped and counted ([`Bus::late_replies`]),
-//!   never given to another request.
+//!   correlation id (headers `x-reply-to`, `x-correlation-id`; on amqp the
+//!   properties `reply_to` and `correlation_id`) and waits for the answer
+//!   [`Bus::reply`] sends there: RabbitMQ's direct reply-to on amqp, the
+//!   bus's reply queue elsewhere. A reply after the timeout is dropped and
+//!   counted ([`Bus::late_replies`]), never given to another request.
 //! - **Delays.** [`PushOptions::delay`] holds a message back for that long;
 //!   it survives a restart on amqp and redis. The memory driver keeps
 //!   everything in the process: what it holds ends with the process.

@@ -17,6 +17,7 @@ mod amqp {
     mod payloads;
     mod poison;
     mod redrive;
+    mod reply_interop;
     mod restart;
     mod settings;
     mod sigterm;

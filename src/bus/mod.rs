@@ -39,7 +39,8 @@ struct BusInner {
     /// Set by `shutdown`: every later call is `Error::Closed`.
     closed: AtomicBool,
     next_listener: AtomicU64,
-    /// The reply queue, started by the first `request`.
+    /// The reply address and its listener (none on amqp), started by the
+    /// first `request`.
     replies: tokio::sync::OnceCell<request::Replies>,
     /// Push counters by queue (empty without the feature `metrics`).
     meters: BusMeters,

@@ -1,12 +1,15 @@
 //! Request/reply on a `Bus`: `request` pushes with a reply address and a correlation id and waits for the answer; `reply` answers.
 //!
-//! Each bus has one reply queue, `actorbus.reply.<uuid>`, started with the
-//! first request: a listener on it hands each reply to the request waiting
-//! for its correlation id. A reply whose request is gone (timed out, or it
-//! never was) is acknowledged, dropped and counted in
-//! [`Bus::late_replies`]; correlation ids are never reused, so it can never
-//! answer another request. The bus's shutdown deletes the reply queue (on
-//! amqp and redis too) once its listener has stopped.
+//! On amqp the reply address is RabbitMQ's direct reply-to
+//! (`amq.rabbitmq.reply-to`): replies go straight to the channel the
+//! request was published on, with no queue. On the other drivers each bus
+//! has one reply queue, `actorbus.reply.<uuid>`, started with the first
+//! request, with a listener on it; the bus's shutdown deletes it once that
+//! listener has stopped. Either way each reply is handed to the request
+//! waiting for its correlation id. A reply whose request is gone (timed
+//! out, or it never was) is dropped and counted in [`Bus::late_replies`];
+//! correlation ids are never reused, so it can never answer another
+//! request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,59 +20,80 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::bus::Bus;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Envelope};
+use crate::driver::ReplySink;
 use crate::error::{Error, Result};
 use crate::listener::Listener;
 use crate::message_id::MessageId;
 use crate::options::PushOptions;
+use crate::validate;
 
 /// Header naming the queue a reply goes to.
 pub(crate) const HEADER_REPLY_TO: &str = "x-reply-to";
 /// Header pairing a reply with its request.
 pub(crate) const HEADER_CORRELATION_ID: &str = "x-correlation-id";
+/// How the reply addresses of a driver's own begin (amqp:
+/// `amq.rabbitmq.reply-to`); no queue name may.
+const BROKER_ADDRESS: &str = "amq.";
+/// The `queue` label of the replies sent to such addresses.
+const DIRECT_REPLY_LABEL: &str = "amq.rabbitmq.reply-to";
 
 /// Requests waiting for their reply, by correlation id.
 type Waiting = Arc<Mutex<FxHashMap<String, oneshot::Sender<Delivery>>>>;
 
-/// A bus's reply queue and the requests waiting on it.
+/// A bus's reply address and the requests waiting on it.
 pub(crate) struct Replies {
-    /// The reply queue's name.
+    /// The reply address requests carry: the reply queue's name, or the
+    /// driver's own address.
     queue: String,
     /// Who waits for which correlation id.
     waiting: Waiting,
     /// Replies that came after their request gave up.
     late: Arc<AtomicU64>,
-    /// The listener on the reply queue; it stops with the bus.
-    _listener: Listener,
+    /// The listener on the reply queue (none with the driver's own
+    /// address); it stops with the bus.
+    listener: Option<Listener>,
 }
 
 impl Replies {
     async fn start(bus: &Bus) -> Result<Replies> {
-        let queue = format!("actorbus.reply.{}", MessageId::generate());
         let waiting = Waiting::default();
         let late = Arc::new(AtomicU64::new(0));
         let (w, l) = (waiting.clone(), late.clone());
+        let route: ReplySink = Arc::new(move |delivery: Delivery| {
+            let waiter = delivery
+                .correlation_id()
+                .and_then(|id| w.lock().ok()?.remove(id));
+            match waiter {
+                Some(waiter) => {
+                    if let Err(reply) = waiter.send(delivery) {
+                        late_reply(&l, &reply);
+                    }
+                }
+                None => late_reply(&l, &delivery),
+            }
+        });
+        if let Some(address) = bus.driver().direct_replies(route.clone()) {
+            return Ok(Replies {
+                queue: address.to_owned(),
+                waiting,
+                late,
+                listener: None,
+            });
+        }
+        let queue = format!("actorbus.reply.{}", MessageId::generate());
         let listener = bus
             .add_listener(&queue, move |delivery: Delivery| {
-                let waiter = delivery
-                    .correlation_id()
-                    .and_then(|id| w.lock().ok()?.remove(id));
-                match waiter {
-                    Some(waiter) => {
-                        if let Err(reply) = waiter.send(delivery) {
-                            late_reply(&l, &reply);
-                        }
-                    }
-                    None => late_reply(&l, &delivery),
-                }
+                route(delivery);
                 async { Ok(()) }
             })
             .await?;
+        bus.driver().expire_with_bus(&queue);
         Ok(Replies {
             queue,
             waiting,
             late,
-            _listener: listener,
+            listener: Some(listener),
         })
     }
 }
@@ -154,7 +178,11 @@ impl Bus {
     }
 
     /// Answers `request` (a delivery made by [`request`](Self::request))
-    /// with `payload`, returning once the reply is stored.
+    /// with `payload`, returning once the reply is stored: in the reply
+    /// queue, or, for a RabbitMQ direct reply-to address (amqp), once the
+    /// broker took it. A direct reply is stored nowhere: it reaches the
+    /// requester only while the channel that sent the request is open, and
+    /// is dropped by the broker otherwise (the request then times out).
     ///
     /// # Errors
     ///
@@ -168,6 +196,18 @@ impl Bus {
             ));
         };
         let opts = PushOptions::default().with_header(HEADER_CORRELATION_ID, correlation);
+        if to.starts_with(BROKER_ADDRESS) {
+            // No queue has such a name (`amq.` is the broker's): it is a
+            // reply address of the driver's own.
+            self.check_open()?;
+            let payload = payload.into();
+            validate::payload(payload.len(), self.config().queue.max_payload)?;
+            let envelope = Envelope::new(payload, Some(Arc::new(opts.headers)));
+            let replied = self.driver().reply_direct(to, envelope).await;
+            // One label for every such address: each requester's is its own.
+            self.meters().published(DIRECT_REPLY_LABEL, &replied);
+            return replied;
+        }
         self.push_with_bus_headers(to, payload.into(), opts).await?;
         Ok(())
     }
@@ -182,8 +222,8 @@ impl Bus {
     }
 
     /// At shutdown: fails the requests still waiting ([`Error::Closed`]),
-    /// and names the reply queue for the driver to delete once its listener
-    /// has stopped.
+    /// and names the reply queue (if there is one) for the driver to
+    /// delete once its listener has stopped.
     pub(crate) fn close_replies(&self) -> Vec<String> {
         let Some(replies) = self.inner.replies.get() else {
             return Vec::new();
@@ -191,6 +231,9 @@ impl Bus {
         if let Ok(mut waiting) = replies.waiting.lock() {
             waiting.clear();
         }
-        vec![replies.queue.clone()]
+        match replies.listener {
+            Some(_) => vec![replies.queue.clone()],
+            None => Vec::new(),
+        }
     }
 }

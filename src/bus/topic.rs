@@ -29,9 +29,10 @@ impl Bus {
     /// Publishes `payload` to `topic`: every subscriber group gets a copy.
     ///
     /// Returns once every group's copy is stored (memory: in each group's
-    /// queue; amqp: confirmed by the fanout exchange `<topic>`; redis:
-    /// added to each group's stream by one script). A topic with no group
-    /// yet is not an error: the message reaches no one.
+    /// queue; amqp: confirmed by the fanout exchange `<topic>`; redis: one
+    /// entry added to the stream `<topic>`, which every group reads with a
+    /// consumer group of its own). A topic with no group yet is not an
+    /// error: the message reaches no one.
     ///
     /// # Errors
     ///

@@ -34,6 +34,10 @@ use memory::Memory;
 #[cfg(feature = "redis")]
 use redis::broker::RedisBroker;
 
+/// Where a driver with replies of its own (amqp: direct reply-to) hands
+/// each reply: to the bus's waiting requests.
+pub(crate) type ReplySink = std::sync::Arc<dyn Fn(Delivery) + Send + Sync>;
+
 /// The driver a bus runs on.
 pub(crate) enum Driver {
     /// In-process queues.
@@ -139,9 +143,59 @@ impl Driver {
         on_driver!(self, d => d.join(topic, group_queue).await)
     }
 
+    /// Takes this bus's replies to `sink` when the driver has a reply
+    /// address of its own (amqp: RabbitMQ's direct reply-to), answering
+    /// that address; `None` when replies go through an ordinary queue.
+    pub(crate) fn direct_replies(&self, sink: ReplySink) -> Option<&'static str> {
+        match self {
+            #[cfg(feature = "amqp")]
+            Driver::Amqp(amqp) => Some(amqp.direct_replies(sink)),
+            #[allow(unreachable_patterns)]
+            _ => {
+                drop(sink);
+                None
+            }
+        }
+    }
+
+    /// Makes the bus's reply queue `queue` go away some time after the
+    /// process dies without `shutdown` (redis: a time to live the bus
+    /// renews); nothing to do elsewhere.
+    pub(crate) fn expire_with_bus(&self, queue: &str) {
+        match self {
+            #[cfg(feature = "redis")]
+            Driver::Redis(redis) => redis.expire_with_bus(queue),
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = queue;
+            }
+        }
+    }
+
+    /// Sends a reply to `address`, a reply address of the driver's own
+    /// (see [`direct_replies`](Self::direct_replies)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQueueName`] on a driver that has no such address.
+    pub(crate) async fn reply_direct(&self, address: &str, envelope: Envelope) -> Result<()> {
+        match self {
+            #[cfg(feature = "amqp")]
+            Driver::Amqp(amqp) => amqp.reply(address, envelope).await,
+            #[allow(unreachable_patterns)]
+            _ => {
+                drop(envelope);
+                Err(Error::InvalidQueueName {
+                    name: address.to_owned(),
+                    reason: "a RabbitMQ direct reply-to address: only an amqp bus can answer it",
+                })
+            }
+        }
+    }
+
     /// Starts a listener actor on `queue` and returns its handle.
     pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
-        on_driver!(self, d => d.channels().attach(queue, spec).await)
+        on_driver!(self, d => d.attach(queue, spec).await)
     }
 
     /// Stops every listener of `queue`.
@@ -151,7 +205,7 @@ impl Driver {
 
     /// Takes one message, acknowledged on hand-over.
     pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
-        on_driver!(self, d => d.channels().receive(queue, timeout).await)
+        on_driver!(self, d => d.receive(queue, timeout).await)
     }
 
     /// Counts `queue`, including `dead` from `<queue>.dead`.

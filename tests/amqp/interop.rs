@@ -3,26 +3,9 @@
 //! A body it publishes to `<q>` reaches the listeners; a push consumed by it
 //! arrives as the exact payload bytes, with the message id and persistence.
 
-use std::process::Command;
-
-use crate::support::{amqp, unique_queue, Collector, LIMIT};
+use crate::support::amqp::{self, python};
+use crate::support::{unique_queue, Collector, LIMIT};
 use actorbus::{Bus, PushOptions};
-
-/// Runs `script` with `python3 -c`, returning its stdout.
-fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs (scripts/test installs pika)");
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 /// Publishes hex-decoded bodies to the queue like any plain client would:
 /// declare the durable queue, publish on the default exchange.

@@ -15,6 +15,6 @@ async fn two_processes_in_one_group_share_the_work() {
     let topic =
         two_members_share_the_work(config_on(SHARED_URL), "redis::groups::group_member_child")
             .await;
+    cleanup(&topic);
     cleanup(&format!("{topic}.{GROUP}"));
-    cleanup(&format!("{topic}.groups"));
 }

@@ -4,11 +4,13 @@
 //! `max_attempts` deliveries, counted by the pending list's delivery count,
 //! and every other message gets through. Once with a restarted consumer
 //! that re-reads its own pending entries, once with a new consumer per
-//! process that takes the dead one's entries over. See `support::poison`.
+//! process that takes the dead one's entries over; and both again on a
+//! topic's subscriber group, whose entries lie in the topic's shared
+//! stream (re-read, taken over and counted there). See `support::poison`.
 
 use std::time::Duration;
 
-use crate::support::poison::{self, check};
+use crate::support::poison::{self, check, Figures};
 use crate::support::redis::{cleanup, config_on, SHARED_URL};
 use crate::support::{init_tracing, unique_queue};
 use actorbus::Bus;
@@ -51,4 +53,36 @@ async fn a_poison_is_dead_lettered_by_consumers_taking_over() {
     bus.shutdown().await.expect("shutdown");
     cleanup(&q);
     check("redis, new consumers", &figures);
+}
+
+/// Runs the poison on group `worker` of a fresh topic; `consumer`: the
+/// child's consumer name (else one per process).
+async fn on_a_topic_group(name: &str, consumer: Option<&str>) -> Figures {
+    let topic = unique_queue(name);
+    let bus = Bus::connect(config_on(SHARED_URL)).await.expect("connect");
+    let vars: Vec<(&str, &std::ffi::OsStr)> = consumer
+        .iter()
+        .map(|c| (CONSUMER_VAR, c.as_ref()))
+        .collect();
+    let child = "redis::poison::poison_child";
+    let figures = poison::run_topic(&bus, &topic, "worker", child, &vars).await;
+    bus.shutdown().await.expect("shutdown");
+    cleanup(&topic);
+    cleanup(&format!("{topic}.worker"));
+    figures
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_on_a_topic_group_is_dead_lettered_by_a_consumer_restarted_under_its_name() {
+    init_tracing();
+    let consumer = unique_queue("poison-group-worker");
+    let figures = on_a_topic_group("poison-group-reread", Some(&consumer)).await;
+    check("redis topic group, same consumer", &figures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_on_a_topic_group_is_dead_lettered_by_consumers_taking_over() {
+    init_tracing();
+    let figures = on_a_topic_group("poison-group-claim", None).await;
+    check("redis topic group, new consumers", &figures);
 }

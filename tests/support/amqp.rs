@@ -25,6 +25,23 @@ pub fn config() -> Config {
     config_at(URL)
 }
 
+/// Runs `script` with `python3 -c` (a plain AMQP client: `pika`, which
+/// `scripts/test` installs), returning its stdout.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs (scripts/test installs pika)");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
 /// A raw lapin connection to `url`, for what a plain client would do.
 pub async fn raw(url: &str) -> Connection {
     Connection::connect(url, ConnectionProperties::default())

@@ -28,6 +28,9 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const POISON: &[u8] = b"poison";
 /// Where the child finds its queue.
 const QUEUE_VAR: &str = "ACTORBUS_POISON_QUEUE";
+/// Where the child finds the topic whose group its queue is, if it is one
+/// (`<topic>.<group>`): it then joins that group instead.
+const TOPIC_VAR: &str = "ACTORBUS_POISON_TOPIC";
 /// Where the child logs the index of each message it handled.
 const LOG_VAR: &str = "ACTORBUS_POISON_LOG";
 /// Where the child logs the attempt of each poison delivery, before it dies.
@@ -53,16 +56,22 @@ pub fn child(mut config: Config) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
         let bus = Bus::connect(config).await.expect("the child connects");
-        bus.add_listener(&queue, move |delivery: Delivery| {
+        let handler = move |delivery: Delivery| {
             if &delivery.payload()[..] == POISON {
                 poisoned(delivery.attempt());
                 std::process::abort();
             }
             handled(index_of(&delivery));
             async { Ok(()) }
-        })
-        .await
-        .expect("the child listens");
+        };
+        let listening = match std::env::var(TOPIC_VAR) {
+            Ok(topic) => {
+                let group = &queue[topic.len() + 1..];
+                bus.add_subscriber(&topic, group, handler).await
+            }
+            Err(_) => bus.add_listener(&queue, handler).await,
+        };
+        listening.expect("the child listens");
         std::future::pending::<()>().await;
     });
 }
@@ -91,6 +100,44 @@ pub struct Figures {
 /// `<queue>.dead` and every other message was handled, and collects what
 /// happened. At most `MAX_ATTEMPTS + 1` children are started.
 pub async fn run(bus: &Bus, queue: &str, child_test: &str, vars: &[(&str, &OsStr)]) -> Figures {
+    run_on(bus, queue, None, child_test, vars).await
+}
+
+/// [`run`] on the subscriber group `group` of `topic`: the group is joined
+/// (and left idle) first, the messages are published to `topic`, and the
+/// child joins the group; the poison must reach `<topic>.<group>.dead`.
+pub async fn run_topic(
+    bus: &Bus,
+    topic: &str,
+    group: &str,
+    child_test: &str,
+    vars: &[(&str, &OsStr)],
+) -> Figures {
+    let joined = bus
+        .add_subscriber(topic, group, |_d: Delivery| async { Ok(()) })
+        .await
+        .expect("join the group");
+    joined.remove().await.expect("leave the group idle");
+    let queue = format!("{topic}.{group}");
+    let mut all: Vec<(&str, &OsStr)> = vec![(TOPIC_VAR, topic.as_ref())];
+    all.extend_from_slice(vars);
+    run_on(bus, &queue, Some(topic), child_test, &all).await
+}
+
+/// [`run`] on `queue`, the messages published to `topic` when given.
+async fn run_on(
+    bus: &Bus,
+    queue: &str,
+    topic: Option<&str>,
+    child_test: &str,
+    vars: &[(&str, &OsStr)],
+) -> Figures {
+    let send = |payload: Vec<u8>| async move {
+        match topic {
+            Some(topic) => bus.publish(topic, payload).await,
+            None => bus.push(queue, payload).await,
+        }
+    };
     let dir = std::env::temp_dir().join(format!("actorbus-{queue}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (log, poison_log) = (dir.join("handled"), dir.join("poison"));
@@ -99,11 +146,11 @@ pub async fn run(bus: &Bus, queue: &str, child_test: &str, vars: &[(&str, &OsStr
     // strikes), half after it (prefetched with it, again and again).
     for half in [0..OTHERS / 2, OTHERS / 2..OTHERS] {
         if half.start > 0 {
-            bus.push(queue, POISON).await.expect("push the poison");
+            send(POISON.to_vec()).await.expect("push the poison");
             pushed += 1;
         }
         for chunk in half.collect::<Vec<_>>().chunks(250) {
-            let pushes = join_all(chunk.iter().map(|&i| bus.push(queue, indexed(i)))).await;
+            let pushes = join_all(chunk.iter().map(|&i| send(indexed(i)))).await;
             for push in pushes {
                 push.expect("push");
                 pushed += 1;

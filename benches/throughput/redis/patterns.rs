@@ -1,5 +1,6 @@
-//! Topics and request/reply on the redis driver: fan-out to 4 groups (each
-//! delivery compared with the driver's own queue e2e row), and the
+//! Topics and request/reply on the redis driver: fan-out to 4 groups (one
+//! stream, a consumer group each; each delivery compared with the driver's
+//! own queue e2e row), and the
 //! `bus.request` round trip next to a raw redis RPC (the requester `XADD`s
 //! to a request stream and blocks in `XREAD` on its reply stream; the
 //! responder blocks in `XREAD` on the request stream and `XADD`s the
@@ -49,14 +50,11 @@ async fn fanout(n: usize) -> Row {
     let topic = fresh_stream("fanout");
     let row = broker_fanout(&bus, FANOUT, &topic, n).await;
     bus.shutdown().await.expect("shutdown");
+    // The topic's stream, and each group's own stream, delay set and dead letters.
+    drop_keys(&topic).await;
     for i in 0..BROKER_GROUPS {
         drop_keys(&format!("{topic}.{}", group(i))).await;
     }
-    let _: () = redis::cmd("DEL")
-        .arg(format!("{topic}.groups"))
-        .query_async(&mut connect().await)
-        .await
-        .expect("DEL");
     row
 }
 

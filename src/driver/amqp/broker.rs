@@ -20,12 +20,14 @@ use crate::driver::amqp::connect;
 use crate::driver::amqp::driver::{AmqpDriver, Close, Publish, PublishBatch};
 use crate::driver::amqp::link::{Link, Target};
 use crate::driver::amqp::operate;
+use crate::driver::amqp::replies::{Sink, DIRECT_REPLY_TO};
 use crate::driver::amqp::shared::AmqpShared;
 use crate::driver::amqp::wire;
 use crate::driver::channels::Channels;
 use crate::driver::registry::{Open, Registry};
-use crate::driver::Unstored;
+use crate::driver::{ReplySink, Unstored};
 use crate::error::{Error, Result};
+use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
@@ -37,6 +39,8 @@ pub(crate) struct AmqpBroker {
     arbiters: Arbiters,
     /// The channel actors of the queues this bus used.
     channels: Channels<AmqpBackend>,
+    /// Where direct replies go, once the bus made a request.
+    sink: Sink,
 }
 
 impl Open for AmqpBackend {
@@ -69,9 +73,12 @@ impl AmqpBroker {
         let amqp = config.amqp.clone();
         let (tx, rx) = oneshot::channel();
         let (home, consume_on) = (arbiters.next().clone(), arbiters.next().clone());
+        let sink = Sink::default();
+        let link_sink = sink.clone();
         home.spawn(async move {
-            let started = Link::open(&amqp, 1, &consume_on, None).await.map(|link| {
-                let (driver, links) = AmqpDriver::new(amqp, link, consume_on);
+            let started = Link::open(&amqp, 1, &consume_on, link_sink.clone(), None).await;
+            let started = started.map(|link| {
+                let (driver, links) = AmqpDriver::new(amqp, link, consume_on, link_sink);
                 (driver.start(), links)
             });
             let _ = tx.send(started);
@@ -89,11 +96,22 @@ impl AmqpBroker {
             channels: Channels::start(&arbiters, retry, shared.clone(), config.queue.idle_timeout),
             shared,
             arbiters,
+            sink,
         })
     }
 
     pub(crate) fn channels(&self) -> &Channels<AmqpBackend> {
         &self.channels
+    }
+
+    /// Starts a listener on `queue`.
+    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
+        self.channels.attach(queue, spec).await
+    }
+
+    /// Takes one message of `queue`, acknowledged on hand-over.
+    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        self.channels.receive(queue, timeout).await
     }
 
     /// Publishes `envelope` to `queue` (through its wait queue after
@@ -108,6 +126,12 @@ impl AmqpBroker {
         // connection: refuse them before any I/O.
         wire::check_frame(&envelope, self.shared.frame_max())?;
         let target = self.shared.target(queue, delay);
+        self.send(target, envelope).await
+    }
+
+    /// Publishes `envelope` to `target` through the driver, returning once
+    /// the broker confirmed it, through outages up to `queue.push_timeout`.
+    async fn send(&self, target: Target, envelope: Envelope) -> Result<()> {
         self.shared
             .driver
             .send(Publish {
@@ -149,15 +173,22 @@ impl AmqpBroker {
     /// Publishes `envelope` to the fanout exchange `<topic>`, returning once
     /// the broker confirmed it (every bound group's queue has its copy).
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
-        self.shared
-            .driver
-            .send(Publish {
-                target: Target::Topic(topic.to_owned()),
-                envelope,
-                timeout: self.shared.push_timeout,
-            })
-            .await
-            .map_err(|_| Error::Closed)?
+        self.send(Target::Topic(topic.to_owned()), envelope).await
+    }
+
+    /// Sends this bus's direct replies to `sink` from now on, answering
+    /// the address its requests carry: `amq.rabbitmq.reply-to`.
+    pub(crate) fn direct_replies(&self, sink: ReplySink) -> &'static str {
+        let _ = self.sink.set(sink);
+        DIRECT_REPLY_TO
+    }
+
+    /// Publishes a reply to a direct reply-to `address`, returning once the
+    /// broker confirmed it (it reached the requester's channel, or found it
+    /// gone and dropped it: nobody waits for it then).
+    pub(crate) async fn reply(&self, address: &str, envelope: Envelope) -> Result<()> {
+        wire::check_frame(&envelope, self.shared.frame_max())?;
+        self.send(Target::Reply(address.to_owned()), envelope).await
     }
 
     /// Declares `<topic>` and the group's queue, and binds them.

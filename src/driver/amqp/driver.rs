@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use crate::config::amqp::AmqpConfig;
 use crate::delivery::Envelope;
 use crate::driver::amqp::link::{verdict, Fault, Link, Target};
+use crate::driver::amqp::replies::Sink;
 use crate::driver::amqp::wire;
 use crate::error::{Error, Result};
 
@@ -56,6 +57,8 @@ pub(crate) struct AmqpDriver {
     reconnecting: bool,
     /// Shut down: never reconnect.
     closed: bool,
+    /// Where direct replies go, handed to every new link.
+    sink: Sink,
 }
 
 /// Publishes a message with confirm, through outages up to `timeout`.
@@ -95,7 +98,12 @@ struct Reconnected(Link);
 
 impl AmqpDriver {
     /// A driver for the already open `link`; returns it with the link watch.
-    pub(crate) fn new(config: AmqpConfig, link: Link, consume_on: ArbiterHandle) -> (Self, Links) {
+    pub(crate) fn new(
+        config: AmqpConfig,
+        link: Link,
+        consume_on: ArbiterHandle,
+        sink: Sink,
+    ) -> (Self, Links) {
         let generation = link.generation;
         let (links, rx) = watch::channel(Some(Arc::new(link)));
         let driver = AmqpDriver {
@@ -105,6 +113,7 @@ impl AmqpDriver {
             generation,
             reconnecting: false,
             closed: false,
+            sink,
         };
         (driver, rx)
     }
@@ -137,12 +146,21 @@ impl AmqpDriver {
         }
         self.reconnecting = true;
         let (config, consume_on) = (self.config.clone(), self.consume_on.clone());
+        let sink = self.sink.clone();
         let generation = self.generation + 1;
         let me = ctx.address();
         actix::spawn(async move {
             let mut wait = BACKOFF_START;
             for attempt in 1u32.. {
-                match Link::open(&config, generation, &consume_on, last.as_deref()).await {
+                match Link::open(
+                    &config,
+                    generation,
+                    &consume_on,
+                    sink.clone(),
+                    last.as_deref(),
+                )
+                .await
+                {
                     Ok(link) => {
                         tracing::info!(attempt, generation, "reconnected to RabbitMQ");
                         me.do_send(Reconnected(link));

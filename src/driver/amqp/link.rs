@@ -5,7 +5,7 @@
 //! connections only). A link is replaced as a whole when either dies.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,55 +22,11 @@ use actix::ArbiterHandle;
 use crate::config::amqp::AmqpConfig;
 use crate::driver::amqp::connect::open_any;
 use crate::driver::amqp::lease;
+use crate::driver::amqp::replies::{self, Sink, DIRECT_REPLY_TO};
+pub(crate) use crate::driver::amqp::target::Target;
 use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
 use crate::validate;
-
-/// Where a publish goes.
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    /// A durable queue (by its user-facing name).
-    Queue(String),
-    /// The wait queue for `delay` in front of the durable queue `target`.
-    Wait { target: String, delay: Duration },
-    /// The fanout exchange of a topic: every group's queue bound to it.
-    Topic(String),
-    /// The lease queue `lease` (a wire name) of a listener of the durable
-    /// queue `target`: it dead-letters each copy back after `ttl`.
-    Lease {
-        target: String,
-        lease: Arc<str>,
-        ttl: Duration,
-    },
-}
-
-impl Target {
-    /// The exchange the message is published to: the default one for queues.
-    fn exchange(&self) -> String {
-        match self {
-            Target::Topic(topic) => wire::wire_name(topic),
-            _ => String::new(),
-        }
-    }
-
-    /// The routing key: the queue's wire name (a fanout ignores it).
-    fn routing_key(&self) -> String {
-        match self {
-            Target::Queue(name) => wire::wire_name(name),
-            Target::Wait { target, delay } => wire::wait_name(target, *delay),
-            Target::Lease { lease, .. } => lease.to_string(),
-            Target::Topic(_) => String::new(),
-        }
-    }
-
-    /// What the link remembers as declared.
-    fn declared_as(&self) -> String {
-        match self {
-            Target::Topic(topic) => format!("exchange {}", wire::wire_name(topic)),
-            _ => self.routing_key(),
-        }
-    }
-}
 
 /// One generation of connections.
 pub(crate) struct Link {
@@ -90,6 +46,11 @@ pub(crate) struct Link {
     /// Queues declared on this link, and when (wait queues must be
     /// re-declared before their `x-expires` runs out).
     declared: Mutex<HashMap<String, Instant>>,
+    /// Where the bus's direct replies go, once it made a request.
+    sink: Sink,
+    /// The confirm channel consumes direct replies (started before this
+    /// link's first request).
+    replying: tokio::sync::OnceCell<()>,
 }
 
 /// Why a publish failed.
@@ -115,6 +76,7 @@ impl Link {
         config: &AmqpConfig,
         generation: u64,
         consume_on: &ArbiterHandle,
+        sink: Sink,
         last: Option<&str>,
     ) -> Result<Link> {
         let opened = open_any(config, consume_on, last).await?;
@@ -127,6 +89,8 @@ impl Link {
             consume: opened.consume,
             confirms: opened.confirms,
             declared: Mutex::default(),
+            sink,
+            replying: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -175,11 +139,23 @@ impl Link {
         force: bool,
     ) -> std::result::Result<lapin::PublisherConfirm, Fault> {
         let (exchange, key) = (target.exchange(), target.routing_key());
+        if properties.reply_to().as_ref().map(|r| r.as_str()) == Some(DIRECT_REPLY_TO) {
+            self.replying
+                .get_or_try_init(|| async {
+                    let sink = self.sink.get().cloned().ok_or(Error::Closed)?;
+                    replies::consume(&self.confirms, sink).await
+                })
+                .await
+                .map_err(|e| self.fault(e))?;
+        }
         self.declare(target, &target.declared_as(), force)
             .await
             .map_err(|e| self.fault(e))?;
+        // A reply is not `mandatory`: one whose requester is gone is
+        // simply dropped, and a `basic.return` for it could be taken by
+        // lapin for the return of another publish on this channel.
         let options = BasicPublishOptions {
-            mandatory: true,
+            mandatory: !matches!(target, Target::Reply(_)),
             immediate: false,
         };
         self.confirms
@@ -200,6 +176,8 @@ impl Link {
             // Re-declared well within `x-expires`: a publish is no use of a
             // queue to RabbitMQ.
             Target::Wait { .. } | Target::Lease { .. } => WAIT_QUEUE_GRACE / 2,
+            // A direct reply-to address is RabbitMQ's: nothing to declare.
+            Target::Reply(_) => return Ok(()),
         };
         let known = self
             .declared
@@ -213,6 +191,7 @@ impl Link {
         match target {
             Target::Queue(queue) => declare_queue(&self.publish, queue, &self.queue_args).await?,
             Target::Topic(topic) => declare_exchange(&self.publish, topic).await?,
+            Target::Reply(_) => {}
             Target::Wait { target, delay } => {
                 // The wait queue dead-letters into `target`: it must exist too.
                 declare_queue(&self.publish, target, &self.queue_args).await?;
@@ -334,8 +313,9 @@ impl Link {
 pub(crate) fn verdict(target: &Target, confirm: Confirmation) -> Option<Result<(), Fault>> {
     match confirm {
         Confirmation::Ack(None) | Confirmation::NotRequested => Some(Ok(())),
-        // A topic without groups routes to no queue: nobody to tell.
-        Confirmation::Ack(Some(_)) if matches!(target, Target::Topic(_)) => Some(Ok(())),
+        // A topic without groups routes to no queue, a reply whose
+        // requester's channel closed to no consumer: nobody to tell.
+        Confirmation::Ack(Some(_)) if !target.must_route() => Some(Ok(())),
         Confirmation::Ack(Some(_)) => None,
         Confirmation::Nack(_) => Some(Err(Fault::Refused)),
     }

@@ -6,6 +6,8 @@
 //! - `lease`: lease queues, which count a redelivery before its handler starts;
 //! - `tags`: unsettled delivery tags per consumer channel, acks and nacks;
 //! - `receive`: `receive` by `basic.get` polling;
+//! - `replies`: direct reply-to, the requester's side;
+//! - `target`: where a publish goes;
 //! - `operate`: peek and redrive, by `basic.get` without acknowledgement;
 //! - `connect`: which node of `amqp.urls` to connect to, and opening a link's connections;
 //! - `driver`: [`AmqpDriver`](driver::AmqpDriver), connections, confirmed publishes, reconnection;
@@ -22,6 +24,8 @@ pub(crate) mod lease;
 pub(crate) mod link;
 pub(crate) mod operate;
 pub(crate) mod receive;
+pub(crate) mod replies;
 pub(crate) mod shared;
 pub(crate) mod tags;
+pub(crate) mod target;
 pub(crate) mod wire;

@@ -1,9 +1,10 @@
 //! The amqp driver's wire format, readable by any AMQP client: queue names, message properties, and back.
 //!
 //! The body is the payload unchanged. `message_id` carries the [`MessageId`],
-//! `timestamp` the publish time, and the headers the user's headers plus
-//! [`ATTEMPT`]. A message from a plain client with none of these still
-//! decodes: it gets a fresh id and attempt 1.
+//! `timestamp` the publish time, `reply_to` and `correlation_id` a
+//! request's reply address and correlation id, and the headers the user's
+//! headers plus [`ATTEMPT`]. A message from a plain client with none of
+//! these still decodes: it gets a fresh id and attempt 1.
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 
+use crate::bus::request::{HEADER_CORRELATION_ID, HEADER_REPLY_TO};
 use crate::config::amqp::AmqpQueueType;
 use crate::delivery::Envelope;
 use crate::error::{Error, Result};
@@ -157,24 +159,41 @@ pub(crate) fn check_frame(envelope: &Envelope, frame_max: usize) -> Result<()> {
 }
 
 /// The properties `envelope` is published with: persistent, with id,
-/// timestamp, the user's headers and the attempt.
+/// timestamp, the user's headers and the attempt. A request's reply
+/// address and correlation id (the bus's `x-reply-to` and
+/// `x-correlation-id`) go in AMQP's own `reply_to` and `correlation_id`,
+/// where RabbitMQ's direct reply-to and any AMQP client look for them.
 pub(crate) fn properties(envelope: &Envelope) -> Result<BasicProperties> {
     let mut headers = FieldTable::default();
+    let (mut reply_to, mut correlation_id) = (None, None);
     for (key, value) in envelope.headers.iter().flat_map(|h| h.iter()) {
-        headers.insert(
-            short(key)?,
-            AMQPValue::LongString(LongString::from(value.as_bytes())),
-        );
+        match key.as_str() {
+            HEADER_REPLY_TO => reply_to = Some(short(value)?),
+            HEADER_CORRELATION_ID => correlation_id = Some(short(value)?),
+            _ => {
+                headers.insert(
+                    short(key)?,
+                    AMQPValue::LongString(LongString::from(value.as_bytes())),
+                );
+            }
+        }
     }
     headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(envelope.attempt));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    Ok(BasicProperties::default()
+    let mut properties = BasicProperties::default()
         .with_delivery_mode(2)
         .with_message_id(short(&envelope.id.to_string())?)
         .with_timestamp(now)
-        .with_headers(headers))
+        .with_headers(headers);
+    if let Some(reply_to) = reply_to {
+        properties = properties.with_reply_to(reply_to);
+    }
+    if let Some(correlation_id) = correlation_id {
+        properties = properties.with_correlation_id(correlation_id);
+    }
+    Ok(properties)
 }
 
 /// The envelope of a received message, whoever published it.
@@ -197,6 +216,17 @@ pub(crate) fn envelope(properties: &BasicProperties, data: Vec<u8>) -> Envelope 
                 .unwrap_or(1);
         } else if !is_broker_header(key) {
             headers.insert(key.to_owned(), text(value));
+        }
+    }
+    // AMQP's own properties, as the bus's headers: what `Delivery::reply_to`
+    // and `correlation_id` show, whoever published the request.
+    let own = [
+        (HEADER_REPLY_TO, properties.reply_to()),
+        (HEADER_CORRELATION_ID, properties.correlation_id()),
+    ];
+    for (name, value) in own {
+        if let Some(value) = value.as_ref().filter(|v| !v.as_str().is_empty()) {
+            headers.insert(name.to_owned(), value.as_str().to_owned());
         }
     }
     Envelope {

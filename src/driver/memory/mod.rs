@@ -25,6 +25,7 @@ use crate::driver::channels::{ask, Channels};
 use crate::driver::registry::{Channel, Open, Registry};
 use crate::driver::Unstored;
 use crate::error::{Error, Result};
+use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 use crate::validate;
@@ -120,6 +121,16 @@ impl Memory {
 
     pub(crate) fn channels(&self) -> &Channels<MemoryBackend> {
         &self.channels
+    }
+
+    /// Starts a listener on `queue`.
+    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
+        self.channels.attach(queue, spec).await
+    }
+
+    /// Takes one message of `queue`, acknowledged on hand-over.
+    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        self.channels.receive(queue, timeout).await
     }
 
     /// Stores `envelope` in the channel of a known `queue` with room: one

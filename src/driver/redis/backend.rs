@@ -31,12 +31,14 @@ use crate::channel::backend::{Backend, Cx, Reply, Settlement};
 use crate::channel::messages::Relay;
 use crate::config::DriverKind;
 use crate::delivery::{AckToken, Delivery};
-use crate::driver::redis::commands::{self, ReceiveJob, Records};
+use crate::driver::redis::commands::{self, Records};
 use crate::driver::redis::driver::RedisShared;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::operate;
 use crate::driver::redis::pusher::{Inbox, RedisPusher, Watch};
-use crate::driver::redis::wire::{due_ms, fields, Keys};
+use crate::driver::redis::receive::{self, ReceiveJob};
+use crate::driver::redis::wire::{due_ms, fields, EntryRef};
 use crate::driver::registry::{Open, Registry};
 use crate::listener::ListenerId;
 use crate::runtime::Arbiters;
@@ -53,7 +55,7 @@ const PROMOTE_BATCH: usize = 1000;
 
 /// One queue of the redis driver.
 pub(crate) struct RedisBackend {
-    /// Its stream, delay set and dead-letter stream.
+    /// Its streams, delay set and dead-letter stream.
     keys: Keys,
     /// The bus's connections.
     link: Arc<RedisLink>,
@@ -93,6 +95,9 @@ pub(crate) enum RedisEvent {
     /// Settle script `seq` finished (sent by its task): shutdown and
     /// suspects may wait for it.
     Settled { seq: u64 },
+    /// The queue turned out to be a topic's subscriber group (it was joined
+    /// after this channel started as an ordinary queue): read it so.
+    Regroup(Keys),
     /// The start of suspect `token` (stored as attempt `stored`) was
     /// counted: its delivery count before, `None` when it is no longer
     /// this consumer's.
@@ -124,7 +129,7 @@ impl Open for RedisBackend {
         arbiters: &Arbiters,
         _registry: &Addr<Registry<Self>>,
     ) -> (Self, RedisFront) {
-        let keys = shared.link.keys(name);
+        let keys = shared.keys_of(name);
         let inbox = Arc::new(Inbox::default());
         // The channel goes on the next arbiter: storing and delivering use both cores.
         let (pusher_keys, link, pusher_inbox) = (keys.clone(), shared.link.clone(), inbox.clone());
@@ -223,7 +228,7 @@ impl RedisBackend {
     /// Adds what `settlement` does to the next settle script.
     fn record(
         &mut self,
-        settlement: Settlement<String>,
+        settlement: Settlement<EntryRef>,
         records: &mut Records,
         cx: &mut Cx<'_, Self>,
     ) {
@@ -299,7 +304,7 @@ impl RedisBackend {
 }
 
 impl Backend for RedisBackend {
-    type Handle = String;
+    type Handle = EntryRef;
     type Event = RedisEvent;
 
     fn started(&mut self, cx: &mut Cx<'_, Self>) {
@@ -367,7 +372,7 @@ impl Backend for RedisBackend {
         self.finish_if_done(listener);
     }
 
-    fn settle(&mut self, batch: Drain<'_, Settlement<String>>, cx: &mut Cx<'_, Self>) {
+    fn settle(&mut self, batch: Drain<'_, Settlement<EntryRef>>, cx: &mut Cx<'_, Self>) {
         let mut records = Records::default();
         for settlement in batch {
             self.record(settlement, &mut records, cx);
@@ -382,6 +387,7 @@ impl Backend for RedisBackend {
                 self.check_idle();
                 self.settled(seq, cx);
             }
+            RedisEvent::Regroup(keys) => self.keys = keys,
             RedisEvent::Armed {
                 token,
                 stored,
@@ -419,7 +425,7 @@ impl Backend for RedisBackend {
         };
         self.receivers += 1;
         self.promote(cx);
-        self.run(cx, commands::receive(job, reply), |(), b, _| {
+        self.run(cx, receive::receive(job, reply), |(), b, _| {
             b.receivers = b.receivers.saturating_sub(1);
         });
     }

@@ -7,27 +7,30 @@
 //! connection whose I/O runs on the pusher's arbiter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::channel::messages::Relay;
 use crate::channel::redrive::{in_steps, BROKER_STEP};
 use crate::channel::retry::RetryPolicy;
 use crate::config::Config;
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::Channels;
-use crate::driver::redis::backend::RedisBackend;
+use crate::driver::redis::backend::{RedisBackend, RedisEvent};
 use crate::driver::redis::commands;
 use crate::driver::redis::driver::{
-    Close, Count, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver, RedisShared,
-    RedriveStep,
+    Close, Count, ExpireWithBus, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver,
+    RedisShared, RedriveStep, Resolve,
 };
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::{transient, RedisLink};
 use crate::driver::redis::pusher::{Push, Wake};
 use crate::driver::Unstored;
 use crate::error::{Error, Result};
+use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
 
@@ -39,6 +42,8 @@ pub(crate) struct RedisBroker {
     link: Arc<RedisLink>,
     /// The bus's channels, one per queue used.
     channels: Arc<Channels<RedisBackend>>,
+    /// What every channel shares, among it the queues known as groups.
+    shared: Arc<RedisShared>,
     /// `queue.push_timeout`.
     push_timeout: Duration,
 }
@@ -59,12 +64,13 @@ impl RedisBroker {
             push_timeout: config.queue.push_timeout,
             claim_idle: config.redis.claim_idle,
             consumer: consumer_prefix(&config.redis.consumer),
+            groups: RwLock::default(),
         });
         let retry = Arc::new(RetryPolicy::new(config.queue.retry.clone()));
         let channels = Arc::new(Channels::start(
             &arbiters,
             retry,
-            shared,
+            shared.clone(),
             config.queue.idle_timeout,
         ));
         let (driver_link, driver_channels) = (link.clone(), channels.clone());
@@ -76,12 +82,49 @@ impl RedisBroker {
             driver,
             link,
             channels,
+            shared,
             push_timeout,
         })
     }
 
     pub(crate) fn channels(&self) -> &Channels<RedisBackend> {
         &self.channels
+    }
+
+    /// The keys of `queue`: a subscriber group's when this bus knows it as
+    /// one, or Redis says so (a group's consumer group exists on its topic's
+    /// stream), else an ordinary queue's. Asks Redis only for a name with a
+    /// `.` not known as a group.
+    async fn keys(&self, queue: &str) -> Result<Keys> {
+        let known = self.shared.keys_of(queue);
+        // No topics on a Redis Cluster: every queue there is a queue.
+        if self.link.cluster || known.topic.is_some() || Keys::split_group(queue).is_none() {
+            return Ok(known);
+        }
+        let keys = self.ask(Resolve(queue.to_owned())).await?;
+        self.shared.remember(&keys);
+        Ok(keys)
+    }
+
+    /// Before `queue`'s channel starts: finds out whether it is a group, so
+    /// that the channel reads it as one.
+    async fn prepare(&self, queue: &str) -> Result<()> {
+        if self.channels.cached(queue).is_none() {
+            self.keys(queue).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a listener on `queue`.
+    pub(crate) async fn attach(&self, queue: &str, spec: ListenerSpec) -> Result<Listener> {
+        self.prepare(queue).await?;
+        self.channels.attach(queue, spec).await
+    }
+
+    /// Takes one message of `queue`, acknowledged on hand-over.
+    pub(crate) async fn receive(&self, queue: &str, timeout: Duration) -> Result<Delivery> {
+        self.prepare(queue).await?;
+        self.channels.receive(queue, timeout).await
     }
 
     pub(crate) async fn push(
@@ -126,7 +169,10 @@ impl RedisBroker {
     ) -> Result<Vec<Result<()>>> {
         let channel = match self.channels.cached(queue) {
             Some(channel) => channel,
-            None => self.channels.open(queue).await?,
+            None => {
+                self.prepare(queue).await?;
+                self.channels.open(queue).await?
+            }
         };
         let mut answers = Vec::with_capacity(batch.len());
         let pushes = batch.into_iter().map(|(envelope, delay)| {
@@ -187,28 +233,42 @@ impl RedisBroker {
         stored.ok()
     }
 
-    /// Adds `envelope` to the stream of every group of `topic`.
+    /// Adds `envelope` to the stream of `topic` (one `XADD`).
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
         self.topics_here()?;
         let topic = topic.to_owned();
-        self.driver
-            .send(PublishTopic { topic, envelope })
-            .await
-            .map_err(|_| Error::Closed)?
+        self.ask(PublishTopic { topic, envelope }).await
     }
 
-    /// Makes the group whose stream is `group_queue` durable on `topic`.
+    /// Makes the group whose queue is `group_queue` durable on `topic`: its
+    /// consumer group on the topic's stream, and its own stream. A channel
+    /// this bus already runs under that name as an ordinary queue is told
+    /// to read it as a group from now on.
     pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
         self.topics_here()?;
-        let (topic, queue) = (topic.to_owned(), group_queue.to_owned());
-        self.driver
-            .send(JoinTopic { topic, queue })
-            .await
-            .map_err(|_| Error::Closed)?
+        let group = group_queue
+            .strip_prefix(topic)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or(group_queue);
+        let keys = Keys::group(topic, group);
+        self.ask(JoinTopic(keys.clone())).await?;
+        self.shared.remember(&keys);
+        if let Some(channel) = self.channels.get(group_queue, false).await? {
+            channel.addr.do_send(Relay(RedisEvent::Regroup(keys)));
+        }
+        Ok(())
     }
 
-    /// Refuses topics on a Redis Cluster: a publish writes every group's
-    /// stream in one script, and those streams lie in other hash slots.
+    /// Makes `queue` (the bus's reply queue) expire a few minutes after
+    /// this bus stops renewing it: a process that dies without `shutdown`
+    /// does not leave it behind for good.
+    pub(crate) fn expire_with_bus(&self, queue: &str) {
+        self.driver.do_send(ExpireWithBus(self.link.keys(queue)));
+    }
+
+    /// Refuses topics on a Redis Cluster: a group's scripts touch the
+    /// topic's stream and the group's own keys, which lie in other hash
+    /// slots.
     fn topics_here(&self) -> Result<()> {
         if self.link.cluster {
             return Err(Error::backend(
@@ -221,28 +281,37 @@ impl RedisBroker {
     /// Counts `queue` through its channel; a queue this bus never used is
     /// counted on the driver's arbiter, starting no channel.
     pub(crate) async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let found = self.channels.stats(queue).await?;
-        self.or_driver(found, Count(self.link.keys(queue))).await
+        match self.channels.stats(queue).await? {
+            Some(stats) => Ok(stats),
+            None => self.ask(Count(self.keys(queue).await?)).await,
+        }
     }
 
     /// Drops the ready messages of `queue`, starting no channel for a
     /// queue this bus never used.
     pub(crate) async fn purge(&self, queue: &str) -> Result<u64> {
-        let found = self.channels.purge(queue).await?;
-        self.or_driver(found, PurgeStream(self.link.keys(queue)))
-            .await
+        match self.channels.purge(queue).await? {
+            Some(purged) => Ok(purged),
+            None => self.ask(PurgeStream(self.keys(queue).await?)).await,
+        }
     }
 
     /// Copies up to `max` ready messages of `queue`, starting no channel
     /// for a queue this bus never used.
     pub(crate) async fn peek(&self, queue: &str, max: usize) -> Result<Vec<Delivery>> {
-        let found = self.channels.peek(queue, max).await?;
-        let keys = self.link.keys(queue);
-        self.or_driver(found, PeekStream { keys, max }).await
+        match self.channels.peek(queue, max).await? {
+            Some(copies) => Ok(copies),
+            None => {
+                let keys = self.keys(queue).await?;
+                self.ask(PeekStream { keys, max }).await
+            }
+        }
     }
 
     /// Moves up to `max` ready dead letters of `queue` back to it, one
-    /// atomic script per step, each on the driver's arbiter.
+    /// atomic script per step, each on the driver's arbiter. (A subscriber
+    /// group's dead letters go back to its own stream `<t>.<g>`, whose name
+    /// is the queue's: no need to know which it is.)
     pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
         let keys = self.link.keys(queue);
         let first = "0-0".to_owned();
@@ -261,17 +330,14 @@ impl RedisBroker {
         .await
     }
 
-    /// A channel's answer, or else the driver's answer to `msg`.
-    async fn or_driver<T, M>(&self, found: Option<T>, msg: M) -> Result<T>
+    /// The driver's answer to `msg`.
+    async fn ask<T, M>(&self, msg: M) -> Result<T>
     where
         M: Message<Result = Result<T>> + Send + 'static,
         T: Send + 'static,
         RedisDriver: Handler<M>,
     {
-        match found {
-            Some(answer) => Ok(answer),
-            None => self.driver.send(msg).await.map_err(|_| Error::Closed)?,
-        }
+        self.driver.send(msg).await.map_err(|_| Error::Closed)?
     }
 
     pub(crate) async fn shutdown(&self, timeout: Duration, doomed: Vec<String>) -> Result<bool> {

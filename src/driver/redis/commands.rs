@@ -1,4 +1,4 @@
-//! The redis driver's Redis commands: reads (`XREADGROUP`, `XAUTOCLAIM`), settles, and the one-shot `receive`.
+//! The redis driver's Redis commands: reads (`XREADGROUP`, `XAUTOCLAIM`), settles, counts and purges.
 //!
 //! Free functions over a connection or the [`RedisLink`], so that the
 //! backend only decides what to do and these do it.
@@ -7,35 +7,41 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use redis::{FromRedisValue, RedisError, Script};
-use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use crate::channel::retry::{HEADER_ERROR, HEADER_FAILED_AT};
-use crate::delivery::{Delivery, Envelope};
+use crate::delivery::Envelope;
 use crate::driver::redis::conn::Conn;
-use crate::driver::redis::link::{client_id, create_group, no_group, transient, RedisLink, BLOCK};
-use crate::driver::redis::pusher;
+use crate::driver::redis::keys::Keys;
+use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::scripts::{
-    ARM, DROP_CONSUMER, PROMOTE, PURGE, READ_PENDING, SETTLE, STATS, TAKE_OVER,
+    ARM, DROP_CONSUMER, GROUP_PURGE, GROUP_STATS, PROMOTE, PURGE, READ_PENDING, SETTLE, STATS,
+    TAKE_OVER,
 };
-use crate::driver::redis::wire::{self, decode, due_ms, Entry, Keys, Malformed, GROUP};
-use crate::error::{Error, Result};
+use crate::driver::redis::wire::{self, due_ms, Entry, EntryRef, Malformed};
+use crate::error::Result;
 use crate::stats::QueueStats;
 
-/// `XREADGROUP` for `consumer`: new entries (`from = None`, blocking up to
-/// `block`), or its own pending entries after id `from` (which raises
-/// their delivery counts: the listeners re-read with [`read_pending`]).
+/// A re-read cursor for a stream whose pending entries were all re-read:
+/// past the largest entry id, so [`read_pending`] skips that stream.
+pub(crate) const PAST_END: &str = "18446744073709551615-18446744073709551615";
+
+/// `XREADGROUP` for `consumer` over the streams of `keys` (a subscriber
+/// group reads its topic's shared stream and its own in one call): new
+/// entries (`from = None`, blocking up to `block`), or its own pending
+/// entries after the ids in `from`, one per stream (which raises their
+/// delivery counts: the listeners re-read with [`read_pending`]). `count`
+/// is per stream.
 pub(crate) async fn read(
     conn: &mut Conn,
-    stream: &str,
+    keys: &Keys,
     consumer: &str,
     count: usize,
-    from: Option<&str>,
+    from: Option<&[String]>,
     block: Duration,
 ) -> std::result::Result<Vec<Entry>, RedisError> {
     let mut cmd = redis::cmd("XREADGROUP");
     cmd.arg("GROUP")
-        .arg(GROUP)
+        .arg(&*keys.group)
         .arg(consumer)
         .arg("COUNT")
         .arg(count);
@@ -43,63 +49,110 @@ pub(crate) async fn read(
         cmd.arg("BLOCK")
             .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1));
     }
-    cmd.arg("STREAMS").arg(stream).arg(from.unwrap_or(">"));
+    cmd.arg("STREAMS");
+    for stream in keys.streams() {
+        cmd.arg(&**stream);
+    }
+    match from {
+        Some(ids) => {
+            for id in ids {
+                cmd.arg(id);
+            }
+        }
+        None => {
+            for _ in keys.streams() {
+                cmd.arg(">");
+            }
+        }
+    }
     let reply: redis::Value = cmd.query_async(conn).await?;
-    Ok(Entry::from_read_reply(reply))
+    Ok(Entry::from_read_reply(reply, keys.topic.as_deref()))
 }
 
 /// Takes over entries idle longer than `min_idle` (their consumer is
-/// presumed dead) for `consumer`, without raising their delivery counts
-/// ([`TAKE_OVER`]).
+/// presumed dead) on each stream of `keys` for `consumer`, without raising
+/// their delivery counts ([`TAKE_OVER`]).
 pub(crate) async fn autoclaim(
     mut conn: Conn,
-    stream: Arc<str>,
+    keys: Keys,
     consumer: Arc<str>,
     min_idle: Duration,
     count: usize,
 ) -> std::result::Result<Vec<Entry>, RedisError> {
-    let reply: redis::Value = TAKE_OVER
-        .key(&*stream)
-        .arg(GROUP)
-        .arg(&*consumer)
-        .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-        .arg(count)
-        .invoke_async(&mut conn)
-        .await?;
-    Ok(Entry::from_range_reply(reply))
+    let mut out = Vec::new();
+    for stream in keys.streams() {
+        let reply: redis::Value = TAKE_OVER
+            .key(&**stream)
+            .arg(&*keys.group)
+            .arg(&*consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg(count)
+            .invoke_async(&mut conn)
+            .await?;
+        out.extend(marked(&keys, stream, Entry::from_range_reply(reply)));
+    }
+    Ok(out)
 }
 
-/// `consumer`'s own pending entries after id `after` (`0`: from the
-/// start), without raising their delivery counts ([`READ_PENDING`]).
+/// `consumer`'s own pending entries on each stream of `keys` after the id
+/// in `after` for that stream (`0`: from the start; [`PAST_END`]: none),
+/// without raising their delivery counts ([`READ_PENDING`]). `count` is
+/// per stream.
 pub(crate) async fn read_pending(
     conn: &mut Conn,
-    stream: &str,
+    keys: &Keys,
     consumer: &str,
-    after: &str,
+    after: &[String],
     count: usize,
 ) -> std::result::Result<Vec<Entry>, RedisError> {
-    let reply: redis::Value = READ_PENDING
-        .key(stream)
-        .arg(GROUP)
-        .arg(consumer)
-        .arg(after)
-        .arg(count)
-        .invoke_async(conn)
-        .await?;
-    Ok(Entry::from_range_reply(reply))
+    let mut out = Vec::new();
+    for (stream, after) in keys.streams().zip(after) {
+        if after == PAST_END {
+            continue;
+        }
+        let reply: redis::Value = READ_PENDING
+            .key(&**stream)
+            .arg(&*keys.group)
+            .arg(consumer)
+            .arg(after)
+            .arg(count)
+            .invoke_async(conn)
+            .await?;
+        out.extend(marked(keys, stream, Entry::from_range_reply(reply)));
+    }
+    Ok(out)
 }
 
-/// Counts the start of the suspect `entry` of `consumer` ([`ARM`]): its
-/// delivery count before, or `None` when it is no longer `consumer`'s.
+/// `entries` of `stream`, marked as the topic's shared stream's if it is.
+fn marked<'a>(
+    keys: &Keys,
+    stream: &Arc<str>,
+    entries: Vec<Entry>,
+) -> impl Iterator<Item = Entry> + 'a {
+    let shared = keys.topic.as_ref() == Some(stream);
+    entries.into_iter().map(move |e| Entry { shared, ..e })
+}
+
+/// Counts the start of the suspect `entry` of `consumer` ([`ARM`]), on
+/// the stream that holds it: its delivery count before, or `None` when it
+/// is no longer `consumer`'s.
 pub(crate) async fn arm(
     link: &RedisLink,
     keys: &Keys,
     consumer: &str,
-    entry: &str,
+    entry: &EntryRef,
     limit: Duration,
 ) -> Result<Option<u32>> {
-    let args = [GROUP.as_bytes(), consumer.as_bytes(), entry.as_bytes()];
-    let before: i64 = invoke(link, limit, &ARM, &[&keys.stream], &args).await?;
+    let stream = match (&keys.topic, entry.shared) {
+        (Some(topic), true) => topic,
+        _ => &keys.stream,
+    };
+    let args = [
+        keys.group.as_bytes(),
+        consumer.as_bytes(),
+        entry.id.as_bytes(),
+    ];
+    let before: i64 = invoke(link, limit, &ARM, &[&**stream], &args).await?;
     Ok(u32::try_from(before).ok().filter(|&n| n >= 1))
 }
 
@@ -107,17 +160,25 @@ pub(crate) async fn arm(
 /// that no reaper takes a delivery whose handler is merely slow.
 pub(crate) async fn refresh(
     mut conn: Conn,
-    stream: Arc<str>,
+    keys: Keys,
     consumer: Arc<str>,
-    ids: Arc<[String]>,
+    held: Arc<[EntryRef]>,
 ) -> std::result::Result<(), RedisError> {
-    let mut cmd = redis::cmd("XCLAIM");
-    cmd.arg(&*stream).arg(GROUP).arg(&*consumer).arg(0);
-    for id in ids.iter() {
-        cmd.arg(id);
+    for stream in keys.streams() {
+        let shared = keys.topic.as_ref() == Some(stream);
+        let mut ids = held.iter().filter(|e| e.shared == shared).peekable();
+        if ids.peek().is_none() {
+            continue;
+        }
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&**stream).arg(&*keys.group).arg(&*consumer).arg(0);
+        for entry in ids {
+            cmd.arg(&entry.id);
+        }
+        cmd.arg("JUSTID");
+        cmd.query_async::<redis::Value>(&mut conn).await?;
     }
-    cmd.arg("JUSTID");
-    cmd.query_async::<redis::Value>(&mut conn).await.map(drop)
+    Ok(())
 }
 
 /// One argument of a [`SETTLE`] call.
@@ -146,27 +207,32 @@ impl Records {
         self.0.is_empty()
     }
 
-    /// Acknowledge and delete `entry`.
-    pub(crate) fn ack(&mut self, entry: String) {
-        self.0
-            .extend([Piece::Kind(b"a"), Piece::Owned(entry.into_bytes())]);
+    /// The record kind `lower`, in capitals for an entry of the shared stream.
+    fn kind(entry: &EntryRef, lower: &'static [u8; 1], upper: &'static [u8; 1]) -> Piece {
+        Piece::Kind(if entry.shared { upper } else { lower })
+    }
+
+    /// Acknowledge (and delete, or leave to the retention rule) `entry`.
+    pub(crate) fn ack(&mut self, entry: EntryRef) {
+        let kind = Self::kind(&entry, b"a", b"A");
+        self.0.extend([kind, Piece::Owned(entry.id.into_bytes())]);
     }
 
     /// Replace `entry` by `envelope` in the delay set, due at `due` (ms).
-    pub(crate) fn retry(&mut self, entry: String, envelope: &Envelope, due: u64) {
+    pub(crate) fn retry(&mut self, entry: EntryRef, envelope: &Envelope, due: u64) {
         self.0.extend([
-            Piece::Kind(b"r"),
-            Piece::Owned(entry.into_bytes()),
+            Self::kind(&entry, b"r", b"R"),
+            Piece::Owned(entry.id.into_bytes()),
             Piece::Owned(due.to_string().into_bytes()),
             Piece::Owned(wire::member(envelope)),
         ]);
     }
 
     /// Replace `entry` by an entry of `fields` in the dead-letter stream.
-    pub(crate) fn dead(&mut self, entry: String, fields: Vec<(Vec<u8>, Vec<u8>)>) {
+    pub(crate) fn dead(&mut self, entry: EntryRef, fields: Vec<(Vec<u8>, Vec<u8>)>) {
         self.0.extend([
-            Piece::Kind(b"d"),
-            Piece::Owned(entry.into_bytes()),
+            Self::kind(&entry, b"d", b"D"),
+            Piece::Owned(entry.id.into_bytes()),
             Piece::Owned((fields.len() * 2).to_string().into_bytes()),
         ]);
         for (field, value) in fields {
@@ -175,21 +241,22 @@ impl Records {
     }
 
     /// Replace `entry` by a fresh copy of `envelope` at the end of the
-    /// stream: handed back, it is delivered again at once.
-    pub(crate) fn hand_back(&mut self, entry: String, envelope: &Envelope) {
+    /// queue's own stream (a subscriber group's private one): handed back,
+    /// it is delivered again at once, to that group only.
+    pub(crate) fn hand_back(&mut self, entry: EntryRef, envelope: &Envelope) {
         let mut parts = Vec::new();
         wire::write_fields(envelope, |part| parts.push(Piece::Owned(part.to_vec())));
         self.0.extend([
-            Piece::Kind(b"b"),
-            Piece::Owned(entry.into_bytes()),
+            Self::kind(&entry, b"b", b"B"),
+            Piece::Owned(entry.id.into_bytes()),
             Piece::Owned(parts.len().to_string().into_bytes()),
         ]);
         self.0.extend(parts);
     }
 
     /// Dead-letters a stream entry that is no message.
-    pub(crate) fn malformed(&mut self, queue: &str, entry: String, bad: Malformed) {
-        tracing::warn!(queue, %entry, reason = %bad.reason, "stream entry is not a message; dead-lettered");
+    pub(crate) fn malformed(&mut self, queue: &str, entry: EntryRef, bad: Malformed) {
+        tracing::warn!(queue, entry = %entry.id, reason = %bad.reason, "stream entry is not a message; dead-lettered");
         let mut fields = bad.fields;
         let failed_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         for (name, value) in [(HEADER_ERROR, bad.reason), (HEADER_FAILED_AT, failed_at)] {
@@ -270,9 +337,10 @@ pub(crate) async fn settle(
     limit: Duration,
 ) -> Result<i64> {
     let mut args: Vec<&[u8]> = Vec::with_capacity(records.0.len() + 1);
-    args.push(GROUP.as_bytes());
+    args.push(keys.group.as_bytes());
     args.extend(records.0.iter().map(Piece::bytes));
-    let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
+    let mut stream_keys = vec![&*keys.stream, &*keys.delayed, &*keys.dead];
+    stream_keys.extend(keys.topic.as_deref());
     invoke(link, limit, &SETTLE, &stream_keys, &args).await
 }
 
@@ -302,9 +370,17 @@ pub(crate) async fn promote(
 /// `dead`, and `durable` from the link. The channel fills in its own
 /// `listeners` and `restarts`; a queue without a channel has none.
 pub(crate) async fn count(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<QueueStats> {
-    let stream_keys = [&*keys.stream, &*keys.delayed, &*keys.dead];
+    let mut stream_keys = vec![&*keys.stream, &*keys.delayed, &*keys.dead];
+    let script = match keys.topic.as_deref() {
+        Some(topic) => {
+            stream_keys.push(topic);
+            &GROUP_STATS
+        }
+        None => &STATS,
+    };
+    let group = [keys.group.as_bytes()];
     let (ready, in_flight, delayed, dead) =
-        invoke(&link, limit, &STATS, &stream_keys, &[GROUP.as_bytes()]).await?;
+        invoke(&link, limit, script, &stream_keys, &group).await?;
     Ok(QueueStats {
         ready,
         in_flight,
@@ -315,29 +391,71 @@ pub(crate) async fn count(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> 
     })
 }
 
-/// Deletes the entries of `keys.stream` no consumer was handed yet.
+/// Deletes the entries of `keys.stream` no consumer was handed yet; for a
+/// subscriber group, also moves it past the shared stream's.
 pub(crate) async fn purge(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<u64> {
-    invoke(&link, limit, &PURGE, &[&keys.stream], &[GROUP.as_bytes()]).await
+    let group = [keys.group.as_bytes()];
+    match keys.topic.as_deref() {
+        Some(topic) => invoke(&link, limit, &GROUP_PURGE, &[&keys.stream, topic], &group).await,
+        None => invoke(&link, limit, &PURGE, &[&keys.stream], &group).await,
+    }
 }
 
-/// Deletes `consumer` from the group if it holds nothing.
+/// Deletes `consumer` from the group of each stream where it holds nothing.
 pub(crate) async fn drop_consumer(
     link: Arc<RedisLink>,
     keys: Keys,
     consumer: Arc<str>,
     limit: Duration,
 ) -> Result<i64> {
-    let args = [GROUP.as_bytes(), consumer.as_bytes()];
-    invoke(&link, limit, &DROP_CONSUMER, &[&keys.stream], &args).await
+    let args = [keys.group.as_bytes(), consumer.as_bytes()];
+    let streams: Vec<&str> = keys.streams().map(|s| &**s).collect();
+    invoke(&link, limit, &DROP_CONSUMER, &streams, &args).await
 }
 
-/// Creates the group over the shared connection (after a `NOGROUP`).
+/// Creates the consumer groups over the shared connection (at join, or
+/// after a `NOGROUP`).
 pub(crate) async fn ensure_group(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<()> {
     link.run(limit, |mut conn| {
-        let stream = keys.stream.clone();
-        async move { create_group(&mut conn, &stream).await }
+        let keys = keys.clone();
+        async move { create_groups(&mut conn, &keys).await }
     })
     .await
+}
+
+/// Creates the consumer groups of `keys`, and their streams if needed: a
+/// queue's group `actorbus` at id 0 (so entries added before it are
+/// delivered too); a subscriber group's on the topic's shared stream at `$`
+/// (it gets only what is published from now on) and on its own stream at 0.
+pub(crate) async fn create_groups(
+    conn: &mut Conn,
+    keys: &Keys,
+) -> std::result::Result<(), RedisError> {
+    if let Some(topic) = &keys.topic {
+        create_group(conn, topic, &keys.group, "$").await?;
+    }
+    create_group(conn, &keys.stream, &keys.group, "0").await
+}
+
+/// `XGROUP CREATE <stream> <group> <start> MKSTREAM`; an existing group is fine.
+async fn create_group(
+    conn: &mut Conn,
+    stream: &str,
+    group: &str,
+    start: &str,
+) -> std::result::Result<(), RedisError> {
+    let created: std::result::Result<(), RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg(start)
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
 }
 
 /// Deletes the stream, delay set and dead letters of a queue.
@@ -350,148 +468,4 @@ pub(crate) async fn delete(link: &RedisLink, keys: &Keys, limit: Duration) -> Re
         async move { cmd.query_async::<()>(&mut conn).await }
     })
     .await
-}
-
-/// What a one-shot receive needs.
-pub(crate) struct ReceiveJob {
-    pub(crate) link: Arc<RedisLink>,
-    pub(crate) keys: Keys,
-    pub(crate) queue: Arc<str>,
-    pub(crate) consumer: Arc<str>,
-    pub(crate) timeout: Duration,
-    pub(crate) limit: Duration,
-}
-
-/// Takes one message as a one-shot consumer: the entry is acknowledged only
-/// once the caller has it, and handed back if the caller gave up.
-pub(crate) async fn receive(job: ReceiveJob, mut reply: oneshot::Sender<Result<Delivery>>) {
-    let deadline = Instant::from_std(crate::timer::deadline(
-        std::time::Instant::now(),
-        job.timeout,
-    ));
-    let mut conn = None;
-    let mut backoff = Duration::from_millis(25);
-    loop {
-        if job.link.is_closing() {
-            let _ = reply.send(Err(Error::Closed));
-            return;
-        }
-        if reply.is_closed() {
-            return;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            let _ = reply.send(Err(Error::Timeout));
-            return;
-        }
-        let taken = match conn.take() {
-            Some(taken) => Ok(taken),
-            None => match job.link.pooled().await {
-                Ok(mut fresh) => client_id(&mut fresh, &job.keys.stream)
-                    .await
-                    .map(|id| (fresh, id)),
-                Err(e) => Err(e),
-            },
-        };
-        let (mut fresh, id) = match taken {
-            Ok(taken) => taken,
-            Err(e) if transient(&e) => {
-                tokio::time::sleep(backoff.min(deadline - now)).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            Err(e) => {
-                let _ = reply.send(Err(Error::backend(e)));
-                return;
-            }
-        };
-        let block = (deadline - now).min(BLOCK);
-        let outcome = {
-            let read = read(&mut fresh, &job.keys.stream, &job.consumer, 1, None, block);
-            tokio::pin!(read);
-            tokio::select! {
-                got = &mut read => got,
-                () = reply.closed() => {
-                    job.link.unblock(id, &job.keys.stream).await;
-                    read.await
-                }
-                () = job.link.closing() => {
-                    job.link.unblock(id, &job.keys.stream).await;
-                    read.await
-                }
-            }
-        };
-        match outcome {
-            Ok(entries) => {
-                conn = Some((fresh, id));
-                for entry in entries {
-                    match hand_over(&job, entry, reply).await {
-                        Some(back) => reply = back,
-                        None => return,
-                    }
-                }
-            }
-            Err(e) if no_group(&e) => {
-                if let Err(e) = create_group(&mut fresh, &job.keys.stream).await {
-                    tracing::debug!(error = %e, "cannot create the consumer group");
-                }
-                conn = Some((fresh, id));
-            }
-            Err(e) if transient(&e) => {
-                tokio::time::sleep(backoff.min(deadline - Instant::now().min(deadline))).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(Error::backend(e)));
-                return;
-            }
-        }
-    }
-}
-
-/// Hands one read entry to the receive's caller. Gives the reply back when
-/// the entry was no message (dead-lettered) so the receive goes on.
-async fn hand_over(
-    job: &ReceiveJob,
-    entry: Entry,
-    reply: oneshot::Sender<Result<Delivery>>,
-) -> Option<oneshot::Sender<Result<Delivery>>> {
-    let entry_id = entry.id.clone();
-    let mut records = Records::default();
-    let mut back = None;
-    match decode(&entry_id, entry) {
-        Err(bad) => {
-            records.malformed(&job.queue, entry_id.clone(), bad);
-            back = Some(reply);
-        }
-        Ok(envelope) if job.link.is_closing() || reply.is_closed() => {
-            records.hand_back(entry_id.clone(), &envelope);
-            if job.link.is_closing() {
-                let _ = reply.send(Err(Error::Closed));
-            }
-        }
-        Ok(envelope) => {
-            // Acknowledged before it is handed over, so that the
-            // caller who has it sees it gone from every count.
-            records.ack(entry_id.clone());
-            if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
-                let _ = reply.send(Err(error));
-                return None;
-            }
-            let delivery = Delivery::new(envelope, job.queue.clone());
-            if let Err(Ok(unsent)) = reply.send(Ok(delivery)) {
-                // The caller gave up in between: store it again, unchanged.
-                let envelope = unsent.into_envelope();
-                let (pipe, _) = push_pipeline(&job.keys, std::iter::once((&envelope, None)));
-                if let Err(error) = pusher::send(&job.link, &job.keys, pipe, job.limit).await {
-                    tracing::error!(%error, id = %envelope.id, "cannot put back a message whose receive was abandoned");
-                }
-            }
-            return None;
-        }
-    }
-    if let Err(error) = settle(&job.link, &job.keys, records, job.limit).await {
-        tracing::warn!(%error, entry = %entry_id, "cannot settle a received entry; it will be redelivered");
-    }
-    back
 }

@@ -4,7 +4,7 @@
 //! redis-rs's cluster connection: one multiplexed connection per master,
 //! each command routed to the master owning its key's hash slot, following
 //! `MOVED`/`ASK` and re-reading the slot map after a failover. Every key of
-//! one queue shares a hash slot (`wire::Keys`), so every script and
+//! one queue shares a hash slot (`keys::Keys`), so every script and
 //! pipeline of a queue goes to one master.
 //!
 //! A blocking `XREADGROUP` holds the connection to its node until it

@@ -7,18 +7,19 @@
 //! it stops every listener, lets the commands in flight finish, and closes
 //! the connections.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
+use rustc_hash::FxHashSet;
 
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{Channels, DRAIN_LIMIT};
 use crate::driver::redis::backend::RedisBackend;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::operate::{self, Step};
-use crate::driver::redis::wire::Keys;
-use crate::driver::redis::{commands, topics};
+use crate::driver::redis::{commands, pusher, topics};
 use crate::error::Result;
 use crate::stats::QueueStats;
 
@@ -32,6 +33,30 @@ pub(crate) struct RedisShared {
     pub(crate) claim_idle: Duration,
     /// The prefix of this bus's consumer names.
     pub(crate) consumer: String,
+    /// Queue names known to be topics' subscriber groups (joined, or found
+    /// so on Redis): their channels read the topic's stream too.
+    pub(crate) groups: RwLock<FxHashSet<Arc<str>>>,
+}
+
+impl RedisShared {
+    /// The keys of `queue` as far as this bus knows: a subscriber group's
+    /// once it is known as one.
+    pub(crate) fn keys_of(&self, queue: &str) -> Keys {
+        let known = self.groups.read().is_ok_and(|g| g.contains(queue));
+        match Keys::split_group(queue).filter(|_| known) {
+            Some((topic, group)) => Keys::group(topic, group),
+            None => self.link.keys(queue),
+        }
+    }
+
+    /// Remembers that `keys` are a subscriber group's.
+    pub(crate) fn remember(&self, keys: &Keys) {
+        if keys.topic.is_some() {
+            if let Ok(mut groups) = self.groups.write() {
+                groups.insert(keys.stream.clone());
+            }
+        }
+    }
 }
 
 /// The redis driver's actor, one per bus: it owns the bus's Redis
@@ -46,7 +71,15 @@ pub(crate) struct RedisDriver {
     channels: Arc<Channels<RedisBackend>>,
     /// `queue.push_timeout`: how long a command may wait through an outage.
     push_timeout: Duration,
+    /// Queues that expire unless this bus lives (its reply stream): their
+    /// keys' time to live is renewed every [`RENEW_EVERY`].
+    expiring: Vec<Keys>,
 }
+
+/// The time to live of a queue that expires with its bus.
+const EXPIRE_AFTER: Duration = Duration::from_secs(300);
+/// How often a living bus renews that time to live.
+const RENEW_EVERY: Duration = Duration::from_secs(30);
 
 /// Counts a queue that has no channel.
 #[derive(Message)]
@@ -75,7 +108,7 @@ pub(crate) struct RedriveStep {
     pub(crate) max: usize,
 }
 
-/// Publishes to every group of a topic.
+/// Publishes to a topic's stream.
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
 pub(crate) struct PublishTopic {
@@ -83,13 +116,21 @@ pub(crate) struct PublishTopic {
     pub(crate) envelope: Envelope,
 }
 
-/// Makes a topic's group durable (its stream, consumer group, membership).
+/// Makes a topic's group durable (its consumer groups and streams).
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
-pub(crate) struct JoinTopic {
-    pub(crate) topic: String,
-    pub(crate) queue: String,
-}
+pub(crate) struct JoinTopic(pub(crate) Keys);
+
+/// Tells whether a queue name is a topic's subscriber group, answering its keys.
+#[derive(Message)]
+#[rtype(result = "Result<Keys>")]
+pub(crate) struct Resolve(pub(crate) String);
+
+/// Makes a queue's keys expire [`EXPIRE_AFTER`] after this bus stops
+/// renewing them: a process that dies leaves them behind for that long.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ExpireWithBus(pub(crate) Keys);
 
 /// Stops every listener (waiting up to `timeout` for handlers), lets the
 /// commands in flight finish, and closes the connections. Answers whether
@@ -112,12 +153,51 @@ impl RedisDriver {
             link,
             channels,
             push_timeout,
+            expiring: Vec::new(),
         }
+    }
+
+    /// Renews the time to live of the expiring queues' keys, after
+    /// creating `first`'s stream if need be (a key that does not exist yet
+    /// cannot be given one).
+    fn renew(&self, first: Option<Keys>) {
+        if self.expiring.is_empty() || self.link.is_closing() {
+            return;
+        }
+        let ttl = EXPIRE_AFTER.as_secs();
+        // One pipeline per queue: on a Redis Cluster each queue's keys
+        // share a slot, but two queues' keys need not.
+        let renewals: Vec<(Keys, redis::Pipeline)> = self
+            .expiring
+            .iter()
+            .map(|keys| {
+                let mut pipe = redis::pipe();
+                for key in [&keys.stream, &keys.delayed, &keys.dead] {
+                    pipe.cmd("EXPIRE").arg(&**key).arg(ttl).ignore();
+                }
+                (keys.clone(), pipe)
+            })
+            .collect();
+        let (link, limit) = (self.link.clone(), self.push_timeout);
+        actix::spawn(async move {
+            if let Some(keys) = first {
+                let _ = commands::ensure_group(link.clone(), keys, limit).await;
+            }
+            for (keys, pipe) in renewals {
+                if let Err(error) = pusher::send(&link, &keys, pipe, limit).await {
+                    tracing::debug!(%error, "cannot renew the time to live of the reply stream");
+                }
+            }
+        });
     }
 }
 
 impl Actor for RedisDriver {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(RENEW_EVERY, |act, _| act.renew(None));
+    }
 }
 
 impl Handler<Count> for RedisDriver {
@@ -175,7 +255,25 @@ impl Handler<JoinTopic> for RedisDriver {
 
     fn handle(&mut self, msg: JoinTopic, _ctx: &mut Context<Self>) -> Self::Result {
         let limit = self.push_timeout;
-        Box::pin(topics::join(self.link.clone(), msg.topic, msg.queue, limit))
+        Box::pin(topics::join(self.link.clone(), msg.0, limit))
+    }
+}
+
+impl Handler<Resolve> for RedisDriver {
+    type Result = ResponseFuture<Result<Keys>>;
+
+    fn handle(&mut self, msg: Resolve, _ctx: &mut Context<Self>) -> Self::Result {
+        let limit = self.push_timeout;
+        Box::pin(topics::resolve(self.link.clone(), msg.0, limit))
+    }
+}
+
+impl Handler<ExpireWithBus> for RedisDriver {
+    type Result = ();
+
+    fn handle(&mut self, msg: ExpireWithBus, _ctx: &mut Context<Self>) {
+        self.expiring.push(msg.0.clone());
+        self.renew(Some(msg.0));
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use crate::config::redis::RedisConfig;
 use crate::config::value::redact_password;
 use crate::driver::redis::conn::{Conn, Pooled};
-use crate::driver::redis::wire::Keys;
+use crate::driver::redis::keys::Keys;
 use crate::error::{Error, Result};
 
 /// How long one connection attempt may take.
@@ -472,25 +472,5 @@ async fn durable(conn: &mut Conn) -> bool {
             tracing::debug!(%error, "CONFIG GET appendonly refused; taking Redis as not durable");
             false
         }
-    }
-}
-
-/// Creates the group `actorbus` on `stream` at id 0 (so entries added before
-/// it are delivered too), creating the stream if needed.
-pub(crate) async fn create_group(
-    conn: &mut Conn,
-    stream: &str,
-) -> std::result::Result<(), RedisError> {
-    let created: std::result::Result<(), RedisError> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg(crate::driver::redis::wire::GROUP)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
     }
 }

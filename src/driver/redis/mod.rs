@@ -6,18 +6,22 @@
 //!   listener's reads and the reaper;
 //! - `pusher`: pipelined pushes on another arbiter;
 //! - `operate`: peek, and redrive in atomic steps;
-//! - `topics`: publishing to every subscriber group's stream, and joining a group;
-//! - `commands`, `scripts`, `link`, `conn`, `wire`: Redis commands, Lua scripts, connections
-//!   (to one Redis or a Redis Cluster), layout.
+//! - `receive`: the one-shot `receive`;
+//! - `topics`: publishing to a topic's stream, joining a group (a consumer
+//!   group on it), and telling a group's queue name from a queue's;
+//! - `commands`, `scripts`, `link`, `conn`, `keys`, `wire`: Redis commands, Lua scripts, connections
+//!   (to one Redis or a Redis Cluster), the keys of a queue, layout.
 
 pub(crate) mod backend;
 pub(crate) mod broker;
 pub(crate) mod commands;
 pub(crate) mod conn;
 pub(crate) mod driver;
+pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod operate;
 pub(crate) mod pusher;
+pub(crate) mod receive;
 pub(crate) mod scripts;
 pub(crate) mod topics;
 pub(crate) mod wire;

@@ -15,9 +15,10 @@ use redis::Value;
 use crate::channel::redrive::redriven;
 use crate::delivery::Delivery;
 use crate::driver::redis::commands::invoke;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
-use crate::driver::redis::scripts::{PEEK, REDRIVE};
-use crate::driver::redis::wire::{decode, fields, Entry, Keys, GROUP};
+use crate::driver::redis::scripts::{GROUP_PEEK, PEEK, REDRIVE};
+use crate::driver::redis::wire::{decode, fields, Entry, GROUP};
 use crate::error::Result;
 
 /// Where a read of ready entries starts when it has no cursor.
@@ -38,15 +39,26 @@ async fn ready(
     Ok(Entry::from_range_reply(reply))
 }
 
-/// Copies of the first `max` ready messages of the queue of `keys`.
-/// Entries that are not messages (no `payload`) are left out.
+/// Copies of the first `max` ready messages of the queue of `keys` (a
+/// subscriber group's: those of the topic's stream it was not handed yet,
+/// then its own stream's). Entries that are not messages (no `payload`)
+/// are left out.
 pub(crate) async fn peek(
     link: Arc<RedisLink>,
     keys: Keys,
     max: usize,
     limit: Duration,
 ) -> Result<Vec<Delivery>> {
-    let entries = ready(&link, &keys.stream, max, START, limit).await?;
+    let entries = match keys.topic.as_deref() {
+        Some(topic) => {
+            let max = max.min(i64::MAX as usize).to_string();
+            let args = [keys.group.as_bytes(), max.as_bytes()];
+            let streams = [topic, &*keys.stream];
+            let reply: Value = invoke(&link, limit, &GROUP_PEEK, &streams, &args).await?;
+            Entry::from_range_reply(reply)
+        }
+        None => ready(&link, &keys.stream, max, START, limit).await?,
+    };
     Ok(entries
         .into_iter()
         .filter_map(|entry| {

@@ -26,8 +26,8 @@ use crate::channel::messages::Relay;
 use crate::delivery::Envelope;
 use crate::driver::redis::backend::{RedisBackend, RedisEvent};
 use crate::driver::redis::commands;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::{copy_error, Lane, RedisLink};
-use crate::driver::redis::wire::Keys;
 use crate::error::{Error, Result};
 use crate::timer::deadline;
 

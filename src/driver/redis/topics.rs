@@ -1,50 +1,67 @@
-//! Topics on redis: each subscriber group is the stream `<topic>.<group>`, listed in the set `<topic>.groups`; a publish adds one entry to each, in one script.
+//! Topics on redis: topic `<t>` is one stream `<t>`; each subscriber group `<g>` is a consumer group `<g>` on it, beside a stream `<t>.<g>` of its own.
+//!
+//! A publish is one `XADD <t> NOMKSTREAM`: no copy per group, and nothing
+//! stored while no group has joined (joining creates the stream). A group
+//! reads the shared stream and its own stream `<t>.<g>` (retries, hand-backs,
+//! redriven messages, direct pushes to `<t>.<g>`: what only that group must
+//! see) in one `XREADGROUP`. Entries of the shared stream are acknowledged
+//! per group and deleted by the retention rule in
+//! [`SETTLE`](crate::driver::redis::scripts::SETTLE) once every group has
+//! acknowledged them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::Envelope;
 use crate::driver::redis::commands::{ensure_group, invoke};
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::RedisLink;
-use crate::driver::redis::scripts::PUBLISH;
-use crate::driver::redis::wire;
+use crate::driver::redis::scripts::IS_GROUP;
+use crate::driver::redis::wire::{self};
 use crate::error::Result;
 
-/// Adds `envelope` to the stream of every group of `topic`, in one script.
+/// Adds `envelope` to the stream of `topic`, unless no group joined yet.
 pub(crate) async fn publish(
     link: Arc<RedisLink>,
     topic: String,
     envelope: Envelope,
     limit: Duration,
 ) -> Result<()> {
-    let mut fields: Vec<Vec<u8>> = Vec::new();
-    wire::write_fields(&envelope, |part| fields.push(part.to_vec()));
-    let args: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
-    let groups = wire::groups_key(&topic);
-    invoke::<i64>(&link, limit, &PUBLISH, &[&groups], &args).await?;
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(&topic).arg("NOMKSTREAM").arg("*");
+    wire::write_fields(&envelope, |part| {
+        cmd.arg(part);
+    });
+    let cmd = Arc::new(cmd);
+    link.run(limit, |mut conn| {
+        let cmd = cmd.clone();
+        // Nil when the stream does not exist: no group, no one to reach.
+        async move { cmd.query_async::<redis::Value>(&mut conn).await }
+    })
+    .await?;
     Ok(())
 }
 
-/// Makes the group whose stream is `queue` durable on `topic`: creates the
-/// stream and its consumer group, then adds it to the topic's group set, so
-/// it stores every later publish.
-pub(crate) async fn join(
-    link: Arc<RedisLink>,
-    topic: String,
-    queue: String,
-    limit: Duration,
-) -> Result<()> {
-    ensure_group(link.clone(), link.keys(&queue), limit).await?;
-    let groups = wire::groups_key(&topic);
-    link.run(limit, |mut conn| {
-        let (groups, queue) = (groups.clone(), queue.clone());
-        async move {
-            redis::cmd("SADD")
-                .arg(&groups)
-                .arg(&queue)
-                .query_async::<()>(&mut conn)
-                .await
-        }
+/// Makes the group of `keys` durable: creates its consumer group on the
+/// topic's stream at `$` (it stores every later publish) and on its own
+/// stream, creating the streams as needed.
+pub(crate) async fn join(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> Result<()> {
+    ensure_group(link, keys, limit).await
+}
+
+/// The keys of `queue`: a subscriber group's when its name is
+/// `<topic>.<group>` and the stream `<topic>` has the consumer group
+/// `<group>`, else an ordinary queue's.
+pub(crate) async fn resolve(link: Arc<RedisLink>, queue: String, limit: Duration) -> Result<Keys> {
+    // Topics are refused on a Redis Cluster: every queue there is a queue.
+    let split = Keys::split_group(&queue).filter(|_| !link.cluster);
+    let Some((topic, group)) = split else {
+        return Ok(link.keys(&queue));
+    };
+    let found: i64 = invoke(&link, limit, &IS_GROUP, &[topic], &[group.as_bytes()]).await?;
+    Ok(if found == 1 {
+        Keys::group(topic, group)
+    } else {
+        link.keys(&queue)
     })
-    .await
 }

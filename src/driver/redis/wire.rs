@@ -11,6 +11,10 @@
 //! fields length-prefixed (`<len>:<bytes>` per field and value), which Lua
 //! can split without any binary-unsafe decoding. The scripts that move
 //! them are in `scripts`.
+//!
+//! A topic `<t>` is the stream `<t>`, and its subscriber group `<g>` the
+//! consumer group `<g>` on it, beside the group's own stream `<t>.<g>`
+//! (consumer group `<g>` too) for its retries and hand-backs; see `topics`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +26,6 @@ use redis::Value;
 
 use crate::delivery::Envelope;
 use crate::message_id::MessageId;
-use crate::validate;
 
 /// The consumer group every actorbus listener reads with.
 pub(crate) const GROUP: &str = "actorbus";
@@ -34,66 +37,6 @@ const ID: &str = "id";
 const ATTEMPT: &str = "attempt";
 /// Prefix of header fields.
 const HEADER: &str = "h:";
-
-/// The Redis keys of one queue.
-///
-/// On a single Redis, queue `<q>` is the stream `<q>`, with `<q>.delayed`
-/// and `<q>.dead`. On a Redis Cluster every key of a queue must hash to one
-/// slot, or its scripts could not run: the queue's name (less any trailing
-/// `.dead`) becomes a hash tag, `{<q>}`, `{<q>}.delayed`, `{<q>}.dead`,
-/// `{<q>}.dead.delayed`… Stripping `.dead` makes the dead-letter queue
-/// `<q>.dead`, an ordinary queue, land on the stream `{<q>}.dead` that the
-/// settle script of `<q>` writes (and its own dead letters beside it).
-#[derive(Debug, Clone)]
-pub(crate) struct Keys {
-    /// The queue's name, as deliveries show it.
-    pub(crate) queue: Arc<str>,
-    /// The work stream: `<q>`, or `{<q>}` on a cluster.
-    pub(crate) stream: Arc<str>,
-    /// The delay set: the stream's key and `.delayed`.
-    pub(crate) delayed: Arc<str>,
-    /// The dead-letter stream: the stream of the queue `<q>.dead`.
-    pub(crate) dead: Arc<str>,
-}
-
-impl Keys {
-    /// The keys of `queue`; `tagged` on a Redis Cluster.
-    pub(crate) fn new(queue: &str, tagged: bool) -> Self {
-        let stream = if tagged {
-            tagged_stream(queue)
-        } else {
-            queue.to_owned()
-        };
-        Keys {
-            queue: queue.into(),
-            delayed: format!("{stream}.delayed").into(),
-            dead: validate::dead_letter_name(&stream).into(),
-            stream: stream.into(),
-        }
-    }
-}
-
-/// The stream of `queue` on a Redis Cluster: `{<base>}<rest>`, where
-/// `<rest>` is the trailing `.dead`s of the name and `<base>` what comes
-/// before them (never empty: `.dead` alone is a base). Redis hashes only
-/// what is between the first `{` and the next `}`, and that always lies
-/// inside `{<base>}`, whatever the name holds.
-fn tagged_stream(queue: &str) -> String {
-    let dead = validate::dead_letter_name("");
-    let mut base = queue;
-    while let Some(shorter) = base.strip_suffix(dead.as_str()) {
-        if shorter.is_empty() {
-            break;
-        }
-        base = shorter;
-    }
-    format!("{{{base}}}{}", &queue[base.len()..])
-}
-
-/// The set of a topic's group streams, `<topic>.groups`: who a publish reaches.
-pub(crate) fn groups_key(topic: &str) -> String {
-    format!("{topic}.groups")
-}
 
 /// Calls `arg` with each field name and value of `envelope`, in order, as
 /// `XADD` takes them; nothing is copied but the id's text.
@@ -180,6 +123,8 @@ pub(crate) struct Malformed {
 pub(crate) struct Entry {
     /// The stream entry id.
     pub(crate) id: String,
+    /// It is in a topic's shared stream, not the queue's own.
+    pub(crate) shared: bool,
     /// Field names and values; empty when the entry's data was deleted.
     pub(crate) fields: Vec<(String, Value)>,
 }
@@ -189,8 +134,9 @@ impl Entry {
         self.fields.iter().find(|(f, _)| f == name).map(|(_, v)| v)
     }
 
-    /// The entries of an `XREADGROUP` reply (nil when it timed out).
-    pub(crate) fn from_read_reply(reply: Value) -> Vec<Entry> {
+    /// The entries of an `XREADGROUP` reply (nil when it timed out);
+    /// those of stream `shared` are marked so.
+    pub(crate) fn from_read_reply(reply: Value, shared: Option<&str>) -> Vec<Entry> {
         let streams = match reply {
             Value::Array(streams) => streams,
             Value::Map(pairs) => pairs
@@ -207,8 +153,19 @@ impl Entry {
             if parts.len() != 2 {
                 continue;
             }
-            if let Value::Array(entries) = parts.swap_remove(1) {
-                out.extend(entries.into_iter().filter_map(Entry::from_value));
+            let entries = parts.swap_remove(1);
+            let name = bytes_of(parts.swap_remove(0));
+            let is_shared = shared.is_some_and(|s| name == s.as_bytes());
+            if let Value::Array(entries) = entries {
+                out.extend(
+                    entries
+                        .into_iter()
+                        .filter_map(Entry::from_value)
+                        .map(|mut entry| {
+                            entry.shared = is_shared;
+                            entry
+                        }),
+                );
             }
         }
         out
@@ -238,6 +195,7 @@ impl Entry {
         let id = String::from_utf8(bytes_of(parts.swap_remove(0))).ok()?;
         let mut entry = Entry {
             id,
+            shared: false,
             fields: Vec::new(),
         };
         if let Value::Array(flat) = fields {
@@ -256,9 +214,20 @@ impl From<StreamId> for Entry {
     fn from(entry: StreamId) -> Self {
         Entry {
             id: entry.id,
+            shared: false,
             fields: entry.map.into_iter().collect(),
         }
     }
+}
+
+/// What settles a delivery on Redis: its stream entry id, and whether the
+/// entry is in a topic's shared stream (ids of two streams may be equal).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct EntryRef {
+    /// The stream entry id.
+    pub(crate) id: String,
+    /// It is in the topic's shared stream, not the queue's own.
+    pub(crate) shared: bool,
 }
 
 /// Reads a stream entry as a message.
@@ -342,30 +311,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cluster_keys_of_a_queue_and_its_dead_letters_share_a_hash_tag() {
-        let keys = Keys::new("jobs", true);
-        assert_eq!(
-            (&*keys.stream, &*keys.delayed, &*keys.dead),
-            ("{jobs}", "{jobs}.delayed", "{jobs}.dead")
-        );
-        // The dead-letter queue's own stream is the one `jobs` writes to.
-        let dead = Keys::new("jobs.dead", true);
-        assert_eq!(&*dead.stream, &*keys.dead);
-        assert_eq!(
-            (&*dead.delayed, &*dead.dead, &*dead.queue),
-            ("{jobs}.dead.delayed", "{jobs}.dead.dead", "jobs.dead")
-        );
-        assert_eq!(&*Keys::new(".dead", true).stream, "{.dead}");
-        assert_eq!(&*Keys::new(".dead.dead", true).stream, "{.dead}.dead");
-        assert_eq!(&*Keys::new("a{b}.dead", true).stream, "{a{b}}.dead");
-        let plain = Keys::new("jobs.dead", false);
-        assert_eq!(
-            (&*plain.stream, &*plain.dead),
-            ("jobs.dead", "jobs.dead.dead")
-        );
-    }
-
-    #[test]
     fn members_are_length_prefixed_fields() {
         let mut envelope = Envelope::new(Bytes::from_static(b"a:b\x00"), None);
         envelope.attempt = 2;
@@ -377,6 +322,7 @@ mod tests {
     fn entry(id: &str, fields: &[(&str, &str)]) -> Entry {
         Entry {
             id: id.to_owned(),
+            shared: false,
             fields: fields
                 .iter()
                 .map(|(f, v)| ((*f).to_owned(), Value::BulkString(v.as_bytes().to_vec())))
@@ -410,6 +356,7 @@ mod tests {
             "5-0",
             Entry {
                 id: "5-0".into(),
+                shared: false,
                 fields: map,
             },
         )
@@ -434,7 +381,10 @@ mod tests {
                 Value::Array(vec![bulk("2-0"), Value::Nil]),
             ]),
         ])]);
-        let entries = Entry::from_read_reply(reply);
+        let entries = Entry::from_read_reply(reply.clone(), None);
+        assert!(Entry::from_read_reply(reply, Some("q"))
+            .iter()
+            .all(|e| e.shared));
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].id, "1-0");
         assert_eq!(entries[0].fields, [("payload".to_owned(), bulk("a"))]);
@@ -442,7 +392,7 @@ mod tests {
             (entries[1].id.as_str(), entries[1].fields.len()),
             ("2-0", 0)
         );
-        assert!(Entry::from_read_reply(Value::Nil).is_empty());
+        assert!(Entry::from_read_reply(Value::Nil, None).is_empty());
     }
 
     #[test]

@@ -17,10 +17,11 @@ use tokio::sync::oneshot;
 
 use super::RedisBackend;
 use crate::channel::backend::Cx;
-use crate::driver::redis::commands::{self, read, read_pending, Records};
+use crate::driver::redis::commands::{self, read, read_pending, Records, PAST_END};
 use crate::driver::redis::conn::Conn;
+use crate::driver::redis::keys::Keys;
 use crate::driver::redis::link::{client_id, no_group, RedisLink, BLOCK};
-use crate::driver::redis::wire::{decode, Entry};
+use crate::driver::redis::wire::{decode, Entry, EntryRef};
 use crate::listener::ListenerId;
 
 /// Most entries one `XAUTOCLAIM` takes over.
@@ -36,8 +37,9 @@ pub(super) struct Reader {
     client_id: Option<i64>,
     /// What the reader is doing.
     state: ReadState,
-    /// Re-reading its own pending entries, after this id.
-    cursor: Option<String>,
+    /// Re-reading its own pending entries, after these ids (one per
+    /// stream it reads).
+    cursor: Option<Vec<String>>,
     /// Read failures in a row, for the backoff.
     failures: u32,
     /// Its listener's actor has stopped: the reader goes once its read ends.
@@ -130,7 +132,8 @@ impl RedisBackend {
                         reader.conn = Some(conn);
                         // Entries read before a crash or a lost connection
                         // are still ours: take them back first.
-                        reader.cursor = Some("0".to_owned());
+                        let streams = b.keys.streams().count();
+                        reader.cursor = Some(vec!["0".to_owned(); streams]);
                         b.pump(id, cx);
                     }
                     Err(error) => b.read_failed(id, &error, cx),
@@ -145,13 +148,26 @@ impl RedisBackend {
             return;
         }
         reader.state = ReadState::Reading;
-        let (stream, consumer) = (self.keys.stream.clone(), reader.consumer.clone());
+        let streams = self.keys.streams().count();
+        if reader.cursor.as_ref().is_some_and(|c| c.len() != streams) {
+            // The queue was regrouped: re-read its pending entries anew.
+            reader.cursor = Some(vec!["0".to_owned(); streams]);
+        }
+        let (keys, consumer) = (self.keys.clone(), reader.consumer.clone());
         let cursor = reader.cursor.clone();
+        // COUNT is per stream: a subscriber group reads two, so each gets
+        // half the credit (a credit of 1 may bring 2, which the listener
+        // queues).
+        let count = if keys.topic.is_some() {
+            credit.div_ceil(2)
+        } else {
+            credit
+        };
         let reading = async move {
             let got = match cursor.as_deref() {
                 // Its own entries, as they were: a reconnect is no delivery.
-                Some(after) => read_pending(&mut conn, &stream, &consumer, after, credit).await,
-                None => read(&mut conn, &stream, &consumer, credit, None, BLOCK).await,
+                Some(after) => read_pending(&mut conn, &keys, &consumer, after, count).await,
+                None => read(&mut conn, &keys, &consumer, count, None, BLOCK).await,
             };
             (conn, got)
         };
@@ -175,8 +191,8 @@ impl RedisBackend {
             Ok(entries) => {
                 reader.conn = Some(conn);
                 reader.failures = 0;
-                if reader.cursor.is_some() {
-                    reader.cursor = entries.last().map(|e| e.id.clone());
+                if let Some(cursor) = reader.cursor.take() {
+                    reader.cursor = next_cursor(&self.keys, cursor, &entries);
                 }
                 let known = reader.cursor.is_some();
                 self.take_entries(id, entries, known, cx);
@@ -217,28 +233,33 @@ impl RedisBackend {
     ) {
         // New entries (`>`) were never delivered; a re-read of pending
         // entries or a claim may return some a listener here still holds.
-        let holding: FxHashSet<&str> = if known {
-            cx.held().map(|(_, entry)| entry.as_str()).collect()
+        let holding: FxHashSet<(&str, bool)> = if known {
+            cx.held()
+                .map(|(_, entry)| (entry.id.as_str(), entry.shared))
+                .collect()
         } else {
             FxHashSet::default()
         };
         let entries: Vec<Entry> = entries
             .into_iter()
-            .filter(|e| !holding.contains(e.id.as_str()))
+            .filter(|e| !holding.contains(&(e.id.as_str(), e.shared)))
             .collect();
         drop(holding);
         let mut items = Vec::with_capacity(entries.len());
         let mut records = Records::default();
         for mut entry in entries {
-            let entry_id = std::mem::take(&mut entry.id);
+            let entry_id = EntryRef {
+                id: std::mem::take(&mut entry.id),
+                shared: entry.shared,
+            };
             if entry.fields.is_empty() {
                 // A pending entry whose data someone deleted (every added
                 // entry has a field): nothing to deliver; clear it.
-                tracing::debug!(queue = %cx.name(), entry = %entry_id, "pending entry was deleted");
+                tracing::debug!(queue = %cx.name(), entry = %entry_id.id, "pending entry was deleted");
                 records.ack(entry_id);
                 continue;
             }
-            match decode(&entry_id, entry) {
+            match decode(&entry_id.id, entry) {
                 Ok(mut envelope) => {
                     // Taken back from a pending list: it may have started.
                     envelope.suspect = known;
@@ -303,22 +324,24 @@ impl RedisBackend {
     /// Takes over entries of dead consumers for listeners with credit, and
     /// keeps what listeners hold from looking dead.
     pub(super) fn reap(&mut self, cx: &mut Cx<'_, Self>) {
-        let mut holding: FxHashMap<ListenerId, Vec<String>> = FxHashMap::default();
+        let mut holding: FxHashMap<ListenerId, Vec<EntryRef>> = FxHashMap::default();
         for (listener, entry) in cx.held() {
             holding.entry(listener).or_default().push(entry.clone());
         }
         let (claim_idle, limit) = (self.shared.claim_idle, self.settle_limit());
-        let stream = self.keys.stream.clone();
         for (id, entries) in holding {
             let Some(reader) = self.readers.get(&id) else {
                 continue;
             };
-            let (link, stream, consumer) =
-                (self.link.clone(), stream.clone(), reader.consumer.clone());
-            let entries: Arc<[String]> = entries.into();
+            let (link, keys, consumer) = (
+                self.link.clone(),
+                self.keys.clone(),
+                reader.consumer.clone(),
+            );
+            let entries: Arc<[EntryRef]> = entries.into();
             let run = async move {
                 link.run(limit, |conn| {
-                    commands::refresh(conn, stream.clone(), consumer.clone(), entries.clone())
+                    commands::refresh(conn, keys.clone(), consumer.clone(), entries.clone())
                 })
                 .await
             };
@@ -329,11 +352,14 @@ impl RedisBackend {
             let Some(reader) = self.readers.get(&id).filter(|_| credit > 0) else {
                 continue;
             };
-            let (link, stream, consumer) =
-                (self.link.clone(), stream.clone(), reader.consumer.clone());
+            let (link, keys, consumer) = (
+                self.link.clone(),
+                self.keys.clone(),
+                reader.consumer.clone(),
+            );
             let run = async move {
                 link.run(limit, |conn| {
-                    commands::autoclaim(conn, stream.clone(), consumer.clone(), claim_idle, credit)
+                    commands::autoclaim(conn, keys.clone(), consumer.clone(), claim_idle, credit)
                 })
                 .await
             };
@@ -347,4 +373,24 @@ impl RedisBackend {
             });
         }
     }
+}
+
+/// Where a re-read of pending entries goes on after `entries`: per stream,
+/// after the last entry it returned; a stream that returned none is done
+/// (read after the largest id). `None` once every stream is done: from then
+/// on the reader takes new entries.
+fn next_cursor(keys: &Keys, cursor: Vec<String>, entries: &[Entry]) -> Option<Vec<String>> {
+    let next: Vec<String> = keys
+        .streams()
+        .zip(cursor)
+        .map(|(stream, _)| {
+            let shared = keys.topic.as_ref() == Some(stream);
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.shared == shared)
+                .map_or_else(|| PAST_END.to_owned(), |e| e.id.clone())
+        })
+        .collect();
+    next.iter().any(|id| id != PAST_END).then_some(next)
 }
