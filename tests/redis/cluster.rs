@@ -37,6 +37,8 @@ struct Failover {
 /// in, waits for its replica to take over, restarts the old node (it
 /// rejoins as a replica); then counts the confirmed pushes never handled.
 async fn failover_run(wait_replicas: u32) -> Failover {
+    // Not beside the fault cases' private brokers (a starved failover).
+    let _serial = crate::support::faults::serial().await;
     let mut cluster = RedisCluster::start();
     let mut config = cluster.config();
     config.redis.wait_replicas = wait_replicas;
