@@ -25,8 +25,10 @@ pub(crate) enum Armed {
     /// maybe not (it may only have been prefetched).
     Counted { previous: u32, started: bool },
     /// Another consumer owns it now, or it was settled: drop it unsettled.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Gone,
     /// The record failed: hand it back unstarted.
+    #[cfg_attr(not(feature = "amqp"), allow(dead_code))]
     Failed(Error),
 }
 
