@@ -24,10 +24,11 @@ mod traffic;
 pub use edges::hard_edges;
 #[allow(unused_imports)]
 pub use outages::{connection_flaps, hung_broker, network_cut};
+#[cfg(feature = "redis")]
 #[allow(unused_imports)]
-pub use processes::{
-    consumer_child, producer_child, producer_killed, slow_handler_with_a_second_process,
-};
+pub use processes::slow_handler_with_a_second_process;
+#[allow(unused_imports)]
+pub use processes::{consumer_child, producer_child, producer_killed};
 pub use traffic::Traffic;
 
 use std::time::Duration;
@@ -76,9 +77,15 @@ pub fn config(broker: &dyn Broker) -> Config {
     let mut config = broker.base_config();
     config.queue.push_timeout = PUSH_TIMEOUT;
     config.queue.shutdown_timeout = Duration::from_secs(10);
-    config.amqp.heartbeat = Duration::from_secs(5);
-    config.amqp.prefetch = PREFETCH;
-    config.redis.claim_idle = CLAIM_IDLE;
+    #[cfg(feature = "amqp")]
+    {
+        config.amqp.heartbeat = Duration::from_secs(5);
+        config.amqp.prefetch = PREFETCH;
+    }
+    #[cfg(feature = "redis")]
+    {
+        config.redis.claim_idle = CLAIM_IDLE;
+    }
     config
 }
 

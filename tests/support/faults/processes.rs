@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use actorbus::{Bus, Config, ListenerOptions};
 
+#[cfg_attr(not(feature = "redis"), allow(unused_imports))]
 use super::ledger::{check, report, tally, until_handled, Ledger};
 use super::traffic::listen;
 use super::{config, Broker, SETTLE};
@@ -171,6 +172,7 @@ pub async fn consumer_child() {
 /// Handlers take longer than `redis.claim_idle` while a second consumer
 /// process is alive and idle: the listener keeps what it holds (it
 /// refreshes its claim), so nothing is handled twice and nothing lost.
+#[cfg(feature = "redis")]
 pub async fn slow_handler_with_a_second_process(broker: &dyn Broker, child: &str) {
     const N: u32 = 12;
     let claim_idle = Duration::from_secs(1);
