@@ -1,7 +1,7 @@
 //! Redis Cluster (`redis.cluster`) and `redis.wait_replicas`, on private
 //! clusters of 3 masters and 3 replicas (never the shared Redis): a
-//! failover under load, 30 queues spread over the masters, and `WAIT`'s
-//! typed error. The conformance subset on a cluster is in
+//! failover under load, 30 queues and 10 topics spread over the masters,
+//! and `WAIT`'s typed error. The conformance subset on a cluster is in
 //! `tests/conformance.rs` (`redis_cluster`).
 
 use std::collections::HashSet;
@@ -168,7 +168,7 @@ async fn wait_replicas_0_failover_loss_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thirty_queues_get_their_messages_and_spread_over_every_master() {
+async fn thirty_queues_and_ten_topics_get_their_messages_and_spread_over_the_masters() {
     init_tracing();
     const QUEUES: usize = 30;
     const EACH: u32 = 50;
@@ -231,23 +231,68 @@ async fn thirty_queues_get_their_messages_and_spread_over_every_master() {
         "30 queues land on all three masters: {owners:?}"
     );
 
-    // Topics are refused (a typed error, nothing written), the bus goes on.
-    let published = bus.publish("cluster-topic", "x").await.map(drop);
+    // Topics: every key of a topic is in the topic's slot (its shared
+    // stream and its group's own stream on the master owning `{<t>}`),
+    // and topics spread over the masters as queues do.
+    const TOPICS: usize = 10;
+    let topics: Vec<String> = (0..TOPICS)
+        .map(|i| unique_queue(&format!("spread-topic{i}")))
+        .collect();
+    let heard: Arc<Mutex<Vec<usize>>> = Arc::default();
+    for (n, topic) in topics.iter().enumerate() {
+        let heard = heard.clone();
+        let listener = bus
+            .add_subscriber(topic, "g", move |_d: Delivery| {
+                heard.lock().unwrap().push(n);
+                async { Ok(()) }
+            })
+            .await
+            .expect("add_subscriber on a cluster");
+        listeners.push(listener);
+        bus.publish(topic, indexed(0)).await.expect("publish");
+    }
+    eventually("every topic's group got its message", LIMIT * 2, || async {
+        heard.lock().unwrap().len() >= TOPICS
+    })
+    .await;
+    let mut heard = heard.lock().unwrap().clone();
+    heard.sort_unstable();
+    assert_eq!(heard, (0..TOPICS).collect::<Vec<_>>(), "each topic once");
+    let mut topic_owners = HashSet::new();
+    for topic in &topics {
+        let shared = format!("{{{topic}}}");
+        let master = cluster.master_of(&shared);
+        for key in [shared.clone(), format!("{shared}.g")] {
+            assert_eq!(
+                cli_on(master, &["TYPE", &key]).trim(),
+                "stream",
+                "{key} on {master}"
+            );
+        }
+        topic_owners.insert(master);
+    }
+    assert!(
+        topic_owners.len() >= 2,
+        "{TOPICS} topics land on more than one master: {topic_owners:?}"
+    );
+
+    // A group's queue this bus used as an ordinary queue (its keys in
+    // another slot) cannot become the group: a typed error, and the bus
+    // goes on.
+    let early = unique_queue("spread-early");
+    bus.push(&format!("{early}.g"), "x").await.expect("push");
     let joined = bus
-        .add_subscriber("cluster-topic", "g", |_d: Delivery| async { Ok(()) })
+        .add_subscriber(&early, "g", |_d: Delivery| async { Ok(()) })
         .await
         .map(drop);
-    for refused in [published, joined] {
-        match refused {
-            Err(e @ Error::Backend { .. }) => {
-                assert!(e.to_string().contains("Redis Cluster"), "{e}");
-            }
-            other => panic!("a topic on a cluster: {other:?}"),
-        }
+    match joined {
+        Err(e @ Error::Backend { .. }) => assert!(e.to_string().contains("Redis Cluster"), "{e}"),
+        other => panic!("joining a group used as a queue: {other:?}"),
     }
+    bus.purge(&format!("{early}.g")).await.expect("purge");
     bus.push(&queues[0], indexed(EACH))
         .await
-        .expect("push after a refused publish");
+        .expect("push after the topics");
     for listener in listeners {
         listener.remove().await.expect("remove");
     }
