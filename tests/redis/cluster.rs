@@ -5,10 +5,11 @@
 //! `tests/conformance.rs` (`redis_cluster`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actorbus::{Bus, Delivery, Error, ListenerOptions};
+use actorbus::{Bus, Delivery, Error, ListenerOptions, Reject};
 
 use crate::support::redis::{cli_on, config_on, SHARED_URL};
 use crate::support::redis_cluster::RedisCluster;
@@ -276,6 +277,8 @@ async fn thirty_queues_and_ten_topics_get_their_messages_and_spread_over_the_mas
         "{TOPICS} topics land on more than one master: {topic_owners:?}"
     );
 
+    group_dead_letters_stay_in_the_topic_slot(&cluster, &bus).await;
+
     // A group's queue this bus used as an ordinary queue (its keys in
     // another slot) cannot become the group: a typed error, and the bus
     // goes on.
@@ -374,4 +377,52 @@ async fn a_cluster_that_is_not_one_or_not_there_is_a_backend_error() {
             other => panic!("{nodes:?}: {:?}", other.map(|_| "a bus")),
         }
     }
+}
+
+/// A group's dead letters are in its topic's slot (`{<t>}.<g>.dead`), a
+/// second bus finds them by their queue name (`<t>.<g>.dead`), and a
+/// redrive through it brings them back to the group.
+async fn group_dead_letters_stay_in_the_topic_slot(cluster: &RedisCluster, bus: &Bus) {
+    let topic = unique_queue("spread-dead");
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let strict = bus
+        .add_subscriber(&topic, "strict", move |_d: Delivery| {
+            // The first delivery is rejected (dead-lettered at once), the
+            // redriven one accepted.
+            let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Err(Reject::new("not now").into())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await
+        .expect("add_subscriber");
+    bus.publish(&topic, "x").await.expect("publish");
+    let other = Bus::connect(cluster.config()).await.expect("connect");
+    let dead_queue = format!("{topic}.strict.dead");
+    eventually("the dead letter is counted by name", LIMIT, || async {
+        other.stats(&dead_queue).await.expect("stats").ready == 1
+    })
+    .await;
+    let key = format!("{{{topic}}}.strict.dead");
+    let master = cluster.master_of(&format!("{{{topic}}}"));
+    assert_eq!(
+        cli_on(master, &["XLEN", &key]).trim(),
+        "1",
+        "{key} on {master}"
+    );
+    let group_queue = format!("{topic}.strict");
+    let moved = other.redrive(&group_queue, 10).await.expect("redrive");
+    assert_eq!(moved, 1, "the dead letter went back to the group");
+    eventually("the redriven message is handled", LIMIT, || async {
+        calls.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert_eq!(cli_on(master, &["XLEN", &key]).trim(), "0", "{key} emptied");
+    strict.remove().await.expect("remove");
+    other.shutdown().await.expect("shutdown");
 }
