@@ -278,6 +278,7 @@ async fn thirty_queues_and_ten_topics_get_their_messages_and_spread_over_the_mas
     );
 
     group_dead_letters_stay_in_the_topic_slot(&cluster, &bus).await;
+    every_connection_to_a_master_has_keepalive(&cluster);
 
     // A group's queue this bus used as an ordinary queue (its keys in
     // another slot) cannot become the group: a typed error, and the bus
@@ -425,4 +426,30 @@ async fn group_dead_letters_stay_in_the_topic_slot(cluster: &RedisCluster, bus: 
     assert_eq!(cli_on(master, &["XLEN", &key]).trim(), "0", "{key} emptied");
     strict.remove().await.expect("remove");
     other.shutdown().await.expect("shutdown");
+}
+
+/// This process's TCP connections to the cluster's masters, as `ss` shows
+/// them, all run a keepalive timer: cluster connections get the driver's
+/// silence detection (keepalive probes and a TCP user timeout) as single
+/// Redis ones do.
+fn every_connection_to_a_master_has_keepalive(cluster: &RedisCluster) {
+    let out = std::process::Command::new("ss")
+        .args(["-tnpoH", "state", "established"])
+        .output()
+        .expect("ss runs");
+    let out = String::from_utf8_lossy(&out.stdout);
+    let me = format!("pid={},", std::process::id());
+    let targets: Vec<String> = cluster
+        .masters()
+        .iter()
+        .map(|port| format!("127.0.0.1:{port} "))
+        .collect();
+    let ours: Vec<&str> = out
+        .lines()
+        .filter(|line| line.contains(&me) && targets.iter().any(|t| line.contains(t.as_str())))
+        .collect();
+    assert!(!ours.is_empty(), "no connection to a master in:\n{out}");
+    for line in &ours {
+        assert!(line.contains("keepalive"), "no keepalive timer: {line}");
+    }
 }
