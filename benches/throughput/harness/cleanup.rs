@@ -12,8 +12,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// One thing a row made on a broker.
+/// One thing a row made on a broker (none without a broker feature).
 #[derive(Clone, Debug)]
+#[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
 pub(crate) enum Made {
     /// An amqp queue name: the queue, its `.dead` queue (the bus declares
     /// one beside every queue) and an exchange of that name (a topic's).
@@ -32,6 +33,7 @@ static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
 const SWEEP_LIMIT: Duration = Duration::from_secs(30);
 
 /// Records `made`, to be deleted by [`sweep`] if its row does not.
+#[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
 pub(crate) fn record(made: Made) {
     MADE.lock().unwrap_or_else(|p| p.into_inner()).push(made);
 }
