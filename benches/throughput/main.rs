@@ -37,7 +37,11 @@
 //! RSS row runs in a child process (this binary re-executed with
 //! `--rss-child`), so that memory freed by earlier rows cannot hide growth.
 //!
-//! Layout: `harness/` (flags and env, one result row, the printed table and
+//! Every queue, stream and key a row makes on a broker is deleted when
+//! the row ends, and again (if the row never got there) when the run ends,
+//! panics, or gets SIGINT/SIGTERM (`harness/cleanup.rs`).
+//!
+//! Layout: `harness/` (flags and env, deleting what rows made on the brokers, one result row, the printed table and
 //! JSON lines, targets and ratios, paced latency, the child-process RSS row,
 //! percentiles and medians, counting handled messages, /proc readings),
 //! `memory/` (the memory driver's rows, the main row observed (metrics and
@@ -77,6 +81,8 @@ fn main() {
     if rss_child_mode {
         harness::rss::rss_child(opts.rss_n, opts.producers);
     }
+    // Deletes what the rows made on the brokers, however the run ends.
+    let _cleanup = harness::cleanup::guard();
     let started = Instant::now();
     let load_before = loadavg();
     let whole_run = CpuSnap::now();

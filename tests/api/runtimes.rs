@@ -234,3 +234,39 @@ async fn shutdown_inside_actix_releases_waiting_calls() {
         .unwrap();
     assert!(matches!(r, Err(Error::Closed)), "{r:?}");
 }
+
+/// A redis bus used from a tokio runtime built without timers (only I/O):
+/// once the queue's channel runs, pushes take the direct path, one `XADD`
+/// on the shared connection of the pusher's arbiter. Its reply deadline is
+/// a timer, which on this runtime would panic; the pushes must all be
+/// stored all the same, and nothing may panic.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_pushes_from_a_tokio_runtime_without_timers() {
+    use crate::support::redis::{cleanup, cli, config_on, SHARED_URL};
+    const PUSHES: u32 = 50;
+    let q = unique_queue("no-timers");
+    let (done, finished) = std::sync::mpsc::channel();
+    {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let bus = Bus::connect(config_on(SHARED_URL)).await.expect("connect");
+                for i in 0..PUSHES {
+                    bus.push(&q, i.to_be_bytes().to_vec()).await.expect("push");
+                }
+                bus.shutdown().await.expect("shutdown");
+            });
+            let _ = done.send(());
+        });
+    }
+    let outcome = finished.recv_timeout(LIMIT);
+    let stored = cli(&["XLEN", &q]);
+    cleanup(&q);
+    outcome.expect("the pushes from a runtime without timers finished without a panic");
+    assert_eq!(stored.trim(), PUSHES.to_string(), "every push is stored");
+}

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use super::{patterns, raw};
 use crate::harness::args::Opts;
+use crate::harness::cleanup::{self, Made};
 use crate::harness::machine::{with_other_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
@@ -75,7 +76,7 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     if !names.iter().any(|n| opts.wants(n)) {
         return Vec::new();
     }
-    let url = std::env::var("ACTORBUS_BENCH_AMQP_URL").unwrap_or_else(|_| URL.to_owned());
+    let url = url();
     // Loud, never a silent skip: a missing broker would hide the rows.
     if let Err(e) = raw::connect(&url).await {
         panic!(
@@ -164,14 +165,22 @@ pub(crate) fn config(url: &str) -> Config {
     config
 }
 
-/// A fresh queue name per run, deleted afterwards.
+/// The broker of every amqp row: `ACTORBUS_BENCH_AMQP_URL`, else the shared one.
+pub(crate) fn url() -> String {
+    std::env::var("ACTORBUS_BENCH_AMQP_URL").unwrap_or_else(|_| URL.to_owned())
+}
+
+/// A fresh queue name per run, deleted afterwards (by its row, or by the
+/// run's [`cleanup`](crate::harness::cleanup) if the row does not get there).
 pub(crate) fn queue_name(row: &str) -> String {
     static RUN: AtomicU64 = AtomicU64::new(0);
-    format!(
+    let name = format!(
         "bench-{row}-{}-{}",
         std::process::id(),
         RUN.fetch_add(1, Ordering::Relaxed)
-    )
+    );
+    cleanup::record(Made::Amqp(name.clone()));
+    name
 }
 
 async fn push_all(

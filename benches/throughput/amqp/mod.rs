@@ -22,3 +22,12 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         Vec::new()
     }
 }
+
+/// Deletes the queues `<name>` and `<name>.dead` and the exchange `<name>`
+/// of every name (what a row made and may have left behind).
+pub(crate) async fn sweep(names: Vec<String>) {
+    #[cfg(feature = "amqp")]
+    raw::sweep(&bus::url(), &names).await;
+    #[cfg(not(feature = "amqp"))]
+    let _ = names;
+}

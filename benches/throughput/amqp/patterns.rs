@@ -18,6 +18,7 @@ use actorbus::Bus;
 use super::bus::{config, queue_name, E2E};
 use super::raw::{connect, delete};
 use crate::harness::args::Opts;
+use crate::harness::cleanup::{record, Made};
 use crate::harness::fanout::{broker_fanout, group, per_delivery_target, BROKER_GROUPS};
 use crate::harness::row::Row;
 use crate::harness::rtt::{bus_rtt, compare_rtt, rtt_row};
@@ -48,6 +49,9 @@ pub(crate) async fn rows(opts: &Opts, url: &str, n: usize, reps: usize) -> Vec<R
 async fn fanout(url: &str, n: usize) -> Row {
     let bus = Bus::connect(config(url)).await.expect("connect");
     let topic = queue_name("fanout");
+    for i in 0..BROKER_GROUPS {
+        record(Made::Amqp(format!("{topic}.{}", group(i))));
+    }
     let row = broker_fanout(&bus, FANOUT, &topic, n).await;
     bus.shutdown().await.expect("shutdown");
     for i in 0..BROKER_GROUPS {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
@@ -30,18 +30,36 @@ pub(crate) async fn connect(url: &str) -> lapin::Result<Connection> {
 }
 
 /// Deletes a bench queue and its dead letters (the bus declares
-/// `<queue>.dead` beside every queue it uses).
+/// `<queue>.dead` beside every queue it uses): a [`sweep`] of its name.
 pub(crate) async fn delete(url: &str, queue: &str) {
-    if let Ok(conn) = connect(url).await {
-        for name in [queue.to_owned(), format!("{queue}.dead")] {
+    sweep(url, &[queue.to_owned()]).await;
+}
+
+/// Deletes the queues `<name>` and `<name>.dead` and the exchange
+/// `<name>` of every name, on one connection; a channel per delete, since
+/// a refused one closes its channel.
+pub(crate) async fn sweep(url: &str, names: &[String]) {
+    let Ok(conn) = connect(url).await else {
+        eprintln!("  cleanup: RabbitMQ is not reachable at {url}; bench queues may be left");
+        return;
+    };
+    for name in names {
+        for queue in [name.clone(), format!("{name}.dead")] {
             if let Ok(ch) = conn.create_channel().await {
                 let _ = ch
-                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                     .await;
+                let _ = ch.close(200, "bench".into()).await;
             }
         }
-        let _ = conn.close(200, "bench".into()).await;
+        if let Ok(ch) = conn.create_channel().await {
+            let _ = ch
+                .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+            let _ = ch.close(200, "bench".into()).await;
+        }
     }
+    let _ = conn.close(200, "bench".into()).await;
 }
 
 fn persistent() -> BasicProperties {

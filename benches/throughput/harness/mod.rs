@@ -1,6 +1,7 @@
-//! What every row shares: flags, results, the printed table, targets, pacing, counting and readings of the machine, and the fan-out and round-trip rows of any bus.
+//! What every row shares: flags, cleanup of the brokers, results, the printed table, targets, pacing, counting and readings of the machine, and the fan-out and round-trip rows of any bus.
 
 pub(crate) mod args;
+pub(crate) mod cleanup;
 pub(crate) mod fanout;
 pub(crate) mod latency;
 pub(crate) mod machine;

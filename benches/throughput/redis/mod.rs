@@ -26,6 +26,15 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     }
 }
 
+/// Deletes every key that starts with one of `names` (what a row made and
+/// may have left behind).
+pub(crate) async fn sweep(names: Vec<String>) {
+    #[cfg(feature = "redis")]
+    raw::sweep(&names).await;
+    #[cfg(not(feature = "redis"))]
+    let _ = names;
+}
+
 #[cfg(feature = "redis")]
 mod batch;
 #[cfg(feature = "redis")]

@@ -10,6 +10,7 @@ use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 use redis::AsyncConnectionConfig;
 
+use crate::harness::cleanup::{self, Made};
 use crate::harness::latency::{drive, latency_row, record, samples, Pacing, Plan};
 use crate::harness::row::{Kind, Row};
 use crate::harness::sink::settle_down;
@@ -26,10 +27,14 @@ pub(super) fn url() -> String {
         .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
 }
 
+/// A fresh stream name, deleted afterwards (by its row, or by the run's
+/// [`cleanup`](crate::harness::cleanup) if the row does not get there).
 pub(super) fn fresh_stream(what: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("bench-redis-{what}-{}-{n}", std::process::id())
+    let name = format!("bench-redis-{what}-{}-{n}", std::process::id());
+    cleanup::record(Made::Redis(name.clone()));
+    name
 }
 
 /// A connection of its own, without a response timeout (blocking reads).
@@ -62,6 +67,44 @@ pub(super) async fn drop_keys(stream: &str) {
         .query_async(&mut conn)
         .await
         .expect("DEL");
+}
+
+/// Deletes every key that starts with one of `names`: one `SCAN` over the
+/// keys of the bench (all named `bench-…`), one `DEL` of those that match.
+pub(super) async fn sweep(names: &[String]) {
+    let Ok(client) = redis::Client::open(url()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        eprintln!("  cleanup: Redis is not reachable; bench keys may be left");
+        return;
+    };
+    let mut doomed = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let scanned: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("bench-*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await;
+        let Ok((next, keys)) = scanned else {
+            break;
+        };
+        doomed.extend(
+            keys.into_iter()
+                .filter(|key| names.iter().any(|name| key.starts_with(name.as_str()))),
+        );
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    if !doomed.is_empty() {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&doomed).query_async(&mut conn).await;
+    }
 }
 
 pub(super) async fn create_group(conn: &mut MultiplexedConnection, stream: &str) {

@@ -17,10 +17,12 @@ use tokio::sync::watch;
 
 use crate::config::amqp::AmqpConfig;
 use crate::delivery::Envelope;
-use crate::driver::amqp::link::{verdict, Fault, Link, Target};
+use crate::driver::amqp::batch::publish_batch;
+use crate::driver::amqp::link::{Fault, Link, Target};
 use crate::driver::amqp::replies::Sink;
 use crate::driver::amqp::wire;
 use crate::error::{Error, Result};
+use crate::timer::deadline;
 
 /// The current link, or `None` while reconnecting.
 pub(crate) type Links = watch::Receiver<Option<Arc<Link>>>;
@@ -209,58 +211,6 @@ pub(crate) async fn wait_link(links: &mut Links, deadline: Instant) -> Result<Ar
     }
 }
 
-/// Publishes `batch` in order on one link, then awaits every confirm
-/// together; a message that did not go through cleanly that way (a link
-/// fault, an unroutable message) is published again alone, as a push is,
-/// through outages until `timeout`. Answers each message's outcome in
-/// batch order.
-pub(crate) async fn publish_batch(
-    mut links: Links,
-    driver: Addr<AmqpDriver>,
-    batch: Vec<(Target, Envelope)>,
-    timeout: Duration,
-) -> Vec<Result<()>> {
-    let deadline = Instant::now() + timeout;
-    let mut done = vec![false; batch.len()];
-    if let Ok(link) = wait_link(&mut links, deadline).await {
-        let mut sent = Vec::with_capacity(batch.len());
-        for (index, (target, envelope)) in batch.iter().enumerate() {
-            let Ok(properties) = wire::properties(envelope) else {
-                break;
-            };
-            match link
-                .send(target, &envelope.payload, &properties, false)
-                .await
-            {
-                Ok(confirm) => sent.push((index, target, confirm)),
-                Err(_) => break,
-            }
-        }
-        let confirms = sent.into_iter().map(|(index, target, confirm)| async move {
-            let stored = confirm
-                .await
-                .ok()
-                .and_then(|c| verdict(target, c))
-                .is_some_and(|v| v.is_ok());
-            (index, stored)
-        });
-        for (index, stored) in futures_util::future::join_all(confirms).await {
-            done[index] = stored;
-        }
-    }
-    let rest = batch.iter().zip(done).map(|((target, envelope), done)| {
-        let (links, driver) = (links.clone(), driver.clone());
-        let left = deadline.saturating_duration_since(Instant::now());
-        async move {
-            match done {
-                true => Ok(()),
-                false => publish(links, driver, target.clone(), envelope, left).await,
-            }
-        }
-    });
-    futures_util::future::join_all(rest).await
-}
-
 /// Publishes `envelope` to `target` and waits for the broker's confirm,
 /// publishing again on the next link when the current one dies, and after
 /// a growing pause when the broker nacked it (a quorum queue electing a
@@ -278,7 +228,7 @@ pub(crate) async fn publish(
     envelope: &Envelope,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline(Instant::now(), timeout);
     let mut properties = wire::properties(envelope)?;
     if let Target::Lease { .. } = target {
         properties = wire::leased(properties);

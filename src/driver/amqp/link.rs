@@ -138,19 +138,8 @@ impl Link {
         properties: &BasicProperties,
         force: bool,
     ) -> std::result::Result<lapin::PublisherConfirm, Fault> {
+        self.prepare(target, properties, force).await?;
         let (exchange, key) = (target.exchange(), target.routing_key());
-        if properties.reply_to().as_ref().map(|r| r.as_str()) == Some(DIRECT_REPLY_TO) {
-            self.replying
-                .get_or_try_init(|| async {
-                    let sink = self.sink.get().cloned().ok_or(Error::Closed)?;
-                    replies::consume(&self.confirms, sink).await
-                })
-                .await
-                .map_err(|e| self.fault(e))?;
-        }
-        self.declare(target, &target.declared_as(), force)
-            .await
-            .map_err(|e| self.fault(e))?;
         // A reply is not `mandatory`: one whose requester is gone is
         // simply dropped, and a `basic.return` for it could be taken by
         // lapin for the return of another publish on this channel.
@@ -166,6 +155,31 @@ impl Link {
                 payload,
                 properties.clone(),
             )
+            .await
+            .map_err(|e| self.fault(e))
+    }
+
+    /// Makes a publish of `properties` to `target` ready to go out at
+    /// once: its target declared (unless known and not `force`d) and, when
+    /// it asks for direct replies, this link's reply consumer started. A
+    /// batch prepares its targets first, so that none of its publishes
+    /// waits for a declare and the batch goes out in order.
+    pub(crate) async fn prepare(
+        &self,
+        target: &Target,
+        properties: &BasicProperties,
+        force: bool,
+    ) -> std::result::Result<(), Fault> {
+        if properties.reply_to().as_ref().map(|r| r.as_str()) == Some(DIRECT_REPLY_TO) {
+            self.replying
+                .get_or_try_init(|| async {
+                    let sink = self.sink.get().cloned().ok_or(Error::Closed)?;
+                    replies::consume(&self.confirms, sink).await
+                })
+                .await
+                .map_err(|e| self.fault(e))?;
+        }
+        self.declare(target, &target.declared_as(), force)
             .await
             .map_err(|e| self.fault(e))
     }

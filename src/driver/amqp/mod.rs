@@ -10,12 +10,14 @@
 //! - `target`: where a publish goes;
 //! - `operate`: peek and redrive, by `basic.get` without acknowledgement;
 //! - `connect`: which node of `amqp.urls` to connect to, and opening a link's connections;
+//! - `batch`: a batch of pushes published with every confirm in flight at once;
 //! - `driver`: [`AmqpDriver`](driver::AmqpDriver), connections, confirmed publishes, reconnection;
 //! - `link`: one generation of connections and the broker operations on it;
 //! - `shared`: settings and handles every channel shares, counting and purging;
 //! - `wire`: queue names, wait queues, message properties.
 
 pub(crate) mod backend;
+pub(crate) mod batch;
 pub(crate) mod broker;
 pub(crate) mod connect;
 pub(crate) mod consumer;

@@ -14,6 +14,7 @@ use crate::driver::amqp::link::{Link, Target};
 use crate::driver::amqp::wire;
 use crate::error::Result;
 use crate::stats::QueueStats;
+use crate::timer::deadline;
 use crate::validate;
 
 /// RabbitMQ's default `frame_max`.
@@ -111,7 +112,7 @@ impl AmqpShared {
     /// The current link, waiting up to `push_timeout` through an outage.
     pub(crate) async fn link(&self) -> Result<Arc<Link>> {
         let mut links = self.links.clone();
-        driver::wait_link(&mut links, Instant::now() + self.push_timeout).await
+        driver::wait_link(&mut links, deadline(Instant::now(), self.push_timeout)).await
     }
 
     /// Counts `queue` on the broker: `ready` in the queue, `delayed` in the

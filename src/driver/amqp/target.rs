@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::driver::amqp::wire;
 
 /// Where a publish goes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Target {
     /// A durable queue (by its user-facing name).
     Queue(String),

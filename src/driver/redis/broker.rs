@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
 use crate::runtime::Arbiters;
 use crate::stats::QueueStats;
+use crate::timer::deadline;
 
 /// The bus's handle on the redis driver.
 pub(crate) struct RedisBroker {
@@ -135,7 +136,7 @@ impl RedisBroker {
         envelope: Envelope,
         delay: Option<Duration>,
     ) -> Result<()> {
-        let deadline = Instant::now() + self.push_timeout;
+        let deadline = deadline(Instant::now(), self.push_timeout);
         if delay.is_none() {
             let direct = self.push_direct(queue, &envelope, self.push_timeout);
             if direct.await.is_some() {
@@ -155,7 +156,7 @@ impl RedisBroker {
         queue: &str,
         batch: Vec<(Envelope, Option<Duration>)>,
     ) -> std::result::Result<(), Unstored> {
-        let deadline = Instant::now() + self.push_timeout;
+        let deadline = deadline(Instant::now(), self.push_timeout);
         let outcomes = self.through_pusher(queue, batch, deadline).await;
         Unstored::gather(outcomes.map_err(Unstored::none)?)
     }
@@ -210,29 +211,46 @@ impl RedisBroker {
     /// pusher then stores the push, reconnecting with backoff; an `XADD`
     /// that failed may have been stored, so it may be stored twice
     /// (at-least-once, as any retried push).
+    ///
+    /// The reply's deadline is a timer wherever the `XADD` is awaited. A
+    /// thread of an actix system has timers, so a caller there awaits it
+    /// itself. Any other caller (a plain tokio runtime, which may be built
+    /// without timers, or no runtime at all) has it awaited by a task on
+    /// the pusher's arbiter, which has timers: the same one `XADD` on the
+    /// same connection, plus one task hand-off instead of the pusher's
+    /// gathering.
     async fn push_direct(&self, queue: &str, envelope: &Envelope, limit: Duration) -> Option<()> {
-        // The reply's deadline is a timer on the caller's runtime. Only an
-        // actix system's is sure to have timers (a tokio runtime may be
-        // built without, and the timer would panic); other callers go
-        // through the pusher.
-        System::try_current()?;
         // A push that waits for replicas (`redis.wait_replicas`) needs its
         // `WAIT` on the connection of its `XADD`: the pusher sends both.
         if self.link.wait_replicas > 0 {
             return None;
         }
-        let (cmd, thread) = {
+        let (cmd, home) = {
             let channel = self.channels.cached(queue)?;
-            let thread = *channel.front.inbox.thread.get()?;
-            (commands::xadd(&channel.front.keys, envelope), thread)
+            let home = channel.front.inbox.home.get()?.clone();
+            (commands::xadd(&channel.front.keys, envelope), home)
         };
-        let (generation, mut conn) = self.link.shared_of(thread)?;
+        let (generation, mut conn) = self.link.shared_of(home.thread)?;
         conn.set_response_timeout(limit);
-        let stored = cmd.query_async::<()>(&mut conn).await;
-        if stored.as_ref().is_err_and(transient) {
-            self.link.broken_of(thread, generation);
+        let (link, thread) = (self.link.clone(), home.thread);
+        let xadd = async move {
+            let stored = cmd.query_async::<()>(&mut conn).await;
+            if stored.as_ref().is_err_and(transient) {
+                link.broken_of(thread, generation);
+            }
+            stored.ok()
+        };
+        if System::try_current().is_some() {
+            return xadd.await;
         }
-        stored.ok()
+        let (reply, stored) = oneshot::channel();
+        let spawned = home.arbiter.spawn(async move {
+            let _ = reply.send(xadd.await);
+        });
+        if !spawned {
+            return None;
+        }
+        stored.await.ok().flatten()
     }
 
     /// Adds `envelope` to the stream of `topic` (one `XADD`).

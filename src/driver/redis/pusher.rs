@@ -11,8 +11,7 @@
 //! An immediate push comes here only when it cannot go straight through
 //! this arbiter's shared connection
 //! ([`RedisBroker`](crate::driver::redis::broker::RedisBroker)'s direct path): no
-//! such connection yet, it broke, or the caller has no timer. Delayed
-//! pushes always come here.
+//! such connection yet, or it broke. Delayed pushes always come here.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
@@ -69,11 +68,20 @@ pub(crate) struct Push {
 #[derive(Default)]
 pub(crate) struct Inbox {
     pushes: Mutex<Vec<Push>>,
-    /// The pusher's arbiter thread, once it started: an immediate push
-    /// sends its `XADD` through that thread's shared connection, whose I/O
-    /// runs there, and comes here only when that connection is missing or
+    /// The pusher's arbiter, once it started: an immediate push sends its
+    /// `XADD` through that thread's shared connection, whose I/O runs
+    /// there, and comes here only when that connection is missing or
     /// broke.
-    pub(crate) thread: OnceLock<ThreadId>,
+    pub(crate) home: OnceLock<Home>,
+}
+
+/// The arbiter a pusher runs on.
+#[derive(Clone)]
+pub(crate) struct Home {
+    /// Its thread, which keys its shared connection.
+    pub(crate) thread: ThreadId,
+    /// Where a caller without a timer of its own runs its direct push.
+    pub(crate) arbiter: ArbiterHandle,
 }
 
 impl Inbox {
@@ -217,9 +225,10 @@ impl Actor for RedisPusher {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.inbox
-            .thread
-            .get_or_init(|| std::thread::current().id());
+        self.inbox.home.get_or_init(|| Home {
+            thread: std::thread::current().id(),
+            arbiter: Arbiter::current(),
+        });
     }
 }
 
