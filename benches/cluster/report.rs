@@ -11,8 +11,9 @@ use crate::harness::row::Row;
 use crate::harness::table::fmt_opt;
 
 /// One line per row: CPU seconds of this process, of each broker process
-/// and of the rest of the machine over the row's window, connections, and
-/// Redis commands per message or RabbitMQ disk writes.
+/// and of the rest of the machine over the row's window, the CPU a message
+/// costs, connections, and Redis commands per message or RabbitMQ disk
+/// writes.
 pub(crate) fn breakdown(rows: &[Row]) -> Vec<String> {
     rows.iter()
         .map(|row| {
@@ -33,14 +34,19 @@ pub(crate) fn breakdown(rows: &[Row]) -> Vec<String> {
                 (None, Some(mib)) => format!("{mib:.1} MiB written to disk"),
                 (None, None) => "-".to_owned(),
             };
+            // What one message costs the machine, wherever it is spent.
+            let per_msg = num("bench_cpu_s")
+                .zip(num("broker_cpu_s"))
+                .map(|(bench, brokers)| (bench + brokers) / row.n as f64 * 1e6);
             format!(
-                "{}: {} s; CPU-s: bench {}, brokers {} ({}), neighbours {}; {} connections; {last}",
+                "{}: {} s; CPU-s: bench {}, brokers {} ({}), neighbours {}; bench + brokers {} µs CPU/msg; {} connections; {last}",
                 row.name,
                 fmt_opt(num("window_s"), 2),
                 fmt_opt(num("bench_cpu_s"), 2),
                 fmt_opt(num("broker_cpu_s"), 2),
                 nodes.join(", "),
                 fmt_opt(num("neighbours_cpu_s"), 2),
+                fmt_opt(per_msg, 0),
                 fmt_opt(num("connections"), 0),
             )
         })
