@@ -3,7 +3,7 @@
 
 use actorbus::AmqpQueueType;
 
-use crate::e2e::{self, interleaved, Spec};
+use crate::e2e::{self, interleaved, Load};
 use crate::harness::args::Opts;
 use crate::harness::row::Row;
 use crate::probe::{Broker, Node};
@@ -55,13 +55,14 @@ pub(crate) async fn rows(opts: &Opts, reps: usize) -> Vec<Row> {
             .collect(),
         ports: cluster.nodes.iter().map(|node| node.port).collect(),
     };
-    let (n, pushers) = (n(opts), opts.producers);
+    let load = Load {
+        n: n(opts),
+        pushers: opts.producers,
+    };
     let (cluster, broker) = (&cluster, &broker);
     interleaved(reps, names, |quorum, rep| {
         let kind = if quorum { "quorum" } else { "classic" };
-        let queues: Vec<String> = (0..QUEUES)
-            .map(|i| format!("bench-cluster-{kind}-{}-{rep}-{i}", std::process::id()))
-            .collect();
+        let queues = e2e::queue_names(kind, rep, QUEUES);
         let mut config = cluster.quorum_config();
         if !quorum {
             config.amqp.queue_type = AmqpQueueType::Classic;
@@ -69,15 +70,7 @@ pub(crate) async fn rows(opts: &Opts, reps: usize) -> Vec<Row> {
         let name = if quorum { QUORUM } else { CLASSIC };
         async move {
             // The queues stay on the private cluster, which goes at the end.
-            let spec = Spec {
-                name,
-                config,
-                queues: &queues,
-                n,
-                pushers,
-                broker,
-            };
-            e2e::run(spec).await
+            e2e::run(name, config, &queues, load, broker).await
         }
     })
     .await

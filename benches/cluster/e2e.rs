@@ -23,26 +23,40 @@ const PAYLOAD_LEN: usize = 64;
 /// e2e rows (`c64`).
 pub(crate) const CONCURRENCY: usize = 64;
 
-/// One row's work.
-pub(crate) struct Spec<'a> {
-    pub(crate) name: &'static str,
-    pub(crate) config: Config,
-    pub(crate) queues: &'a [String],
+/// How much one row pushes, and from how many tasks.
+#[derive(Clone, Copy)]
+pub(crate) struct Load {
+    /// Messages of the row.
     pub(crate) n: usize,
+    /// Pusher tasks.
     pub(crate) pushers: usize,
-    /// The broker whose processes the row watches.
-    pub(crate) broker: &'a Broker,
 }
 
-/// Runs the row once: connects, attaches the listeners, then times the
-/// pushes and the handling; shuts the bus down afterwards (not timed).
-pub(crate) async fn run(spec: Spec<'_>) -> Row {
-    let bus = Bus::connect(spec.config).await.expect("connect the bus");
+/// The names of a run's `count` queues: `bench-cluster-<kind>-<pid>-<run>-<i>`.
+pub(crate) fn queue_names(kind: &str, run: usize, count: usize) -> Vec<String> {
+    let pid = std::process::id();
+    (0..count)
+        .map(|i| format!("bench-cluster-{kind}-{pid}-{run}-{i}"))
+        .collect()
+}
+
+/// Runs the row `name` once on `queues`: connects with `config`, attaches
+/// the listeners, then times the pushes and the handling while watching
+/// `broker`'s processes; shuts the bus down afterwards (not timed).
+pub(crate) async fn run(
+    name: &'static str,
+    config: Config,
+    queues: &[String],
+    load: Load,
+    broker: &Broker,
+) -> Row {
+    let Load { n, pushers } = load;
+    let bus = Bus::connect(config).await.expect("connect the bus");
     let sink = Sink::default();
     let handled: Arc<Vec<AtomicUsize>> =
-        Arc::new(spec.queues.iter().map(|_| AtomicUsize::new(0)).collect());
-    let target = sink.expect(spec.n);
-    for (i, queue) in spec.queues.iter().enumerate() {
+        Arc::new(queues.iter().map(|_| AtomicUsize::new(0)).collect());
+    let target = sink.expect(n);
+    for (i, queue) in queues.iter().enumerate() {
         let (sink, handled) = (sink.clone(), handled.clone());
         let opts = ListenerOptions::default().with_concurrency(CONCURRENCY);
         bus.add_listener_with(queue, opts, move |d: Delivery| {
@@ -54,28 +68,28 @@ pub(crate) async fn run(spec: Spec<'_>) -> Row {
         .await
         .expect("add_listener");
     }
-    let reading = spec.broker.begin();
+    let reading = broker.begin();
     let start = Instant::now();
-    push_all(&bus, spec.queues, spec.n, spec.pushers).await;
+    push_all(&bus, queues, n, pushers).await;
     sink.wait(target).await;
     let elapsed = start.elapsed();
-    let spent = spec.broker.end(reading, spec.n);
+    let spent = broker.end(reading, n);
     bus.shutdown().await.expect("shutdown");
     for (i, count) in handled.iter().enumerate() {
-        let expected = (spec.n + spec.queues.len() - 1 - i) / spec.queues.len();
+        let expected = (n + queues.len() - 1 - i) / queues.len();
         let count = count.load(Ordering::Relaxed);
         assert!(
             count >= expected,
             "{}: queue {} handled {count} of its {expected} messages",
-            spec.name,
-            spec.queues[i]
+            name,
+            queues[i]
         );
     }
-    let mut row = Row::rate(spec.name, Kind::E2e { seq: false }, spec.n, elapsed)
-        .with("queues", json!(spec.queues.len()))
-        .with("pushers", json!(spec.pushers))
+    let mut row = Row::rate(name, Kind::E2e { seq: false }, n, elapsed)
+        .with("queues", json!(queues.len()))
+        .with("pushers", json!(pushers))
         .with("listener_concurrency", json!(CONCURRENCY))
-        .with("duplicates", json!(sink.count() - spec.n));
+        .with("duplicates", json!(sink.count() - n));
     row.extra.extend(spent);
     row
 }

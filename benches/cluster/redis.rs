@@ -2,7 +2,7 @@
 //! queues on a private Redis Cluster of 3 masters and 3 replicas, runs
 //! interleaved; the cluster row's ratio is to the single-node row.
 
-use crate::e2e::{self, interleaved, Spec};
+use crate::e2e::{self, interleaved, Load};
 use crate::harness::args::Opts;
 use crate::harness::row::Row;
 use crate::probe::{redis_pid, Broker, Node};
@@ -49,47 +49,28 @@ pub(crate) async fn rows(opts: &Opts, reps: usize) -> Vec<Row> {
         }],
         ports: vec![SHARED_PORT],
     };
-    let (n, pushers) = (n(opts), opts.producers);
+    let load = Load {
+        n: n(opts),
+        pushers: opts.producers,
+    };
     interleaved(reps, names, |on_cluster, rep| {
-        let queues: Vec<String> = (0..QUEUES)
-            .map(|i| {
-                let side = if on_cluster { "cluster" } else { "single" };
-                format!("bench-cluster-{side}-{}-{rep}-{i}", std::process::id())
-            })
-            .collect();
+        let side = if on_cluster { "cluster" } else { "single" };
+        let queues = e2e::queue_names(side, rep, QUEUES);
         let (cluster, cluster_broker, single_broker) = (&cluster, &cluster_broker, &single_broker);
         async move {
-            if on_cluster {
-                let (cluster, broker) = (cluster.as_ref(), cluster_broker.as_ref());
-                let (cluster, broker) = cluster.zip(broker).expect("the cluster runs");
-                let config = cluster.config();
-                let spec = Spec {
-                    name: CLUSTER,
-                    config,
-                    queues: &queues,
-                    n,
-                    pushers,
-                    broker,
-                };
-                e2e::run(spec).await
+            // The single node's keys go when the run ends, however it ends.
+            let _keys = (!on_cluster).then(|| SharedKeys {
+                port: SHARED_PORT,
+                queues: queues.clone(),
+            });
+            let (name, config, broker) = if on_cluster {
+                let cluster = cluster.as_ref().expect("the cluster runs");
+                let broker = cluster_broker.as_ref().expect("the cluster runs");
+                (CLUSTER, cluster.config(), broker)
             } else {
-                // Deleted when the run ends, however it ends.
-                let _keys = SharedKeys {
-                    port: SHARED_PORT,
-                    queues: queues.clone(),
-                };
-                let config = config_on(SHARED_URL);
-                let broker = single_broker;
-                let spec = Spec {
-                    name: SINGLE,
-                    config,
-                    queues: &queues,
-                    n,
-                    pushers,
-                    broker,
-                };
-                e2e::run(spec).await
-            }
+                (SINGLE, config_on(SHARED_URL), single_broker)
+            };
+            e2e::run(name, config, &queues, load, broker).await
         }
     })
     .await
