@@ -51,24 +51,31 @@ fn has_control(name: &str) -> bool {
 }
 
 /// Whether `name` ends like a wait queue: `.wait.` and then only digits.
+/// Read from the end (every push checks its queue's name): most names
+/// fail at their last byte, and none needs a substring search.
 fn is_wait_queue(name: &str) -> bool {
-    // Most names do not end with a digit: no search for the infix then.
-    name.as_bytes().last().is_some_and(u8::is_ascii_digit)
-        && name
-            .rsplit_once(WAIT_INFIX)
-            .is_some_and(|(_, ms)| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
+    strip_run(name, |b| b.is_ascii_digit()).is_some_and(|rest| rest.ends_with(WAIT_INFIX))
 }
 
 /// Whether `name` ends like a lease queue: `.lease.`, then hex digits,
-/// `-`, hex digits, `-`, decimal digits.
+/// `-`, hex digits, `-`, decimal digits (read from the end, as
+/// [`is_wait_queue`]).
 fn is_lease_queue(name: &str) -> bool {
-    let Some((_, id)) = name.rsplit_once(LEASE_INFIX) else {
-        return false;
-    };
-    let parts: Vec<&str> = id.split('-').collect();
-    let hex = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_hexdigit());
-    matches!(parts.as_slice(), [pid, time, listener]
-        if hex(pid) && hex(time) && !listener.is_empty() && listener.bytes().all(|b| b.is_ascii_digit()))
+    let hex = |b: u8| b.is_ascii_hexdigit();
+    strip_run(name, |b| b.is_ascii_digit())
+        .and_then(|rest| rest.strip_suffix('-'))
+        .and_then(|rest| strip_run(rest, hex))
+        .and_then(|rest| rest.strip_suffix('-'))
+        .and_then(|rest| strip_run(rest, hex))
+        .is_some_and(|rest| rest.ends_with(LEASE_INFIX))
+}
+
+/// `name` without the run of trailing bytes that match `class`; `None`
+/// when it does not end with at least one.
+fn strip_run(name: &str, class: impl Fn(u8) -> bool) -> Option<&str> {
+    let run = name.bytes().rev().take_while(|&b| class(b)).count();
+    // The run is ASCII, so the cut falls on a character boundary.
+    (run > 0).then(|| &name[..name.len() - run])
 }
 
 /// Longest header name, in bytes: AMQP carries names as short strings.

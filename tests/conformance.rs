@@ -155,10 +155,10 @@ conformance_suite!(redis, support::redis_bus);
 
 /// A subset of the cases on a private Redis Cluster (3 masters, 3
 /// replicas; `redis.cluster`): producing, retries and dead letters, delays,
-/// competing consumers, removal, receive, stats, peek and redrive. One
+/// competing consumers, removal, receive, stats, peek, redrive, topics
+/// (every key of a topic in the topic's hash slot) and request/reply. One
 /// test runs them in turn on one cluster (a cluster per case would start
-/// 6 servers each). Topics are left out: their layout (a stream per group,
-/// written by one script) spans hash slots.
+/// 6 servers each).
 #[cfg(feature = "redis")]
 mod redis_cluster {
     use actorbus::{Bus, Config, DriverKind};
@@ -222,6 +222,16 @@ mod redis_cluster {
             redrive::redrive_leaves_dead_letters_a_listener_holds,
             shutdown::shutdown_waits_for_handler_in_flight,
             edges::longest_delay_is_held_as_long_as_possible,
+            topic::publish_reaches_every_group,
+            topic::members_of_a_group_compete,
+            topic::group_stores_while_no_member_runs,
+            topic::failing_group_retries_and_dead_letters_alone,
+            topic::group_joined_later_gets_only_later_messages,
+            topic::stopped_group_does_not_slow_another,
+            topic::bad_topic_or_group_names_are_refused,
+            request::request_gets_its_own_reply,
+            request::late_reply_is_dropped_and_counted,
+            request::reply_to_a_plain_delivery_is_refused,
         );
     }
 }

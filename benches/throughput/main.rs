@@ -16,7 +16,7 @@
 //! `ACTORBUS_BENCH_RSS_N` (messages of the RSS row, default 1,000,000 also
 //! in `--quick`: it takes a second or two). A positional argument runs only
 //! the rows whose name contains it (`cargo bench --bench throughput --
-//! "memory e2e"`).
+//! "memory e2e"`; `"fan-out|issue_async"` runs the rows that contain either).
 //!
 //! The table's `other CPU s` column is CPU time other processes took on the
 //! machine during the row; on a shared 2-core machine anything above ~0.1 s

@@ -202,13 +202,13 @@ impl<B: Backend> Core<B> {
     /// Hands what `next` yields to listeners with room, one each in turn.
     pub(crate) fn assign(&mut self, mut next: impl FnMut() -> Option<(B::Handle, Envelope)>) {
         let (ledger, name) = (&mut self.ledger, &self.name);
-        let batches = self.listeners.assign(|listener| {
-            let (handle, envelope) = next()?;
-            Some(ledger.hold(name, listener, handle, envelope))
-        });
-        for (addr, batch) in batches {
-            addr.do_send(Deliver(batch));
-        }
+        self.listeners.assign(
+            |listener| {
+                let (handle, envelope) = next()?;
+                Some(ledger.hold(name, listener, handle, envelope))
+            },
+            |addr, batch| addr.do_send(Deliver(batch)),
+        );
     }
 
     /// Turns a listener's verdicts into settlements, in token order:

@@ -92,14 +92,31 @@ impl<A> Subscribers<A> {
         }
     }
 
-    /// Hands out items from `lease` (called with the receiving listener's
+    /// Leases items (from `lease`, called with the receiving listener's
     /// id, `None` when the queue is empty) to listeners with room in their
     /// window, one per listener per round so competing consumers share
-    /// evenly. Returns each listener's batch; empty batches are left out.
+    /// evenly, and hands each listener's batch to `deliver`; empty batches
+    /// are left out. Runs on every dispatch: with one listener (the common
+    /// case) and nothing to lease it allocates nothing.
     pub(crate) fn assign<T>(
         &mut self,
         mut lease: impl FnMut(ListenerId) -> Option<T>,
-    ) -> Vec<(&A, Vec<T>)> {
+        mut deliver: impl FnMut(&A, Vec<T>),
+    ) {
+        if let [s] = self.list.as_mut_slice() {
+            let mut batch = Vec::new();
+            while s.leased < s.window {
+                let Some(item) = lease(s.id) else {
+                    break;
+                };
+                s.leased += 1;
+                batch.push(item);
+            }
+            if !batch.is_empty() {
+                deliver(&s.addr, batch);
+            }
+            return;
+        }
         let n = self.list.len();
         let mut batches: Vec<Vec<T>> = std::iter::repeat_with(Vec::new).take(n).collect();
         let mut progress = n > 0;
@@ -123,12 +140,11 @@ impl<A> Subscribers<A> {
                 progress = true;
             }
         }
-        self.list
-            .iter()
-            .zip(batches)
-            .filter(|(_, batch)| !batch.is_empty())
-            .map(|(s, batch)| (&s.addr, batch))
-            .collect()
+        for (s, batch) in self.list.iter().zip(batches) {
+            if !batch.is_empty() {
+                deliver(&s.addr, batch);
+            }
+        }
     }
 }
 
@@ -140,14 +156,16 @@ mod tests {
         subs: &mut Subscribers<&'static str>,
         available: &mut usize,
     ) -> Vec<(&'static str, usize)> {
-        subs.assign(|_| {
-            (*available > 0).then(|| {
-                *available -= 1;
-            })
-        })
-        .into_iter()
-        .map(|(addr, batch)| (*addr, batch.len()))
-        .collect()
+        let mut got = Vec::new();
+        subs.assign(
+            |_| {
+                (*available > 0).then(|| {
+                    *available -= 1;
+                })
+            },
+            |addr, batch| got.push((*addr, batch.len())),
+        );
+        got
     }
 
     #[test]

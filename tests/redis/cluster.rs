@@ -1,14 +1,15 @@
 //! Redis Cluster (`redis.cluster`) and `redis.wait_replicas`, on private
 //! clusters of 3 masters and 3 replicas (never the shared Redis): a
-//! failover under load, 30 queues spread over the masters, and `WAIT`'s
-//! typed error. The conformance subset on a cluster is in
+//! failover under load, 30 queues and 10 topics spread over the masters,
+//! and `WAIT`'s typed error. The conformance subset on a cluster is in
 //! `tests/conformance.rs` (`redis_cluster`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actorbus::{Bus, Delivery, Error, ListenerOptions};
+use actorbus::{Bus, Delivery, Error, ListenerOptions, Reject};
 
 use crate::support::redis::{cli_on, config_on, SHARED_URL};
 use crate::support::redis_cluster::RedisCluster;
@@ -168,7 +169,7 @@ async fn wait_replicas_0_failover_loss_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thirty_queues_get_their_messages_and_spread_over_every_master() {
+async fn thirty_queues_and_ten_topics_get_their_messages_and_spread_over_the_masters() {
     init_tracing();
     const QUEUES: usize = 30;
     const EACH: u32 = 50;
@@ -231,23 +232,71 @@ async fn thirty_queues_get_their_messages_and_spread_over_every_master() {
         "30 queues land on all three masters: {owners:?}"
     );
 
-    // Topics are refused (a typed error, nothing written), the bus goes on.
-    let published = bus.publish("cluster-topic", "x").await.map(drop);
+    // Topics: every key of a topic is in the topic's slot (its shared
+    // stream and its group's own stream on the master owning `{<t>}`),
+    // and topics spread over the masters as queues do.
+    const TOPICS: usize = 10;
+    let topics: Vec<String> = (0..TOPICS)
+        .map(|i| unique_queue(&format!("spread-topic{i}")))
+        .collect();
+    let heard: Arc<Mutex<Vec<usize>>> = Arc::default();
+    for (n, topic) in topics.iter().enumerate() {
+        let heard = heard.clone();
+        let listener = bus
+            .add_subscriber(topic, "g", move |_d: Delivery| {
+                heard.lock().unwrap().push(n);
+                async { Ok(()) }
+            })
+            .await
+            .expect("add_subscriber on a cluster");
+        listeners.push(listener);
+        bus.publish(topic, indexed(0)).await.expect("publish");
+    }
+    eventually("every topic's group got its message", LIMIT * 2, || async {
+        heard.lock().unwrap().len() >= TOPICS
+    })
+    .await;
+    let mut heard = heard.lock().unwrap().clone();
+    heard.sort_unstable();
+    assert_eq!(heard, (0..TOPICS).collect::<Vec<_>>(), "each topic once");
+    let mut topic_owners = HashSet::new();
+    for topic in &topics {
+        let shared = format!("{{{topic}}}");
+        let master = cluster.master_of(&shared);
+        for key in [shared.clone(), format!("{shared}.g")] {
+            assert_eq!(
+                cli_on(master, &["TYPE", &key]).trim(),
+                "stream",
+                "{key} on {master}"
+            );
+        }
+        topic_owners.insert(master);
+    }
+    assert!(
+        topic_owners.len() >= 2,
+        "{TOPICS} topics land on more than one master: {topic_owners:?}"
+    );
+
+    group_dead_letters_stay_in_the_topic_slot(&cluster, &bus).await;
+    every_connection_to_a_master_has_keepalive(&cluster);
+
+    // A group's queue this bus used as an ordinary queue (its keys in
+    // another slot) cannot become the group: a typed error, and the bus
+    // goes on.
+    let early = unique_queue("spread-early");
+    bus.push(&format!("{early}.g"), "x").await.expect("push");
     let joined = bus
-        .add_subscriber("cluster-topic", "g", |_d: Delivery| async { Ok(()) })
+        .add_subscriber(&early, "g", |_d: Delivery| async { Ok(()) })
         .await
         .map(drop);
-    for refused in [published, joined] {
-        match refused {
-            Err(e @ Error::Backend { .. }) => {
-                assert!(e.to_string().contains("Redis Cluster"), "{e}");
-            }
-            other => panic!("a topic on a cluster: {other:?}"),
-        }
+    match joined {
+        Err(e @ Error::Backend { .. }) => assert!(e.to_string().contains("Redis Cluster"), "{e}"),
+        other => panic!("joining a group used as a queue: {other:?}"),
     }
+    bus.purge(&format!("{early}.g")).await.expect("purge");
     bus.push(&queues[0], indexed(EACH))
         .await
-        .expect("push after a refused publish");
+        .expect("push after the topics");
     for listener in listeners {
         listener.remove().await.expect("remove");
     }
@@ -328,5 +377,79 @@ async fn a_cluster_that_is_not_one_or_not_there_is_a_backend_error() {
             }
             other => panic!("{nodes:?}: {:?}", other.map(|_| "a bus")),
         }
+    }
+}
+
+/// A group's dead letters are in its topic's slot (`{<t>}.<g>.dead`), a
+/// second bus finds them by their queue name (`<t>.<g>.dead`), and a
+/// redrive through it brings them back to the group.
+async fn group_dead_letters_stay_in_the_topic_slot(cluster: &RedisCluster, bus: &Bus) {
+    let topic = unique_queue("spread-dead");
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let strict = bus
+        .add_subscriber(&topic, "strict", move |_d: Delivery| {
+            // The first delivery is rejected (dead-lettered at once), the
+            // redriven one accepted.
+            let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Err(Reject::new("not now").into())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await
+        .expect("add_subscriber");
+    bus.publish(&topic, "x").await.expect("publish");
+    let other = Bus::connect(cluster.config()).await.expect("connect");
+    let dead_queue = format!("{topic}.strict.dead");
+    eventually("the dead letter is counted by name", LIMIT, || async {
+        other.stats(&dead_queue).await.expect("stats").ready == 1
+    })
+    .await;
+    let key = format!("{{{topic}}}.strict.dead");
+    let master = cluster.master_of(&format!("{{{topic}}}"));
+    assert_eq!(
+        cli_on(master, &["XLEN", &key]).trim(),
+        "1",
+        "{key} on {master}"
+    );
+    let group_queue = format!("{topic}.strict");
+    let moved = other.redrive(&group_queue, 10).await.expect("redrive");
+    assert_eq!(moved, 1, "the dead letter went back to the group");
+    eventually("the redriven message is handled", LIMIT, || async {
+        calls.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert_eq!(cli_on(master, &["XLEN", &key]).trim(), "0", "{key} emptied");
+    strict.remove().await.expect("remove");
+    other.shutdown().await.expect("shutdown");
+}
+
+/// This process's TCP connections to the cluster's masters, as `ss` shows
+/// them, all run a keepalive timer: cluster connections get the driver's
+/// silence detection (keepalive probes and a TCP user timeout) as single
+/// Redis ones do.
+fn every_connection_to_a_master_has_keepalive(cluster: &RedisCluster) {
+    let out = std::process::Command::new("ss")
+        .args(["-tnpoH", "state", "established"])
+        .output()
+        .expect("ss runs");
+    let out = String::from_utf8_lossy(&out.stdout);
+    let me = format!("pid={},", std::process::id());
+    let targets: Vec<String> = cluster
+        .masters()
+        .iter()
+        .map(|port| format!("127.0.0.1:{port} "))
+        .collect();
+    let ours: Vec<&str> = out
+        .lines()
+        .filter(|line| line.contains(&me) && targets.iter().any(|t| line.contains(t.as_str())))
+        .collect();
+    assert!(!ours.is_empty(), "no connection to a master in:\n{out}");
+    for line in &ours {
+        assert!(line.contains("keepalive"), "no keepalive timer: {line}");
     }
 }

@@ -25,7 +25,8 @@ pub(crate) struct Opts {
     /// RSS row: messages queued.
     pub(crate) rss_n: usize,
     pub(crate) json: Option<PathBuf>,
-    /// Runs only the rows whose name contains this (cargo's positional filter).
+    /// Runs only the rows whose name contains this (cargo's positional
+    /// filter); `a|b` runs the rows that contain `a` or `b`.
     pub(crate) filter: Option<String>,
 }
 
@@ -33,7 +34,7 @@ impl Opts {
     pub(crate) fn wants(&self, name: &str) -> bool {
         self.filter
             .as_ref()
-            .is_none_or(|f| name.contains(f.as_str()))
+            .is_none_or(|f| f.split('|').any(|part| name.contains(part)))
     }
 
     /// Name of the bus latency row held to the p99 target.

@@ -268,7 +268,11 @@ impl Backend for MemoryBackend {
     }
 
     fn credit(&mut self, _listener: ListenerId, cx: &mut Cx<'_, Self>) {
-        self.queue_dispatch(cx);
+        // Nothing ready, nothing to hand out: no `Dispatch` message then
+        // (after every settle of a queue that keeps up with its pushes).
+        if self.store.ready_len() > 0 {
+            self.queue_dispatch(cx);
+        }
     }
 
     fn unsubscribed(&mut self, _listener: ListenerId, _cx: &mut Cx<'_, Self>) {}
@@ -320,10 +324,17 @@ impl Backend for MemoryBackend {
             MemoryEvent::Arrived => {
                 let mut arrivals = std::mem::take(&mut self.arrivals);
                 self.front.inbox.take_into(&mut arrivals);
+                // Every arrival is stored before any is handed out, so the
+                // whole burst is dispatched here at once: no `Dispatch`
+                // message to this actor per wake-up (one push per wake-up
+                // is the common case when pushes spread over many queues).
+                let queued = std::mem::replace(&mut self.dispatch_queued, true);
                 for (envelope, delay) in arrivals.drain(..) {
                     self.store(envelope, delay, cx);
                 }
                 self.arrivals = arrivals;
+                self.dispatch_queued = queued;
+                self.dispatch(cx);
             }
             MemoryEvent::Dispatch => {
                 self.dispatch_queued = false;

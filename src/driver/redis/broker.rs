@@ -91,15 +91,17 @@ impl RedisBroker {
         &self.channels
     }
 
-    /// The keys of `queue`: a subscriber group's when this bus knows it as
-    /// one, or Redis says so (a group's consumer group exists on its topic's
-    /// stream), else an ordinary queue's. Asks Redis only for a name with a
-    /// `.` not known as a group.
+    /// The keys of `queue`: a subscriber group's (or on a Redis Cluster its
+    /// dead letters') when this bus knows it as one, or Redis says so (a
+    /// group's consumer group exists on its topic's stream), else an
+    /// ordinary queue's. Asks Redis only for a name that may be one
+    /// ([`Keys::candidate`]) and is not known.
     async fn keys(&self, queue: &str) -> Result<Keys> {
-        let known = self.shared.keys_of(queue);
-        // No topics on a Redis Cluster: every queue there is a queue.
-        if self.link.cluster || known.topic.is_some() || Keys::split_group(queue).is_none() {
+        if let Some(known) = self.shared.known(queue) {
             return Ok(known);
+        }
+        if Keys::candidate(queue, self.link.cluster).is_none() {
+            return Ok(self.link.keys(queue));
         }
         let keys = self.ask(Resolve(queue.to_owned())).await?;
         self.shared.remember(&keys);
@@ -235,7 +237,6 @@ impl RedisBroker {
 
     /// Adds `envelope` to the stream of `topic` (one `XADD`).
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
-        self.topics_here()?;
         let topic = topic.to_owned();
         self.ask(PublishTopic { topic, envelope }).await
     }
@@ -244,16 +245,28 @@ impl RedisBroker {
     /// consumer group on the topic's stream, and its own stream. A channel
     /// this bus already runs under that name as an ordinary queue is told
     /// to read it as a group from now on.
+    ///
+    /// # Errors
+    ///
+    /// On a Redis Cluster, [`Error::Backend`] when this bus already runs
+    /// that name as an ordinary queue: there the group's keys are in its
+    /// topic's slot, not where that queue's pushes went.
     pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
-        self.topics_here()?;
         let group = group_queue
             .strip_prefix(topic)
             .and_then(|rest| rest.strip_prefix('.'))
             .unwrap_or(group_queue);
-        let keys = Keys::group(topic, group);
+        let keys = Keys::group(topic, group, self.link.cluster);
+        let running = self.channels.get(group_queue, false).await?;
+        if running.is_some() && self.link.cluster && self.shared.known(group_queue).is_none() {
+            return Err(Error::backend(format!(
+                "{group_queue:?} is used as an ordinary queue by this bus; on a Redis Cluster \
+                 (redis.cluster) a group's keys are in its topic's hash slot: join before using it"
+            )));
+        }
         self.ask(JoinTopic(keys.clone())).await?;
         self.shared.remember(&keys);
-        if let Some(channel) = self.channels.get(group_queue, false).await? {
+        if let Some(channel) = running {
             channel.addr.do_send(Relay(RedisEvent::Regroup(keys)));
         }
         Ok(())
@@ -264,18 +277,6 @@ impl RedisBroker {
     /// does not leave it behind for good.
     pub(crate) fn expire_with_bus(&self, queue: &str) {
         self.driver.do_send(ExpireWithBus(self.link.keys(queue)));
-    }
-
-    /// Refuses topics on a Redis Cluster: a group's scripts touch the
-    /// topic's stream and the group's own keys, which lie in other hash
-    /// slots.
-    fn topics_here(&self) -> Result<()> {
-        if self.link.cluster {
-            return Err(Error::backend(
-                "topics are not supported on a Redis Cluster (redis.cluster) yet",
-            ));
-        }
-        Ok(())
     }
 
     /// Counts `queue` through its channel; a queue this bus never used is
@@ -310,10 +311,10 @@ impl RedisBroker {
 
     /// Moves up to `max` ready dead letters of `queue` back to it, one
     /// atomic script per step, each on the driver's arbiter. (A subscriber
-    /// group's dead letters go back to its own stream `<t>.<g>`, whose name
-    /// is the queue's: no need to know which it is.)
+    /// group's dead letters go back to its own stream, `<t>.<g>`, or
+    /// `{<t>}.<g>` on a Redis Cluster.)
     pub(crate) async fn redrive(&self, queue: &str, max: usize) -> Result<u64> {
-        let keys = self.link.keys(queue);
+        let keys = self.keys(queue).await?;
         let first = "0-0".to_owned();
         in_steps(max, BROKER_STEP, first, |cursor, max| {
             let msg = RedriveStep {

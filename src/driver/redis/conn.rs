@@ -26,6 +26,8 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Value};
 
+use crate::driver::redis::cluster_pool::ClusterObject;
+
 /// A connection to a single Redis or to a Redis Cluster. Cheap to clone:
 /// clones share the underlying connections.
 #[derive(Clone)]
@@ -36,8 +38,8 @@ pub(crate) enum Conn {
     Cluster(ClusterConnection),
 }
 
-/// Longest wait for a reply over a cluster connection. The deadpool
-/// manager builds cluster clients without a response timeout; this bound
+/// Longest wait for a reply over a cluster connection. Cluster clients
+/// are built without a response timeout; this bound
 /// (above the longest `BLOCK`) keeps a silent node from hanging a reader.
 const CLUSTER_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -151,7 +153,7 @@ impl Pooled {
         }
     }
 
-    pub(crate) fn cluster(lent: deadpool_redis::cluster::Connection) -> Self {
+    pub(crate) fn cluster(lent: ClusterObject) -> Self {
         let conn = Conn::Cluster((*lent).clone());
         Pooled {
             conn,

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::{Channels, DRAIN_LIMIT};
@@ -33,27 +33,32 @@ pub(crate) struct RedisShared {
     pub(crate) claim_idle: Duration,
     /// The prefix of this bus's consumer names.
     pub(crate) consumer: String,
-    /// Queue names known to be topics' subscriber groups (joined, or found
-    /// so on Redis): their channels read the topic's stream too.
-    pub(crate) groups: RwLock<FxHashSet<Arc<str>>>,
+    /// Queues known to have other keys than an ordinary queue of their
+    /// name (topics' subscriber groups, joined or found so on Redis, and
+    /// on a Redis Cluster their dead letters), with those keys: their
+    /// channels read them.
+    pub(crate) groups: RwLock<FxHashMap<Arc<str>, Keys>>,
 }
 
 impl RedisShared {
     /// The keys of `queue` as far as this bus knows: a subscriber group's
-    /// once it is known as one.
+    /// (or its dead letters') once it is known as one.
     pub(crate) fn keys_of(&self, queue: &str) -> Keys {
-        let known = self.groups.read().is_ok_and(|g| g.contains(queue));
-        match Keys::split_group(queue).filter(|_| known) {
-            Some((topic, group)) => Keys::group(topic, group),
-            None => self.link.keys(queue),
-        }
+        self.known(queue).unwrap_or_else(|| self.link.keys(queue))
     }
 
-    /// Remembers that `keys` are a subscriber group's.
+    /// The keys of `queue` if it is known as a subscriber group or its
+    /// dead letters.
+    pub(crate) fn known(&self, queue: &str) -> Option<Keys> {
+        self.groups.read().ok()?.get(queue).cloned()
+    }
+
+    /// Remembers `keys` when they are not an ordinary queue's.
     pub(crate) fn remember(&self, keys: &Keys) {
-        if keys.topic.is_some() {
+        let plain = self.link.keys(&keys.queue);
+        if keys.topic.is_some() || keys.stream != plain.stream {
             if let Ok(mut groups) = self.groups.write() {
-                groups.insert(keys.stream.clone());
+                groups.insert(keys.queue.clone(), keys.clone());
             }
         }
     }

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use deadpool_redis::{cluster, Connection, Manager, Pool, Runtime};
+use deadpool_redis::{Connection, Manager, Pool, Runtime};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind};
 use rustc_hash::FxHashMap;
@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use crate::config::redis::RedisConfig;
 use crate::config::value::redact_password;
+use crate::driver::redis::cluster_pool::{ClusterManager, ClusterObject, ClusterPool};
 use crate::driver::redis::conn::{Conn, Pooled};
 use crate::driver::redis::keys::Keys;
 use crate::error::{Error, Result};
@@ -81,7 +82,7 @@ enum Pools {
     /// `redis.url`.
     Node(Pool),
     /// `redis.cluster`.
-    Cluster(cluster::Pool),
+    Cluster(ClusterPool),
 }
 
 /// The connections of one bus.
@@ -166,9 +167,9 @@ impl RedisLink {
             Pools::Node(pool) => {
                 Conn::Node(Connection::take(pool.get().await.map_err(pool_error)?))
             }
-            Pools::Cluster(pool) => Conn::Cluster(cluster::Connection::take(
-                pool.get().await.map_err(pool_error)?,
-            )),
+            Pools::Cluster(pool) => {
+                Conn::Cluster(ClusterObject::take(pool.get().await.map_err(pool_error)?))
+            }
         })
     }
 
@@ -383,14 +384,16 @@ fn node_pool(config: &RedisConfig) -> Result<Pools> {
 }
 
 /// The pool of cluster connections to the nodes of `config.cluster`
-/// (deadpool-redis's cluster support; each connection learns the whole
-/// cluster from whichever of these nodes answers).
+/// (each connection learns the whole cluster from whichever of these
+/// nodes answers), with the same silence detection as a single Redis's
+/// (see [`ClusterManager`] for why not deadpool-redis's own manager).
 fn cluster_pool(config: &RedisConfig) -> Result<Pools> {
-    let manager = cluster::Manager::new(config.cluster.clone(), false).map_err(|e| {
+    let tcp = silence_detection(TcpSettings::default());
+    let manager = ClusterManager::new(&config.cluster, tcp).map_err(|e| {
         let shown: Vec<String> = config.cluster.iter().map(|u| redact_password(u)).collect();
         Error::config("redis.cluster", format!("cannot use {shown:?}: {e}"))
     })?;
-    Ok(Pools::Cluster(pool_of!(cluster::Pool, manager, config)))
+    Ok(Pools::Cluster(pool_of!(ClusterPool, manager, config)))
 }
 
 /// A pool's failure as a Redis error (a connection that could not be made).

@@ -9,11 +9,13 @@
 //! - `receive`: the one-shot `receive`;
 //! - `topics`: publishing to a topic's stream, joining a group (a consumer
 //!   group on it), and telling a group's queue name from a queue's;
-//! - `commands`, `scripts`, `link`, `conn`, `keys`, `wire`: Redis commands, Lua scripts, connections
-//!   (to one Redis or a Redis Cluster), the keys of a queue, layout.
+//! - `commands`, `scripts`, `link`, `conn`, `cluster_pool`, `keys`, `wire`: Redis commands, Lua
+//!   scripts, connections (to one Redis or a Redis Cluster; the cluster pool's manager), the keys
+//!   of a queue, layout.
 
 pub(crate) mod backend;
 pub(crate) mod broker;
+pub(crate) mod cluster_pool;
 pub(crate) mod commands;
 pub(crate) mod conn;
 pub(crate) mod driver;

@@ -7,7 +7,9 @@
 //! see) in one `XREADGROUP`. Entries of the shared stream are acknowledged
 //! per group and deleted by the retention rule in
 //! [`SETTLE`](crate::driver::redis::scripts::SETTLE) once every group has
-//! acknowledged them.
+//! acknowledged them. On a Redis Cluster every key of a topic carries the
+//! topic's hash tag (`{<t>}`, `{<t>}.<g>`…, see [`Keys::group`]), so that
+//! each of those scripts touches one slot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +30,9 @@ pub(crate) async fn publish(
     limit: Duration,
 ) -> Result<()> {
     let mut cmd = redis::cmd("XADD");
-    cmd.arg(&topic).arg("NOMKSTREAM").arg("*");
+    cmd.arg(Keys::topic_stream(&topic, link.cluster))
+        .arg("NOMKSTREAM")
+        .arg("*");
     wire::write_fields(&envelope, |part| {
         cmd.arg(part);
     });
@@ -50,18 +54,20 @@ pub(crate) async fn join(link: Arc<RedisLink>, keys: Keys, limit: Duration) -> R
 }
 
 /// The keys of `queue`: a subscriber group's when its name is
-/// `<topic>.<group>` and the stream `<topic>` has the consumer group
-/// `<group>`, else an ordinary queue's.
+/// `<topic>.<group>` and the topic's stream has the consumer group
+/// `<group>`; on a Redis Cluster that group's dead letters' when it is
+/// `<topic>.<group>.dead` (see [`Keys::candidate`]); else an ordinary
+/// queue's.
 pub(crate) async fn resolve(link: Arc<RedisLink>, queue: String, limit: Duration) -> Result<Keys> {
-    // Topics are refused on a Redis Cluster: every queue there is a queue.
-    let split = Keys::split_group(&queue).filter(|_| !link.cluster);
-    let Some((topic, group)) = split else {
+    let tagged = link.cluster;
+    let Some((topic, group)) = Keys::candidate(&queue, tagged) else {
         return Ok(link.keys(&queue));
     };
-    let found: i64 = invoke(&link, limit, &IS_GROUP, &[topic], &[group.as_bytes()]).await?;
-    Ok(if found == 1 {
-        Keys::group(topic, group)
-    } else {
-        link.keys(&queue)
+    let shared = Keys::topic_stream(topic, tagged);
+    let found: i64 = invoke(&link, limit, &IS_GROUP, &[&shared], &[group.as_bytes()]).await?;
+    Ok(match found {
+        1 if queue.len() == topic.len() + 1 + group.len() => Keys::group(topic, group, tagged),
+        1 => Keys::group_dead(topic, group, &queue, tagged),
+        _ => link.keys(&queue),
     })
 }
