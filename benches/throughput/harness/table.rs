@@ -49,6 +49,12 @@ fn fmt_latency_ratios(row: &Row) -> String {
 }
 
 pub(crate) fn print_table(rows: &[Row]) {
+    print_table_headed(rows, "vs raw actix (send)");
+}
+
+/// [`print_table`] with another heading for the `ratio` column: the
+/// cluster bench holds its rows to other baselines than raw actix.
+pub(crate) fn print_table_headed(rows: &[Row], ratio_header: &str) {
     let headers = [
         "name",
         "n",
@@ -56,7 +62,7 @@ pub(crate) fn print_table(rows: &[Row]) {
         "p50 µs",
         "p99 µs",
         "RSS MiB",
-        "vs raw actix (send)",
+        ratio_header,
         "vs actix do_send",
         "target",
         "result",
