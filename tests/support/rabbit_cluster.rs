@@ -93,13 +93,24 @@ impl RabbitCluster {
 
     /// The index of the node that runs the connection named
     /// `actorbus-publish` (the bus's publishing connection), if one does.
+    /// `list_connections` lists the whole cluster's connections on any
+    /// node, so the node is read from each connection's process id,
+    /// `<rabbit@host.N.N.N>` (RabbitMQ 3.10 has no `node` column there).
     pub fn connected_node(&self) -> Option<usize> {
-        self.nodes.iter().position(|node| {
-            node.running()
-                && node
-                    .ctl(&["list_connections", "client_properties", "--quiet"])
-                    .contains("actorbus-publish")
-        })
+        let out = self.alive().ctl(&[
+            "list_connections",
+            "pid",
+            "client_properties",
+            "--quiet",
+            "--no-table-headers",
+        ]);
+        let node = out
+            .lines()
+            .filter(|line| line.contains("actorbus-publish"))
+            .find_map(|line| node_of_pid(line.split('\t').next()?))?;
+        self.nodes
+            .iter()
+            .position(|n| n.name == node && n.running())
     }
 
     /// The index of the node that leads the quorum queue `queue`, if any
@@ -118,6 +129,19 @@ impl RabbitCluster {
         })?;
         self.nodes.iter().position(|n| n.name == leader)
     }
+}
+
+/// The node of an Erlang process id as `rabbitmqctl` prints it,
+/// `<rabbit@host.1796223858.785.0>`: all but the last three dotted parts
+/// (a host name may hold dots itself).
+fn node_of_pid(pid: &str) -> Option<String> {
+    let inner = pid.trim().strip_prefix('<')?.strip_suffix('>')?;
+    let mut parts = inner.rsplitn(4, '.');
+    let numbers = [parts.next()?, parts.next()?, parts.next()?];
+    if !numbers.iter().all(|n| n.parse::<u64>().is_ok()) {
+        return None;
+    }
+    parts.next().map(str::to_owned)
 }
 
 #[cfg(unix)]
