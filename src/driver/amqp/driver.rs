@@ -16,7 +16,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::config::amqp::AmqpConfig;
+use crate::config::amqp::{AmqpConfig, AmqpQueueType};
 use crate::delivery::Envelope;
 use crate::driver::amqp::link::{verdict, Fault, Link, Target};
 use crate::driver::amqp::replies::Sink;
@@ -46,6 +46,10 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// its leader's node was down, after a new leader is elected (seen for
 /// 180 s in the cluster failover test): only a new channel gets through.
 const STUCK_AFTER: Duration = Duration::from_secs(5);
+/// Least time between two replacements of a stuck link: a quorum queue at
+/// its length limit (`reject-publish`) nacks every publish too, and a new
+/// link does not help it, while the listeners draining it resume on each.
+const STUCK_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
 /// The amqp driver's actor, one per bus: it owns the publish link, keeps
 /// confirms in flight, and reconnects after an outage.
@@ -65,6 +69,8 @@ pub(crate) struct AmqpDriver {
     reconnecting: bool,
     /// Shut down: never reconnect.
     closed: bool,
+    /// When a stuck link was last replaced.
+    unstuck: Option<Instant>,
     /// Where direct replies go, handed to every new link.
     sink: Sink,
 }
@@ -129,6 +135,7 @@ impl AmqpDriver {
             generation,
             reconnecting: false,
             closed: false,
+            unstuck: None,
             sink,
         };
         (driver, rx)
@@ -394,6 +401,16 @@ impl Handler<Stuck> for AmqpDriver {
         if msg.generation != self.generation || self.reconnecting || self.closed {
             return;
         }
+        // Classic queues do not get stuck so: their nacks are a full queue's.
+        let quorum = self.config.queue_type == AmqpQueueType::Quorum;
+        if !quorum
+            || self
+                .unstuck
+                .is_some_and(|at| at.elapsed() < STUCK_AT_MOST_EVERY)
+        {
+            return;
+        }
+        self.unstuck = Some(Instant::now());
         tracing::warn!(
             generation = msg.generation,
             ?STUCK_AFTER,
