@@ -6,7 +6,8 @@
 //! confirm), until `queue.push_timeout`. Any party that sees a link die sends
 //! [`Broken`]; the driver then reconnects with exponential backoff and
 //! jitter, and every channel's listeners consume again when the new link
-//! appears (each backend watches the links).
+//! appears (each backend watches the links). A push nacked without a break
+//! for [`STUCK_AFTER`] sends [`Stuck`]: the link is replaced the same way.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +16,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::config::amqp::AmqpConfig;
+use crate::config::amqp::{AmqpConfig, AmqpQueueType};
 use crate::delivery::Envelope;
 use crate::driver::amqp::batch::publish_batch;
 use crate::driver::amqp::link::{Fault, Link, Target};
@@ -40,6 +41,17 @@ const REFUSED_PAUSE: Duration = Duration::from_millis(50);
 const REFUSED_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a link's health is checked.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// How long one push may be nacked without a break on one link before
+/// that link is taken for stuck and replaced. A quorum queue's leader
+/// election takes a few seconds; but RabbitMQ 3.10 keeps nacking every
+/// publish to a quorum queue on a channel that first published to it while
+/// its leader's node was down, after a new leader is elected (seen for
+/// 180 s in the cluster failover test): only a new channel gets through.
+const STUCK_AFTER: Duration = Duration::from_secs(5);
+/// Least time between two replacements of a stuck link: a quorum queue at
+/// its length limit (`reject-publish`) nacks every publish too, and a new
+/// link does not help it, while the listeners draining it resume on each.
+const STUCK_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
 /// The amqp driver's actor, one per bus: it owns the publish link, keeps
 /// confirms in flight, and reconnects after an outage.
@@ -59,6 +71,8 @@ pub(crate) struct AmqpDriver {
     reconnecting: bool,
     /// Shut down: never reconnect.
     closed: bool,
+    /// When a stuck link was last replaced.
+    unstuck: Option<Instant>,
     /// Where direct replies go, handed to every new link.
     sink: Sink,
 }
@@ -85,6 +99,14 @@ pub(crate) struct PublishBatch {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Broken {
+    pub(crate) generation: u64,
+}
+
+/// A link is up but stuck: every publish on it has been nacked for
+/// [`STUCK_AFTER`]. Replace it (unless already replaced) and close it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Stuck {
     pub(crate) generation: u64,
 }
 
@@ -115,6 +137,7 @@ impl AmqpDriver {
             generation,
             reconnecting: false,
             closed: false,
+            unstuck: None,
             sink,
         };
         (driver, rx)
@@ -235,6 +258,8 @@ pub(crate) async fn publish(
     }
     let payload: &Bytes = &envelope.payload;
     let mut refused_pause = REFUSED_PAUSE;
+    // Since when this push has been nacked on which link, without a break.
+    let mut refused_since: Option<(u64, Instant)> = None;
     loop {
         let link = wait_link(&mut links, deadline).await?;
         let sent = link.publish(&target, payload, &properties);
@@ -244,6 +269,16 @@ pub(crate) async fn publish(
             Ok(Err(Fault::Fatal(error))) => return Err(error),
             Ok(Err(Fault::Refused)) => {
                 tracing::debug!(?target, "RabbitMQ nacked a message; publishing it again");
+                let since = match refused_since {
+                    Some((generation, at)) if generation == link.generation => at,
+                    _ => refused_since.insert((link.generation, Instant::now())).1,
+                };
+                if since.elapsed() >= STUCK_AFTER {
+                    driver.do_send(Stuck {
+                        generation: link.generation,
+                    });
+                    refused_since = None;
+                }
                 let pause = tokio::time::Instant::from_std(deadline)
                     .min(tokio::time::Instant::now() + refused_pause);
                 refused_pause = (refused_pause * 2).min(REFUSED_PAUSE_MAX);
@@ -306,6 +341,40 @@ impl Handler<Broken> for AmqpDriver {
         );
         let dead = self.links.send_replace(None);
         self.reconnect(ctx, dead.map(|link| link.node.clone()));
+    }
+}
+
+impl Handler<Stuck> for AmqpDriver {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stuck, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation || self.reconnecting || self.closed {
+            return;
+        }
+        // Classic queues do not get stuck so: their nacks are a full queue's.
+        let quorum = self.config.queue_type == AmqpQueueType::Quorum;
+        if !quorum
+            || self
+                .unstuck
+                .is_some_and(|at| at.elapsed() < STUCK_AT_MOST_EVERY)
+        {
+            return;
+        }
+        self.unstuck = Some(Instant::now());
+        tracing::warn!(
+            generation = msg.generation,
+            ?STUCK_AFTER,
+            "RabbitMQ nacked every publish on this connection; reconnecting"
+        );
+        let stuck = self.links.send_replace(None);
+        self.reconnect(ctx, stuck.as_ref().map(|link| link.node.clone()));
+        if let Some(link) = stuck {
+            // Up, so nobody else closes it: what its consumers held goes
+            // back to the queues, and its confirms are awaited first.
+            actix::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), link.close()).await;
+            });
+        }
     }
 }
 

@@ -384,7 +384,9 @@ pub(crate) async fn declare_on(conn: &Connection, name: &str, args: FieldTable) 
 
 /// A refused declare of the queue `name`: an [`Error::Config`] naming
 /// `amqp.queue_type` when the queue exists as another type (RabbitMQ
-/// refuses with `PRECONDITION_FAILED - inequivalent arg 'x-queue-type'`).
+/// refuses with `PRECONDITION_FAILED - inequivalent arg 'x-queue-type'`),
+/// an [`Error::Backend`] saying so when the node of a classic queue is
+/// down (`NOT_FOUND - home node '…' of durable queue '…' … is down`).
 pub(crate) fn declare_error(name: &str, e: &lapin::Error) -> Error {
     if let ErrorKind::ProtocolError(err) = e.kind() {
         let said = err.get_message().as_str();
@@ -392,6 +394,15 @@ pub(crate) fn declare_error(name: &str, e: &lapin::Error) -> Error {
             err.kind(),
             AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
         );
+        let gone = matches!(err.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND));
+        if gone && said.contains("home node") {
+            // A classic queue (the wait queues behind delays and retry
+            // backoffs, the lease queues) lives on one node of a cluster:
+            // it is back with that node, and only what needs it fails.
+            return Error::backend(format!(
+                "queue {name:?} is unavailable: the cluster node it lives on is down: {said}"
+            ));
+        }
         if refused && said.contains("'x-queue-type'") {
             return Error::config(
                 "amqp.queue_type",
@@ -443,4 +454,31 @@ pub(crate) fn is_link_error(e: &lapin::Error) -> bool {
 
 pub(crate) fn backend(e: lapin::Error) -> Error {
     Error::backend(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::protocol::AMQPError;
+
+    fn refused(kind: AMQPSoftError, said: &str) -> lapin::Error {
+        let error = AMQPError::new(AMQPErrorKind::Soft(kind), said.into());
+        ErrorKind::ProtocolError(error).into()
+    }
+
+    #[test]
+    fn a_queue_whose_node_is_down_is_named_as_such() {
+        let said = "NOT_FOUND - home node 'rabbit@b' of durable queue 'q.wait.3000' \
+                    in vhost '/' is down or inaccessible";
+        let error = declare_error("q.wait.3000", &refused(AMQPSoftError::NOTFOUND, said));
+        assert!(matches!(error, Error::Backend { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("\"q.wait.3000\""), "{message}");
+        assert!(message.contains("node it lives on is down"), "{message}");
+        let other = declare_error(
+            "q",
+            &refused(AMQPSoftError::NOTFOUND, "NOT_FOUND - no queue"),
+        );
+        assert!(!other.to_string().contains("is down"), "{other}");
+    }
 }
