@@ -15,6 +15,7 @@
 pub(crate) mod amqp;
 pub(crate) mod channels;
 pub(crate) mod memory;
+pub(crate) mod reclaim;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod registry;

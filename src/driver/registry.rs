@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
@@ -18,6 +18,7 @@ use crate::channel::backend::Backend;
 use crate::channel::retire::{Retirement, Succession};
 use crate::channel::retry::RetryPolicy;
 use crate::config::DriverKind;
+use crate::driver::reclaim::{self, Next, Reclaim};
 use crate::observe::Observer;
 use crate::runtime::Arbiters;
 
@@ -84,6 +85,8 @@ pub(crate) struct Registry<B: Open> {
     idle: Duration,
     /// The bus handle's cache of channels.
     cache: Cache<B>,
+    /// Retirements since memory was last returned to the system.
+    reclaim: Reclaim,
 }
 
 /// Finds a channel, starting it when `create` is set.
@@ -149,6 +152,28 @@ impl<B: Open> Registry<B> {
             closed: false,
             idle,
             cache,
+            reclaim: Reclaim::default(),
+        }
+    }
+
+    /// Carries out what [`Reclaim`] asks for after a retirement or a check.
+    fn reclaim(&mut self, next: Next, ctx: &mut Context<Self>) {
+        match next {
+            Next::Nothing => {}
+            Next::CheckIn(after) => {
+                ctx.run_later(after, |act, ctx| {
+                    let next = act.reclaim.check(Instant::now());
+                    act.reclaim(next, ctx);
+                });
+            }
+            Next::Trim => {
+                // The maps keep the room of every channel they ever held.
+                self.channels.shrink_to_fit();
+                if let Ok(mut cache) = self.cache.write() {
+                    cache.shrink_to_fit();
+                }
+                reclaim::release();
+            }
         }
     }
 
@@ -214,7 +239,9 @@ impl<B: Open> Handler<Lookup<B>> for Registry<B> {
 impl<B: Open> Handler<Retired> for Registry<B> {
     type Result = ();
 
-    fn handle(&mut self, msg: Retired, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Retired, ctx: &mut Context<Self>) {
+        let next = self.reclaim.retired(Instant::now());
+        self.reclaim(next, ctx);
         let this = |c: &Arc<Channel<B>>| Arc::ptr_eq(&c.retired, &msg.flag);
         if self.channels.get(&msg.name).is_some_and(this) {
             self.channels.remove(&msg.name);

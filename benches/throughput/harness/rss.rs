@@ -185,8 +185,10 @@ fn idle_child(n: usize, producers: usize) -> ! {
         let (before, elapsed) =
             spread(&bus, n, producers, |bus, i| use_once(bus, "first", i)).await;
         let touched = proc_status_bytes("VmRSS:").expect("VmRSS");
-        // Two idle periods and a margin: every actor has retired by then.
-        tokio::time::sleep(IDLE_TIMEOUT * 3).await;
+        // Two idle periods and a margin: every actor has retired by then,
+        // and the registry has returned their memory to the system (half a
+        // second after the last retirement).
+        tokio::time::sleep(IDLE_TIMEOUT * 5).await;
         let mut result = growth(before, n, elapsed).await;
         let touched = touched.saturating_sub(before) as f64 / MIB;
         result.insert("touched_mib".into(), json!(touched));

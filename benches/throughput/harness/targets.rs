@@ -15,6 +15,8 @@ const TARGET_RATIO: f64 = 0.5;
 const TARGET_P99_US: f64 = 100.0;
 /// RSS target of the 1M-queued row.
 const TARGET_RSS_MIB: f64 = 256.0;
+/// RSS growth target of the idle-queues row, once they retired.
+const TARGET_IDLE_RSS_MIB: f64 = 64.0;
 
 /// Fills in the ratios, targets and results of `rows`.
 pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
@@ -64,6 +66,10 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
                     row.extra.insert("p50_ratio_vs_raw".into(), json!(p50));
                     row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
                 }
+            }
+            Kind::Rss if row.name == crate::harness::rss::IDLE_ROW => {
+                row.target = Some("≤ 64 MiB once retired");
+                row.pass = Some(row.rss_mib.is_some_and(|m| m <= TARGET_IDLE_RSS_MIB));
             }
             Kind::Rss => {
                 row.target = Some("≤ 256 MiB");
