@@ -9,6 +9,8 @@ use actorbus::Config;
 
 #[path = "../../tests/support/amqp.rs"]
 pub(crate) mod amqp;
+#[path = "../../tests/support/ports.rs"]
+pub(crate) mod ports;
 #[path = "../../tests/support/rabbit_cluster.rs"]
 pub(crate) mod rabbit_cluster;
 #[path = "../../tests/support/rabbit_node.rs"]

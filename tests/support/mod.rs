@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod otel;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod poison;
+pub mod ports;
 #[cfg(feature = "amqp")]
 pub mod rabbit_cluster;
 #[cfg(feature = "amqp")]

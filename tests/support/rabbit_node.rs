@@ -6,10 +6,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::ports::free_port;
 
 const BIN: &str = "/usr/lib/rabbitmq/bin";
 
@@ -25,13 +26,6 @@ pub struct RabbitNode {
     /// is (a cluster's nodes share one); the caller's when `None`.
     home: Option<PathBuf>,
     server: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn port_open(port: u16) -> bool {
@@ -117,7 +111,46 @@ impl RabbitNode {
             .spawn()
             .expect("start rabbitmq-server");
         self.server = Some(child);
-        self.wait_port(true);
+        self.wait_started();
+    }
+
+    /// Waits until the node's server takes connections on its port and
+    /// `rabbitmqctl` finds this node booted: an open port alone could be
+    /// another server's. Fails the test, with the end of the node's
+    /// output, when the server exits first.
+    fn wait_started(&mut self) {
+        let start = Instant::now();
+        while !port_open(self.port) {
+            if let Some(status) = self
+                .server
+                .as_mut()
+                .and_then(|s| s.try_wait().ok().flatten())
+            {
+                self.server = None;
+                panic!(
+                    "node {} exited ({status}) before it opened port {}: {}",
+                    self.name,
+                    self.port,
+                    self.output_tail()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "node {} port {} never opened: {}",
+                self.name,
+                self.port,
+                self.output_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.ctl(&["await_startup", "--timeout", "60"]);
+    }
+
+    /// The last lines the node's server printed, for a failure message.
+    fn output_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("server.out")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// Runs `rabbitmqctl -n <node> args`, failing the test if it fails;

@@ -5,7 +5,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,13 +63,7 @@ pub async fn bus_on(url: &str, config: Option<Config>) -> Bus {
     Bus::connect(config).await.expect("connect to Redis")
 }
 
-/// A TCP port nobody listens on (at the time of asking).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use crate::support::ports::free_port;
 
 /// Waits until the `redis-server` on `port` answers `PING`, failing the
 /// test after `limit`.
