@@ -157,13 +157,13 @@ impl<B: Open> Registry<B> {
     }
 
     /// Carries out what [`Reclaim`] asks for after a retirement or a check.
-    fn reclaim(&mut self, next: Next, ctx: &mut Context<Self>) {
+    fn carry_out(&mut self, next: Next, ctx: &mut Context<Self>) {
         match next {
             Next::Nothing => {}
             Next::CheckIn(after) => {
                 ctx.run_later(after, |act, ctx| {
                     let next = act.reclaim.check(Instant::now());
-                    act.reclaim(next, ctx);
+                    act.carry_out(next, ctx);
                 });
             }
             Next::Trim => {
@@ -241,7 +241,7 @@ impl<B: Open> Handler<Retired> for Registry<B> {
 
     fn handle(&mut self, msg: Retired, ctx: &mut Context<Self>) {
         let next = self.reclaim.retired(Instant::now());
-        self.reclaim(next, ctx);
+        self.carry_out(next, ctx);
         let this = |c: &Arc<Channel<B>>| Arc::ptr_eq(&c.retired, &msg.flag);
         if self.channels.get(&msg.name).is_some_and(this) {
             self.channels.remove(&msg.name);
