@@ -5,7 +5,9 @@
 //! `amqp e2e c64` (one listener, concurrency 64, 64 pushers), `amqp
 //! push-only x64` (no listener), `amqp latency @2k/s` (p50/p99 from push to
 //! handler). Raw lapin rows (in [`raw`]): best practice (1000 confirms in
-//! flight, prefetch 1000, `multiple` acks), naive (each confirm awaited,
+//! flight, prefetch 1000, `multiple` acks), the same with the bus row's
+//! depths (64 confirms in flight, as many as its pushers; prefetch 128, as
+//! its listener's), naive (each confirm awaited,
 //! prefetch 1 so each ack is a round trip), pipelined push-only (1000
 //! confirms in flight, the target's baseline; and 64, as many as the bus
 //! row's pushers, shown for what the in-flight depth alone costs), and the
@@ -43,6 +45,9 @@ pub(crate) const PUSH: &str = "amqp push-only x64";
 pub(crate) const LATENCY: &str = "amqp latency @2k/s";
 pub(crate) const RAW_BEST: &str = "amqp raw lapin e2e best (1000 confirms, prefetch 1000)";
 pub(crate) const RAW_NAIVE: &str = "amqp raw lapin e2e naive (await each)";
+/// The baseline of [`E2E`]: raw lapin e2e with its depths (64 confirms in
+/// flight, as many as its pushers; its listener's prefetch).
+pub(crate) const RAW_E2E_64: &str = "amqp raw lapin e2e (64 confirms, prefetch 128)";
 pub(crate) const RAW_PUSH: &str = "amqp raw lapin push-only (1000 confirms)";
 /// Not a target's baseline: raw lapin with as many confirms in flight as
 /// the bus row has pushers, to show what the in-flight depth alone costs.
@@ -63,6 +68,7 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         LATENCY,
         RAW_BEST,
         RAW_NAIVE,
+        RAW_E2E_64,
         RAW_PUSH,
         RAW_PUSH_64,
         RAW_LATENCY,
@@ -101,6 +107,9 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     }
     if opts.wants(RAW_NAIVE) {
         rows.push(measured(RAW_NAIVE, reps, || raw::e2e_naive(url, (n / 10).max(500))).await);
+    }
+    if opts.wants(RAW_E2E_64) {
+        rows.push(measured(RAW_E2E_64, reps, || raw::e2e_64(url, n)).await);
     }
     for (name, pushers) in [(E2E, PUSHERS), (E2E_DEEP, raw::IN_FLIGHT)] {
         if opts.wants(name) {

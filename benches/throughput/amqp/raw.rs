@@ -15,15 +15,20 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 
 use super::bus::{
-    latency_row, paced, queue_name, record, stamped, RAW_BEST, RAW_LATENCY, RAW_NAIVE, RAW_PUSH,
-    RAW_PUSH_64,
+    latency_row, paced, queue_name, record, stamped, RAW_BEST, RAW_E2E_64, RAW_LATENCY, RAW_NAIVE,
+    RAW_PUSH, RAW_PUSH_64,
 };
 use crate::harness::row::{Kind, Row};
 
 /// Confirms kept in flight by the best-practice publisher, and its prefetch.
 pub(crate) const IN_FLIGHT: usize = 1000;
-/// The best-practice consumer acks `multiple` every this many deliveries.
+/// The best-practice consumer acks `multiple` every this many deliveries
+/// (every half prefetch where that is fewer, so the broker never waits for an ack).
 const ACK_EVERY: usize = 100;
+/// The prefetch of the bus row `amqp e2e c64 x64`'s consumer: a listener's
+/// window, concurrency 64 plus its default read-ahead of as many, under
+/// `amqp.prefetch` (256 by default).
+pub(crate) const BUS_PREFETCH: u16 = 128;
 
 pub(crate) async fn connect(url: &str) -> lapin::Result<Connection> {
     Connection::connect(url, ConnectionProperties::default()).await
@@ -138,14 +143,14 @@ async fn publish_pipelined(ch: &Channel, queue: &str, n: usize, in_flight: usize
     }
 }
 
-/// Consumes `n` deliveries, acking `multiple` every [`ACK_EVERY`] and at the end.
-async fn consume_batched(ch: &Channel, consumer: &mut Consumer, n: usize) {
+/// Consumes `n` deliveries, acking `multiple` every `ack_every` and at the end.
+async fn consume_batched(ch: &Channel, consumer: &mut Consumer, n: usize, ack_every: usize) {
     let mut got = 0;
     while got < n {
         let delivery = consumer.next().await.expect("stream").expect("delivery");
         std::hint::black_box(&delivery.data);
         got += 1;
-        if got % ACK_EVERY == 0 || got == n {
+        if got % ack_every == 0 || got == n {
             ch.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: true })
                 .await
                 .expect("ack");
@@ -159,24 +164,48 @@ async fn close(conns: &[&Connection]) {
     }
 }
 
+/// Best practice: [`IN_FLIGHT`] confirms in flight, prefetch as many.
 pub(crate) async fn e2e_best(url: &str, n: usize) -> Row {
-    let q = queue_name("raw-best");
+    e2e_pipelined(url, n, RAW_BEST, IN_FLIGHT, IN_FLIGHT as u16).await
+}
+
+/// Like the bus row `amqp e2e c64 x64`: at most 64 confirms in flight (as
+/// many as its pushers), prefetch [`BUS_PREFETCH`] (as its listener's).
+pub(crate) async fn e2e_64(url: &str, n: usize) -> Row {
+    e2e_pipelined(url, n, RAW_E2E_64, 64, BUS_PREFETCH).await
+}
+
+/// One publisher keeping up to `in_flight` confirms outstanding, one
+/// consumer with `prefetch` acking `multiple`; a warm-up of a tenth (at
+/// least 500) first, as the bus rows do.
+async fn e2e_pipelined(
+    url: &str,
+    n: usize,
+    name: &'static str,
+    in_flight: usize,
+    prefetch: u16,
+) -> Row {
+    let q = queue_name("raw-e2e");
     let (pconn, pch) = publisher(url, &q).await;
-    let (cconn, cch, mut cons) = consumer(url, &q, IN_FLIGHT as u16).await;
+    let (cconn, cch, mut cons) = consumer(url, &q, prefetch).await;
+    let ack_every = ACK_EVERY.min(usize::from(prefetch / 2)).max(1);
     let warm = (n / 10).max(500);
     tokio::join!(
-        publish_pipelined(&pch, &q, warm, IN_FLIGHT),
-        consume_batched(&cch, &mut cons, warm)
+        publish_pipelined(&pch, &q, warm, in_flight),
+        consume_batched(&cch, &mut cons, warm, ack_every)
     );
     let start = Instant::now();
     tokio::join!(
-        publish_pipelined(&pch, &q, n, IN_FLIGHT),
-        consume_batched(&cch, &mut cons, n)
+        publish_pipelined(&pch, &q, n, in_flight),
+        consume_batched(&cch, &mut cons, n, ack_every)
     );
     let elapsed = start.elapsed();
     close(&[&pconn, &cconn]).await;
     delete(url, &q).await;
-    Row::rate(RAW_BEST, Kind::Raw, n, elapsed)
+    Row::rate(name, Kind::Raw, n, elapsed)
+        .with("confirms_in_flight", serde_json::json!(in_flight))
+        .with("prefetch", serde_json::json!(prefetch))
+        .with("ack_every", serde_json::json!(ack_every))
 }
 
 pub(crate) async fn e2e_naive(url: &str, n: usize) -> Row {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lapin::options::{
-    BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions, QueuePurgeOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QueuePurgeOptions,
 };
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
@@ -23,7 +23,7 @@ use crate::config::amqp::AmqpConfig;
 use crate::driver::amqp::connect::open_any;
 use crate::driver::amqp::lease;
 use crate::driver::amqp::replies::{self, Sink, DIRECT_REPLY_TO};
-pub(crate) use crate::driver::amqp::target::Target;
+pub(crate) use crate::driver::amqp::target::{Route, Target};
 use crate::driver::amqp::wire::{self, WAIT_QUEUE_GRACE};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -129,8 +129,7 @@ impl Link {
     }
 
     /// Sends one publish (declaring its target first, when `force`d or not
-    /// yet known) without awaiting its confirm: a batch sends its messages
-    /// in order, then awaits their confirms together.
+    /// yet known) without awaiting its confirm.
     pub(crate) async fn send(
         &self,
         target: &Target,
@@ -139,21 +138,28 @@ impl Link {
         force: bool,
     ) -> std::result::Result<lapin::PublisherConfirm, Fault> {
         self.prepare(target, properties, force).await?;
-        let (exchange, key) = (target.exchange(), target.routing_key());
-        // A reply is not `mandatory`: one whose requester is gone is
-        // simply dropped, and a `basic.return` for it could be taken by
-        // lapin for the return of another publish on this channel.
-        let options = BasicPublishOptions {
-            mandatory: !matches!(target, Target::Reply(_)),
-            immediate: false,
-        };
+        let route = Route::of(target).map_err(Fault::Fatal)?;
+        self.send_prepared(&route, payload, properties.clone())
+            .await
+    }
+
+    /// Sends one publish along `route`, whose target was
+    /// [`prepare`](Self::prepare)d, without awaiting its confirm: a batch
+    /// prepares its targets and their routes once, sends its messages in
+    /// order, then awaits their confirms together.
+    pub(crate) async fn send_prepared(
+        &self,
+        route: &Route,
+        payload: &Bytes,
+        properties: BasicProperties,
+    ) -> std::result::Result<lapin::PublisherConfirm, Fault> {
         self.confirms
             .basic_publish(
-                wire::short(&exchange).map_err(Fault::Fatal)?,
-                wire::short(&key).map_err(Fault::Fatal)?,
-                options,
+                route.exchange.clone(),
+                route.key.clone(),
+                route.options,
                 payload,
-                properties.clone(),
+                properties,
             )
             .await
             .map_err(|e| self.fault(e))

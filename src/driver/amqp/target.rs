@@ -1,9 +1,13 @@
-//! `Target`: where an amqp publish goes — a queue, a wait queue, a topic's exchange, a lease queue, or a direct reply-to address.
+//! `Target`: where an amqp publish goes — a queue, a wait queue, a topic's exchange, a lease queue, or a direct reply-to address — and its `Route` on the wire.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+
 use crate::driver::amqp::wire;
+use crate::error::Result;
 
 /// Where a publish goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,5 +66,34 @@ impl Target {
             self,
             Target::Queue(_) | Target::Wait { .. } | Target::Lease { .. }
         )
+    }
+}
+
+/// Where a publish to a [`Target`] goes on the wire: worked out once per
+/// target of a batch, not once per message.
+pub(crate) struct Route {
+    /// The exchange: the default one (empty) but for a topic's.
+    pub(crate) exchange: ShortString,
+    /// The routing key: the queue's wire name.
+    pub(crate) key: ShortString,
+    /// `mandatory` but for replies.
+    pub(crate) options: BasicPublishOptions,
+}
+
+impl Route {
+    /// The route of `target`; an error where a name does not fit AMQP.
+    pub(crate) fn of(target: &Target) -> Result<Route> {
+        // A reply is not `mandatory`: one whose requester is gone is
+        // simply dropped, and a `basic.return` for it could be taken by
+        // lapin for the return of another publish on this channel.
+        let options = BasicPublishOptions {
+            mandatory: !matches!(target, Target::Reply(_)),
+            immediate: false,
+        };
+        Ok(Route {
+            exchange: wire::short(&target.exchange())?,
+            key: wire::short(&target.routing_key())?,
+            options,
+        })
     }
 }
