@@ -379,10 +379,8 @@ macro_rules! pool_of {
 /// The pool of a single Redis at `config.url`.
 fn node_pool(config: &RedisConfig) -> Result<Pools> {
     let shown = redact_password(&config.url);
-    // No response timeout on the connection itself: each handle handed
-    // out gets one ([`timed`]) except the shared connections' own, which
-    // a direct push awaits from wherever it was called (see
-    // [`RedisLink::shared_of`]).
+    // No response timeout here: every handle handed out gets one (`timed`)
+    // but the shared ones a direct push awaits (`RedisLink::shared_of`).
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(None)
