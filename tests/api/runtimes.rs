@@ -238,13 +238,15 @@ async fn shutdown_inside_actix_releases_waiting_calls() {
 /// A redis bus used from a tokio runtime built without timers (only I/O):
 /// once the queue's channel runs, pushes take the direct path, one `XADD`
 /// on the shared connection of the pusher's arbiter. Its reply deadline is
-/// a timer, which on this runtime would panic; the pushes must all be
-/// stored all the same, and nothing may panic.
+/// a timer, which on this runtime would panic; the pushes (and a batch,
+/// sent as one pipeline the same way) must all be stored all the same,
+/// and nothing may panic.
 #[cfg(feature = "redis")]
 #[test]
 fn redis_pushes_from_a_tokio_runtime_without_timers() {
     use crate::support::redis::{cleanup, cli, config_on, SHARED_URL};
     const PUSHES: u32 = 50;
+    const BATCH: u32 = 20;
     let q = unique_queue("no-timers");
     let (done, finished) = std::sync::mpsc::channel();
     {
@@ -259,6 +261,9 @@ fn redis_pushes_from_a_tokio_runtime_without_timers() {
                 for i in 0..PUSHES {
                     bus.push(&q, i.to_be_bytes().to_vec()).await.expect("push");
                 }
+                let batch = (0..BATCH).map(|i| i.to_be_bytes().to_vec());
+                let ids = bus.push_batch(&q, batch).await.expect("push_batch");
+                assert_eq!(ids.len(), BATCH as usize);
                 bus.shutdown().await.expect("shutdown");
             });
             let _ = done.send(());
@@ -268,5 +273,9 @@ fn redis_pushes_from_a_tokio_runtime_without_timers() {
     let stored = cli(&["XLEN", &q]);
     cleanup(&q);
     outcome.expect("the pushes from a runtime without timers finished without a panic");
-    assert_eq!(stored.trim(), PUSHES.to_string(), "every push is stored");
+    assert_eq!(
+        stored.trim(),
+        (PUSHES + BATCH).to_string(),
+        "every push is stored"
+    );
 }

@@ -3,8 +3,11 @@
 //! Listeners, removal and receive go through the bus's [`Channels`]; pushes
 //! go to each queue's pusher, or straight to Redis. Every call's I/O runs on
 //! the bus's arbiters; the caller only awaits the reply. An immediate push
-//! skips even the message to the pusher: its `XADD` goes through a
-//! connection whose I/O runs on the pusher's arbiter.
+//! (or batch of them) skips even the message to the pusher: its `XADD`s go
+//! through a connection whose I/O runs on the pusher's arbiter (the
+//! `direct` module).
+
+mod direct;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,14 +23,14 @@ use crate::config::Config;
 use crate::delivery::{Delivery, Envelope};
 use crate::driver::channels::Channels;
 use crate::driver::redis::backend::{RedisBackend, RedisEvent};
-use crate::driver::redis::commands;
 use crate::driver::redis::driver::{
     Close, Count, ExpireWithBus, JoinTopic, PeekStream, PublishTopic, PurgeStream, RedisDriver,
     RedisShared, RedriveStep, Resolve,
 };
 use crate::driver::redis::keys::Keys;
-use crate::driver::redis::link::{transient, RedisLink};
+use crate::driver::redis::link::RedisLink;
 use crate::driver::redis::pusher::{Push, Wake};
+use crate::driver::redis::watchdog::Watchdog;
 use crate::driver::Unstored;
 use crate::error::{Error, Result};
 use crate::listener::{Listener, ListenerSpec};
@@ -47,6 +50,8 @@ pub(crate) struct RedisBroker {
     shared: Arc<RedisShared>,
     /// `queue.push_timeout`.
     push_timeout: Duration,
+    /// Times the direct pushes of callers outside actix.
+    watchdog: Arc<Watchdog>,
 }
 
 impl RedisBroker {
@@ -85,6 +90,7 @@ impl RedisBroker {
             channels,
             shared,
             push_timeout,
+            watchdog: Arc::default(),
         })
     }
 
@@ -148,15 +154,24 @@ impl RedisBroker {
         outcomes.pop().unwrap_or(Err(Error::Closed))
     }
 
-    /// Stores `batch` through `queue`'s pusher: handed over in one step and
-    /// one wake-up, written as one pipeline (up to the pusher's pipeline
-    /// size), each message answered once Redis confirmed it.
+    /// Stores `batch`: an immediate one of up to the pusher's pipeline size
+    /// as one pipeline straight to Redis (see `direct`); else, or when that
+    /// failed, through `queue`'s pusher, handed over in one step and one
+    /// wake-up, written as one pipeline (up to the pusher's pipeline size),
+    /// each message answered once Redis confirmed it.
     pub(crate) async fn push_batch(
         &self,
         queue: &str,
         batch: Vec<(Envelope, Option<Duration>)>,
     ) -> std::result::Result<(), Unstored> {
         let deadline = deadline(Instant::now(), self.push_timeout);
+        if self
+            .push_batch_direct(queue, &batch, self.push_timeout)
+            .await
+            .is_some()
+        {
+            return Ok(());
+        }
         let outcomes = self.through_pusher(queue, batch, deadline).await;
         Unstored::gather(outcomes.map_err(Unstored::none)?)
     }
@@ -200,57 +215,6 @@ impl RedisBroker {
             }));
         }
         Ok(outcomes)
-    }
-
-    /// Stores an immediate push with one `XADD` through the shared
-    /// connection of its pusher's arbiter: the I/O runs there and the
-    /// caller only awaits the reply, without the hops to and from the
-    /// pusher actor (fewer wake-ups per push; measured in the bench's
-    /// `redis push-only` and `redis latency` rows). `Some` once Redis
-    /// confirmed it; `None` when that connection is missing or failed: the
-    /// pusher then stores the push, reconnecting with backoff; an `XADD`
-    /// that failed may have been stored, so it may be stored twice
-    /// (at-least-once, as any retried push).
-    ///
-    /// The reply's deadline is a timer wherever the `XADD` is awaited. A
-    /// thread of an actix system has timers, so a caller there awaits it
-    /// itself. Any other caller (a plain tokio runtime, which may be built
-    /// without timers, or no runtime at all) has it awaited by a task on
-    /// the pusher's arbiter, which has timers: the same one `XADD` on the
-    /// same connection, plus one task hand-off instead of the pusher's
-    /// gathering.
-    async fn push_direct(&self, queue: &str, envelope: &Envelope, limit: Duration) -> Option<()> {
-        // A push that waits for replicas (`redis.wait_replicas`) needs its
-        // `WAIT` on the connection of its `XADD`: the pusher sends both.
-        if self.link.wait_replicas > 0 {
-            return None;
-        }
-        let (cmd, home) = {
-            let channel = self.channels.cached(queue)?;
-            let home = channel.front.inbox.home.get()?.clone();
-            (commands::xadd(&channel.front.keys, envelope), home)
-        };
-        let (generation, mut conn) = self.link.shared_of(home.thread)?;
-        conn.set_response_timeout(limit);
-        let (link, thread) = (self.link.clone(), home.thread);
-        let xadd = async move {
-            let stored = cmd.query_async::<()>(&mut conn).await;
-            if stored.as_ref().is_err_and(transient) {
-                link.broken_of(thread, generation);
-            }
-            stored.ok()
-        };
-        if System::try_current().is_some() {
-            return xadd.await;
-        }
-        let (reply, stored) = oneshot::channel();
-        let spawned = home.arbiter.spawn(async move {
-            let _ = reply.send(xadd.await);
-        });
-        if !spawned {
-            return None;
-        }
-        stored.await.ok().flatten()
     }
 
     /// Adds `envelope` to the stream of `topic` (one `XADD`).

@@ -90,7 +90,8 @@ pub(crate) struct RedisLink {
     /// Makes every connection, with the timeouts above.
     pool: Pools,
     /// The shared connection of each arbiter thread and its generation;
-    /// removed when it broke.
+    /// removed when it broke. Kept without a response timeout (see
+    /// [`shared_of`](Self::shared_of)); every other use sets one.
     shared: Mutex<FxHashMap<(ThreadId, Lane), (u64, Conn)>>,
     /// Held while one caller re-makes the shared connection; counts generations.
     remaking: tokio::sync::Mutex<u64>,
@@ -137,13 +138,13 @@ impl RedisLink {
             closed: AtomicBool::new(false),
             shown,
         };
-        let mut conn = link.fresh().await.map_err(|e| {
+        let conn = link.fresh_bare().await.map_err(|e| {
             Error::backend(Failure {
                 context: format!("cannot connect to Redis at {}", link.shown),
                 source: e,
             })
         })?;
-        link.durable = durable(&mut conn).await;
+        link.durable = durable(&mut timed(conn.clone())).await;
         if !link.durable {
             tracing::warn!(url = %link.shown, "Redis runs without appendonly: a Redis restart loses queued messages");
         }
@@ -163,6 +164,11 @@ impl RedisLink {
 
     /// A new connection of its own, outside the pool's count.
     pub(crate) async fn fresh(&self) -> std::result::Result<Conn, RedisError> {
+        Ok(timed(self.fresh_bare().await?))
+    }
+
+    /// [`fresh`](Self::fresh) without a response timeout.
+    async fn fresh_bare(&self) -> std::result::Result<Conn, RedisError> {
         Ok(match &self.pool {
             Pools::Node(pool) => {
                 Conn::Node(Connection::take(pool.get().await.map_err(pool_error)?))
@@ -177,7 +183,11 @@ impl RedisLink {
     /// back when dropped.
     pub(crate) async fn pooled(&self) -> std::result::Result<Pooled, RedisError> {
         Ok(match &self.pool {
-            Pools::Node(pool) => Pooled::node(pool.get().await.map_err(pool_error)?),
+            Pools::Node(pool) => {
+                let mut lent = Pooled::node(pool.get().await.map_err(pool_error)?);
+                lent.set_response_timeout(RESPONSE_TIMEOUT);
+                lent
+            }
             Pools::Cluster(pool) => Pooled::cluster(pool.get().await.map_err(pool_error)?),
         })
     }
@@ -197,28 +207,30 @@ impl RedisLink {
                 "the bus is shutting down",
             )));
         }
-        let conn = self.fresh().await?;
+        let conn = self.fresh_bare().await?;
         *generation += 1;
         tracing::debug!(url = %self.shown, "new shared connection to Redis");
-        let shared = (*generation, conn);
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((std::thread::current().id(), lane), shared.clone());
-        Ok(shared)
+            .insert(
+                (std::thread::current().id(), lane),
+                (*generation, conn.clone()),
+            );
+        Ok((*generation, timed(conn)))
     }
 
     fn current(&self, lane: Lane) -> Option<(u64, Conn)> {
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(std::thread::current().id(), lane))
-            .cloned()
+        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let (generation, conn) = shared.get(&(std::thread::current().id(), lane))?;
+        Some((*generation, timed(conn.clone())))
     }
 
     /// The shared connection of arbiter thread `thread`, if it has a
     /// working one. Its I/O runs there: a command sent through it from
-    /// another thread only awaits the reply.
+    /// another thread only awaits the reply. On a single Redis it has no
+    /// response timeout, so that awaiting it needs no timer: the caller
+    /// bounds the wait (a direct push, by its deadline).
     pub(crate) fn shared_of(&self, thread: ThreadId) -> Option<(u64, Conn)> {
         self.shared
             .lock()
@@ -367,9 +379,11 @@ macro_rules! pool_of {
 /// The pool of a single Redis at `config.url`.
 fn node_pool(config: &RedisConfig) -> Result<Pools> {
     let shown = redact_password(&config.url);
+    // No response timeout here: every handle handed out gets one (`timed`)
+    // but the shared ones a direct push awaits (`RedisLink::shared_of`).
     let settings = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(None)
         .set_pipeline_buffer_size(1024);
     let manager = config
         .url
@@ -394,6 +408,13 @@ fn cluster_pool(config: &RedisConfig) -> Result<Pools> {
         Error::config("redis.cluster", format!("cannot use {shown:?}: {e}"))
     })?;
     Ok(Pools::Cluster(pool_of!(ClusterPool, manager, config)))
+}
+
+/// `conn` with the driver's response timeout, [`RESPONSE_TIMEOUT`] (a
+/// cluster connection keeps its own bound).
+fn timed(mut conn: Conn) -> Conn {
+    conn.set_response_timeout(RESPONSE_TIMEOUT);
+    conn
 }
 
 /// A pool's failure as a Redis error (a connection that could not be made).

@@ -5,6 +5,7 @@
 //! - `backend`: one queue's I/O under its channel actor, and (`backend::reader`) each
 //!   listener's reads and the reaper;
 //! - `pusher`: pipelined pushes on another arbiter;
+//! - `watchdog`: the deadlines of direct pushes from callers that may have no timer;
 //! - `operate`: peek, and redrive in atomic steps;
 //! - `receive`: the one-shot `receive`;
 //! - `topics`: publishing to a topic's stream, joining a group (a consumer
@@ -26,4 +27,5 @@ pub(crate) mod pusher;
 pub(crate) mod receive;
 pub(crate) mod scripts;
 pub(crate) mod topics;
+pub(crate) mod watchdog;
 pub(crate) mod wire;

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::timer::deadline;
 
 /// Most pushes sent in one pipeline.
-const PUSH_BATCH: usize = 512;
+pub(crate) const PUSH_BATCH: usize = 512;
 /// Most pipelines in flight; more pushes gather into the next one.
 const MAX_IN_FLIGHT: usize = 16;
 
