@@ -9,6 +9,7 @@ mod support;
 mod redis {
     mod cluster;
     mod crash;
+    mod deadline;
     mod faults;
     mod groups;
     mod interop;

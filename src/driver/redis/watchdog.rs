@@ -113,6 +113,9 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// A bound for what a starved arbiter may take, far above a tick.
+    const SLOW: Duration = Duration::from_secs(10);
+
     #[test]
     fn ticks_round_up() {
         assert_eq!(ticks_in(Duration::ZERO), 0);
@@ -139,10 +142,15 @@ mod tests {
             .expect("waiter");
         let waited = start.elapsed();
         assert!(waited >= limit, "expired early: {waited:?}");
-        assert!(waited < limit + TICK * 6, "expired late: {waited:?}");
-        std::thread::sleep(TICK * 3);
+        // Wide margins: a busy machine may starve the ticking arbiter for a
+        // while; what must hold is that the expiry comes and the clock stops.
+        assert!(waited < limit + SLOW, "expired late: {waited:?}");
         assert_eq!(watchdog.waiting.load(Ordering::SeqCst), 0);
-        assert!(!watchdog.ticking.load(Ordering::SeqCst), "still ticking");
+        let stopping = Instant::now();
+        while watchdog.ticking.load(Ordering::SeqCst) {
+            assert!(stopping.elapsed() < SLOW, "still ticking after {SLOW:?}");
+            std::thread::sleep(TICK);
+        }
         arbiter.stop();
         drop(system);
     }
