@@ -60,10 +60,11 @@ use actix::System;
 use bytes::Bytes;
 
 use harness::args::Opts;
+use harness::interleave::Interleaved;
 use harness::latency::{bus_latency, raw_actix_latency, Pacing};
 use harness::machine::{loadavg, with_foreign_cpu, with_other_cpu, CpuSnap};
 use harness::row::Row;
-use harness::stats::{measured, median_latency};
+use harness::stats::median_latency;
 use memory::bus_e2e;
 
 /// Payload size of every row. Throughput rows (bus and raw alike) push clones
@@ -139,34 +140,18 @@ fn main() {
 /// throughput rows, then the latency rows.
 async fn actix_rows(opts: Opts) -> Vec<Row> {
     let (n, n_seq, k, reps) = (opts.n, opts.n_seq, opts.producers, opts.reps);
-    let mut rows = Vec::new();
     let send_pipelined = format!("raw actix send().await x{k}");
-    if opts.wants("raw actix 2 actors") {
-        let name = "raw actix 2 actors";
-        rows.push(measured(name, reps, || memory::raw::raw_actix_do_send(n)).await);
-    }
-    if opts.wants(&send_pipelined) {
-        let row = measured(&send_pipelined, reps, || {
-            memory::raw::raw_actix_send(&send_pipelined, n, k, false)
-        });
-        rows.push(row.await);
-    }
     let send_owned = format!("raw actix send().await x{k} vec-payload");
-    if opts.wants(&send_owned) {
-        let row = measured(&send_owned, reps, || {
+    let seq = "raw actix send().await seq";
+    let mut group = Interleaved::new(&opts)
+        .row("raw actix 2 actors", || memory::raw::raw_actix_do_send(n))
+        .row(&send_pipelined, || {
+            memory::raw::raw_actix_send(&send_pipelined, n, k, false)
+        })
+        .row(&send_owned, || {
             memory::raw::raw_actix_send(&send_owned, n, k, true)
-        });
-        rows.push(row.await);
-    }
-    if opts.wants("raw actix send().await seq") {
-        let name = "raw actix send().await seq";
-        rows.push(
-            measured(name, reps, || {
-                memory::raw::raw_actix_send(name, n_seq, 1, false)
-            })
-            .await,
-        );
-    }
+        })
+        .row(seq, || memory::raw::raw_actix_send(seq, n_seq, 1, false));
     let e2e = memory::e2e_specs(n, n_seq, k);
     let main = e2e[0];
     for spec in e2e {
@@ -175,10 +160,9 @@ async fn actix_rows(opts: Opts) -> Vec<Row> {
             Some(f) if f == main.name => spec.name == f.as_str(),
             _ => opts.wants(spec.name),
         };
-        if wanted {
-            rows.push(measured(spec.name, reps, || bus_e2e(spec)).await);
-        }
+        group = group.row_if(wanted, spec.name, move || bus_e2e(spec));
     }
+    let mut rows = group.run(reps).await;
     rows.extend(latency_rows(&opts).await);
     rows.extend(memory::batch::rows(&opts).await);
     rows.extend(memory::patterns::rows(&opts).await);
@@ -199,7 +183,8 @@ async fn observed_row(opts: &Opts, main: memory::E2e, rows: &mut Vec<Row>) {
         return;
     }
     observed::install();
-    let row = measured(observed::NAME, opts.reps, || bus_e2e(observed::spec(main))).await;
+    let row =
+        harness::stats::measured(observed::NAME, opts.reps, || bus_e2e(observed::spec(main))).await;
     let at = rows
         .iter()
         .position(|r| r.name == main.name)

@@ -26,6 +26,7 @@ use serde_json::json;
 use super::{patterns, raw};
 use crate::harness::args::Opts;
 use crate::harness::cleanup::{self, Made};
+use crate::harness::interleave::Interleaved;
 use crate::harness::machine::{with_other_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
@@ -102,34 +103,27 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     };
     let mut rows = Vec::new();
     let url = url.as_str();
-    if opts.wants(RAW_BEST) {
-        rows.push(measured(RAW_BEST, reps, || raw::e2e_best(url, n)).await);
-    }
     if opts.wants(RAW_NAIVE) {
         rows.push(measured(RAW_NAIVE, reps, || raw::e2e_naive(url, (n / 10).max(500))).await);
     }
-    if opts.wants(RAW_E2E_64) {
-        rows.push(measured(RAW_E2E_64, reps, || raw::e2e_64(url, n)).await);
-    }
-    for (name, pushers) in [(E2E, PUSHERS), (E2E_DEEP, raw::IN_FLIGHT)] {
-        if opts.wants(name) {
-            rows.push(measured(name, reps, || bus_e2e(url, n, name, pushers)).await);
-        }
-    }
-    if opts.wants(RAW_PUSH) {
-        rows.push(measured(RAW_PUSH, reps, || raw::push_only(url, n, raw::IN_FLIGHT)).await);
-    }
-    if opts.wants(RAW_PUSH_64) {
-        rows.push(measured(RAW_PUSH_64, reps, || raw::push_only(url, n, PUSHERS)).await);
-    }
-    for (name, pushers) in [(PUSH, PUSHERS), (PUSH_DEEP, raw::IN_FLIGHT)] {
-        if opts.wants(name) {
-            rows.push(measured(name, reps, || bus_push_only(url, n, name, pushers)).await);
-        }
-    }
-    if opts.wants(BATCH) {
-        rows.push(measured(BATCH, reps, || bus_batches(url, n)).await);
-    }
+    let e2e = Interleaved::new(opts)
+        .row(RAW_BEST, || raw::e2e_best(url, n))
+        .row(RAW_E2E_64, || raw::e2e_64(url, n))
+        .row(E2E, || bus_e2e(url, n, E2E, PUSHERS))
+        .row(E2E_DEEP, || bus_e2e(url, n, E2E_DEEP, raw::IN_FLIGHT))
+        .run(reps)
+        .await;
+    let push = Interleaved::new(opts)
+        .row(RAW_PUSH, || raw::push_only(url, n, raw::IN_FLIGHT))
+        .row(RAW_PUSH_64, || raw::push_only(url, n, PUSHERS))
+        .row(PUSH, || bus_push_only(url, n, PUSH, PUSHERS))
+        .row(PUSH_DEEP, || {
+            bus_push_only(url, n, PUSH_DEEP, raw::IN_FLIGHT)
+        })
+        .row(BATCH, || bus_batches(url, n))
+        .run(reps)
+        .await;
+    rows.extend(e2e.into_iter().chain(push));
     // Latency rows interleaved, raw first, median p50/p99 of the runs.
     let (mut raw_runs, mut bus_runs) = (Vec::new(), Vec::new());
     let (mut raw_cpu, mut bus_cpu) = (Some(0.0), Some(0.0));

@@ -3,6 +3,7 @@
 pub(crate) mod args;
 pub(crate) mod cleanup;
 pub(crate) mod fanout;
+pub(crate) mod interleave;
 pub(crate) mod latency;
 pub(crate) mod machine;
 pub(crate) mod row;

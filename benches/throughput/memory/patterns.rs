@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::harness::args::Opts;
 use crate::harness::fanout::{bus_fanout, Fanout};
+use crate::harness::interleave::Interleaved;
 use crate::harness::row::{Kind, Row};
 use crate::harness::rtt::{compare_rtt, rtt_row};
 use crate::harness::sink::{settle_down, Sink};
@@ -34,15 +35,13 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
     let (n, reps) = (opts.n / 2, opts.reps);
     let m = if opts.quick { 500 } else { 5_000 };
     let mut rows = Vec::new();
-    for (name, groups) in [(BROKER_1, 1), (BROKER_4, 4)] {
-        if opts.wants(name) {
-            rows.push(measured(name, reps, || broker_fanout(name, groups, n)).await);
-        }
-    }
-    for (name, groups) in [(FANOUT_1, 1), (FANOUT_4, 4)] {
-        if opts.wants(name) {
-            rows.push(measured(name, reps, || memory_fanout(name, groups, n)).await);
-        }
+    for ((raw, bus), groups) in [((BROKER_1, FANOUT_1), 1), ((BROKER_4, FANOUT_4), 4)] {
+        let pair = Interleaved::new(opts)
+            .row(raw, || broker_fanout(raw, groups, n))
+            .row(bus, || memory_fanout(bus, groups, n))
+            .run(reps)
+            .await;
+        rows.extend(pair);
     }
     if opts.wants(RAW_RTT) {
         rows.push(measured(RAW_RTT, 1, || raw_actix_rtt(m)).await);

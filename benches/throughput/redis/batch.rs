@@ -13,8 +13,8 @@ use serde_json::json;
 use super::bus::bus;
 use super::raw::{connect, drop_keys, fresh_stream, xadd};
 use crate::harness::args::Opts;
+use crate::harness::interleave::Interleaved;
 use crate::harness::row::{Kind, Row};
-use crate::harness::stats::measured;
 use crate::payload;
 
 const BATCH_BUS: &str = "redis push_batch 100 x64";
@@ -28,19 +28,17 @@ const TASKS: usize = 64;
 
 /// Every row here the filter selects, with the targets applied.
 pub(super) async fn rows(opts: &Opts, n: usize, reps: usize) -> Vec<Row> {
-    let mut rows = Vec::new();
-    if opts.wants(BATCH_RAW) {
-        rows.push(measured(BATCH_RAW, reps, || raw_pipelined(n)).await);
-    }
-    if opts.wants(BATCH_BUS) {
-        rows.push(measured(BATCH_BUS, reps, || bus_batches(n)).await);
-    }
-    if opts.wants(TOKIO_RAW) {
-        rows.push(measured(TOKIO_RAW, reps, || on_tokio_main(move || raw_tokio(n))).await);
-    }
-    if opts.wants(TOKIO_BUS) {
-        rows.push(measured(TOKIO_BUS, reps, || on_tokio_main(move || bus_tokio(n))).await);
-    }
+    let mut rows = Interleaved::new(opts)
+        .row(BATCH_RAW, || raw_pipelined(n))
+        .row(BATCH_BUS, || bus_batches(n))
+        .run(reps)
+        .await;
+    let tokio = Interleaved::new(opts)
+        .row(TOKIO_RAW, || on_tokio_main(move || raw_tokio(n)))
+        .row(TOKIO_BUS, || on_tokio_main(move || bus_tokio(n)))
+        .run(reps)
+        .await;
+    rows.extend(tokio);
     target(
         &mut rows,
         BATCH_BUS,

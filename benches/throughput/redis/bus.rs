@@ -7,6 +7,7 @@ use actorbus::{Bus, Config, Delivery, DriverKind, HandlerResult, ListenerOptions
 use serde_json::json;
 
 use crate::harness::args::Opts;
+use crate::harness::interleave::Interleaved;
 use crate::harness::latency::{paced_bus_latency, Pacing};
 use crate::harness::row::{Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
@@ -114,21 +115,20 @@ pub(super) async fn rows(opts: &Opts) -> Vec<Row> {
     let (n, reps, k) = (n(opts), opts.reps, opts.producers);
     let n_naive = (n / 10).max(500);
     let mut rows = Vec::new();
-    if opts.wants(BEST) {
-        rows.push(measured(BEST, reps, || raw_e2e(BEST, n, 100, 100)).await);
-    }
     if opts.wants(NAIVE) {
         rows.push(measured(NAIVE, reps, || raw_e2e(NAIVE, n_naive, 1, 1)).await);
     }
-    if opts.wants(RAW_PUSH) {
-        rows.push(measured(RAW_PUSH, reps, || raw_push(n, 64)).await);
-    }
-    if opts.wants(E2E) {
-        rows.push(measured(E2E, reps, || bus_e2e(n, k)).await);
-    }
-    if opts.wants(PUSH) {
-        rows.push(measured(PUSH, reps, || bus_push(n, 64)).await);
-    }
+    let e2e = Interleaved::new(opts)
+        .row(BEST, || raw_e2e(BEST, n, 100, 100))
+        .row(E2E, || bus_e2e(n, k))
+        .run(reps)
+        .await;
+    let push = Interleaved::new(opts)
+        .row(RAW_PUSH, || raw_push(n, 64))
+        .row(PUSH, || bus_push(n, 64))
+        .run(reps)
+        .await;
+    rows.extend(e2e.into_iter().chain(push));
     // Interleaved, as the memory latency rows are.
     let (mut raw, mut same, mut bus) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 1..=opts.latency_reps {

@@ -48,12 +48,24 @@ pub(super) async fn connect() -> MultiplexedConnection {
         .expect("Redis must be reachable (scripts/test starts it)")
 }
 
-/// `XADD <stream> * payload <body>`: what every raw row sends.
+/// `XADD <stream> * payload <body> id <id> attempt 1`: what every raw row
+/// sends, the fields the bus writes (a fixed id text as long as the bus's),
+/// so that Redis does the same work per entry for both.
 pub(super) fn xadd(stream: &str, body: &[u8]) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
-    cmd.arg(stream).arg("*").arg("payload").arg(body);
+    cmd.arg(stream)
+        .arg("*")
+        .arg("payload")
+        .arg(body)
+        .arg("id")
+        .arg(MESSAGE_ID)
+        .arg("attempt")
+        .arg("1");
     cmd
 }
+
+/// A message id as the bus writes it (a UUIDv7's text).
+const MESSAGE_ID: &str = "0193a5f0-7c1e-7d2a-9b3c-4d5e6f708192";
 
 pub(super) async fn drop_keys(stream: &str) {
     let mut conn = connect().await;
