@@ -62,7 +62,7 @@ use bytes::Bytes;
 use harness::args::Opts;
 use harness::interleave::Interleaved;
 use harness::latency::{bus_latency, raw_actix_latency, Pacing};
-use harness::machine::{loadavg, with_foreign_cpu, with_other_cpu, CpuSnap};
+use harness::machine::{loadavg, with_foreign_cpu, CpuSnap};
 use harness::row::Row;
 use harness::stats::median_latency;
 use memory::bus_e2e;
@@ -205,31 +205,23 @@ async fn latency_rows(opts: &Opts) -> Vec<Row> {
         (latency.clone(), Some(Pacing::Thread)),
         (format!("{latency} 1ms-bursts"), Some(Pacing::TokioTimer)),
     ];
-    // Exact match for the target row, so that its filter does not pick the bursts row.
-    let wanted: Vec<_> = specs
-        .into_iter()
-        .filter(|(name, _)| match &opts.filter {
-            Some(f) if *f == latency => *name == latency,
-            _ => opts.wants(name),
-        })
-        .collect();
-    let mut runs: Vec<Vec<Row>> = wanted.iter().map(|_| Vec::new()).collect();
-    let mut other_cpu: Vec<Option<f64>> = vec![Some(0.0); wanted.len()];
-    for rep in 1..=reps {
-        for (i, (name, pacing)) in wanted.iter().enumerate() {
-            eprintln!("  {name} (run {rep}/{reps}) ...");
-            let snap = CpuSnap::now();
-            let row = match *pacing {
-                None => raw_actix_latency(name.clone(), rate, measured_for).await,
-                Some(pacing) => bus_latency(name.clone(), rate, measured_for, pacing).await,
-            };
-            let cpu = snap.and_then(CpuSnap::foreign_since);
-            other_cpu[i] = other_cpu[i].zip(cpu).map(|(sum, cpu)| sum + cpu);
-            runs[i].push(with_other_cpu(row, cpu));
-        }
+    let mut group = Interleaved::new(opts);
+    for (name, pacing) in specs {
+        // Exact match for the target row, so that its filter does not pick the bursts row.
+        let wanted = match &opts.filter {
+            Some(f) if *f == latency => name == latency,
+            _ => opts.wants(&name),
+        };
+        let row = name.clone();
+        group = group.row_if(wanted, &row, move || {
+            let name = name.clone();
+            async move {
+                match pacing {
+                    None => raw_actix_latency(name, rate, measured_for).await,
+                    Some(pacing) => bus_latency(name, rate, measured_for, pacing).await,
+                }
+            }
+        });
     }
-    runs.into_iter()
-        .zip(other_cpu)
-        .map(|(runs, cpu)| with_other_cpu(median_latency(runs), cpu))
-        .collect()
+    group.run_with(reps, median_latency).await
 }

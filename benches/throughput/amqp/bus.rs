@@ -27,10 +27,9 @@ use super::{patterns, raw};
 use crate::harness::args::Opts;
 use crate::harness::cleanup::{self, Made};
 use crate::harness::interleave::Interleaved;
-use crate::harness::machine::{with_other_cpu, CpuSnap};
 use crate::harness::row::{Kind, Row};
-use crate::harness::sink::{settle_down, Sink};
-use crate::harness::stats::{measured, percentile};
+use crate::harness::sink::Sink;
+use crate::harness::stats::{measured, median_latency, percentile};
 use crate::PAYLOAD_LEN;
 
 /// Default broker of the rows.
@@ -125,37 +124,12 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         .await;
     rows.extend(e2e.into_iter().chain(push));
     // Latency rows interleaved, raw first, median p50/p99 of the runs.
-    let (mut raw_runs, mut bus_runs) = (Vec::new(), Vec::new());
-    let (mut raw_cpu, mut bus_cpu) = (Some(0.0), Some(0.0));
-    let add = |sum: &mut Option<f64>, snap: Option<CpuSnap>| {
-        *sum = sum
-            .zip(snap.and_then(CpuSnap::foreign_since))
-            .map(|(a, b)| a + b);
-    };
-    for _ in 0..reps {
-        if opts.wants(RAW_LATENCY) {
-            eprintln!("  {RAW_LATENCY} ...");
-            let snap = CpuSnap::now();
-            raw_runs.push(raw::latency(url, RATE, measured_for).await);
-            add(&mut raw_cpu, snap);
-            settle_down().await;
-        }
-        if opts.wants(LATENCY) {
-            eprintln!("  {LATENCY} ...");
-            let snap = CpuSnap::now();
-            bus_runs.push(bus_latency(url, measured_for).await);
-            add(&mut bus_cpu, snap);
-            settle_down().await;
-        }
-    }
-    for (runs, cpu) in [(raw_runs, raw_cpu), (bus_runs, bus_cpu)] {
-        if !runs.is_empty() {
-            rows.push(with_other_cpu(
-                crate::harness::stats::median_latency(runs),
-                cpu,
-            ));
-        }
-    }
+    let latency = Interleaved::new(opts)
+        .row(RAW_LATENCY, || raw::latency(url, RATE, measured_for))
+        .row(LATENCY, || bus_latency(url, measured_for))
+        .run_with(reps, median_latency)
+        .await;
+    rows.extend(latency);
     rows.extend(patterns::rows(opts, url, n, reps).await);
     patterns::apply_targets(&mut rows);
     rows

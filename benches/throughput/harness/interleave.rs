@@ -1,5 +1,5 @@
-//! Throughput rows whose runs alternate: run 1 of every row of a group,
-//! then run 2 of every row, and so on. A bus row and its raw baseline
+//! Rows whose runs alternate, throughput and latency rows alike: run 1 of
+//! every row of a group, then run 2 of every row, and so on. A bus row and its raw baseline
 //! then meet the same slow spells of the machine (a busy neighbour, the
 //! broker's own housekeeping), so the ratio between them holds where
 //! back-to-back blocks of runs would each catch a different spell.
@@ -16,7 +16,7 @@ use crate::harness::stats::median_row;
 /// One run of a row.
 type Run<'a> = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Row> + 'a>> + 'a>;
 
-/// A group of throughput rows measured together, in the order added.
+/// A group of rows measured together, in the order added.
 pub(crate) struct Interleaved<'a> {
     opts: &'a Opts,
     rows: Vec<(String, Run<'a>)>,
@@ -54,27 +54,42 @@ impl<'a> Interleaved<'a> {
     }
 
     /// Runs every row `reps` times, alternating, and keeps each row's
-    /// median run; its `other CPU s` sums what other processes took during
-    /// its own runs.
-    pub(crate) async fn run(mut self, reps: usize) -> Vec<Row> {
-        if !self.rows.is_empty() {
-            let names: Vec<&str> = self.rows.iter().map(|(name, _)| name.as_str()).collect();
-            eprintln!("  {} (interleaved) ...", names.join(" | "));
-        }
+    /// median run (see [`run_with`](Self::run_with)).
+    pub(crate) async fn run(self, reps: usize) -> Vec<Row> {
+        self.run_with(reps, median_row).await
+    }
+
+    /// Runs every row `reps` times, alternating, and sums each row up from
+    /// its runs with `summarise` (a throughput row's median run, a latency
+    /// row's median percentiles). Each run carries the CPU time other
+    /// processes took during it; the summed-up row, the sum over its runs.
+    pub(crate) async fn run_with(
+        mut self,
+        reps: usize,
+        summarise: fn(Vec<Row>) -> Row,
+    ) -> Vec<Row> {
+        let reps = reps.max(1);
+        let names: Vec<String> = self.rows.iter().map(|(name, _)| name.clone()).collect();
         let mut runs: Vec<(Vec<Row>, Option<f64>)> =
             self.rows.iter().map(|_| (Vec::new(), Some(0.0))).collect();
-        for _ in 0..reps.max(1) {
+        for rep in 1..=reps {
+            if !names.is_empty() {
+                eprintln!(
+                    "  {} (interleaved, run {rep}/{reps}) ...",
+                    names.join(" | ")
+                );
+            }
             for ((_, run), (rows, cpu)) in self.rows.iter_mut().zip(runs.iter_mut()) {
                 let snap = CpuSnap::now();
-                rows.push(run().await);
-                *cpu = cpu
-                    .zip(snap.and_then(CpuSnap::foreign_since))
-                    .map(|(sum, more)| sum + more);
+                let row = run().await;
+                let other = snap.and_then(CpuSnap::foreign_since);
+                *cpu = cpu.zip(other).map(|(sum, more)| sum + more);
+                rows.push(with_other_cpu(row, other));
                 settle_down().await;
             }
         }
         runs.into_iter()
-            .map(|(rows, cpu)| with_other_cpu(median_row(rows), cpu))
+            .map(|(rows, cpu)| with_other_cpu(summarise(rows), cpu))
             .collect()
     }
 }

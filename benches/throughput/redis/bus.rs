@@ -130,26 +130,17 @@ pub(super) async fn rows(opts: &Opts) -> Vec<Row> {
         .await;
     rows.extend(e2e.into_iter().chain(push));
     // Interleaved, as the memory latency rows are.
-    let (mut raw, mut same, mut bus) = (Vec::new(), Vec::new(), Vec::new());
-    for rep in 1..=opts.latency_reps {
-        if opts.wants(RAW_LATENCY) {
-            eprintln!("  {RAW_LATENCY} (run {rep}/{}) ...", opts.latency_reps);
-            raw.push(raw_latency(RAW_LATENCY, opts.latency_for, false).await);
-        }
-        if opts.wants(RAW_LATENCY_SAME) {
-            eprintln!("  {RAW_LATENCY_SAME} (run {rep}/{}) ...", opts.latency_reps);
-            same.push(raw_latency(RAW_LATENCY_SAME, opts.latency_for, true).await);
-        }
-        if opts.wants(LATENCY) {
-            eprintln!("  {LATENCY} (run {rep}/{}) ...", opts.latency_reps);
-            bus.push(bus_latency(opts.latency_for).await);
-        }
-    }
-    for runs in [raw, same, bus] {
-        if !runs.is_empty() {
-            rows.push(median_latency(runs));
-        }
-    }
+    let latency = Interleaved::new(opts)
+        .row(RAW_LATENCY, || {
+            raw_latency(RAW_LATENCY, opts.latency_for, false)
+        })
+        .row(RAW_LATENCY_SAME, || {
+            raw_latency(RAW_LATENCY_SAME, opts.latency_for, true)
+        })
+        .row(LATENCY, || bus_latency(opts.latency_for))
+        .run_with(opts.latency_reps, median_latency)
+        .await;
+    rows.extend(latency);
     rows.extend(patterns::rows(opts, n, reps).await);
     rows.extend(super::batch::rows(opts, n, reps).await);
     apply_targets(&mut rows);
