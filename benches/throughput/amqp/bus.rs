@@ -94,7 +94,7 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(if opts.quick { 5_000 } else { 50_000 });
-    let reps = if opts.quick { 1 } else { opts.reps };
+    let reps = opts.amqp_reps();
     let measured_for = if opts.quick {
         Duration::from_millis(500)
     } else {

@@ -37,6 +37,16 @@ impl Opts {
             .is_none_or(|f| f.split('|').any(|part| name.contains(part)))
     }
 
+    /// Runs per amqp row: one in `--quick` (RabbitMQ rows are the slow
+    /// ones), else [`reps`](Self::reps).
+    pub(crate) fn amqp_reps(&self) -> usize {
+        if self.quick {
+            1
+        } else {
+            self.reps
+        }
+    }
+
     /// Name of the bus latency row held to the p99 target.
     pub(crate) fn latency_row(&self) -> String {
         format!("memory latency @{}k/s", self.rate / 1000)

@@ -40,6 +40,24 @@ pub(crate) struct Row {
     pub(crate) extra: serde_json::Map<String, Value>,
 }
 
+/// Whether `ratio` is at least `want`; no verdict (`None`, shown as "-")
+/// when the ratio is unknown because its baseline did not run (a filtered
+/// run), rather than a miss the code did not earn.
+pub(crate) fn at_least(ratio: Option<f64>, want: f64) -> Option<bool> {
+    ratio.map(|r| r >= want)
+}
+
+/// Whether `ratio` is at most `limit`; no verdict when it is unknown (see
+/// [`at_least`]).
+pub(crate) fn at_most(ratio: Option<f64>, limit: f64) -> Option<bool> {
+    ratio.map(|r| r <= limit)
+}
+
+/// Both verdicts; none unless both are known.
+pub(crate) fn both(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    a.zip(b).map(|(a, b)| a && b)
+}
+
 impl Row {
     pub(crate) fn new(name: impl Into<String>, kind: Kind, n: usize) -> Self {
         Row {

@@ -132,9 +132,14 @@ pub(crate) fn notes(
     other_cpu: Option<f64>,
 ) -> Vec<String> {
     let (reps, k) = (opts.reps, opts.producers);
+    let amqp = match opts.amqp_reps() {
+        r if r == reps => String::new(),
+        1 => " (amqp rows: 1 run)".to_owned(),
+        r => format!(" (amqp rows: {r} runs)"),
+    };
     vec![
         format!("bus and actix rows run inside {RUNTIME_NOTE}: bus actors on the bus's 2 arbiters, producers are tasks on the system thread"),
-        format!("throughput rows: median of {reps} runs, a bus row's runs interleaved with its baselines' (every run's rate is in the JSON 'runs'); pipelined rows: {k} pusher tasks; seq rows: one push awaited at a time"),
+        format!("throughput rows: median of {reps} runs{amqp}, a bus row's runs interleaved with its baselines' (every run's rate is in the JSON 'runs'); pipelined rows: {k} pusher tasks; seq rows: one push awaited at a time"),
         "vs raw actix (send) = rate / raw actix send().await with the same pipelining (x{k} or seq): like with like, the ratio the target uses".replace("{k}", &k.to_string()),
         "vs actix do_send = rate / raw actix 2 actors (do_send in batches, no reply per message)".to_owned(),
         format!("latency rows: median p50 and median p99 of {} run{}, raw and bus runs interleaved (every run's p50/p99 is in the JSON 'runs'); push start -> handler entry; the target row is paced by a thread (one push per 100 µs), the 1ms-bursts row by tokio's 1 ms timer", opts.latency_reps, if opts.latency_reps == 1 { "" } else { "s" }),
@@ -144,6 +149,7 @@ pub(crate) fn notes(
             opts.raw_latency_row(),
         ),
         "rss: growth of VmRSS in a fresh child process after queueing the messages with no listener; its msgs/s is the push-only rate".to_owned(),
+        "result = the row against its target; '-' when its baseline did not run (a filtered run): no verdict rather than a miss".to_owned(),
         "other CPU s = CPU time other processes used on this machine during the row (a concurrent build skews results; want ~0)".to_owned(),
         format!(
             "total {:.1} s; load average before {load_before}, after {}; other processes used {} CPU-s during the run",

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::harness::args::Opts;
-use crate::harness::row::{Kind, Row};
+use crate::harness::row::{self, Kind, Row};
 
 /// Throughput target of the bus e2e rows.
 const TARGET_MSGS_PER_S: f64 = 1_000_000.0;
@@ -47,9 +47,8 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
                 row.ratio_do_send = actix_do_send.map(|b| rate / b);
                 if !seq {
                     row.target = Some("≥1M/s & ≥0.5x actix send");
-                    row.pass = Some(
-                        rate >= TARGET_MSGS_PER_S && row.ratio.is_some_and(|r| r >= TARGET_RATIO),
-                    );
+                    let fast = rate >= TARGET_MSGS_PER_S;
+                    row.pass = row::at_least(row.ratio, TARGET_RATIO).map(|r| r && fast);
                 }
             }
             Kind::Latency if row.name == latency_target_row => {
@@ -124,13 +123,12 @@ pub(crate) fn amqp(rows: &mut [Row]) {
                 json!(ratio(row.msgs_per_s, best)),
             );
             row.target = Some(target);
-            row.pass =
-                Some(row.ratio.is_some_and(|r| r >= 0.9) && vs_naive.is_some_and(|r| r >= 3.0));
+            row.pass = row::both(row::at_least(row.ratio, 0.9), row::at_least(vs_naive, 3.0));
         } else if name == PUSH || name == PUSH_DEEP || name == BATCH {
             row.ratio = ratio(row.msgs_per_s, push);
             row.ratio_do_send = None;
             row.target = Some("≥0.9x raw lapin pipelined");
-            row.pass = Some(row.ratio.is_some_and(|r| r >= 0.9));
+            row.pass = row::at_least(row.ratio, 0.9);
         } else if name == LATENCY {
             let p50 = ratio(row.p50_us, raw_p50);
             row.ratio = p50;
@@ -138,7 +136,7 @@ pub(crate) fn amqp(rows: &mut [Row]) {
             let p99 = ratio(row.p99_us, raw_p99);
             row.extra.insert("p99_ratio_vs_raw".into(), json!(p99));
             row.target = Some("p50 ≤ 1.5x raw lapin");
-            row.pass = Some(p50.is_some_and(|r| r <= 1.5));
+            row.pass = row::at_most(p50, 1.5);
         }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::harness::args::Opts;
 use crate::harness::fanout::{bus_fanout, Fanout};
 use crate::harness::interleave::Interleaved;
-use crate::harness::row::{Kind, Row};
+use crate::harness::row::{self, Kind, Row};
 use crate::harness::rtt::{compare_rtt, rtt_row};
 use crate::harness::sink::{settle_down, Sink};
 use crate::harness::stats::measured;
@@ -230,6 +230,6 @@ fn apply_targets(rows: &mut [Row]) {
         let ratio = baseline.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
         row.ratio = ratio;
         row.target = Some(target);
-        row.pass = Some(ratio.is_some_and(|r| r >= want));
+        row.pass = row::at_least(ratio, want);
     }
 }

@@ -14,7 +14,7 @@ use super::bus::bus;
 use super::raw::{connect, drop_keys, fresh_stream, xadd};
 use crate::harness::args::Opts;
 use crate::harness::interleave::Interleaved;
-use crate::harness::row::{Kind, Row};
+use crate::harness::row::{self, Kind, Row};
 use crate::payload;
 
 const BATCH_BUS: &str = "redis push_batch 100 x64";
@@ -212,7 +212,7 @@ fn target(rows: &mut [Row], row: &str, baseline: &str, at_least: f64, text: &'st
         let ratio = base.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
         row.ratio = ratio;
         row.target = Some(text);
-        row.pass = Some(ratio.is_some_and(|r| r >= at_least));
+        row.pass = row::at_least(ratio, at_least);
         row.extra.insert("ratio_vs_baseline".into(), json!(ratio));
     }
 }

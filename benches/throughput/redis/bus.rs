@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::harness::args::Opts;
 use crate::harness::interleave::Interleaved;
 use crate::harness::latency::{paced_bus_latency, Pacing};
-use crate::harness::row::{Kind, Row};
+use crate::harness::row::{self, Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
 use crate::harness::stats::{measured, median_latency};
 use crate::payload;
@@ -168,8 +168,7 @@ fn apply_targets(rows: &mut [Row]) {
                 let vs_naive = naive.map(|b| rate / b);
                 row.ratio = vs_best;
                 row.target = Some("≥0.5x raw best & ≥5x raw naive");
-                row.pass =
-                    Some(vs_best.is_some_and(|r| r >= 0.5) && vs_naive.is_some_and(|r| r >= 5.0));
+                row.pass = row::both(row::at_least(vs_best, 0.5), row::at_least(vs_naive, 5.0));
                 row.extra.insert("ratio_vs_raw_best".into(), json!(vs_best));
                 row.extra
                     .insert("ratio_vs_raw_naive".into(), json!(vs_naive));
@@ -178,13 +177,13 @@ fn apply_targets(rows: &mut [Row]) {
                 let ratio = raw_push.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
                 row.ratio = ratio;
                 row.target = Some("≥0.8x raw XADD x64");
-                row.pass = Some(ratio.is_some_and(|r| r >= 0.8));
+                row.pass = row::at_least(ratio, 0.8);
                 row.extra.insert("ratio_vs_raw_push".into(), json!(ratio));
             }
             LATENCY => {
                 let ratio = raw_p50.zip(row.p50_us).map(|(raw, bus)| bus / raw);
                 row.target = Some("p50 ≤ 1.5x raw redis");
-                row.pass = Some(ratio.is_some_and(|r| r <= 1.5));
+                row.pass = row::at_most(ratio, 1.5);
                 row.extra.insert("p50_ratio_vs_raw".into(), json!(ratio));
             }
             _ => {}
