@@ -109,7 +109,7 @@ fn no_such_key(path: &str, defaults: &Value) -> String {
 mod tests {
     use std::time::Duration;
 
-    use crate::config::{load, Config, DriverKind};
+    use crate::config::{load, Config};
     use crate::error::{Error, Result};
 
     fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -164,7 +164,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(config.queue.driver, DriverKind::Redis);
+        assert_eq!(config.queue.driver, crate::config::DriverKind::Redis);
         assert_eq!(config.redis.pool_max_size, 4);
         assert_eq!(config.redis.url, "rediss://cache:6380/1");
     }

@@ -113,7 +113,10 @@ impl Driver {
         envelope: Envelope,
         delay: Option<Duration>,
     ) -> Result<()> {
-        on_driver!(self, d => d.push(queue, envelope, delay).await)
+        // Boxed, as the other pushes below: a broker's push future holds
+        // its fallback and reconnect paths (kilobytes), which every
+        // caller's future would otherwise carry inline and copy on each move.
+        on_driver!(self, d => Box::pin(d.push(queue, envelope, delay)).await)
     }
 
     /// Stores every `(envelope, delay)` of `batch` on `queue`, returning
@@ -129,13 +132,18 @@ impl Driver {
         queue: &str,
         batch: Vec<(Envelope, Option<Duration>)>,
     ) -> std::result::Result<(), Unstored> {
-        on_driver!(self, d => d.push_batch(queue, batch).await)
+        on_driver!(self, d => Box::pin(d.push_batch(queue, batch)).await)
     }
 
     /// Publishes `envelope` to every subscriber group of `topic`, returning
     /// once each group's copy is stored.
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
-        on_driver!(self, d => d.publish(topic, envelope).await)
+        match self {
+            // The in-process publish is the fan-out's hot path, and small.
+            Driver::Memory(memory) => memory.publish(topic, envelope).await,
+            #[allow(unreachable_patterns)]
+            _ => on_driver!(self, d => Box::pin(d.publish(topic, envelope)).await),
+        }
     }
 
     /// Makes the subscriber group whose queue is `group_queue` durable on

@@ -279,3 +279,36 @@ fn redis_pushes_from_a_tokio_runtime_without_timers() {
         "every push is stored"
     );
 }
+
+/// The futures of the producing calls stay small, whichever drivers the
+/// build has: a caller with many pushes in flight (64 pusher tasks, an
+/// actix-web request each) holds one per push, and its runtime copies it
+/// on every move. The drivers box their slow paths (a channel to start,
+/// a reconnect, the pusher fallback) instead of carrying them inline: with
+/// the broker drivers built in, a push's future was 3,144 bytes before,
+/// 968 after.
+#[actix::test]
+async fn the_producing_calls_futures_stay_small() {
+    const MOST: usize = 1536;
+    let bus = connect().await;
+    let q = unique_queue("future-size");
+    let sizes = [
+        ("push", std::mem::size_of_val(&bus.push(&q, "x"))),
+        (
+            "push_batch",
+            std::mem::size_of_val(&bus.push_batch(&q, ["x"])),
+        ),
+        ("publish", std::mem::size_of_val(&bus.publish(&q, "x"))),
+        (
+            "request",
+            std::mem::size_of_val(&bus.request(&q, "x", Duration::from_secs(1))),
+        ),
+    ];
+    for (call, size) in sizes {
+        assert!(
+            size <= MOST,
+            "Bus::{call}'s future is {size} bytes (at most {MOST})"
+        );
+    }
+    bus.shutdown().await.expect("shutdown");
+}

@@ -64,11 +64,13 @@ pub(crate) async fn bus_fanout(bus: &Bus, spec: Fanout<'_>) -> Row {
 }
 
 /// Groups of the broker drivers' fan-out rows.
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) const BROKER_GROUPS: usize = 4;
 
 /// The broker drivers' fan-out row: [`BROKER_GROUPS`] groups of one member
 /// each (concurrency 64, as their queue e2e rows' listener), 64
 /// publishers. The caller deletes `<topic>.<group>` for each [`group`].
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) async fn broker_fanout(bus: &Bus, name: &str, topic: &str, n: usize) -> Row {
     let spec = Fanout {
         name,
@@ -103,6 +105,7 @@ async fn publish_all(bus: &Bus, topic: &str, n: usize, pushers: usize) {
 /// `fanout`'s deliveries per second against `queue_row`'s messages per
 /// second in the same run (a broker driver's own queue e2e row): the ratio
 /// column and a ≥ 0.8× target.
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) fn per_delivery_target(rows: &mut [Row], fanout: &str, queue_row: &str) {
     let base = rows
         .iter()

@@ -203,7 +203,9 @@ impl Memory {
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
         for group in self.topics.groups(topic).iter() {
             if let Err(copy) = self.try_push(group, envelope.clone(), None) {
-                self.push(group, copy, None).await?;
+                // Boxed: the slow path (a channel to start, or no room)
+                // would make every publish's future as large as its own.
+                Box::pin(self.push(group, copy, None)).await?;
             }
         }
         Ok(())
