@@ -12,6 +12,7 @@ pub mod child;
 #[cfg(all(feature = "cli", feature = "amqp", feature = "redis"))]
 pub mod cli;
 pub mod config;
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod faults;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod firewall;
@@ -36,6 +37,7 @@ pub mod rabbit_node;
 pub mod redis;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod redrive_crash;
 pub mod web_service;
 

@@ -12,9 +12,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// One thing a row made on a broker (none without a broker feature).
+/// One thing a row made on a broker (a driver's variant is never made
+/// without that driver's feature).
 #[derive(Clone, Debug)]
-#[cfg_attr(not(any(feature = "amqp", feature = "redis")), allow(dead_code))]
+#[cfg_attr(not(all(feature = "amqp", feature = "redis")), allow(dead_code))]
 pub(crate) enum Made {
     /// An amqp queue name: the queue, its `.dead` queue (the bus declares
     /// one beside every queue) and an exchange of that name (a topic's).

@@ -7,7 +7,7 @@ use std::time::Instant;
 use actorbus::{Bus, Delivery, HandlerResult, ListenerOptions};
 use serde_json::json;
 
-use crate::harness::row::{self, Kind, Row};
+use crate::harness::row::{Kind, Row};
 use crate::harness::sink::Sink;
 use crate::payload;
 
@@ -115,7 +115,7 @@ pub(crate) fn per_delivery_target(rows: &mut [Row], fanout: &str, queue_row: &st
         let ratio = base.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
         row.ratio = ratio;
         row.target = Some("≥0.8x the queue e2e row per delivery");
-        row.pass = row::at_least(ratio, 0.8);
+        row.pass = crate::harness::row::at_least(ratio, 0.8);
         row.extra.insert("baseline".into(), json!(queue_row));
     }
 }

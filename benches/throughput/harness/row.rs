@@ -49,11 +49,13 @@ pub(crate) fn at_least(ratio: Option<f64>, want: f64) -> Option<bool> {
 
 /// Whether `ratio` is at most `limit`; no verdict when it is unknown (see
 /// [`at_least`]).
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) fn at_most(ratio: Option<f64>, limit: f64) -> Option<bool> {
     ratio.map(|r| r <= limit)
 }
 
 /// Both verdicts; none unless both are known.
+#[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) fn both(a: Option<bool>, b: Option<bool>) -> Option<bool> {
     a.zip(b).map(|(a, b)| a && b)
 }
