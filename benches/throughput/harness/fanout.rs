@@ -107,15 +107,8 @@ async fn publish_all(bus: &Bus, topic: &str, n: usize, pushers: usize) {
 /// column and a ≥ 0.8× target.
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub(crate) fn per_delivery_target(rows: &mut [Row], fanout: &str, queue_row: &str) {
-    let base = rows
-        .iter()
-        .find(|r| r.name == queue_row)
-        .and_then(|r| r.msgs_per_s);
-    if let Some(row) = rows.iter_mut().find(|r| r.name == fanout) {
-        let ratio = base.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
-        row.ratio = ratio;
-        row.target = Some("≥0.8x the queue e2e row per delivery");
-        row.pass = crate::harness::row::at_least(ratio, 0.8);
+    let target = "≥0.8x the queue e2e row per delivery";
+    if let Some(row) = crate::harness::row::rate_target(rows, fanout, queue_row, 0.8, target) {
         row.extra.insert("baseline".into(), json!(queue_row));
     }
 }

@@ -40,6 +40,33 @@ pub(crate) struct Row {
     pub(crate) extra: serde_json::Map<String, Value>,
 }
 
+/// The rate of the row named `name`, when it ran.
+pub(crate) fn rate_of(rows: &[Row], name: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.name == name)
+        .and_then(|r| r.msgs_per_s)
+}
+
+/// Holds the row named `row` to at least `want` × the rate of the row
+/// named `baseline` in the same run: sets its ratio, `target` text and
+/// verdict (none when the baseline did not run). Gives the row back for
+/// extras; `None` when it did not run itself.
+pub(crate) fn rate_target<'a>(
+    rows: &'a mut [Row],
+    row: &str,
+    baseline: &str,
+    want: f64,
+    target: &'static str,
+) -> Option<&'a mut Row> {
+    let base = rate_of(rows, baseline);
+    let row = rows.iter_mut().find(|r| r.name == row)?;
+    let ratio = base.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
+    row.ratio = ratio;
+    row.target = Some(target);
+    row.pass = at_least(ratio, want);
+    Some(row)
+}
+
 /// Whether `ratio` is at least `want`; no verdict (`None`, shown as "-")
 /// when the ratio is unknown because its baseline did not run (a filtered
 /// run), rather than a miss the code did not earn.

@@ -94,7 +94,7 @@ pub(crate) fn amqp(rows: &mut [Row]) {
         RAW_NAIVE, RAW_PUSH,
     };
     let find = |name: &str| rows.iter().find(|r| r.name == name);
-    let rate = |name: &str| find(name).and_then(|r| r.msgs_per_s);
+    let rate = |name: &str| row::rate_of(rows, name);
     let (best, naive, push) = (rate(RAW_BEST), rate(RAW_NAIVE), rate(RAW_PUSH));
     let e2e_64 = rate(RAW_E2E_64);
     let raw_p50 = find(RAW_LATENCY).and_then(|r| r.p50_us);

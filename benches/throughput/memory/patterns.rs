@@ -215,21 +215,6 @@ async fn raw_actix_rtt(m: usize) -> Row {
 /// The targets: fan-out with every delivery acknowledged at ≥ 1×
 /// actix-broker (no acknowledgements) with 1 subscriber, ≥ 2× with 4.
 fn apply_targets(rows: &mut [Row]) {
-    let rate = |rows: &[Row], name: &str| {
-        rows.iter()
-            .find(|r| r.name == name)
-            .and_then(|r| r.msgs_per_s)
-    };
-    let (one, four) = (rate(rows, BROKER_1), rate(rows, BROKER_4));
-    for row in rows.iter_mut() {
-        let (baseline, want, target) = match row.name.as_str() {
-            FANOUT_1 => (one, 1.0, "≥1x actix-broker 1 sub"),
-            FANOUT_4 => (four, 2.0, "≥2x actix-broker 4 subs"),
-            _ => continue,
-        };
-        let ratio = baseline.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
-        row.ratio = ratio;
-        row.target = Some(target);
-        row.pass = row::at_least(ratio, want);
-    }
+    row::rate_target(rows, FANOUT_1, BROKER_1, 1.0, "≥1x actix-broker 1 sub");
+    row::rate_target(rows, FANOUT_4, BROKER_4, 2.0, "≥2x actix-broker 4 subs");
 }

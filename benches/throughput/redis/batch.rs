@@ -39,20 +39,16 @@ pub(super) async fn rows(opts: &Opts, n: usize, reps: usize) -> Vec<Row> {
         .run(reps)
         .await;
     rows.extend(tokio);
-    target(
-        &mut rows,
-        BATCH_BUS,
-        BATCH_RAW,
-        0.9,
-        "≥0.9x raw pipelined XADD x100",
-    );
-    target(
-        &mut rows,
-        TOKIO_BUS,
-        TOKIO_RAW,
-        0.8,
-        "≥0.8x raw XADD x64 (tokio)",
-    );
+    let targets = [
+        (BATCH_BUS, BATCH_RAW, 0.9, "≥0.9x raw pipelined XADD x100"),
+        (TOKIO_BUS, TOKIO_RAW, 0.8, "≥0.8x raw XADD x64 (tokio)"),
+    ];
+    for (bus, raw, want, text) in targets {
+        if let Some(row) = row::rate_target(&mut rows, bus, raw, want, text) {
+            let ratio = json!(row.ratio);
+            row.extra.insert("ratio_vs_baseline".into(), ratio);
+        }
+    }
     rows
 }
 
@@ -200,19 +196,4 @@ where
         task.await.expect("pusher task");
     }
     Row::rate(name, Kind::Raw, n, start.elapsed()).with("tasks", json!(TASKS))
-}
-
-/// Sets `row`'s ratio to its baseline and whether it meets `at_least`.
-fn target(rows: &mut [Row], row: &str, baseline: &str, at_least: f64, text: &'static str) {
-    let base = rows
-        .iter()
-        .find(|r| r.name == baseline)
-        .and_then(|r| r.msgs_per_s);
-    if let Some(row) = rows.iter_mut().find(|r| r.name == row) {
-        let ratio = base.map(|b| row.msgs_per_s.unwrap_or(0.0) / b);
-        row.ratio = ratio;
-        row.target = Some(text);
-        row.pass = row::at_least(ratio, at_least);
-        row.extra.insert("ratio_vs_baseline".into(), json!(ratio));
-    }
 }

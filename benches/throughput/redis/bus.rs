@@ -151,11 +151,7 @@ pub(super) async fn rows(opts: &Opts) -> Vec<Row> {
 /// The targets: e2e ≥ 0.5x raw best and ≥ 5x raw naive; push
 /// only ≥ 0.8x raw XADD x64; p50 at 5k/s ≤ 1.5x raw.
 fn apply_targets(rows: &mut [Row]) {
-    let rate = |rows: &[Row], name: &str| {
-        rows.iter()
-            .find(|r| r.name == name)
-            .and_then(|r| r.msgs_per_s)
-    };
+    let rate = row::rate_of;
     let p50 =
         |rows: &[Row], name: &str| rows.iter().find(|r| r.name == name).and_then(|r| r.p50_us);
     let (best, naive, raw_push) = (rate(rows, BEST), rate(rows, NAIVE), rate(rows, RAW_PUSH));
