@@ -17,9 +17,20 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restarts_lose_no_confirmed_push() {
+    restarts_under_flow("restart").await;
+}
+
+/// The same with the pushers inside an actix system, where each push
+/// publishes from its own task rather than through the driver actor.
+#[actix::test]
+async fn broker_restarts_lose_no_confirmed_push_from_actix() {
+    restarts_under_flow("restart-actix").await;
+}
+
+async fn restarts_under_flow(node_name: &'static str) {
     crate::support::init_tracing();
     assert!(RabbitNode::available(), "rabbitmq-server is not installed");
-    let node = tokio::task::spawn_blocking(|| RabbitNode::start("restart"))
+    let node = tokio::task::spawn_blocking(move || RabbitNode::start(node_name))
         .await
         .unwrap();
     let mut config = amqp::config_at(&node.url());
@@ -61,12 +72,24 @@ async fn broker_restarts_lose_no_confirmed_push() {
 
 /// While the broker is down, a push waits `queue.push_timeout` and fails
 /// with `Error::Timeout` (nothing hangs, nothing is reported stored); once
-/// the broker is back, the same bus pushes and consumes again.
+/// the broker is back, the same bus pushes and consumes again. Pushes from
+/// a plain tokio runtime go through the driver actor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_during_an_outage_time_out_then_work_again() {
+    outage_then_recovery("outage").await;
+}
+
+/// The same, pushing from inside an actix system, where a push publishes
+/// from the caller's own task rather than through the driver actor.
+#[actix::test]
+async fn pushes_from_actix_during_an_outage_time_out_then_work_again() {
+    outage_then_recovery("outage-actix").await;
+}
+
+async fn outage_then_recovery(node_name: &'static str) {
     crate::support::init_tracing();
     assert!(RabbitNode::available(), "rabbitmq-server is not installed");
-    let node = tokio::task::spawn_blocking(|| RabbitNode::start("outage"))
+    let node = tokio::task::spawn_blocking(move || RabbitNode::start(node_name))
         .await
         .unwrap();
     let mut config = amqp::config_at(&node.url());
