@@ -139,9 +139,9 @@ impl AmqpBroker {
     /// thread writes the frames either way, and going through the driver
     /// actor adds two thread hops per push (to its arbiter and back): 8–17%
     /// of the process's CPU in the bench's `amqp e2e c64 x64 pushers` row,
-    /// which shares the machine with RabbitMQ. Any other
-    /// caller (a plain tokio runtime, which may be built without the timers
-    /// that bound the wait) goes through the driver actor.
+    /// which shares the machine with RabbitMQ. Any other caller (a plain
+    /// tokio runtime, which may be built without the timers that bound the
+    /// wait) goes through the driver actor.
     async fn send(&self, target: Target, envelope: Envelope) -> Result<()> {
         if System::try_current().is_some() {
             let shared = &self.shared;
