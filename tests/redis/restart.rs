@@ -19,8 +19,34 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_confirmed_push_is_handled_across_a_redis_restart() {
+    restarts_under_flow().await;
+}
+
+/// The same with the pushers on an actix system's thread, where each push
+/// goes over that thread's own shared connection: it breaks with the
+/// server and must be re-made, as the arbiters' are.
+#[actix::test]
+async fn every_confirmed_push_from_actix_is_handled_across_a_redis_restart() {
+    restarts_under_flow().await;
+}
+
+/// Runs `control` on the server from a blocking thread, so that the
+/// pushers, which may share the test's thread, keep running meanwhile.
+async fn control(
+    mut redis: PrivateRedis,
+    control: impl FnOnce(&mut PrivateRedis) + Send + 'static,
+) -> PrivateRedis {
+    tokio::task::spawn_blocking(move || {
+        control(&mut redis);
+        redis
+    })
+    .await
+    .expect("server control")
+}
+
+async fn restarts_under_flow() {
     init_tracing();
-    let mut redis = PrivateRedis::start();
+    let redis = PrivateRedis::start();
     let mut config = config_on(&redis.url());
     config.queue.push_timeout = PUSH_TIMEOUT;
     let bus = bus_on(&redis.url(), Some(config)).await;
@@ -82,9 +108,12 @@ async fn every_confirmed_push_is_handled_across_a_redis_restart() {
     })
     .await;
     let at_kill = handled.lock().unwrap().len();
-    redis.kill();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    redis.restart();
+    let redis = control(redis, |redis| {
+        redis.kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        redis.restart();
+    })
+    .await;
 
     let mut timeouts = 0;
     for pusher in pushers {
@@ -118,7 +147,7 @@ async fn every_confirmed_push_is_handled_across_a_redis_restart() {
 
     // A longer outage: a push gives up at push_timeout with Error::Timeout,
     // and the bus works again once Redis is back.
-    redis.kill();
+    let redis = control(redis, PrivateRedis::kill).await;
     let start = Instant::now();
     let pushed = bounded(
         "a push with Redis down",
@@ -132,7 +161,7 @@ async fn every_confirmed_push_is_handled_across_a_redis_restart() {
         took >= PUSH_TIMEOUT && took <= PUSH_TIMEOUT + Duration::from_secs(2),
         "gave up after {took:?}"
     );
-    redis.restart();
+    let redis = control(redis, PrivateRedis::restart).await;
     bus.push(&q, indexed(N + 1))
         .await
         .expect("push after the restart");
@@ -142,4 +171,5 @@ async fn every_confirmed_push_is_handled_across_a_redis_restart() {
     .await;
     listener.remove().await.expect("remove");
     bus.shutdown().await.expect("shutdown");
+    drop(redis);
 }

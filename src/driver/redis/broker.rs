@@ -4,8 +4,8 @@
 //! go to each queue's pusher, or straight to Redis. Every call's I/O runs on
 //! the bus's arbiters; the caller only awaits the reply. An immediate push
 //! (or batch of them) skips even the message to the pusher: its `XADD`s go
-//! through a connection whose I/O runs on the pusher's arbiter (the
-//! `direct` module).
+//! from the caller's task over a shared connection, the caller's thread's
+//! own on an actix thread (the `direct` module).
 
 mod direct;
 

@@ -10,23 +10,25 @@
 //! beside the channels that use it), so concurrent pushes and settles
 //! pipeline on it instead of waiting a round trip each, and the commands
 //! one channel issues run in the order it issued them. An immediate
-//! push sends its `XADD` through its pusher's arbiter's connection from the
-//! caller's task: the I/O still runs on that arbiter, the caller only
-//! awaits the reply. Blocking reads (`XREADGROUP … BLOCK`) each get a
+//! push sends its `XADD` from the caller's task: a caller on an actix
+//! thread over that thread's own shared connection (made there on first
+//! use), any other over its pusher's arbiter's, whose I/O runs there while
+//! the caller only awaits the reply. Blocking reads (`XREADGROUP … BLOCK`) each get a
 //! connection of their own, taken from the pool. A lost connection is
 //! re-made on next use, with backoff, for as long as the caller's deadline
 //! allows: an outage delays work, it does not fail it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use actix::ArbiterHandle;
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -93,6 +95,9 @@ pub(crate) struct RedisLink {
     /// removed when it broke. Kept without a response timeout (see
     /// [`shared_of`](Self::shared_of)); every other use sets one.
     shared: Mutex<FxHashMap<(ThreadId, Lane), (u64, Conn)>>,
+    /// Caller threads whose shared connection is being made for their
+    /// direct pushes ([`direct_of`](Self::direct_of)).
+    making: Mutex<FxHashSet<ThreadId>>,
     /// Held while one caller re-makes the shared connection; counts generations.
     remaking: tokio::sync::Mutex<u64>,
     /// `CONFIG GET appendonly` said `yes` at connect.
@@ -130,6 +135,7 @@ impl RedisLink {
         let mut link = RedisLink {
             pool,
             shared: Mutex::default(),
+            making: Mutex::default(),
             remaking: tokio::sync::Mutex::new(0),
             durable: false,
             cluster: !config.cluster.is_empty(),
@@ -148,10 +154,7 @@ impl RedisLink {
         if !link.durable {
             tracing::warn!(url = %link.shown, "Redis runs without appendonly: a Redis restart loses queued messages");
         }
-        link.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((std::thread::current().id(), Lane::Shared), (1, conn));
+        lock(&link.shared).insert((std::thread::current().id(), Lane::Shared), (1, conn));
         *link.remaking.get_mut() = 1;
         Ok(link)
     }
@@ -210,18 +213,15 @@ impl RedisLink {
         let conn = self.fresh_bare().await?;
         *generation += 1;
         tracing::debug!(url = %self.shown, "new shared connection to Redis");
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                (std::thread::current().id(), lane),
-                (*generation, conn.clone()),
-            );
+        lock(&self.shared).insert(
+            (std::thread::current().id(), lane),
+            (*generation, conn.clone()),
+        );
         Ok((*generation, timed(conn)))
     }
 
     fn current(&self, lane: Lane) -> Option<(u64, Conn)> {
-        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let shared = lock(&self.shared);
         let (generation, conn) = shared.get(&(std::thread::current().id(), lane))?;
         Some((*generation, timed(conn.clone())))
     }
@@ -232,11 +232,51 @@ impl RedisLink {
     /// response timeout, so that awaiting it needs no timer: the caller
     /// bounds the wait (a direct push, by its deadline).
     pub(crate) fn shared_of(&self, thread: ThreadId) -> Option<(u64, Conn)> {
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(thread, Lane::Shared))
-            .cloned()
+        lock(&self.shared).get(&(thread, Lane::Shared)).cloned()
+    }
+
+    /// The shared connection a direct push from this thread goes over,
+    /// with its thread and generation. A caller on an actix thread
+    /// (`here`, that thread's arbiter) gets its own thread's, so that
+    /// neither the command nor its reply crosses threads (the caller's
+    /// runtime does the I/O, as when it uses the redis crate itself); that
+    /// connection is made in the background on first use, and until it
+    /// works the push goes over `home`'s (its pusher's arbiter's), as any
+    /// other caller's does. `None` when the one to use is missing.
+    pub(crate) fn direct_of(
+        self: &Arc<Self>,
+        home: ThreadId,
+        here: Option<&ArbiterHandle>,
+    ) -> Option<(ThreadId, u64, Conn)> {
+        if let Some(arbiter) = here {
+            let thread = std::thread::current().id();
+            if let Some((generation, conn)) = self.shared_of(thread) {
+                return Some((thread, generation, conn));
+            }
+            self.make_on(thread, arbiter);
+        }
+        let (generation, conn) = self.shared_of(home)?;
+        Some((home, generation, conn))
+    }
+
+    /// Makes the shared connection of `thread`, whose arbiter is
+    /// `arbiter`, there, unless that is under way: one attempt at a time
+    /// per thread, and a failed one holds the next back by the longest
+    /// backoff, so that an outage does not turn every push into a connect.
+    fn make_on(self: &Arc<Self>, thread: ThreadId, arbiter: &ArbiterHandle) {
+        if !lock(&self.making).insert(thread) {
+            return;
+        }
+        let link = self.clone();
+        let started = arbiter.spawn(async move {
+            if link.shared(Lane::Shared).await.is_err() {
+                tokio::time::sleep(BACKOFF.1).await;
+            }
+            lock(&link.making).remove(&thread);
+        });
+        if !started {
+            lock(&self.making).remove(&thread);
+        }
     }
 
     /// Forgets `thread`'s shared connection of `generation`: it broke; the
@@ -246,7 +286,7 @@ impl RedisLink {
     }
 
     fn broken_in(&self, at: (ThreadId, Lane), generation: u64) {
-        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shared = lock(&self.shared);
         if shared.get(&at).is_some_and(|(g, _)| *g == generation) {
             tracing::warn!(url = %self.shown, "lost the connection to Redis; reconnecting");
             shared.remove(&at);
@@ -348,10 +388,7 @@ impl RedisLink {
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);
         self.closed.store(true, Ordering::Release);
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        lock(&self.shared).clear();
         match &self.pool {
             Pools::Node(pool) => pool.close(),
             Pools::Cluster(pool) => pool.close(),
@@ -434,6 +471,12 @@ fn silence_detection(base: TcpSettings) -> TcpSettings {
     #[cfg(target_os = "linux")]
     let (probes, base) = (probes.with_retries(5), base.set_user_timeout(SILENCE));
     base.set_keepalive(probes)
+}
+
+/// `mutex`'s guard, also after a panic elsewhere poisoned it: what they
+/// guard (maps of connections) is valid at every step.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The same error again, for each push of a failed batch.

@@ -9,8 +9,9 @@
 //! once that many replicas have it too ([`send`]).
 //!
 //! An immediate push comes here only when it cannot go straight through
-//! this arbiter's shared connection
-//! ([`RedisBroker`](crate::driver::redis::broker::RedisBroker)'s direct path): no
+//! a shared connection (the caller's actix thread's, or else this
+//! arbiter's:
+//! [`RedisBroker`](crate::driver::redis::broker::RedisBroker)'s direct path): no
 //! such connection yet, or it broke. Delayed pushes always come here.
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -68,10 +69,11 @@ pub(crate) struct Push {
 #[derive(Default)]
 pub(crate) struct Inbox {
     pushes: Mutex<Vec<Push>>,
-    /// The pusher's arbiter, once it started: an immediate push sends its
-    /// `XADD` through that thread's shared connection, whose I/O runs
-    /// there, and comes here only when that connection is missing or
-    /// broke.
+    /// The pusher's arbiter, once it started: an immediate push from
+    /// outside actix sends its `XADD` through that thread's shared
+    /// connection, whose I/O runs there (one from an actix thread, through
+    /// its own thread's, once made), and comes here only when that
+    /// connection is missing or broke.
     pub(crate) home: OnceLock<Home>,
 }
 

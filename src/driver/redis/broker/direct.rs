@@ -1,9 +1,13 @@
-//! The direct push path of the redis driver: an immediate push, or batch, sent straight over the shared connection of its pusher's arbiter.
+//! The direct push path of the redis driver: an immediate push, or batch, sent straight over a shared connection from the caller's task.
 //!
-//! The `XADD`s go through the connection whose I/O runs on the queue's
-//! pusher's arbiter, from the caller's task: without the hops to and from
-//! the pusher actor (fewer wake-ups per push; measured in the bench's
-//! `redis push-only`, `redis push_batch` and `redis latency` rows). A push
+//! The `XADD`s go from the caller's task, without the hops to and from the
+//! pusher actor (fewer wake-ups per push; measured in the bench's `redis
+//! push-only`, `redis push_batch` and `redis latency` rows). A caller on
+//! a thread of an actix system sends them over its own thread's shared
+//! connection, whose I/O runs on that thread, so that nothing crosses
+//! threads: the same work as using the redis crate from there (made on
+//! first use; until then, as for any other caller, the connection of the
+//! queue's pusher's arbiter, whose I/O runs there). A push
 //! answered `Some` here is stored; `None` when that connection is missing
 //! or the send failed: the pusher then stores it, reconnecting with
 //! backoff. What failed may have been stored all the same, so it may be
@@ -21,7 +25,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use actix::System;
+use actix::{Arbiter, System};
 use redis::RedisResult;
 use tokio::sync::oneshot;
 
@@ -78,7 +82,9 @@ impl RedisBroker {
         .await
     }
 
-    /// Runs `op` on the shared connection of `home`'s arbiter, for up to
+    /// Runs `op` on the shared connection of this thread (an actix one) or
+    /// of `home`'s arbiter
+    /// ([`RedisLink::direct_of`](crate::driver::redis::link::RedisLink::direct_of)), for up to
     /// `limit`; `None` when there is no such connection or `op` failed (a
     /// connection that failed is forgotten, to be re-made).
     async fn direct<F, Fut>(&self, home: Home, limit: Duration, op: F) -> Option<()>
@@ -91,13 +97,14 @@ impl RedisBroker {
         if self.link.wait_replicas > 0 {
             return None;
         }
-        let (generation, mut conn) = self.link.shared_of(home.thread)?;
         let in_actix = System::try_current().is_some();
+        let here = in_actix.then(Arbiter::try_current).flatten();
+        let (thread, generation, mut conn) = self.link.direct_of(home.thread, here.as_ref())?;
         if in_actix {
             conn.set_response_timeout(limit);
         }
         let bare = !in_actix && matches!(conn, Conn::Node(_));
-        let (link, thread) = (self.link.clone(), home.thread);
+        let link = self.link.clone();
         let sent = async move {
             let stored = op(conn).await;
             if stored.as_ref().is_err_and(transient) {
