@@ -8,6 +8,7 @@
 mod support;
 
 mod amqp {
+    mod acks;
     mod batch;
     mod cluster;
     mod crash;

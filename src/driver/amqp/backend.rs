@@ -4,7 +4,7 @@
 //! its window capped by `amqp.prefetch`; a relay task outside the channel
 //! actor sends its deliveries back as [`AmqpEvent::Incoming`]. An ack is a
 //! `basic.ack` (`multiple` where every lower tag of the channel is settled
-//! too), a release a requeueing `basic.nack`, a retry or dead letter a
+//! too), gathered with others and sent within [`ACK_DELAY`], a release a requeueing `basic.nack`, a retry or dead letter a
 //! confirmed copy to the wait queue or `<queue>.dead` before the original
 //! is acknowledged. The copies are published outside the actor, so a
 //! restart never loses their outcome. A suspect (redelivered, or back from
@@ -68,6 +68,8 @@ pub(crate) struct AmqpBackend {
     deferred_arms: Vec<AckToken>,
     /// Numbers consumer channels, so tags of different channels never mix.
     next_epoch: u64,
+    /// A timer will send the acks not sent yet.
+    ack_timer: bool,
 }
 
 /// One attached listener's consumer.
@@ -82,6 +84,13 @@ struct Slot {
     consumer: Option<Consumed>,
     /// Its lease queue (a wire name), where its suspects are counted.
     lease: Arc<str>,
+}
+
+impl Slot {
+    /// Its consumer's prefetch: its window, up to `amqp.prefetch` (`cap`).
+    fn prefetch(&self, cap: u16) -> usize {
+        self.window.min(usize::from(cap)).max(1)
+    }
 }
 
 /// What the consumers' relay tasks and the backend's own publishes send the channel.
@@ -113,6 +122,11 @@ pub(crate) enum AmqpEvent {
     Cancelled,
 }
 
+/// Longest an ack waits to be sent with others: long enough to gather the
+/// acks of a busy consumer, short enough that the broker's count of
+/// unacknowledged messages soon catches up.
+const ACK_DELAY: Duration = Duration::from_millis(5);
+
 impl AmqpBackend {
     pub(crate) fn new(shared: Arc<AmqpShared>) -> Self {
         AmqpBackend {
@@ -125,7 +139,22 @@ impl AmqpBackend {
             settling_leases: 0,
             deferred_arms: Vec::new(),
             next_epoch: 0,
+            ack_timer: false,
         }
+    }
+
+    /// Sends the acks that [`Tags::ack`] held back after [`ACK_DELAY`],
+    /// unless a timer will already.
+    fn acks_later(&mut self, cx: &mut Cx<'_, Self>) {
+        if self.ack_timer || !self.tags.pending() {
+            return;
+        }
+        self.ack_timer = true;
+        cx.run_later(ACK_DELAY, |b, _cx| {
+            b.ack_timer = false;
+            b.tags.flush();
+            b.close_settled();
+        });
     }
 
     /// What `settlement` of a held delivery does: acks and releases
@@ -195,10 +224,14 @@ impl AmqpBackend {
         if !channel.status().connected() {
             return; // The broker requeued them with their channel.
         }
+        let prefetch = self
+            .consumers
+            .get(&listener)
+            .map_or(1, |slot| slot.prefetch(self.shared.prefetch));
         let mut items = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let tag = delivery.delivery_tag;
-            self.tags.insert(epoch, tag);
+            self.tags.insert(epoch, tag, prefetch);
             let from_lease = wire::is_leased(&delivery.properties);
             let handle = AmqpHandle {
                 epoch,
@@ -231,6 +264,7 @@ impl AmqpBackend {
             None if ok => self.tags.ack(vec![handle]),
             None => self.tags.release(vec![handle]),
         }
+        self.acks_later(cx);
         self.moved_one();
     }
 
@@ -251,8 +285,10 @@ impl Backend for AmqpBackend {
     type Event = AmqpEvent;
 
     fn started(&mut self, cx: &mut Cx<'_, Self>) {
-        // Also runs after a restart, which dropped the link watch and the
-        // timers of consumers waiting to be opened again.
+        // Also runs after a restart, which dropped the link watch, the
+        // timers of consumers waiting to be opened again and the ack timer.
+        self.ack_timer = false;
+        self.tags.flush();
         let mut links = self.shared.links.clone();
         links.borrow_and_update();
         self.watch_links(links, cx);
@@ -311,6 +347,7 @@ impl Backend for AmqpBackend {
         }
         self.tags.release(releases);
         self.tags.ack(acks);
+        self.acks_later(cx);
         self.close_settled();
     }
 

@@ -6,6 +6,9 @@
 //! only forgets it. The set of unsettled tags per channel (held by a
 //! listener, or waiting for its retry or dead-letter copy to be confirmed)
 //! gives the floor below which one `multiple` ack settles many at once.
+//! Acks are gathered per channel and sent together, once half its
+//! prefetch gathered or when the backend flushes them (a few milliseconds
+//! later); nacks go at once.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -40,81 +43,148 @@ impl AmqpHandle {
     }
 }
 
-/// Unsettled delivery tags, per consumer channel.
+/// Unsettled delivery tags, and acks not sent yet, per consumer channel.
 #[derive(Default)]
 pub(crate) struct Tags {
-    by_epoch: FxHashMap<u64, BTreeSet<u64>>,
+    by_epoch: FxHashMap<u64, Open>,
+}
+
+/// One consumer channel's deliveries that the broker still counts as
+/// unacknowledged.
+#[derive(Default)]
+struct Open {
+    /// Delivered and not settled here yet: held by a listener, or waiting
+    /// for its retry or dead-letter copy to be confirmed.
+    unsettled: BTreeSet<u64>,
+    /// Settled here by an ack that is not sent yet.
+    acked: Vec<u64>,
+    /// The channel, once something on it was acked.
+    channel: Option<Channel>,
+    /// Sends the acks once this many gathered: half the channel's prefetch,
+    /// so that the broker never waits for them to deliver more.
+    ack_every: usize,
 }
 
 impl Tags {
-    /// A delivery came in on channel `epoch`.
-    pub(crate) fn insert(&mut self, epoch: u64, tag: u64) {
-        self.by_epoch.entry(epoch).or_default().insert(tag);
+    /// A delivery came in on channel `epoch`, whose prefetch is `prefetch`.
+    pub(crate) fn insert(&mut self, epoch: u64, tag: u64, prefetch: usize) {
+        let open = self.by_epoch.entry(epoch).or_default();
+        open.unsettled.insert(tag);
+        open.ack_every = (prefetch / 2).max(1);
     }
 
-    /// Forgets a delivery without telling the broker (its channel died).
+    /// Forgets a delivery without telling the broker (its channel died, or
+    /// it was acknowledged by other means).
     pub(crate) fn forget(&mut self, handle: &AmqpHandle) {
-        if let Some(tags) = self.by_epoch.get_mut(&handle.epoch) {
-            tags.remove(&handle.tag);
-            if tags.is_empty() {
-                self.by_epoch.remove(&handle.epoch);
-            }
+        self.unhold(handle);
+        self.tidy(handle.epoch);
+    }
+
+    /// Removes `handle`'s tag from the unsettled ones, sending nothing.
+    fn unhold(&mut self, handle: &AmqpHandle) {
+        if let Some(open) = self.by_epoch.get_mut(&handle.epoch) {
+            open.unsettled.remove(&handle.tag);
         }
     }
 
-    /// Whether anything delivered on channel `epoch` is still unsettled.
+    /// Forgets channel `epoch` once nothing on it is unsettled or waits
+    /// for its ack to be sent.
+    fn tidy(&mut self, epoch: u64) {
+        if self
+            .by_epoch
+            .get(&epoch)
+            .is_some_and(|open| open.unsettled.is_empty() && open.acked.is_empty())
+        {
+            self.by_epoch.remove(&epoch);
+        }
+    }
+
+    /// Whether anything delivered on channel `epoch` is still unsettled,
+    /// or acknowledged by an ack not sent yet.
     pub(crate) fn holds(&self, epoch: u64) -> bool {
         self.by_epoch.contains_key(&epoch)
     }
 
-    /// The lowest tag still unsettled on channel `epoch`.
-    fn floor(&self, epoch: u64) -> u64 {
-        self.by_epoch
-            .get(&epoch)
-            .and_then(|tags| tags.first().copied())
-            .unwrap_or(u64::MAX)
+    /// Whether some acks are not sent yet ([`flush`](Self::flush) sends them).
+    pub(crate) fn pending(&self) -> bool {
+        self.by_epoch.values().any(|open| !open.acked.is_empty())
     }
 
-    /// Acknowledges `handles`: one `multiple` ack per channel for the tags
-    /// below the lowest one still unsettled there, single acks for the rest.
+    /// Acknowledges `handles`. The acks of a channel are sent together,
+    /// once half its prefetch gathered; the caller
+    /// [`flush`](Self::flush)es the rest soon after. Fewer acks mean fewer
+    /// frames for the client's I/O thread and for the broker: a consumer
+    /// whose handlers keep up would otherwise send one per few messages.
     pub(crate) fn ack(&mut self, handles: Vec<AmqpHandle>) {
-        let mut groups: FxHashMap<u64, (Channel, Vec<u64>)> = FxHashMap::default();
+        let mut touched: Vec<u64> = Vec::new();
         for handle in handles {
-            self.forget(&handle);
+            let open = self.by_epoch.entry(handle.epoch).or_default();
+            open.unsettled.remove(&handle.tag);
             if handle.live() {
-                groups
-                    .entry(handle.epoch)
-                    .or_insert_with(|| (handle.channel.clone(), Vec::new()))
-                    .1
-                    .push(handle.tag);
+                open.acked.push(handle.tag);
+                open.channel.get_or_insert_with(|| handle.channel.clone());
+            }
+            if !touched.contains(&handle.epoch) {
+                touched.push(handle.epoch);
             }
         }
-        for (epoch, (channel, mut tags)) in groups {
-            tags.sort_unstable();
-            let floor = self.floor(epoch);
-            let below = tags.partition_point(|&t| t < floor);
-            if below > 0 {
-                let multiple = BasicAckOptions {
-                    multiple: below > 1,
-                };
-                let tag = tags[below - 1];
-                fire(on(&channel, move |ch| async move {
-                    ch.basic_ack(tag, multiple).await
-                }));
+        for epoch in touched {
+            if let Some(open) = self.by_epoch.get(&epoch) {
+                if open.acked.len() >= open.ack_every {
+                    self.send(epoch);
+                }
             }
-            for &tag in &tags[below..] {
-                fire(on(&channel, move |ch| async move {
-                    ch.basic_ack(tag, BasicAckOptions::default()).await
-                }));
-            }
+            self.tidy(epoch);
+        }
+    }
+
+    /// Sends every ack not sent yet.
+    pub(crate) fn flush(&mut self) {
+        let epochs: Vec<u64> = self.by_epoch.keys().copied().collect();
+        for epoch in epochs {
+            self.send(epoch);
+            self.tidy(epoch);
+        }
+    }
+
+    /// Sends the acks gathered on channel `epoch`: one `multiple` ack for
+    /// the tags below the lowest one still unsettled there, single acks
+    /// for the rest. (A tag handed back is nacked before it leaves the
+    /// unsettled ones: a `multiple` ack never covers it.)
+    fn send(&mut self, epoch: u64) {
+        let Some(open) = self.by_epoch.get_mut(&epoch) else {
+            return;
+        };
+        let Some(channel) = open.channel.clone().filter(|_| !open.acked.is_empty()) else {
+            return;
+        };
+        let mut tags = std::mem::take(&mut open.acked);
+        tags.sort_unstable();
+        let floor = open.unsettled.first().copied().unwrap_or(u64::MAX);
+        let below = tags.partition_point(|&t| t < floor);
+        if below > 0 {
+            let multiple = BasicAckOptions {
+                multiple: below > 1,
+            };
+            let tag = tags[below - 1];
+            fire(on(&channel, move |ch| async move {
+                ch.basic_ack(tag, multiple).await
+            }));
+        }
+        for &tag in &tags[below..] {
+            fire(on(&channel, move |ch| async move {
+                ch.basic_ack(tag, BasicAckOptions::default()).await
+            }));
         }
     }
 
     /// Hands `handles` back to the queue unacknowledged, in tag order.
     pub(crate) fn release(&mut self, mut handles: Vec<AmqpHandle>) {
         handles.sort_unstable_by_key(|h| (h.epoch, h.tag));
-        for handle in handles {
-            self.forget(&handle);
+        for handle in &handles {
+            // Nacked before any ack is sent: a `multiple` ack sent first
+            // would take it, and the nack would close the channel.
+            self.unhold(handle);
             if !handle.live() {
                 continue;
             }
@@ -126,6 +196,9 @@ impl Tags {
             fire(on(&handle.channel, move |ch| async move {
                 ch.basic_nack(tag, requeue).await
             }));
+        }
+        for handle in &handles {
+            self.tidy(handle.epoch);
         }
     }
 }

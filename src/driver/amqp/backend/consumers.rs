@@ -32,8 +32,7 @@ impl AmqpBackend {
         }
         slot.starting = true;
         self.next_epoch += 1;
-        let prefetch = slot.window.min(usize::from(self.shared.prefetch)).max(1);
-        let prefetch = u16::try_from(prefetch).unwrap_or(u16::MAX);
+        let prefetch = u16::try_from(slot.prefetch(self.shared.prefetch)).unwrap_or(u16::MAX);
         let (name, addr) = (cx.name().clone(), cx.address());
         consumer::start(link, name, prefetch, addr, id, self.next_epoch);
     }
