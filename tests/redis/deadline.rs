@@ -1,15 +1,15 @@
 //! The push deadline of a direct push (its `XADD` awaited in the caller's
 //! task): from a tokio runtime built with I/O only, whose deadline is kept
 //! by a clock on the bus's arbiter, and from an actix thread, which sets
-//! it as its connection's reply timeout. Against a hung Redis (a private server, SIGSTOPped; never the
-//! shared one) such a push and such a batch must end with `Error::Timeout`
-//! around `queue.push_timeout`, not hang and not panic.
-
-use std::process::Command;
-use std::time::{Duration, Instant};
+//! it as its connection's reply timeout. Against a hung Redis (a private
+//! server, SIGSTOPped; never the shared one) such a push and such a batch
+//! must end with `Error::Timeout` around `queue.push_timeout`, not hang
+//! and not panic.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use actorbus::{Bus, Config, Error, MessageId};
 

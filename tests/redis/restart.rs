@@ -171,5 +171,6 @@ async fn restarts_under_flow() {
     .await;
     listener.remove().await.expect("remove");
     bus.shutdown().await.expect("shutdown");
+    // The server stops only now, after the bus shut down against it.
     drop(redis);
 }

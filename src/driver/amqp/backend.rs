@@ -4,9 +4,9 @@
 //! its window capped by `amqp.prefetch`; a relay task outside the channel
 //! actor sends its deliveries back as [`AmqpEvent::Incoming`]. An ack is a
 //! `basic.ack` (`multiple` where every lower tag of the channel is settled
-//! too), gathered with others and sent within [`ACK_DELAY`], a release a requeueing `basic.nack`, a retry or dead letter a
-//! confirmed copy to the wait queue or `<queue>.dead` before the original
-//! is acknowledged. The copies are published outside the actor, so a
+//! too), gathered with others and sent within [`ACK_DELAY`]; a release a
+//! requeueing `basic.nack`; a retry or dead letter a confirmed copy to the
+//! wait queue or `<queue>.dead` before the original is acknowledged. The copies are published outside the actor, so a
 //! restart never loses their outcome. A suspect (redelivered, or back from
 //! a lease) is counted in a lease queue before its handler starts (the
 //! `leases` module). On every new link (read from the driver's link watch)

@@ -13,8 +13,8 @@
 //! push sends its `XADD` from the caller's task: a caller on an actix
 //! thread over that thread's own shared connection (made there on first
 //! use), any other over its pusher's arbiter's, whose I/O runs there while
-//! the caller only awaits the reply. Blocking reads (`XREADGROUP … BLOCK`) each get a
-//! connection of their own, taken from the pool. A lost connection is
+//! the caller only awaits the reply. Blocking reads (`XREADGROUP … BLOCK`)
+//! each get a connection of their own, taken from the pool. A lost connection is
 //! re-made on next use, with backoff, for as long as the caller's deadline
 //! allows: an outage delays work, it does not fail it.
 
