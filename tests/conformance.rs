@@ -36,6 +36,7 @@ macro_rules! conformance_suite {
             backpressure::room_freed_by_a_waiting_receive_admits_a_waiting_push,
             backpressure::shutdown_fails_a_push_waiting_for_room,
             backpressure::batch_into_a_full_queue_says_what_was_stored,
+            backpressure::publish_into_a_full_group_times_out_after_the_others_stored,
         );
     };
     (@with $name:ident, $factory:expr; $($group:ident::$extra:ident,)*) => {

@@ -38,7 +38,10 @@ impl Bus {
     ///
     /// [`Error::InvalidQueueName`](crate::Error::InvalidQueueName) and
     /// [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge) before any
-    /// I/O; otherwise as [`push`](Self::push).
+    /// I/O; otherwise as [`push`](Self::push). On memory, a publish that
+    /// times out on a full group has stored the copies of the groups with
+    /// room: publish again and those groups get the message twice, as
+    /// at-least-once allows.
     ///
     /// ```
     /// # actix::System::new().block_on(async {

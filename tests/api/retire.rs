@@ -119,3 +119,44 @@ async fn a_queue_with_a_listener_or_a_message_stays() {
     );
     bus.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_topic_group_still_gets_every_publish() {
+    init_tracing();
+    let bus = idle_bus().await;
+    let topic = unique_queue("idle-topic");
+    let (idle, busy) = (format!("{topic}.idle"), format!("{topic}.busy"));
+    let seen = Collector::new();
+    let member = bus
+        .add_subscriber(&topic, "busy", seen.handler())
+        .await
+        .expect("join");
+    // The idle group is joined once, then its member leaves: it stays
+    // durable, and with nothing to hold its actor retires.
+    bus.add_subscriber(&topic, "idle", |_| async { Ok(()) })
+        .await
+        .expect("join")
+        .remove()
+        .await
+        .expect("leave");
+    mark(&bus, &idle).await;
+    assert!(
+        retired(&bus, &idle).await,
+        "the memberless group's actor ended"
+    );
+
+    // One publish reaches the group with a member (its channel known) and
+    // the retired one (started again on the way).
+    let id = bus.publish(&topic, "after").await.expect("publish");
+    assert_eq!(seen.wait_for(1, LIMIT).await[0].id(), &id);
+    let s = bus.stats(&idle).await.expect("stats");
+    assert_eq!(
+        (s.ready, s.restarts),
+        (1, 0),
+        "a fresh actor holds the copy"
+    );
+    assert_eq!(bus.receive(&idle, LIMIT).await.expect("receive").id(), &id);
+    assert_eq!(bus.stats(&busy).await.expect("stats").ready, 0);
+    member.remove().await.expect("remove");
+    bus.shutdown().await.expect("shutdown");
+}

@@ -203,3 +203,48 @@ pub async fn batch_into_a_full_queue_says_what_was_stored(factory: &BusFactory) 
     assert_eq!(bus.stats(&q).await.unwrap().ready, 3);
     shutdown(bus).await;
 }
+
+pub async fn publish_into_a_full_group_times_out_after_the_others_stored(factory: &BusFactory) {
+    let mut config = fast_config();
+    config.queue.memory.capacity = 2;
+    config.queue.push_timeout = Duration::from_millis(300);
+    let bus = bus_with(factory, config).await;
+    let topic = unique_queue("full-group");
+    // Joined in this order: the full group is neither first nor last.
+    let names = ["a", "full", "z"];
+    for group in names {
+        bus.add_subscriber(&topic, group, |_| async { Ok(()) })
+            .await
+            .expect("join")
+            .remove()
+            .await
+            .expect("leave");
+    }
+    let queue = |group: &str| format!("{topic}.{group}");
+    bus.push_batch(&queue("full"), ["x", "y"])
+        .await
+        .expect("fill");
+
+    let r = bounded("publish into a full group", LIMIT, bus.publish(&topic, "p")).await;
+    assert!(matches!(r, Err(Error::Timeout)), "publish: {r:?}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ready = |group| {
+        let bus = bus.clone();
+        let q = queue(group);
+        async move { bus.stats(&q).await.expect("stats").ready }
+    };
+    assert_eq!(ready("full").await, 2, "no copy where there was no room");
+    assert_eq!(ready("a").await, 1, "the group before it has its copy");
+    assert_eq!(ready("z").await, 1, "the group after it has its copy too");
+
+    // Room again: a publish reaches every group.
+    assert_eq!(bus.purge(&queue("full")).await.unwrap(), 2);
+    let id = bus.publish(&topic, "room again").await.expect("publish");
+    for group in names {
+        let d = bus.receive(&queue(group), LIMIT).await.expect("receive");
+        if group == "full" {
+            assert_eq!(d.id(), &id);
+        }
+    }
+    shutdown(bus).await;
+}

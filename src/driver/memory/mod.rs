@@ -199,14 +199,36 @@ impl Memory {
     }
 
     /// Stores a copy of `envelope` (same id) in the queue of every group of
-    /// `topic`; a full group's queue makes this wait as a push does.
+    /// `topic`: first in every group with room, then in the others, each
+    /// waiting as a push does; a timeout there leaves the copies stored.
     pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
-        for group in self.topics.groups(topic).iter() {
-            if let Err(copy) = self.try_push(group, envelope.clone(), None) {
-                // Boxed: the slow path (a channel to start, or no room)
-                // would make every publish's future as large as its own.
-                Box::pin(self.push(group, copy, None)).await?;
+        let groups = self.topics.groups(topic);
+        // The last group takes the envelope itself: each copy is a count on
+        // the payload's reference count, which every thread holding a copy
+        // contends for.
+        let mut envelope = Some(envelope);
+        let mut copy = |i: usize| {
+            if i + 1 == groups.len() {
+                envelope.take()
+            } else {
+                envelope.clone()
             }
+        };
+        // The fast path for every group under one look into the channel
+        // cache; what it leaves (a channel to start, or no room) waits below.
+        let mut unstored = Vec::new();
+        self.channels.with_cached(&groups, |i, channel| {
+            let Some(copy) = copy(i) else { return };
+            let left = match channel {
+                Some(channel) => store_if_room(channel, copy, None).err(),
+                None => Some(copy),
+            };
+            unstored.extend(left.map(|copy| (i, copy)));
+        });
+        for (i, copy) in unstored {
+            // Boxed: the slow path would make every publish's future as
+            // large as its own.
+            Box::pin(self.push(&groups[i], copy, None)).await?;
         }
         Ok(())
     }
