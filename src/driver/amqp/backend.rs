@@ -6,11 +6,12 @@
 //! `basic.ack` (`multiple` where every lower tag of the channel is settled
 //! too), gathered with others and sent within [`ACK_DELAY`]; a release a
 //! requeueing `basic.nack`; a retry or dead letter a confirmed copy to the
-//! wait queue or `<queue>.dead` before the original is acknowledged. The copies are published outside the actor, so a
-//! restart never loses their outcome. A suspect (redelivered, or back from
-//! a lease) is counted in a lease queue before its handler starts (the
-//! `leases` module). On every new link (read from the driver's link watch)
-//! the active listeners consume again (the `consumers` module).
+//! wait queue or `<queue>.dead` before the original is acknowledged. The
+//! copies are published outside the actor, so a restart never loses their
+//! outcome. A suspect (redelivered, or back from a lease) is counted in a
+//! lease queue before its handler starts (the `leases` module). On every
+//! new link (read from the driver's link watch) the active listeners
+//! consume again (the `consumers` module).
 
 mod consumers;
 mod leases;
@@ -152,9 +153,15 @@ impl AmqpBackend {
         self.ack_timer = true;
         cx.run_later(ACK_DELAY, |b, _cx| {
             b.ack_timer = false;
-            b.tags.flush();
-            b.close_settled();
+            b.send_acks();
         });
+    }
+
+    /// Sends every ack held back, then closes the retiring consumer
+    /// channels that only waited for them.
+    fn send_acks(&mut self) {
+        self.tags.flush();
+        self.close_settled();
     }
 
     /// What `settlement` of a held delivery does: acks and releases
@@ -288,7 +295,7 @@ impl Backend for AmqpBackend {
         // Also runs after a restart, which dropped the link watch, the
         // timers of consumers waiting to be opened again and the ack timer.
         self.ack_timer = false;
-        self.tags.flush();
+        self.send_acks();
         let mut links = self.shared.links.clone();
         links.borrow_and_update();
         self.watch_links(links, cx);
