@@ -1,4 +1,4 @@
-//! `RedisLink`: one bus's connections to Redis — the pool, the shared multiplexed connection, reconnection with backoff.
+//! `RedisLink`: one bus's connections to Redis — the shared multiplexed connection of each thread, reconnection with backoff — over its [`Pools`].
 //!
 //! To a single Redis (`redis.url`) or, when `redis.cluster` names nodes, to
 //! a Redis Cluster: the [`Conn`] kind and the keys' hash tags
@@ -25,35 +25,22 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use actix::ArbiterHandle;
-use deadpool_redis::{Connection, Manager, Pool, Runtime};
-use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
-use redis::{AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::redis::RedisConfig;
 use crate::config::value::redact_password;
-use crate::driver::redis::cluster_pool::{ClusterManager, ClusterObject, ClusterPool};
 use crate::driver::redis::conn::{Conn, Pooled};
 use crate::driver::redis::keys::Keys;
+use crate::driver::redis::pools::{timed, Pools, RESPONSE_TIMEOUT};
 use crate::error::{Error, Result};
 
-/// How long one connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest `BLOCK` of a read. Short enough that a listener notices a dead
-/// connection quickly, long enough that an idle listener costs little.
+/// connection quickly, long enough that an idle listener costs little; the
+/// pools' reply timeout ([`RESPONSE_TIMEOUT`]) must exceed it.
 pub(crate) const BLOCK: Duration = Duration::from_secs(2);
-/// How long a reply may take. It must exceed [`BLOCK`]: redis 1.x's default
-/// of 500 ms would fail every blocking read on an idle queue.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a connection may go silent (sent data unacknowledged, or
-/// keepalive probes unanswered) before the kernel drops it. Redis has no
-/// heartbeat, and a push gives up (`queue.push_timeout`) before the
-/// reply timeout marks a connection broken: without this, a silently cut
-/// link would be used again after the cut until TCP's own retransmissions
-/// resumed it, up to minutes later.
-const SILENCE: Duration = Duration::from_secs(10);
 /// First and longest wait between reconnection attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(25), Duration::from_secs(1));
 
@@ -77,14 +64,6 @@ pub(crate) enum Lane {
     /// off the shared connection, where settles would queue behind them
     /// for as long as a replica is missing.
     Wait,
-}
-
-/// The pool of a single Redis or of a Redis Cluster.
-enum Pools {
-    /// `redis.url`.
-    Node(Pool),
-    /// `redis.cluster`.
-    Cluster(ClusterPool),
 }
 
 /// The connections of one bus.
@@ -126,10 +105,10 @@ impl RedisLink {
     /// refuses us.
     pub(crate) async fn connect(config: &RedisConfig) -> Result<RedisLink> {
         let (pool, shown) = if config.cluster.is_empty() {
-            (node_pool(config)?, redact_password(&config.url))
+            (Pools::node(config)?, redact_password(&config.url))
         } else {
             let shown: Vec<String> = config.cluster.iter().map(|u| redact_password(u)).collect();
-            (cluster_pool(config)?, shown.join(","))
+            (Pools::cluster(config)?, shown.join(","))
         };
         let (closing, _) = watch::channel(false);
         let mut link = RedisLink {
@@ -172,27 +151,13 @@ impl RedisLink {
 
     /// [`fresh`](Self::fresh) without a response timeout.
     async fn fresh_bare(&self) -> std::result::Result<Conn, RedisError> {
-        Ok(match &self.pool {
-            Pools::Node(pool) => {
-                Conn::Node(Connection::take(pool.get().await.map_err(pool_error)?))
-            }
-            Pools::Cluster(pool) => {
-                Conn::Cluster(ClusterObject::take(pool.get().await.map_err(pool_error)?))
-            }
-        })
+        self.pool.fresh().await
     }
 
     /// A connection from the pool, for a one-off blocking read; it goes
     /// back when dropped.
     pub(crate) async fn pooled(&self) -> std::result::Result<Pooled, RedisError> {
-        Ok(match &self.pool {
-            Pools::Node(pool) => {
-                let mut lent = Pooled::node(pool.get().await.map_err(pool_error)?);
-                lent.set_response_timeout(RESPONSE_TIMEOUT);
-                lent
-            }
-            Pools::Cluster(pool) => Pooled::cluster(pool.get().await.map_err(pool_error)?),
-        })
+        self.pool.pooled().await
     }
 
     /// This thread's shared connection of `lane`, made (or re-made) if needed.
@@ -389,88 +354,8 @@ impl RedisLink {
         self.closing.send_replace(true);
         self.closed.store(true, Ordering::Release);
         lock(&self.shared).clear();
-        match &self.pool {
-            Pools::Node(pool) => pool.close(),
-            Pools::Cluster(pool) => pool.close(),
-        }
+        self.pool.close();
     }
-}
-
-/// A pool of `$manager`'s connections with the driver's bounds: at most
-/// `redis.pool.max_size`, each made, checked and waited for within
-/// [`CONNECT_TIMEOUT`] / [`RESPONSE_TIMEOUT`]. (A macro: the single and the
-/// cluster pool are different types.)
-macro_rules! pool_of {
-    ($pool:ty, $manager:expr, $config:expr) => {
-        <$pool>::builder($manager)
-            .max_size($config.pool_max_size)
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .wait_timeout(Some(RESPONSE_TIMEOUT))
-            .build()
-            .map_err(Error::backend)?
-    };
-}
-
-/// The pool of a single Redis at `config.url`.
-fn node_pool(config: &RedisConfig) -> Result<Pools> {
-    let shown = redact_password(&config.url);
-    // No response timeout here: every handle handed out gets one (`timed`)
-    // but the shared ones a direct push awaits (`RedisLink::shared_of`).
-    let settings = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(None)
-        .set_pipeline_buffer_size(1024);
-    let manager = config
-        .url
-        .as_str()
-        .into_connection_info()
-        .and_then(|info| {
-            let tcp = silence_detection(info.tcp_settings().clone());
-            Manager::new_with_config(info.set_tcp_settings(tcp), settings)
-        })
-        .map_err(|e| Error::config("redis.url", format!("cannot use {shown:?}: {e}")))?;
-    Ok(Pools::Node(pool_of!(Pool, manager, config)))
-}
-
-/// The pool of cluster connections to the nodes of `config.cluster`
-/// (each connection learns the whole cluster from whichever of these
-/// nodes answers), with the same silence detection as a single Redis's
-/// (see [`ClusterManager`] for why not deadpool-redis's own manager).
-fn cluster_pool(config: &RedisConfig) -> Result<Pools> {
-    let tcp = silence_detection(TcpSettings::default());
-    let manager = ClusterManager::new(&config.cluster, tcp).map_err(|e| {
-        let shown: Vec<String> = config.cluster.iter().map(|u| redact_password(u)).collect();
-        Error::config("redis.cluster", format!("cannot use {shown:?}: {e}"))
-    })?;
-    Ok(Pools::Cluster(pool_of!(ClusterPool, manager, config)))
-}
-
-/// `conn` with the driver's response timeout, [`RESPONSE_TIMEOUT`] (a
-/// cluster connection keeps its own bound).
-fn timed(mut conn: Conn) -> Conn {
-    conn.set_response_timeout(RESPONSE_TIMEOUT);
-    conn
-}
-
-/// A pool's failure as a Redis error (a connection that could not be made).
-fn pool_error(error: deadpool_redis::PoolError) -> RedisError {
-    match error {
-        deadpool_redis::PoolError::Backend(e) => e,
-        other => RedisError::from((ErrorKind::Io, "connection pool", other.to_string())),
-    }
-}
-
-/// `base` with [`SILENCE`] as the TCP user timeout and keepalive probes
-/// that find an idle dead connection within about the same time.
-fn silence_detection(base: TcpSettings) -> TcpSettings {
-    let probes = TcpKeepalive::new()
-        .with_time(SILENCE / 2)
-        .with_interval(SILENCE / 10);
-    #[cfg(target_os = "linux")]
-    let (probes, base) = (probes.with_retries(5), base.set_user_timeout(SILENCE));
-    base.set_keepalive(probes)
 }
 
 /// `mutex`'s guard, also after a panic elsewhere poisoned it: what they

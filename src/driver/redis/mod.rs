@@ -10,9 +10,9 @@
 //! - `receive`: the one-shot `receive`;
 //! - `topics`: publishing to a topic's stream, joining a group (a consumer
 //!   group on it), and telling a group's queue name from a queue's;
-//! - `commands`, `scripts`, `link`, `conn`, `cluster_pool`, `keys`, `wire`: Redis commands, Lua
-//!   scripts, connections (to one Redis or a Redis Cluster; the cluster pool's manager), the keys
-//!   of a queue, layout.
+//! - `commands`, `scripts`, `link`, `pools`, `conn`, `cluster_pool`, `keys`, `wire`: Redis
+//!   commands, Lua scripts, connections (the bus's shared ones and reconnection; the pool of one
+//!   Redis or a Redis Cluster; the cluster pool's manager), the keys of a queue, layout.
 
 pub(crate) mod backend;
 pub(crate) mod broker;
@@ -23,6 +23,7 @@ pub(crate) mod driver;
 pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod operate;
+pub(crate) mod pools;
 pub(crate) mod pusher;
 pub(crate) mod receive;
 pub(crate) mod scripts;
