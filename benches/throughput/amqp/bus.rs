@@ -123,7 +123,7 @@ pub(crate) async fn rows(opts: &Opts) -> Vec<Row> {
         .run(reps)
         .await;
     rows.extend(e2e.into_iter().chain(push));
-    // Latency rows interleaved, raw first, median p50/p99 of the runs.
+    // Latency rows interleaved, median p50/p99 of the runs.
     let latency = Interleaved::new(opts)
         .row(RAW_LATENCY, || raw::latency(url, RATE, measured_for))
         .row(LATENCY, || bus_latency(url, measured_for))

@@ -1,5 +1,6 @@
 //! Rows whose runs alternate, throughput and latency rows alike: run 1 of
-//! every row of a group, then run 2 of every row, and so on. A bus row and its raw baseline
+//! every row of a group, then run 2 of every row (starting one row further
+//! on), and so on. A bus row and its raw baseline
 //! then meet the same slow spells of the machine (a busy neighbour, the
 //! broker's own housekeeping), so the ratio between them holds where
 //! back-to-back blocks of runs would each catch a different spell.
@@ -73,13 +74,22 @@ impl<'a> Interleaved<'a> {
         let mut runs: Vec<(Vec<Row>, Option<f64>)> =
             self.rows.iter().map(|_| (Vec::new(), Some(0.0))).collect();
         for rep in 1..=reps {
+            // Each run of the group starts one row further on, so that no
+            // row always follows the same one: what a row leaves the
+            // broker to do (freeing a deleted queue's messages) lands on a
+            // different row each time, not always on the next one.
+            let order: Vec<usize> = (0..names.len())
+                .map(|i| (i + rep - 1) % names.len())
+                .collect();
             if !names.is_empty() {
+                let shown: Vec<&str> = order.iter().map(|&i| names[i].as_str()).collect();
                 eprintln!(
                     "  {} (interleaved, run {rep}/{reps}) ...",
-                    names.join(" | ")
+                    shown.join(" | ")
                 );
             }
-            for ((_, run), (rows, cpu)) in self.rows.iter_mut().zip(runs.iter_mut()) {
+            for i in order {
+                let (run, (rows, cpu)) = (&mut self.rows[i].1, &mut runs[i]);
                 let snap = CpuSnap::now();
                 let row = run().await;
                 let other = snap.and_then(CpuSnap::foreign_since);
