@@ -140,7 +140,7 @@ pub(crate) fn notes(
     vec![
         format!("bus and actix rows run inside {RUNTIME_NOTE}: bus actors on the bus's 2 arbiters, producers are tasks on the system thread"),
         format!("throughput rows: median of {reps} runs{amqp}, a bus row's runs interleaved with its baselines' (every run's rate is in the JSON 'runs'); pipelined rows: {k} pusher tasks; seq rows: one push awaited at a time"),
-        "vs raw actix (send) = rate / raw actix send().await with the same pipelining (x{k} or seq): like with like, the ratio the target uses".replace("{k}", &k.to_string()),
+        "vs raw actix (send) = rate / raw actix send().await with the same pipelining (x{k} or seq): like with like, the ratio the target uses; the vec-payload row's is against the raw vec-payload row, the 1000q row's against the 1-queue bus row".replace("{k}", &k.to_string()),
         "vs actix do_send = rate / raw actix 2 actors (do_send in batches, no reply per message)".to_owned(),
         format!("latency rows: median p50 and median p99 of {} run{}, raw and bus runs interleaved (every run's p50/p99 is in the JSON 'runs'); push start -> handler entry; the target row is paced by a thread (one push per 100 µs), the 1ms-bursts row by tokio's 1 ms timer", opts.latency_reps, if opts.latency_reps == 1 { "" } else { "s" }),
         format!(

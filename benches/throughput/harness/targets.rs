@@ -17,17 +17,25 @@ const TARGET_P99_US: f64 = 100.0;
 const TARGET_RSS_MIB: f64 = 256.0;
 /// RSS growth target of the idle-queues row, once they retired.
 const TARGET_IDLE_RSS_MIB: f64 = 64.0;
+/// Issue 14: the main memory row (shared payload, 64 pushers).
+const TARGET_MAIN_MSGS_PER_S: f64 = 2_500_000.0;
+/// Issue 14: the memory row with a fresh `Vec` per push ...
+const TARGET_VEC_MSGS_PER_S: f64 = 1_500_000.0;
+/// ... and against the raw actix row that also allocates one per message.
+const TARGET_VEC_RATIO: f64 = 0.8;
+/// Issue 14: `push_batch` of 100, push-only.
+const TARGET_BATCH_MSGS_PER_S: f64 = 5_000_000.0;
+/// Issue 14: 1,000 queues against the 1-queue row.
+const TARGET_MANY_QUEUES_RATIO: f64 = 0.8;
 
 /// Fills in the ratios, targets and results of `rows`.
 pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
-    let rate_of = |prefix: &str| {
-        rows.iter()
-            .find(|r| r.name.starts_with(prefix))
-            .and_then(|r| r.msgs_per_s)
-    };
-    let actix_do_send = rate_of("raw actix 2 actors");
-    let actix_send_pipelined = rate_of("raw actix send().await x");
-    let actix_send_seq = rate_of("raw actix send().await seq");
+    // Baselines by their whole names: a prefix of the pipelined row's
+    // would also match its vec-payload twin.
+    let actix_do_send = row::rate_of(rows, "raw actix 2 actors");
+    let send_pipelined = format!("raw actix send().await x{}", opts.producers);
+    let actix_send_pipelined = row::rate_of(rows, &send_pipelined);
+    let actix_send_seq = row::rate_of(rows, "raw actix send().await seq");
     let raw_latency_name = opts.raw_latency_row();
     let raw_latency = rows
         .iter()
@@ -77,8 +85,42 @@ pub(crate) fn apply(rows: &mut [Row], opts: &Opts) {
             Kind::Latency | Kind::Raw => {}
         }
     }
+    memory(rows, opts);
     #[cfg(feature = "amqp")]
     amqp(rows);
+}
+
+/// Issue 14's memory targets, on top of what [`apply`] gave those rows:
+/// the main row ≥ 2.5M msg/s; the fresh-`Vec` row ≥ 1.5M msg/s and
+/// ≥ 0.8x the raw actix row that also allocates a `Vec` per message (its
+/// ratio column then compares like with like); `push_batch` of 100 ≥ 5M
+/// msg/s; 1,000 queues ≥ 0.8x the 1-queue row (the ratio column).
+fn memory(rows: &mut [Row], opts: &Opts) {
+    use crate::memory::{batch, MAIN, MANY_QUEUES, VEC_PAYLOAD};
+    let raw_vec = format!("raw actix send().await x{} vec-payload", opts.producers);
+    let raw_vec = row::rate_of(rows, &raw_vec);
+    let main = row::rate_of(rows, MAIN);
+    for row in rows.iter_mut() {
+        let rate = row.msgs_per_s.unwrap_or(0.0);
+        let name = row.name.clone();
+        if name == MAIN {
+            row.target = Some("≥2.5M/s & ≥0.5x actix send");
+            let fast = rate >= TARGET_MAIN_MSGS_PER_S;
+            row.pass = row.pass.map(|pass| pass && fast);
+        } else if name == VEC_PAYLOAD {
+            row.ratio = raw_vec.map(|b| rate / b);
+            row.target = Some("≥1.5M/s & ≥0.8x raw actix vec-payload");
+            let fast = rate >= TARGET_VEC_MSGS_PER_S;
+            row.pass = row::at_least(row.ratio, TARGET_VEC_RATIO).map(|r| r && fast);
+        } else if name == batch::NAME {
+            row.target = Some("≥5M/s");
+            row.pass = Some(rate >= TARGET_BATCH_MSGS_PER_S);
+        } else if name == MANY_QUEUES {
+            row.ratio = main.map(|b| rate / b);
+            row.target = Some("≥0.8x the 1-queue row");
+            row.pass = row::at_least(row.ratio, TARGET_MANY_QUEUES_RATIO);
+        }
+    }
 }
 
 /// The amqp rows' targets (issues 3 and 14): bus end-to-end ≥ 0.9× raw

@@ -12,7 +12,7 @@ use crate::harness::sink::settle_down;
 use crate::harness::stats::measured;
 use crate::payload;
 
-const NAME: &str = "memory push_batch 100 push-only";
+pub(crate) const NAME: &str = "memory push_batch 100 push-only";
 /// Messages per batch.
 const BATCH: usize = 100;
 /// Pushing tasks, as the e2e rows' pushers.

@@ -18,6 +18,13 @@ use crate::harness::row::{Kind, Row};
 use crate::harness::sink::{settle_down, Sink};
 use crate::{payload, PAYLOAD_LEN};
 
+/// The main e2e row: 1 queue, 1 listener, pushers sharing one payload.
+pub(crate) const MAIN: &str = "memory e2e 1q x 1l";
+/// The main row with a fresh `Vec` per push.
+pub(crate) const VEC_PAYLOAD: &str = "memory e2e 1q x 1l vec-payload";
+/// The main row spread over 1,000 queues.
+pub(crate) const MANY_QUEUES: &str = "memory e2e 1000q x 1l";
+
 #[derive(Clone, Copy)]
 pub(crate) struct E2e {
     pub(crate) name: &'static str,
@@ -35,7 +42,7 @@ pub(crate) struct E2e {
 /// The bus e2e rows, the main row (held to the target) first.
 pub(crate) fn e2e_specs(n: usize, n_seq: usize, producers: usize) -> [E2e; 7] {
     let main = E2e {
-        name: "memory e2e 1q x 1l",
+        name: MAIN,
         n,
         queues: 1,
         listeners_per_queue: 1,
@@ -57,7 +64,7 @@ pub(crate) fn e2e_specs(n: usize, n_seq: usize, producers: usize) -> [E2e; 7] {
             ..main
         },
         E2e {
-            name: "memory e2e 1q x 1l vec-payload",
+            name: VEC_PAYLOAD,
             owned_payload: true,
             ..main
         },
@@ -72,7 +79,7 @@ pub(crate) fn e2e_specs(n: usize, n_seq: usize, producers: usize) -> [E2e; 7] {
             ..main
         },
         E2e {
-            name: "memory e2e 1000q x 1l",
+            name: MANY_QUEUES,
             queues: 1000,
             ..main
         },
