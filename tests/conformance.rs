@@ -135,11 +135,22 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
+
+            /// This module's cases: the last one to end sweeps what they left.
+            static CASES: crate::support::sweep::Cases = crate::support::sweep::Cases::new({
+                let mut count = 0;
+                $( $(#[$only])* { count += 1; } )*
+                count
+            });
+
             $(
                 $(#[$only])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     crate::support::init_tracing();
+                    // Runs the case on this thread: what it makes under its
+                    // names is deleted when the test ends, panic or not.
+                    let _sweep = crate::support::sweep::Sweep::start(stringify!($name), &CASES);
                     let factory: &crate::support::BusFactory = &$factory;
                     crate::conformance::$group::$case(factory).await;
                 }

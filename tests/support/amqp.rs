@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use actorbus::{Config, DriverKind};
-use lapin::options::QueueDeleteOptions;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 
 /// The shared RabbitMQ of the tests (`scripts/test` makes sure of it).
@@ -52,25 +52,44 @@ pub async fn raw(url: &str) -> Connection {
 /// Deletes `queues` and what the bus derived from them (`<q>.dead`), so
 /// the shared broker does not fill up with test queues.
 pub async fn delete_queues(url: &str, queues: &[&str]) {
+    let names: Vec<String> = queues
+        .iter()
+        .flat_map(|q| [q.to_string(), format!("{q}.dead")])
+        .collect();
+    delete(url, &names, &[]).await;
+}
+
+/// Deletes `queues` and `exchanges` on the RabbitMQ at `url`, giving up
+/// quietly when it cannot be reached: a channel per delete, since a
+/// refused one closes its channel.
+pub async fn delete(url: &str, queues: &[String], exchanges: &[String]) {
     let Ok(Ok(conn)) = tokio::time::timeout(
         Duration::from_secs(5),
         Connection::connect(url, ConnectionProperties::default()),
     )
     .await
     else {
+        eprintln!("cleanup: RabbitMQ is not reachable at {url}; test queues are left behind");
         return;
     };
-    for queue in queues {
-        for name in [queue.to_string(), format!("{queue}.dead")] {
-            if let Ok(channel) = conn.create_channel().await {
-                let _ = channel
-                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-                // A channel left open makes lapin log an error as the
-                // connection closes (the logging tests read that).
-                let _ = channel.close(200, "deleted".into()).await;
-            }
-        }
+    let doomed = queues.iter().map(|q| (q, true));
+    for (name, queue) in doomed.chain(exchanges.iter().map(|e| (e, false))) {
+        let Ok(channel) = conn.create_channel().await else {
+            continue;
+        };
+        let _ = if queue {
+            let options = QueueDeleteOptions::default();
+            channel
+                .queue_delete(name.as_str().into(), options)
+                .await
+                .map(drop)
+        } else {
+            let options = ExchangeDeleteOptions::default();
+            channel.exchange_delete(name.as_str().into(), options).await
+        };
+        // A channel left open makes lapin log an error as the connection
+        // closes (the logging tests read that).
+        let _ = channel.close(200, "deleted".into()).await;
     }
     let _ = conn.close(200, "cleanup".into()).await;
 }

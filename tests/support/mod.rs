@@ -39,6 +39,7 @@ pub mod redis;
 pub mod redis_cluster;
 #[cfg(any(feature = "amqp", feature = "redis"))]
 pub mod redrive_crash;
+pub mod sweep;
 pub mod web_service;
 
 use std::future::Future;
@@ -109,7 +110,8 @@ pub fn init_tracing() {
 }
 
 /// A queue name no other test (or earlier run against a broker) uses:
-/// `<prefix>-<pid>-<nanos>-<counter>`.
+/// `<prefix>-<pid>-<nanos>-<counter>`; a live [`sweep::Sweep`] on this
+/// thread deletes what is made under it.
 pub fn unique_queue(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
@@ -117,7 +119,9 @@ pub fn unique_queue(prefix: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("test-{prefix}-{}-{nanos:x}-{n}", std::process::id())
+    let name = format!("test-{prefix}-{}-{nanos:x}-{n}", std::process::id());
+    sweep::record(&name);
+    name
 }
 
 /// `Config::default()` with short retry backoffs, so retry tests run quickly.
