@@ -49,12 +49,13 @@ pub async fn raw(url: &str) -> Connection {
         .expect("raw lapin connection")
 }
 
-/// Deletes `queues` and what the bus derived from them (`<q>.dead`), so
-/// the shared broker does not fill up with test queues.
+/// Deletes `queues` and what the bus derived from them (`<q>.dead`, and
+/// `<q>.dead.dead` once something listened to the dead letters), so the
+/// shared broker does not fill up with test queues.
 pub async fn delete_queues(url: &str, queues: &[&str]) {
     let names: Vec<String> = queues
         .iter()
-        .flat_map(|q| [q.to_string(), format!("{q}.dead")])
+        .flat_map(|q| [q.to_string(), format!("{q}.dead"), format!("{q}.dead.dead")])
         .collect();
     delete(url, &names, &[]).await;
 }
