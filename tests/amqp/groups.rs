@@ -1,6 +1,6 @@
 //! One subscriber group, two processes: they share its work (amqp).
 
-use crate::support::amqp::{config, delete_queues, URL};
+use crate::support::amqp::{config, delete, URL};
 use crate::support::group_share::{child_member, two_members_share_the_work, GROUP};
 
 #[tokio::test]
@@ -13,6 +13,6 @@ async fn group_member_child() {
 async fn two_processes_in_one_group_share_the_work() {
     crate::support::init_tracing();
     let topic = two_members_share_the_work(config(), "amqp::groups::group_member_child").await;
-    // (The topic's fanout exchange goes with scripts/test's sweep of test-*.)
-    delete_queues(URL, &[&format!("{topic}.{GROUP}")]).await;
+    let group = format!("{topic}.{GROUP}");
+    delete(URL, &[format!("{group}.dead"), group], &[topic]).await;
 }
