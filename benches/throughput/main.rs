@@ -193,8 +193,9 @@ async fn observed_row(opts: &Opts, main: memory::E2e, rows: &mut Vec<Row>) {
 }
 
 /// The latency rows, interleaved: each round runs every selected row once
-/// (raw, bus, bus 1ms-bursts; then bus, bus 1ms-bursts, raw; ...), so the raw baseline and the
-/// bus rows it is compared with see the machine in about the same state.
+/// (raw, bus, bus 1ms-bursts; then bus, bus 1ms-bursts, raw; ...), so the
+/// raw baseline and the bus rows it is compared with see the machine in
+/// about the same state.
 /// Each row shows the median p50 and median p99 of its runs; its
 /// `other CPU s` is the sum over its runs.
 async fn latency_rows(opts: &Opts) -> Vec<Row> {

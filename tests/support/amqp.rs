@@ -53,11 +53,17 @@ pub async fn raw(url: &str) -> Connection {
 /// `<q>.dead.dead` once something listened to the dead letters), so the
 /// shared broker does not fill up with test queues.
 pub async fn delete_queues(url: &str, queues: &[&str]) {
-    let names: Vec<String> = queues
+    delete(url, &with_dead_letters(queues), &[]).await;
+}
+
+/// Each of `queues` with the dead-letter queues the bus may have declared
+/// for it (`<q>.dead`, `<q>.dead.dead`).
+pub fn with_dead_letters(queues: &[impl AsRef<str>]) -> Vec<String> {
+    queues
         .iter()
-        .flat_map(|q| [q.to_string(), format!("{q}.dead"), format!("{q}.dead.dead")])
-        .collect();
-    delete(url, &names, &[]).await;
+        .map(AsRef::as_ref)
+        .flat_map(|q| [q.to_owned(), format!("{q}.dead"), format!("{q}.dead.dead")])
+        .collect()
 }
 
 /// Deletes `queues` and `exchanges` on the RabbitMQ at `url`, giving up

@@ -86,15 +86,14 @@ impl Sweep {
 impl Drop for Sweep {
     fn drop(&mut self) {
         let names = HANDED_OUT.with(|names| names.borrow_mut().take().unwrap_or_default());
-        let all = self.ended(&names);
         match self.driver {
             #[cfg(feature = "redis")]
             "redis" => names.iter().for_each(|name| delete_redis_keys(name)),
             #[cfg(feature = "amqp")]
-            "amqp" => delete_amqp(&names, &all),
+            "amqp" => delete_amqp(&names, &self.ended(&names)),
             // The memory driver leaves nothing (nor does a driver whose
             // feature is off).
-            _ => drop((names, all)),
+            _ => drop(names),
         }
     }
 }
@@ -125,10 +124,7 @@ fn delete_redis_keys(name: &str) {
 /// `all`.
 #[cfg(feature = "amqp")]
 fn delete_amqp(names: &[String], all: &[String]) {
-    let mut queues: Vec<String> = names
-        .iter()
-        .flat_map(|n| [n.clone(), format!("{n}.dead"), format!("{n}.dead.dead")])
-        .collect();
+    let mut queues = super::amqp::with_dead_letters(names);
     let mut exchanges = names.to_vec();
     if !all.is_empty() {
         let ours = |listed: &String| all.iter().any(|n| listed.starts_with(n.as_str()));
