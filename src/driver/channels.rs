@@ -55,21 +55,6 @@ impl<B: Open> Channels<B> {
         cache.get(queue).filter(|c| !c.is_retired()).cloned()
     }
 
-    /// Calls `f` with the index of each of `queues` and its channel if this
-    /// handle already knows it (and it did not retire), under one look into
-    /// the cache: a topic's groups on every publish.
-    pub(crate) fn with_cached(
-        &self,
-        queues: &[Arc<str>],
-        mut f: impl FnMut(usize, Option<&Arc<Channel<B>>>),
-    ) {
-        let cache = self.cache.read().ok();
-        for (i, queue) in queues.iter().enumerate() {
-            let channel = cache.as_ref().and_then(|cache| cache.get(&**queue));
-            f(i, channel.filter(|c| !c.is_retired()));
-        }
-    }
-
     /// The channel of `queue`; started when `create` is set, else `None`
     /// for a queue this bus never used.
     ///

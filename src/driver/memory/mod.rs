@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::channel::messages::Relay;
@@ -58,8 +59,8 @@ pub(crate) struct MemoryFront {
 /// The bus's handle on the memory driver.
 pub(crate) struct Memory {
     channels: Channels<MemoryBackend>,
-    /// The subscriber groups of each topic.
-    topics: Topics,
+    /// The subscriber groups of each topic, with their channels.
+    topics: Topics<Arc<Channel<MemoryBackend>>>,
 }
 
 /// Moves a message into a dead-letter queue, starting that queue if needed.
@@ -201,34 +202,46 @@ impl Memory {
     /// Stores a copy of `envelope` (same id) in the queue of every group of
     /// `topic`: first in every group with room, then in the others, each
     /// waiting as a push does; a timeout there leaves the copies stored.
-    pub(crate) async fn publish(&self, topic: &str, envelope: Envelope) -> Result<()> {
+    pub(crate) async fn publish(&self, topic: &str, mut envelope: Envelope) -> Result<()> {
         let groups = self.topics.groups(topic);
-        // The last group takes the envelope itself: each copy is a count on
-        // the payload's reference count, which every thread holding a copy
-        // contends for.
+        if groups.len() > 1 {
+            // Every group's copy, and each copy's ledger entry and delivery,
+            // counts references on the payload: on a count of this message's
+            // own, not on the caller's buffer, which may be shared by many
+            // publishes (one body sent again and again) and whose count the
+            // threads of every group would then contend for.
+            envelope.payload = Bytes::from_owner(envelope.payload);
+        }
+        // The last group takes the envelope itself.
         let mut envelope = Some(envelope);
-        let mut copy = |i: usize| {
-            if i + 1 == groups.len() {
+        let last = groups.len().saturating_sub(1);
+        // The fast path for every group, through the channel the topic
+        // keeps for it; what it leaves (a retired channel, or no room)
+        // waits below.
+        let mut unstored = Vec::new();
+        for (i, group) in groups.iter().enumerate() {
+            let copy = if i == last {
                 envelope.take()
             } else {
                 envelope.clone()
-            }
-        };
-        // The fast path for every group under one look into the channel
-        // cache; what it leaves (a channel to start, or no room) waits below.
-        let mut unstored = Vec::new();
-        self.channels.with_cached(&groups, |i, channel| {
-            let Some(copy) = copy(i) else { return };
-            let left = match channel {
-                Some(channel) => store_if_room(channel, copy, None).err(),
-                None => Some(copy),
             };
-            unstored.extend(left.map(|copy| (i, copy)));
-        });
+            let Some(copy) = copy else { break };
+            if let Err(copy) = store_if_room(&group.channel, copy, None) {
+                unstored.push((i, copy));
+            }
+        }
         for (i, copy) in unstored {
+            let group = &groups[i];
             // Boxed: the slow path would make every publish's future as
             // large as its own.
-            Box::pin(self.push(&groups[i], copy, None)).await?;
+            Box::pin(self.push(&group.queue, copy, None)).await?;
+            if group.channel.is_retired() {
+                // Idle, it retired: the push started its successor, which
+                // the topic keeps from now on.
+                if let Some(channel) = self.channels.cached(&group.queue) {
+                    self.topics.join(topic, &group.queue, channel);
+                }
+            }
         }
         Ok(())
     }
@@ -236,8 +249,8 @@ impl Memory {
     /// Adds a group to `topic` and starts its queue's channel, which
     /// stores what is published from now on.
     pub(crate) async fn join(&self, topic: &str, group_queue: &str) -> Result<()> {
-        self.channels.open(group_queue).await?;
-        self.topics.join(topic, group_queue);
+        let channel = self.channels.open(group_queue).await?;
+        self.topics.join(topic, group_queue, channel);
         Ok(())
     }
 
