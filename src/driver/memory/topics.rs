@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 /// One group of a topic: its queue, and the channel (`C`) that stores for
 /// it, kept here so that a publish reaches every group without looking
 /// each one up by name.
+#[derive(Clone)]
 pub(crate) struct Group<C> {
     pub(crate) queue: Arc<str>,
     pub(crate) channel: C,
@@ -38,25 +39,14 @@ impl<C: Clone> Topics<C> {
             return;
         };
         let known = groups.get(topic).cloned().unwrap_or_else(|| Arc::new([]));
-        let mut grown: Vec<Group<C>> = known
-            .iter()
-            .filter(|g| &*g.queue != queue)
-            .map(|g| Group {
-                queue: g.queue.clone(),
-                channel: g.channel.clone(),
-            })
-            .collect();
-        let at = known
-            .iter()
-            .position(|g| &*g.queue == queue)
-            .unwrap_or(grown.len());
-        grown.insert(
-            at,
-            Group {
+        let mut grown = known.to_vec();
+        match grown.iter_mut().find(|g| &*g.queue == queue) {
+            Some(group) => group.channel = channel,
+            None => grown.push(Group {
                 queue: queue.into(),
                 channel,
-            },
-        );
+            }),
+        }
         groups.insert(topic.into(), grown.into());
     }
 
